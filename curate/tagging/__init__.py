@@ -1,0 +1,3 @@
+"""Task tags and embedding clusters."""
+
+STAGES: dict[str, str] = {}

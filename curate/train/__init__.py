@@ -1,0 +1,1 @@
+"""LoRA SFT and continued pretraining on transformers + peft."""
