@@ -138,7 +138,7 @@ class _Lines:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 if k.value == str(part):
-                    return v if not isinstance(v, yaml.ScalarNode) or True else k
+                    return v
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             return node.value[part]
         return None
@@ -215,11 +215,11 @@ def _stage_specs(raw: Any, lines: _Lines, file: str) -> list[dict[str, Any]]:
     return out
 
 
-def validate_stages(recipe: Recipe, lines: _Lines | None = None) -> list[Any]:
+def validate_stages(recipe: Recipe, lines: _Lines | None = None, file: str | None = None) -> list[Any]:
     """Build each stage's typed config; errors point at the stage's line and key."""
     from curate.pipeline import registry
 
-    file = str(recipe.path) if recipe.path else "<recipe>"
+    file = file or (str(recipe.path) if recipe.path else "<recipe>")
     configs = []
     for i, spec in enumerate(recipe.stages):
         try:
@@ -276,7 +276,7 @@ def parse(text: str, *, file: str = "<recipe>", path: Path | None = None) -> Rec
     except ValidationError as err:
         _raise_validation(err, lines, file, (), Recipe)
         raise  # unreachable
-    validate_stages(recipe, lines)
+    validate_stages(recipe, lines, file)
     if recipe.train is not None:
         from curate.train.config import TrainConfig  # local import: training deps are heavy
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from curate.errors import RecipeError
 from curate.pipeline.stage import Stage
@@ -79,7 +80,12 @@ def get(name: str) -> type[Stage]:
     )
 
 
-def freeze() -> None:
-    """Forbid new registrations (the runner calls this before a run)."""
+@contextmanager
+def frozen() -> Iterator[None]:
+    """No new registrations while a run is in progress (the registry is the one global)."""
     global _frozen
     _frozen = True
+    try:
+        yield
+    finally:
+        _frozen = False

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Build the peer tools' virtualenvs under bench/.venvs/ (gitignored). Never project dependencies.
+# Usage: bash bench/setup.sh [dj|datatrove|minhash ...]   (default: all)
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PY="${PYTHON:-python3.11}"
+VENVS="$HERE/.venvs"
+mkdir -p "$VENVS"
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(minhash datatrove dj)
+
+mkvenv() {  # name -> path of its python
+  local v="$VENVS/$1"
+  [ -x "$v/bin/python" ] || "$PY" -m venv "$v"
+  echo "$v/bin/python"
+}
+
+for t in "${targets[@]}"; do
+  case "$t" in
+    minhash)   # rensa (Rust MinHash) and datasketch (numpy MinHash + LSH)
+      p=$(mkvenv minhash); "$p" -m pip install -q rensa datasketch numpy ;;
+    datatrove) # datatrove with the deps its Gopher/C4/FineWeb filters and MinHash dedup import
+      p=$(mkvenv datatrove); "$p" -m pip install -q "datatrove[processing]" ;;
+    dj)        # Data-Juicer pulls torch: install the CPU wheel first so pip keeps it
+      p=$(mkvenv dj); "$p" -m pip install -q torch==2.13.0 && "$p" -m pip install -q py-data-juicer ;;
+    *) echo "unknown target $t" >&2; exit 2 ;;
+  esac
+  echo "ready: $t"
+done
