@@ -11,6 +11,7 @@ a safetensors folder under the cache dir, so later processes load it in about a 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -105,25 +106,31 @@ def load_tokenizer(name: str) -> Any:
     return tok
 
 
-def load_causal_lm(name: str, *, dtype: Any = None) -> Any:
-    """A fresh causal LM (fp32 by default). GGUF weights are converted once to safetensors."""
+def load_causal_lm(name: str, *, dtype: Any = None, quantization_config: Any = None,
+                   device_map: Any = None) -> Any:
+    """A fresh causal LM (fp32 by default). GGUF weights are converted once to safetensors.
+
+    ``quantization_config``/``device_map`` pass through to ``from_pretrained`` (QLoRA's 4-bit base).
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = dtype or torch.float32
+    extra = {k: v for k, v in (("quantization_config", quantization_config), ("device_map", device_map)) if v}
     conv = _converted_dir(name)
     if (conv / "config.json").exists():
-        return AutoModelForCausalLM.from_pretrained(conv, dtype=dtype)
+        _drop_gguf_quant(conv)
+        return AutoModelForCausalLM.from_pretrained(conv, dtype=dtype, **extra)
     where, gguf = resolve(name)
     if not gguf:
         try:
-            return AutoModelForCausalLM.from_pretrained(where, dtype=dtype)
+            return AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)
         except OSError as e:
             raise ModelError(f"cannot load model {name!r} offline: {e}") from None
     log.info("loading %s from GGUF (first time only; converting to safetensors)", name)
     src = AutoModelForCausalLM.from_pretrained(where, gguf_file=gguf, dtype=torch.float32)
     _save_plain(src, load_tokenizer(name), conv)
-    return AutoModelForCausalLM.from_pretrained(conv, dtype=dtype)
+    return AutoModelForCausalLM.from_pretrained(conv, dtype=dtype, **extra)
 
 
 def _save_plain(model: Any, tokenizer: Any, out: Path) -> None:
@@ -137,10 +144,21 @@ def _save_plain(model: Any, tokenizer: Any, out: Path) -> None:
     if getattr(plain.config, "tie_word_embeddings", False):
         plain.tie_weights()
     plain.save_pretrained(tmp)
+    _drop_gguf_quant(tmp)
     tokenizer.save_pretrained(tmp)
     if out.exists():
         return  # another process won the race
     tmp.rename(out)
+
+
+def _drop_gguf_quant(folder: Path) -> None:
+    """Remove the GGUF ``quantization_config`` a conversion copies over: the weights are plain fp32,
+    and with it transformers marks the model quantized and refuses ``save_pretrained``."""
+    cfg = folder / "config.json"
+    data = json.loads(cfg.read_text(encoding="utf-8"))
+    if (data.get("quantization_config") or {}).get("quant_method") == "gguf":
+        data.pop("quantization_config")
+        cfg.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 @lru_cache(maxsize=2)

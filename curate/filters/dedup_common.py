@@ -22,9 +22,27 @@ Scope = Literal["global", "per_source"]
 # CJK and full-width punctuation -> ASCII, for ``punctuation: fold`` (NFKC already folds full-width
 # forms such as "，" and "！"; these are the ideographic ones NFKC leaves alone).
 _FOLD = {
-    "。": ".", "、": ",", "「": '"', "」": '"', "『": '"', "』": '"', "【": "[", "】": "]",
-    "《": "<", "》": ">", "〈": "<", "〉": ">", "“": '"', "”": '"', "‘": "'", "’": "'",
-    "…": "...", "—": "-", "–": "-", "·": ".", "〜": "~",
+    "。": ".",
+    "、": ",",
+    "「": '"',
+    "」": '"',
+    "『": '"',
+    "』": '"',
+    "【": "[",
+    "】": "]",
+    "《": "<",
+    "》": ">",
+    "〈": "<",
+    "〉": ">",
+    "“": '"',
+    "”": '"',
+    "‘": "'",
+    "’": "'",
+    "…": "...",
+    "—": "-",
+    "–": "-",
+    "·": ".",
+    "〜": "~",
 }
 PUNCT_RE = r"[\p{P}\p{S}]"
 CJK_RE = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
@@ -84,11 +102,7 @@ def survivor_rank(df: pl.DataFrame, text: pl.Series, *, keep: str, stage: str) -
                 hint="run the stage that writes it first, or use keep: first|longest",
             )
         key = -df[keep].cast(pl.Float64).fill_nan(None)
-    order = (
-        pl.DataFrame({"k": key, "i": np.arange(n)})
-        .sort(["k", "i"], nulls_last=True)["i"]
-        .to_numpy()
-    )
+    order = pl.DataFrame({"k": key, "i": np.arange(n)}).sort(["k", "i"], nulls_last=True)["i"].to_numpy()
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     return rank

@@ -70,7 +70,9 @@ class ExactDedup(GlobalStage):
             text = df.select(field_text(cfg.field))[:, 0]
             rank = survivor_rank(df, text, keep=cfg.keep, stage=self.name)
             order = np.argsort(rank, kind="stable")
-        work = pl.DataFrame({"k": keys, "s": src, "row": np.arange(df.height, dtype=np.int64), "id": df["id"]})
+        work = pl.DataFrame(
+            {"k": keys, "s": src, "row": np.arange(df.height, dtype=np.int64), "id": df["id"]}
+        )
         if order is not None:
             work = work[order]
         work = work.with_columns(

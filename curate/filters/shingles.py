@@ -1,37 +1,280 @@
-"""Shingle hashing for near dedup, vectorized: one numpy array of 64-bit shingle hashes per corpus.
+"""Shingle hashing for near dedup: one pass of compiled code over the column's UTF-8 bytes.
 
-A document becomes the hashes of its word n-grams or character n-grams (Chinese, Japanese and
-Korean have no spaces, so words would be whole clauses: they need characters). The result is a
-CSR pair ``(hashes, offsets)``: document ``d`` owns ``hashes[offsets[d]:offsets[d+1]]``, in text
-order and possibly repeated (MinHash is a min, so repeats cost time, not correctness; exact
-Jaccard takes unique sets on the few rows it needs).
+A document becomes the 64-bit hashes of its word n-grams or character n-grams (Chinese, Japanese
+and Korean have no spaces, so "words" would be whole clauses: they need characters). The result
+is a CSR pair ``(hashes, offsets)``: document ``d`` owns ``hashes[offsets[d]:offsets[d+1]]``, in
+text order and possibly repeated (MinHash takes a min, so repeats cost time, not correctness;
+exact Jaccard makes the sets unique on the rows it checks).
 
-How: words are split and hashed by polars over the whole column; characters come from one UTF-32
-buffer of the joined column. Each token gets a 64-bit hash and an n-gram is folded from ``n``
-consecutive token hashes with a multiply-add, then mixed by the splitmix64 finalizer. A document
-shorter than ``n`` tokens yields one shingle of all its tokens, so short texts still compare.
+Why numba rather than polars expressions: shingling touches every character, and building
+n-gram strings or exploding token lists materializes tens of millions of small objects. The
+kernel decodes UTF-8 straight from the Arrow buffer, folds each character (NFKC on the Basic
+Multilingual Plane, then lowercase, from one lookup table), classifies it (word, CJK, separator),
+hashes tokens and folds ``n`` consecutive token hashes into a shingle hash, all without
+allocating. Documents run on threads (the kernels release the GIL). A document shorter than ``n`` tokens yields
+one shingle of all its tokens, so short texts still compare.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Literal
 
+import numba as nb
 import numpy as np
 import polars as pl
-
-from curate.filters.dedup_common import CJK_RE
+import pyarrow as pa
 
 Unit = Literal["word", "char", "auto"]
-_P = np.uint64(0x100000001B3)  # FNV prime: odd, so the fold is a bijection per step
-_C1, _C2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+UNITS: dict[str, int] = {"word": 0, "char": 1, "auto": 2}
+SEP, WORD, CJK = 0, 1, 2
+_CJK_RANGES = (
+    (0x1100, 0x11FF),
+    (0x2E80, 0x2FDF),
+    (0x3040, 0x30FF),
+    (0x3130, 0x318F),
+    (0x31F0, 0x31FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xAC00, 0xD7AF),
+    (0xF900, 0xFAFF),
+)
+
+
+@lru_cache(maxsize=2)
+def char_tables(lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(fold, cls)`` for the Basic Multilingual Plane: folded code point and its class.
+
+    ``fold`` is NFKC then lowercase where that yields one character (full-width "Ａ" -> "a");
+    ``cls`` is WORD for letters, digits, marks and "_", CJK for Han/kana/Hangul, SEP otherwise.
+    Built once per process (~0.1 s); code points above the BMP are classed in the kernel.
+    """
+    fold = np.arange(0x10000, dtype=np.int32)
+    cls = np.zeros(0x10000, dtype=np.uint8)
+    for c in range(0x10000):
+        if 0xD800 <= c < 0xE000:
+            continue
+        ch = unicodedata.normalize("NFKC", chr(c))
+        if lowercase:
+            ch = ch.lower()
+        if len(ch) == 1:
+            fold[c] = ord(ch)
+    for c in range(0x10000):
+        f = int(fold[c])
+        cat = unicodedata.category(chr(f)) if not 0xD800 <= f < 0xE000 else "Cs"
+        if cat[0] in "LNM" or f == 0x5F:
+            cls[c] = WORD
+    for lo, hi in _CJK_RANGES:
+        sel = (fold >= lo) & (fold <= hi)
+        cls[sel & (cls == WORD)] = CJK
+    return fold, cls
+
+
+@nb.njit(inline="always")
+def _mix(x: np.uint64) -> np.uint64:
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@nb.njit(inline="always")
+def _decode(data: np.ndarray, i: int) -> tuple[int, int]:
+    b0 = np.int64(data[i])
+    if b0 < 0x80:
+        return b0, i + 1
+    if b0 < 0xE0:
+        return ((b0 & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), i + 2
+    if b0 < 0xF0:
+        return ((b0 & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (
+            np.int64(data[i + 2]) & 0x3F
+        ), i + 3
+    return (
+        ((b0 & 0x07) << 18)
+        | ((np.int64(data[i + 1]) & 0x3F) << 12)
+        | ((np.int64(data[i + 2]) & 0x3F) << 6)
+        | (np.int64(data[i + 3]) & 0x3F)
+    ), i + 4
+
+
+@nb.njit(inline="always")
+def _char(data: np.ndarray, i: int, fold: np.ndarray, cls: np.ndarray) -> tuple[int, int, int]:
+    """(folded code point, class, next byte index)."""
+    cp, j = _decode(data, i)
+    if cp < 0x10000:
+        return fold[cp], cls[cp], j
+    if 0x20000 <= cp < 0x40000:
+        return cp, CJK, j
+    if 0x1F000 <= cp < 0x1FB00:
+        return cp, SEP, j
+    return cp, WORD, j
+
+
+@nb.njit(inline="always")
+def _tokens(data, lo, hi, fold, cls, as_char, seed, out, pos):
+    """Write token hashes of bytes ``[lo, hi)`` into ``out[pos:]`` (if given); return the count.
+
+    Word mode: a token is a run of WORD characters, and each CJK character is its own token.
+    Char mode: every WORD or CJK character is a token. Separators are dropped in both.
+    """
+    n = 0
+    i = lo
+    h = np.uint64(0)
+    inword = False
+    while i < hi:
+        cp, c, i = _char(data, i, fold, cls)
+        if c == WORD and not as_char:
+            if not inword:
+                h = np.uint64(seed) ^ np.uint64(0xCBF29CE484222325)
+                inword = True
+            h = (h ^ np.uint64(cp)) * np.uint64(0x100000001B3)
+            continue
+        if inword:
+            if out.size:
+                out[pos + n] = _mix(h)
+            n += 1
+            inword = False
+        if c != SEP:
+            if out.size:
+                out[pos + n] = _mix(np.uint64(cp) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed))
+            n += 1
+    if inword:
+        if out.size:
+            out[pos + n] = _mix(h)
+        n += 1
+    return n
+
+
+@nb.njit(nogil=True, cache=True)
+def _plan(data, offsets, fold, cls, unit, cjk_share_min, d0, d1, mode, ntok):
+    """Per document in ``[d0, d1)``: its unit (0 word, 1 char) and token count."""
+    empty = np.empty(0, np.uint64)
+    for d in range(d0, d1):
+        lo, hi = offsets[d], offsets[d + 1]
+        as_char = unit == 1
+        if unit == 2:
+            cjk = 0
+            letters = 0
+            i = lo
+            while i < hi:
+                _, c, i = _char(data, i, fold, cls)
+                cjk += c == CJK
+                letters += c != SEP
+            as_char = letters > 0 and cjk >= cjk_share_min * letters
+        mode[d] = as_char
+        ntok[d] = _tokens(data, lo, hi, fold, cls, as_char, 0, empty, 0)
+
+
+@nb.njit(nogil=True, cache=True)
+def _fill(data, offsets, fold, cls, mode, ntok, sh_off, nw, nc, seed, buf_off, buf, out, d0, d1):
+    """Shingle hashes of documents ``[d0, d1)``: token hashes into ``buf``, n-gram folds into ``out``."""
+    for d in range(d0, d1):
+        t0 = buf_off[d]
+        _tokens(data, offsets[d], offsets[d + 1], fold, cls, mode[d] == 1, seed, buf, t0)
+        k = nc if mode[d] == 1 else nw
+        w = min(ntok[d], k)
+        for s in range(sh_off[d + 1] - sh_off[d]):
+            g = np.uint64(seed) + np.uint64(w)
+            for j in range(w):
+                g = g * np.uint64(0x100000001B3) + buf[t0 + s + j]
+            out[sh_off[d] + s] = _mix(g)
+
+
+def run_chunks(fn: Callable[[int, int], object], cum_work: np.ndarray, workers: int) -> None:
+    """Call ``fn(lo, hi)`` over item ranges of about equal work, on ``workers`` threads.
+
+    ``cum_work`` is the running total of work per item (length n + 1, e.g. CSR offsets). The
+    kernels release the GIL (``nogil``), so threads give real parallelism without numba's
+    ``parallel=True``, which costs seconds more to compile on every fresh checkout.
+    """
+    n = cum_work.size - 1
+    parts = 1 if workers <= 1 or n < 64 else workers * 4
+    bounds = np.searchsorted(cum_work, np.linspace(0, cum_work[-1], parts + 1), side="left")
+    bounds[0], bounds[-1] = 0, n
+    spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    if len(spans) <= 1:
+        for a, b in spans:
+            fn(a, b)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda sp: fn(*sp), spans))
+
+
+def utf8_buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes uint8, offsets int64) of a string column, zero-copy from Arrow where possible."""
+    arr = texts.fill_null("").rechunk().to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+    return data, offsets
+
+
+def shingle_hashes(
+    texts: pl.Series,
+    *,
+    unit: Unit = "auto",
+    word_ngram: int = 5,
+    char_ngram: int = 4,
+    cjk_share_min: float = 0.3,
+    lowercase: bool = True,
+    seed: int = 0,
+    workers: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR ``(hashes uint64, offsets int64)`` of every text's shingle hashes, plus each row's unit.
+
+    ``unit="auto"`` picks characters for a row whose letters are at least ``cjk_share_min`` CJK
+    and words otherwise; the third array is 1 where a row used characters.
+    """
+    data, offsets = utf8_buffers(texts)
+    fold, cls = char_tables(lowercase)
+    seed = int(seed) & 0x7FFFFFFFFFFFFFFF
+    n = offsets.size - 1
+    mode, ntok = np.zeros(n, dtype=np.uint8), np.zeros(n, dtype=np.int64)
+    code, share = UNITS[unit], float(cjk_share_min)
+    run_chunks(lambda a, b: _plan(data, offsets, fold, cls, code, share, a, b, mode, ntok), offsets, workers)
+    k = np.where(mode == 1, char_ngram, word_ngram)
+    count = np.where(ntok >= k, ntok - k + 1, (ntok > 0).astype(np.int64))
+    sh_off = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+    buf_off = np.concatenate([[0], np.cumsum(ntok)]).astype(np.int64)
+    out = np.empty(int(sh_off[-1]), dtype=np.uint64)
+    buf = np.empty(int(buf_off[-1]), dtype=np.uint64)
+    run_chunks(
+        lambda a, b: _fill(
+            data,
+            offsets,
+            fold,
+            cls,
+            mode,
+            ntok,
+            sh_off,
+            word_ngram,
+            char_ngram,
+            seed,
+            buf_off,
+            buf,
+            out,
+            a,
+            b,
+        ),
+        offsets,
+        workers,
+    )
+    return out, sh_off, mode
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finalizer over a uint64 array (new array): spreads every input bit over 64."""
     x = x ^ (x >> np.uint64(30))
-    x *= _C1
+    x *= np.uint64(0xBF58476D1CE4E5B9)
     x ^= x >> np.uint64(27)
-    x *= _C2
+    x *= np.uint64(0x94D049BB133111EB)
     x ^= x >> np.uint64(31)
     return x
 
@@ -45,93 +288,3 @@ def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     ends = np.cumsum(lengths)
     shift = np.repeat(starts.astype(np.int64) - (ends - lengths), lengths)
     return np.arange(total, dtype=np.int64) + shift
-
-
-def _fold_ngrams(tok: np.ndarray, counts: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """n-gram hashes from per-token hashes ``tok`` grouped by ``counts``; returns (hashes, per-doc count)."""
-    counts = counts.astype(np.int64, copy=False)
-    starts = np.cumsum(counts) - counts
-    k = np.where(counts >= n, counts - n + 1, (counts > 0).astype(np.int64))
-    pos = ranges(starts, k)
-    width = np.repeat(np.minimum(counts, n), k)
-    pad = np.concatenate([tok, np.zeros(n, dtype=np.uint64)])
-    g = pad[pos] ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
-    for j in range(1, n):
-        nxt = pad[pos + j]
-        if (width <= j).any():
-            nxt = np.where(width > j, nxt, np.uint64(0))
-        g *= _P
-        g += nxt
-    return mix64(g), k
-
-
-def _word_tokens(texts: pl.Series, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    toks = texts.str.extract_all(r"\w+")
-    counts = toks.list.len().fill_null(0).to_numpy()
-    flat = toks.explode().drop_nulls()
-    return flat.hash(seed=seed).to_numpy(), counts
-
-
-def _char_tokens(texts: pl.Series, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    clean = texts.str.replace_all(r"[\s\p{P}\p{S}]+", "")
-    counts = clean.str.len_chars().fill_null(0).to_numpy()
-    joined = clean.fill_null("").str.join("").item() or ""
-    cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    return mix64(cps + np.uint64(seed & 0xFFFFFFFF) * _C2), counts
-
-
-def cjk_share(texts: pl.Series) -> np.ndarray:
-    """Share of non-space characters that are CJK, per row (0 for an empty row)."""
-    frame = pl.DataFrame({"t": texts.fill_null("")}).select(
-        cjk=pl.col("t").str.count_matches(CJK_RE),
-        chars=pl.col("t").str.replace_all(r"\s+", "").str.len_chars(),
-    )
-    chars = frame["chars"].to_numpy().astype(np.float64)
-    return np.divide(frame["cjk"].to_numpy(), chars, out=np.zeros_like(chars), where=chars > 0)
-
-
-def shingle_hashes(
-    texts: pl.Series,
-    *,
-    unit: Unit = "auto",
-    word_ngram: int = 5,
-    char_ngram: int = 4,
-    cjk_share_min: float = 0.3,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """CSR ``(hashes uint64, offsets int64)`` of every text's shingle hashes.
-
-    ``unit="auto"`` picks characters for a row whose CJK share is at least ``cjk_share_min`` and
-    words otherwise. Texts should already be normalized (lowercase, NFKC); punctuation is ignored
-    either way.
-    """
-    texts = texts.fill_null("")
-    n = texts.len()
-    if unit == "auto":
-        use_char = cjk_share(texts) >= cjk_share_min
-    else:
-        use_char = np.full(n, unit == "char")
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (doc rows, hashes, counts)
-    for is_char in (False, True):
-        rows = np.flatnonzero(use_char == is_char)
-        if rows.size == 0:
-            continue
-        sub = texts.gather(rows) if rows.size < n else texts
-        if is_char:
-            tok, counts = _char_tokens(sub, seed)
-            h, k = _fold_ngrams(tok, counts, char_ngram, seed)
-        else:
-            tok, counts = _word_tokens(sub, seed)
-            h, k = _fold_ngrams(tok, counts, word_ngram, seed)
-        parts.append((rows, h, k))
-    if len(parts) == 1 and parts[0][0].size == n:
-        _, h, k = parts[0]
-        return h, np.concatenate([[0], np.cumsum(k)]).astype(np.int64)
-    per_doc = np.zeros(n, dtype=np.int64)
-    for rows, _, k in parts:
-        per_doc[rows] = k
-    offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.int64)
-    out = np.empty(int(offsets[-1]), dtype=np.uint64)
-    for rows, h, k in parts:
-        out[ranges(offsets[rows], k)] = h
-    return out, offsets

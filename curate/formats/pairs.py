@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from curate.errors import InputError, SchemaError
-from curate.formats.turns import RecordError, field_text, optional_system, turn_text
+from curate.formats.turns import RecordError, Row, field_text, optional_system, turn_text
 
 # LLaMA-Factory's column names and ours both work as `columns` keys.
 _ALIASES = {"prompt": "prompt", "instruction": "prompt", "query": "query", "input": "query",
@@ -44,7 +44,7 @@ class PairsReader:
         self.prompt, self.query, self.response = fields["prompt"], fields["query"], fields["response"]
         self.system, self.history = fields["system"], fields["history"]
 
-    def __call__(self, rec: dict[str, Any]) -> tuple[str, str | None, list[dict[str, str]], None, None]:
+    def __call__(self, rec: dict[str, Any]) -> Row:
         messages: list[dict[str, str]] = []
         hist = rec.get(self.history)
         if isinstance(hist, str) and hist.strip():  # CSV cells carry history as JSON text

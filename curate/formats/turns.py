@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# What a converter returns: (kind, system, messages, tools, text).
+Row = tuple[str, "str | None", "list[dict[str, str]]", "str | None", "str | None"]
+
 # Which roles may follow which: (user|tool) asks, (assistant|tool_call) answers. A tool result may
 # follow a call or another result (parallel calls) and is answered by the assistant or a new call.
 _NEXT: dict[str, frozenset[str]] = {

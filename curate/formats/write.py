@@ -1,0 +1,102 @@
+"""Canonical table -> records in a named format -> JSONL, JSON or Parquet file.
+
+Rows a format cannot hold (a document in ShareGPT, tool turns in Alpaca) raise SchemaError naming
+the first one, instead of being dropped: put the ``convert`` stage last to set them aside with a
+reason. JSON arrays are written one record per line, readable and diff-friendly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import polars as pl
+
+from curate.errors import SchemaError
+from curate.formats.compat import incompatibility
+from curate.formats.openai_messages import to_openai
+from curate.formats.pairs import to_alpaca, to_prompt_response
+from curate.formats.plain import to_text
+from curate.formats.sharegpt import to_sharegpt
+from curate.recipe import CHAT_FORMATS
+from curate.schema import COLUMNS
+
+WRITE_FORMATS = (*CHAT_FORMATS, "text")
+_WRITERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "alpaca": to_alpaca,
+    "prompt_response_history": to_prompt_response,
+    "openai": to_openai,
+    "text": to_text,
+}
+_EMPTY_COLUMNS = {
+    "alpaca": ("instruction", "input", "output", "system", "history"),
+    "prompt_response_history": ("prompt", "response", "history", "system"),
+    "sharegpt": ("conversations", "system", "tools"),
+    "openai": ("messages", "tools"),
+    "text": ("text",),
+}
+
+
+def _check(df: pl.DataFrame, fmt: str) -> None:
+    if fmt not in WRITE_FORMATS:
+        raise SchemaError(f"unknown output format {fmt!r}", hint=f"valid: {', '.join(WRITE_FORMATS)}")
+    if fmt == "canonical" or df.height == 0:
+        return
+    bad = df.select(pl.col("origin"), incompatibility(fmt).alias("why")).filter(pl.col("why").is_not_null())
+    if bad.height:
+        raise SchemaError(
+            f"{bad.height} row(s) cannot be written as {fmt}: {bad['why'][0]} (first at {bad['origin'][0]})",
+            hint=f"add the `convert` stage with to: {fmt} to set them aside, or pick another output format",
+        )
+
+
+def to_records(df: pl.DataFrame, fmt: str, *, roles: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Canonical rows as ``fmt`` records; ``roles`` renames ShareGPT tags (e.g. ``{assistant: "model"}``)."""
+    _check(df, fmt)
+    if fmt == "canonical":
+        return df.to_dicts()
+    cols = [c for c in ("origin", "kind", "system", "messages", "tools", "text") if c in df.columns]
+    rows = df.select(cols).iter_rows(named=True)
+    if fmt == "sharegpt":
+        return [to_sharegpt(r, roles) for r in rows]
+    convert = _WRITERS[fmt]
+    return [convert(r) for r in rows]
+
+
+def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
+          file_format: Literal["jsonl", "json", "parquet"] = "jsonl") -> Path:
+    """Write ``df`` as ``fmt`` records to ``path`` (parent folders created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if file_format == "parquet":
+        _write_parquet(df, path, fmt)
+        return path
+    records = to_records(df, fmt)
+    dumps = orjson.dumps
+    with open(path, "wb") as f:
+        if file_format == "jsonl":
+            for r in records:
+                f.write(dumps(r, default=str) + b"\n")
+        elif file_format == "json":
+            f.write(b"[\n" + b",\n".join(dumps(r, default=str) for r in records) + b"\n]\n")
+        else:
+            raise SchemaError(f"unknown file_format {file_format!r}", hint="valid: jsonl, json, parquet")
+    return path
+
+
+def _write_parquet(df: pl.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "canonical":
+        df.select(*COLUMNS, *[c for c in df.columns if c not in COLUMNS]).write_parquet(path)
+        return
+    records = to_records(df, fmt)
+    if fmt == "openai":  # free-form JSON schemas do not fit one Parquet struct type: keep them as text
+        for r in records:
+            if r["tools"] is not None and not isinstance(r["tools"], str):
+                r["tools"] = orjson.dumps(r["tools"]).decode()
+    if records:
+        out = pl.DataFrame(records, infer_schema_length=None)
+    else:
+        out = pl.DataFrame(schema=dict.fromkeys(_EMPTY_COLUMNS[fmt], pl.Utf8))
+    out.write_parquet(path)

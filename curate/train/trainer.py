@@ -1,0 +1,235 @@
+"""The training loop, top to bottom: rows -> masked examples -> steps -> updates -> adapter.
+
+1. Hold out eval rows (unless given), tokenize both with the chat template (cached on disk).
+2. Plan every step up front from the seed (this is what makes ``--resume`` exact), refuse a plan
+   with an empty step, measure the base model's eval loss, then wrap it for the method.
+3. Each step: lr from the schedule, micro-batches whose summed token losses are divided by the
+   step's trained-token count (so accumulation equals one big batch), the spike guard, clipping,
+   the update; metrics, eval and checkpoints every N steps.
+4. Final eval, adapter (or model) + tokenizer + card, samples, optional checked merge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from curate.errors import TrainError
+from curate.train import checkpoint
+from curate.train.batching import check_targets, collate, micro_batches, plan_steps
+from curate.train.cache import TokenizedSet, tokenize
+from curate.train.config import TrainConfig
+from curate.train.evaluate import eval_loss, samples
+from curate.train.export import merge, save_trained
+from curate.train.lora import load_base, param_groups, plora_merge, prepare, trainable_counts
+from curate.train.loss import VARLEN, batch_loss, causal_parts, register_varlen
+from curate.train.metrics import Metrics
+from curate.train.optim import SpikeGuard, lr_at, runtime
+
+log = logging.getLogger(__name__)
+
+
+def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig, out_dir: Path, *,
+          model: Any = None, tokenizer: Any = None, manifest: dict[str, Any] | None = None,
+          resume: bool = False, progress: bool | None = None) -> dict[str, Any]:
+    """Train ``cfg.method`` on canonical rows; write everything under ``out_dir``; return the summary."""
+    from curate.models import cache_root, load_tokenizer
+
+    t_start = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rt = runtime(cfg)
+    tokenizer = tokenizer or load_tokenizer(cfg.model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    # 1. rows -> examples
+    if eval_df is None:
+        train_df, eval_df = split_eval(train_df, fraction=cfg.eval_fraction, max_rows=cfg.eval_max_rows, seed=cfg.seed)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "tokenized"
+    tok_kw = {"max_len": cfg.max_len, "last_turn_only": cfg.last_turn_only, "cache_dir": cache}
+    tr = tokenize(train_df, tokenizer, **tok_kw)
+    ev = tokenize(eval_df, tokenizer, **tok_kw) if eval_df is not None and eval_df.height else None
+    _write_dropped(out_dir / "dropped.jsonl", tr, ev)
+    if len(tr) == 0:
+        raise TrainError(f"all {tr.stats['rows_in']} training rows were dropped: {tr.stats['dropped']}",
+                         hint=f"see {out_dir / 'dropped.jsonl'}; raise max_len or check the roles")
+
+    # 2. plan, base eval, trainable model, optimizer
+    packing = cfg.packing and not cfg.is_prompt_learning
+    steps = plan_steps(tr.lengths, batch_size=cfg.batch_size, epochs=cfg.epochs, max_steps=cfg.max_steps,
+                       seed=cfg.seed, group_by_length=cfg.group_by_length and not packing)
+    check_targets(steps, tr.n_targets)
+    if model is None:
+        model = load_base(cfg, rt.device, rt.dtype if cfg.method == "qlora" else torch.float32)
+    model.to(rt.device)
+    attn = _attention(cfg, rt.device, packing)
+    causal_parts(model)[0].set_attn_implementation(attn)
+    model.config.use_cache = False
+    virtual = cfg.num_virtual_tokens if cfg.is_prompt_learning else 0
+    mb_kw = {"packing": packing, "pad_id": pad_id, "varlen": attn in (VARLEN, "flash_attention_2")}
+    ev_kw = {**mb_kw, "rt": rt, "micro_batch_tokens": cfg.micro_batch_tokens,
+             "prompt_learning": cfg.is_prompt_learning, "virtual_tokens": virtual}
+    ckpt_dir, ck = out_dir / "checkpoints", None
+    if resume:
+        ck = checkpoint.latest(ckpt_dir)
+        if ck is None:
+            log.warning("--resume: no checkpoint under %s; starting from step 0", ckpt_dir)
+    base_eval = None if ck else eval_loss(model, ev, **{**ev_kw, "prompt_learning": False})
+    torch.manual_seed(cfg.seed)
+    model = prepare(model, cfg)
+    causal_parts(model)[0].set_attn_implementation(attn)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    pissa_init = _save_pissa_init(model, out_dir) if cfg.method in ("lora", "qlora") and cfg.lora_init == "pissa" else None
+    opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
+    trainable = [p for g in opt.param_groups for p in g["params"]]
+    guard = SpikeGuard(cfg.spike_factor, cfg.spike_window_steps, cfg.spike_warmup_steps, cfg.spike_max_skips)
+    start = 0
+    if ck is not None:
+        restored = checkpoint.restore(ck, model=model, optimizer=opt)
+        start, base_eval = restored["step"], restored["extra"]["base_eval_loss"]
+        guard.load(restored["extra"]["guard"])
+        if rt.scaler is not None and restored["extra"].get("scaler"):
+            rt.scaler.load_state_dict(restored["extra"]["scaler"])
+    metrics = Metrics(out_dir, tensorboard=cfg.tensorboard, total_steps=len(steps), start_step=start,
+                      progress=progress)
+    if not start:
+        metrics.log({"step": 0, "eval_loss": base_eval})
+
+    # 3. the loop
+    model.train()
+    warmup = round(cfg.warmup_ratio * len(steps))
+    tokens, t0, loss, stopped = 0, time.perf_counter(), float("nan"), None
+    for step in range(start, len(steps)):
+        lr = lr_at(step, total=len(steps), peak=cfg.lr, warmup=warmup, floor_ratio=cfg.lr_min_ratio)
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_scale"]
+        n_targets = int(tr.n_targets[steps[step]].sum())
+        loss_sum, rows = 0.0, []
+        for mb in micro_batches(steps[step], tr.lengths, micro_batch_tokens=cfg.micro_batch_tokens, packing=packing):
+            b = collate(tr, mb, **mb_kw).to(rt.device)
+            with rt.autocast():
+                s = batch_loss(model, b, prompt_learning=cfg.is_prompt_learning, virtual_tokens=virtual)
+            scaled = s / n_targets
+            (rt.scaler.scale(scaled) if rt.scaler is not None else scaled).backward()
+            loss_sum, rows, tokens = loss_sum + float(s), rows + b.row_ids, tokens + b.n_tokens
+        loss = loss_sum / n_targets
+        if not guard.check(loss):  # spike or NaN: drop this step's gradient, keep its rows on record
+            opt.zero_grad(set_to_none=True)
+            guard.skipped.append({"step": step + 1, "loss": loss, "row_ids": rows})
+            metrics.log({"step": step + 1, "skipped": True, "loss": loss, "row_ids": rows})
+            log.warning("step %d: loss %.4g skipped (spike guard); rows %s", step + 1, loss, rows[:8])
+            if guard.exhausted:
+                stopped = f"{len(guard.skipped)} steps skipped by the loss-spike guard"
+                break
+            continue
+        if rt.scaler is not None:
+            rt.scaler.unscale_(opt)
+        gnorm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm))
+        if rt.scaler is not None:
+            rt.scaler.step(opt)
+            rt.scaler.update()
+        else:
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+        done = step + 1
+        if cfg.plora_merge_steps and done % cfg.plora_merge_steps == 0 and done < len(steps):
+            plora_merge(model, opt)
+        tps = tokens / max(time.perf_counter() - t0, 1e-9)
+        metrics.bar.advance(loss=loss, lr=lr, tokens_per_s=tps)
+        if done % cfg.log_steps == 0:
+            metrics.log({"step": done, "loss": round(loss, 6), "lr": lr, "grad_norm": round(gnorm, 6),
+                         "tokens": tokens, "tokens_per_s": round(tps, 1), "elapsed_s": round(time.perf_counter() - t0, 3)})
+        if cfg.eval_steps and done % cfg.eval_steps == 0 and done < len(steps):
+            metrics.log({"step": done, "eval_loss": eval_loss(model, ev, **ev_kw)})
+        if cfg.save_steps and done % cfg.save_steps == 0:
+            checkpoint.save(ckpt_dir, step=done, model=model, optimizer=opt, keep=cfg.save_total_limit,
+                            base_weights=bool(cfg.plora_merge_steps),
+                            extra={"base_eval_loss": base_eval, "guard": guard.state(),
+                                   "scaler": rt.scaler.state_dict() if rt.scaler is not None else None})
+    train_s = time.perf_counter() - t0
+    metrics.close()
+    if stopped:
+        raise TrainError(f"training stopped: {stopped}", hint=f"the skipped rows are listed in {metrics.path}")
+
+    # 4. final eval and outputs
+    final_eval = eval_loss(model, ev, **ev_kw)
+    summary: dict[str, Any] = {
+        "method": cfg.method, "model": cfg.model, "steps": len(steps), "resumed_from_step": start or None,
+        "train_rows": tr.stats["rows_in"], "train_examples": len(tr), "eval_rows": ev.stats["rows_in"] if ev else 0,
+        "eval_examples": len(ev) if ev else 0, "dropped": tr.stats["dropped"],
+        "eval_dropped": ev.stats["dropped"] if ev else {}, "truncated_rows": tr.stats["truncated_rows"],
+        "text_blocks": tr.stats["text_blocks"], "target_tokens": tr.stats["target_tokens"],
+        "base_eval_loss": _round(base_eval), "final_eval_loss": _round(final_eval), "last_train_loss": _round(loss),
+        "skipped_steps": len(guard.skipped), "tokens_seen": tokens, "train_seconds": round(train_s, 2),
+        "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "peak_rss_mb": _peak_rss_mb(),
+        "device": str(rt.device), "precision": str(rt.dtype).replace("torch.", ""), "attention": attn,
+        **trainable_counts(model), "metrics_file": str(metrics.path),
+    }
+    summary.update(save_trained(model, tokenizer, out_dir, cfg, summary=summary, manifest=manifest,
+                                pissa_init=pissa_init))
+    with torch.no_grad():
+        s_path = samples(model, tokenizer, eval_df, count=cfg.sample_count, max_new_tokens=cfg.sample_max_new_tokens,
+                         device=rt.device, path=out_dir / "samples.jsonl")
+    summary["samples_file"] = str(s_path) if s_path else None
+    if cfg.merge and "adapter_dir" in summary and not cfg.is_prompt_learning:
+        summary["merge"] = merge(Path(summary["adapter_dir"]), out_dir / "merged", base=cfg.model,
+                                 tolerance=cfg.merge_tolerance)
+    summary["seconds"] = round(time.perf_counter() - t_start, 2)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    return summary
+
+
+def split_eval(df: pl.DataFrame, *, fraction: float, max_rows: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Seeded held-out rows; rows sharing an id with an eval row leave training too (no leak)."""
+    n = min(max_rows, round(df.height * fraction)) if fraction > 0 and df.height >= 2 else 0
+    if n == 0 and fraction > 0 and df.height >= 2:
+        n = 1
+    if n == 0:
+        return df, None
+    idx = df.with_row_index("__i").sample(n=n, seed=seed)["__i"]
+    eval_df = df.with_row_index("__i").filter(pl.col("__i").is_in(idx.implode())).drop("__i")
+    train_df = df.filter(~pl.col("id").is_in(eval_df["id"].implode()))
+    return train_df, eval_df
+
+
+def _attention(cfg: TrainConfig, device: torch.device, packing: bool) -> str:
+    """sdpa for padded batches and block masks; flash-attn varlen on CUDA when installed; else ours."""
+    if not packing or cfg.packing_attention == "block_mask":
+        return "sdpa"
+    if cfg.packing_attention == "auto" and device.type == "cuda":
+        import importlib.util
+
+        if importlib.util.find_spec("flash_attn") is not None:
+            return "flash_attention_2"
+    return register_varlen()
+
+
+def _save_pissa_init(model: Any, out_dir: Path) -> Path:
+    """PiSSA's starting adapter, needed to save the result as a plain LoRA on the original base."""
+    path = out_dir / "pissa_init"
+    cfg = model.peft_config["default"]
+    init, cfg.init_lora_weights = cfg.init_lora_weights, True
+    model.save_pretrained(path)
+    cfg.init_lora_weights = init
+    return path
+
+
+def _write_dropped(path: Path, tr: TokenizedSet, ev: TokenizedSet | None) -> None:
+    lines = [json.dumps({"split": name, **d}, ensure_ascii=False) + "\n"
+             for name, ds in (("train", tr), ("eval", ev)) if ds is not None for d in ds.stats["dropped_rows"]]
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 6)
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
