@@ -10,7 +10,8 @@ Sources (all real text; ``bash bench/setup.sh data`` installs them into bench/.v
 Then, as dedup benchmarks are usually built, ``near_dup_share`` of the documents with at least
 four sentences get a real near-duplicate: the same document with one real sentence deleted or two
 adjacent real sentences swapped (nothing synthetic is written). Output: bench/.data/corpus.parquet
-in the curate canonical schema plus bench/.data/corpus.jsonl ({"id", "text"}) for the peers.
+in the curate canonical schema plus bench/.data/corpus.jsonl ({"id", "origin", "text"}) and two
+JSONL shards of it for the peers.
 """
 
 from __future__ import annotations
@@ -122,7 +123,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     df.write_parquet(out / "corpus.parquet")
-    df.select("id", "text").write_ndjson(out / "corpus.jsonl")
+    df.select("id", "origin", "text").write_ndjson(out / "corpus.jsonl")
+    for k in range(2):  # two shards, so tools that split work by file can use two processes
+        df[k::2].select("id", "origin", "text").write_ndjson(out / f"shard_{k}.jsonl")
     print(f"{df.height} documents, {df['text'].str.len_chars().sum()} characters -> {out}", file=sys.stderr)
 
 

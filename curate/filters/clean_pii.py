@@ -7,7 +7,7 @@ from typing import Literal
 import polars as pl
 from pydantic import Field as PydField
 
-from curate.filters.clean_base import CleanerConfig, CleanerStage
+from curate.filters.clean_base import CleanerConfig, CleanerStage, run_steps
 from curate.pipeline.registry import register
 
 PiiKind = Literal["email", "id_card", "phone", "ip"]
@@ -42,16 +42,26 @@ def _valid_id(piece: pl.Expr) -> pl.Expr:
     return piece.str.contains(f"^{ID_CARD}$") & (piece.str.slice(17, 1).str.to_uppercase() == expected)
 
 
-def mask_id_cards(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def mask_id_cards(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Replace checksum-valid PRC ID numbers by <ID_CARD>; an 18-digit number that fails the check
-    (an order number, a bank reference) stays. Regex cannot check a checksum, so the text is cut
+    (an order number, a bank reference) stays. Regex cannot check a checksum, so each text is cut
     into pieces (a candidate, a digit run, a non-digit run) that join back to the same text; valid
     candidates are swapped and the pieces joined again, all inside polars."""
-    pieces = text.str.extract_all(rf"(?s){_B}{ID_CARD}{_B}|[0-9]+|[^0-9]+")
     e = pl.element()
-    new = pieces.list.eval(pl.when(_valid_id(e)).then(pl.lit("<ID_CARD>")).otherwise(e)).list.join("")
-    n = pieces.list.eval(_valid_id(e).fill_null(False).cast(pl.Int64)).list.sum()
-    return pl.when(text.is_null()).then(text).otherwise(new), n.fill_null(0)
+    df = pl.DataFrame({"t": texts}).with_columns(
+        pl.col("t").str.extract_all(rf"(?s){_B}{ID_CARD}{_B}|[0-9]+|[^0-9]+").alias("p")
+    )
+    df = df.with_columns(pl.col("p").list.eval(_valid_id(e).fill_null(False)).alias("ok"))
+    hit = pl.col("ok").list.sum().fill_null(0)
+    masked = (
+        pl.col("p")
+        .list.eval(pl.when(_valid_id(e).fill_null(False)).then(pl.lit("<ID_CARD>")).otherwise(e))
+        .list.join("")
+    )
+    out = df.select(
+        pl.when(hit > 0).then(masked).otherwise(pl.col("t")).alias("t"), hit.cast(pl.Int64).alias("n")
+    )
+    return out["t"], out["n"]
 
 
 @register("clean.pii")
@@ -72,20 +82,17 @@ class PiiCleaner(CleanerStage):
             ["email", "id_card", "phone", "ip"], description="what to mask: email, id_card, phone, ip"
         )
 
-    def rewrite(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        n: pl.Expr = pl.lit(0, dtype=pl.Int64)
-        for kind, pattern, tag in (
-            ("email", EMAIL, "<EMAIL>"),
-            ("id_card", None, None),
-            ("phone", PHONE, "<PHONE>"),
-            ("ip", IP, "<IP>"),
-        ):
-            if kind not in self.cfg.kinds:
-                continue
-            if pattern is None:
-                text, k = mask_id_cards(text)
-            else:
-                k = text.str.count_matches(pattern)
-                text = text.str.replace_all(pattern, tag, literal=False)
-            n = n + k.cast(pl.Int64)
-        return text, n
+    def rewrite(self, texts: pl.Series) -> tuple[pl.Series, pl.Series]:
+        n = pl.zeros(texts.len(), dtype=pl.Int64, eager=True)
+        kinds = self.cfg.kinds
+        if "email" in kinds:
+            texts, k = run_steps(texts, [(EMAIL, "<EMAIL>")])
+            n = n + k
+        if "id_card" in kinds:
+            texts, k = mask_id_cards(texts)
+            n = n + k
+        steps = [
+            (p, tag) for kind, p, tag in (("phone", PHONE, "<PHONE>"), ("ip", IP, "<IP>")) if kind in kinds
+        ]
+        texts, k = run_steps(texts, steps)
+        return texts, n + k

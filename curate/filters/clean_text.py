@@ -10,7 +10,7 @@ import polars as pl
 from pydantic import Field as PydField
 
 from curate.filters import wordlists
-from curate.filters.clean_base import CleanerConfig, CleanerStage
+from curate.filters.clean_base import CleanerConfig, CleanerStage, run_steps
 from curate.filters.pybatch import map_rows
 from curate.pipeline.registry import register
 
@@ -19,15 +19,6 @@ _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 
 def _alt(words: Sequence[str]) -> str:
     return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
-
-
-def _chain(text: pl.Expr, steps: list[tuple[str, str]]) -> tuple[pl.Expr, pl.Expr]:
-    """Apply regex replacements in order; changes = matches found by each step on its input."""
-    n: pl.Expr = pl.lit(0, dtype=pl.Int64)
-    for pattern, repl in steps:
-        n = n + text.str.count_matches(pattern).cast(pl.Int64)
-        text = text.str.replace_all(pattern, repl)
-    return text, n
 
 
 @register("clean.filler_words")
@@ -76,9 +67,10 @@ class FillerWordsCleaner(CleanerStage):
             steps.append((rf"(?:{_alt(self.cfg.zh_particles)})+([\p{{P}}])", "${1}"))
         return steps
 
-    def rewrite(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        new, n = _chain(text, self._steps)
-        return pl.when(n > 0).then(new.str.strip_chars()).otherwise(text), n
+    def rewrite(self, texts: pl.Series) -> tuple[pl.Series, pl.Series]:
+        new, n = run_steps(texts, self._steps)
+        trimmed = pl.select(pl.when(n > 0).then(new.str.strip_chars()).otherwise(new)).to_series()
+        return trimmed, n
 
 
 # ---- normalization -------------------------------------------------------------------------
@@ -128,10 +120,6 @@ def fix_mojibake(texts: Sequence[str | None]) -> list[str | None]:
     return [ftfy.fix_encoding(t) if t and MOJIBAKE_HINT.search(t) else t for t in texts]
 
 
-def _ftfy_batch(s: pl.Series) -> pl.Series:
-    return pl.Series(s.name, map_rows("clean.normalize/ftfy", fix_mojibake, s.to_list()), dtype=pl.Utf8)
-
-
 @register("clean.normalize")
 class NormalizeCleaner(CleanerStage):
     """Normalize text: mojibake, control characters, optional NFKC, optional HTML/Markdown, whitespace.
@@ -157,34 +145,32 @@ class NormalizeCleaner(CleanerStage):
         strip_markdown: bool = PydField(False, description="remove Markdown markup, keep its text")
         normalize_whitespace: bool = PydField(True, description="tidy spaces and blank lines, trim ends")
 
-    def rewrite(self, text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    def rewrite(self, texts: pl.Series) -> tuple[pl.Series, pl.Series]:
         c = self.cfg
-        n: pl.Expr = pl.lit(0, dtype=pl.Int64)
+        n = pl.zeros(texts.len(), dtype=pl.Int64, eager=True)
 
-        def changed(before: pl.Expr, after: pl.Expr) -> pl.Expr:
+        def changed(before: pl.Series, after: pl.Series) -> pl.Series:
             return (before != after).fill_null(False).cast(pl.Int64)
 
         if c.fix_mojibake:
-            fixed = text.map_batches(_ftfy_batch, return_dtype=pl.Utf8, is_elementwise=True)
-            n, text = n + changed(text, fixed), fixed
-        steps: list[tuple[str, str]] = []
+            fixed = pl.Series(map_rows("clean.normalize/ftfy", fix_mojibake, texts.to_list()), dtype=pl.Utf8)
+            n, texts = n + changed(texts, fixed), fixed
         if c.strip_control:
-            steps.append((CONTROL, ""))
-        text, k = _chain(text, steps)
-        n = n + k
+            texts, k = run_steps(texts, [(CONTROL, "")])
+            n = n + k
         if c.nfkc:
-            normed = text.str.normalize("NFKC")
-            n, text = n + changed(text, normed), normed
+            normed = texts.str.normalize("NFKC")
+            n, texts = n + changed(texts, normed), normed
         if c.strip_html:
-            text, k = _chain(text, HTML_STEPS)
-            ent = text.str.count_matches("|".join(ENTITIES))
-            text = text.str.replace_many(list(ENTITIES), list(ENTITIES.values()))
-            n = n + k + ent.cast(pl.Int64)
+            texts, k = run_steps(texts, HTML_STEPS)
+            ent = texts.str.count_matches("|".join(ENTITIES)).cast(pl.Int64)
+            texts = texts.str.replace_many(list(ENTITIES), list(ENTITIES.values()))
+            n = n + k + ent
         if c.strip_markdown:
-            text, k = _chain(text, MARKDOWN_STEPS)
+            texts, k = run_steps(texts, MARKDOWN_STEPS)
             n = n + k
         if c.normalize_whitespace:
-            text, k = _chain(text, WHITESPACE_STEPS)
-            trimmed = text.str.strip_chars()
-            n, text = n + k + changed(text, trimmed), trimmed
-        return text, n
+            texts, k = run_steps(texts, WHITESPACE_STEPS)
+            trimmed = texts.str.strip_chars()
+            n, texts = n + k + changed(texts, trimmed), trimmed
+        return texts, n

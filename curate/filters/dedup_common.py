@@ -68,7 +68,7 @@ def normalized(
     if punctuation == "fold":
         e = e.str.replace_many(list(_FOLD), list(_FOLD.values()))
     elif punctuation == "remove":
-        e = e.str.replace_all(PUNCT_RE, " " if whitespace != "remove" else "")
+        e = e.str.replace_all(PUNCT_RE, "")
     if whitespace == "collapse":
         e = e.str.replace_all(r"\s+", " ").str.strip_chars()
     elif whitespace == "remove":

@@ -11,13 +11,10 @@ The pieces of ``dedup.minhash`` that touch every shingle, each a few whole-array
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numba as nb
 import numpy as np
 
-from curate.filters.shingles import mix64, ranges
+from curate.filters.shingles import mix64, ranges, run_chunks
 
 SMALL_BUCKET = 16  # buckets up to this size contribute all their pairs; larger ones a star + chain
 
@@ -55,11 +52,12 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-@nb.njit(parallel=True, cache=True)
-def _signatures(hashes, offsets, a, b, out):
+@nb.njit(nogil=True, cache=True)
+def _signatures(hashes, offsets, a, b, out, d0, d1):
     num_perm = a.size
-    for d in nb.prange(offsets.size - 1):
-        acc = np.full(num_perm, np.uint64(0xFFFFFFFF), dtype=np.uint64)
+    acc = np.empty(num_perm, dtype=np.uint64)
+    for d in range(d0, d1):
+        acc[:] = 0xFFFFFFFF
         for s in range(offsets[d], offsets[d + 1]):
             h = hashes[s]
             for k in range(num_perm):
@@ -75,27 +73,15 @@ def signatures(
 ) -> np.ndarray:
     """``(n_docs, num_perm)`` uint32 MinHash signatures; a document with no shingles is all 0xFFFFFFFF.
 
-    Compiled loop (numba), documents in parallel over ``workers`` threads: the per-(shingle,
-    permutation) work is one multiply-add-shift and a min, with no temporaries (the same
-    arithmetic as a 2D numpy block with ``np.minimum.reduceat``, which measured ~40x slower here
-    because it writes and re-reads the whole block several times).
+    A compiled loop (numba) over documents on ``workers`` threads: per (shingle, permutation) one
+    multiply-add-shift and a min, with no temporaries. The same arithmetic as a 2D numpy block
+    min-reduced with ``np.minimum.reduceat`` measured ~40x slower here, because numpy writes and
+    re-reads the whole block several times.
     """
     a, b = permutations(num_perm, seed)
     sig = np.empty((offsets.size - 1, num_perm), dtype=np.uint32)
-    with threads(workers):
-        _signatures(hashes, offsets, a, b, sig)
+    run_chunks(lambda lo, hi: _signatures(hashes, offsets, a, b, sig, lo, hi), offsets, workers)
     return sig
-
-
-@contextmanager
-def threads(workers: int) -> Iterator[None]:
-    """Run numba parallel loops on ``workers`` threads (at most the configured maximum)."""
-    old = nb.get_num_threads()
-    nb.set_num_threads(max(1, min(workers, nb.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        nb.set_num_threads(old)
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int, salt: np.ndarray, seed: int) -> np.ndarray:
@@ -150,11 +136,10 @@ def unique_pairs(i: np.ndarray, j: np.ndarray, n: int) -> tuple[np.ndarray, np.n
     return code // n, code % n
 
 
-@nb.njit(parallel=True, cache=True)
-def _unique_sets(hashes, offsets, docs, cap_off, out):
-    """Sorted unique shingles of each doc in ``docs`` into ``out[cap_off[t]:]``; returns set sizes."""
-    sizes = np.empty(docs.size, dtype=np.int64)
-    for t in nb.prange(docs.size):
+@nb.njit(nogil=True, cache=True)
+def _unique_sets(hashes, offsets, docs, cap_off, out, sizes, t0, t1):
+    """Sorted unique shingles of docs ``docs[t0:t1]`` into ``out[cap_off[t]:]``; sizes into ``sizes``."""
+    for t in range(t0, t1):
         seg = np.sort(hashes[offsets[docs[t]] : offsets[docs[t] + 1]])
         m = 0
         for x in range(seg.size):
@@ -162,13 +147,11 @@ def _unique_sets(hashes, offsets, docs, cap_off, out):
                 out[cap_off[t] + m] = seg[x]
                 m += 1
         sizes[t] = m
-    return sizes
 
 
-@nb.njit(parallel=True, cache=True)
-def _intersections(sets, cap_off, sizes, li, lj):
-    inter = np.zeros(li.size, dtype=np.int64)
-    for p in nb.prange(li.size):
+@nb.njit(nogil=True, cache=True)
+def _intersections(sets, cap_off, sizes, li, lj, inter, p0, p1):
+    for p in range(p0, p1):
         x, xe = cap_off[li[p]], cap_off[li[p]] + sizes[li[p]]
         y, ye = cap_off[lj[p]], cap_off[lj[p]] + sizes[lj[p]]
         c = 0
@@ -182,7 +165,6 @@ def _intersections(sets, cap_off, sizes, li, lj):
                 x += 1
                 y += 1
         inter[p] = c
-    return inter
 
 
 def jaccard_pairs(
@@ -201,8 +183,11 @@ def jaccard_pairs(
     cap = np.diff(offsets)[docs]
     cap_off = np.concatenate([[0], np.cumsum(cap)]).astype(np.int64)
     sets = np.empty(int(cap_off[-1]), dtype=np.uint64)
-    with threads(workers):
-        sizes = _unique_sets(hashes, offsets, docs.astype(np.int64), cap_off, sets)
-        inter = _intersections(sets, cap_off, sizes, li, lj)
+    sizes = np.zeros(docs.size, dtype=np.int64)
+    inter = np.zeros(i.size, dtype=np.int64)
+    docs = docs.astype(np.int64)
+    run_chunks(lambda a, b: _unique_sets(hashes, offsets, docs, cap_off, sets, sizes, a, b), cap_off, workers)
+    pair_work = np.concatenate([[0], np.cumsum(sizes[li] + sizes[lj])])
+    run_chunks(lambda a, b: _intersections(sets, cap_off, sizes, li, lj, inter, a, b), pair_work, workers)
     union = sizes[li] + sizes[lj] - inter
     return np.divide(inter, union, out=np.ones(i.size), where=union > 0)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -46,8 +46,8 @@ class MinHashDedup(GlobalStage):
 
     Components are transitive (A~B, B~C puts A, B, C together), so a removed row's ``value`` is its
     exact Jaccard to the survivor, which can be below the threshold; ``dup_of`` is the survivor id.
-    Cost: linear in shingles x num_perm for signatures (numpy, threads), one sort per band, and a
-    sort over the candidates' shingles for verification.
+    Cost: linear in shingles x num_perm for signatures (compiled, on ``ctx.workers`` threads), one
+    sort per band, and one sort of each candidate's shingles for verification.
     """
 
     class Config(StageConfig):
@@ -83,6 +83,12 @@ class MinHashDedup(GlobalStage):
         def _check_keep(cls, v: str) -> str:
             return check_keep(v)
 
+        @model_validator(mode="after")
+        def _check_bands(self) -> MinHashDedup.Config:
+            if (self.bands or 1) * (self.rows_per_band or 1) > self.num_perm:
+                raise ValueError(f"bands x rows_per_band exceeds num_perm = {self.num_perm}")
+            return self
+
     def band_shape(self) -> tuple[int, int]:
         """The ``(bands, rows)`` in force: the configured pair, or the S-curve optimum."""
         c = self.cfg
@@ -102,8 +108,6 @@ class MinHashDedup(GlobalStage):
             )
         seed = self.ctx.seed if c.seed is None else c.seed
         bands, rows = self.band_shape()
-        if bands * rows > c.num_perm:
-            raise ValueError(f"bands x rows_per_band = {bands * rows} exceeds num_perm = {c.num_perm}")
         workers = max(1, self.ctx.workers)
         text = df.select(field_text(c.field))[:, 0]
         hashes, offsets, _ = shingle_hashes(
@@ -114,6 +118,7 @@ class MinHashDedup(GlobalStage):
             cjk_share_min=c.cjk_share_min,
             lowercase=c.lowercase,
             seed=seed,
+            workers=workers,
         )
         sig = signatures(hashes, offsets, num_perm=c.num_perm, seed=seed, workers=workers)
         i, j, stats = self._candidates(

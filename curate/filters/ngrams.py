@@ -13,6 +13,7 @@ from __future__ import annotations
 import polars as pl
 
 _P = 1_000_003
+_ROW_MIX = 0x9E3779B97F4A7C15
 _ROW, _TOK, _GRAM, _LEN = "__r", "__tok", "__gram", "__len"
 
 
@@ -36,8 +37,10 @@ def with_ngrams(flat: pl.DataFrame, n: int) -> pl.DataFrame:
         acc = acc * _P + h.shift(-k)
         glen = glen + pl.col(_LEN).shift(-k)
     valid = (pl.col(_ROW).shift(-(n - 1)) == pl.col(_ROW)) & pl.col(_TOK).is_not_null()
+    # the row number is mixed into the hash, so "same n-gram in the same row" is one u64 comparison
+    keyed = acc + pl.col(_ROW).cast(pl.UInt64) * _ROW_MIX
     return flat.with_columns(
-        pl.when(valid).then(acc).alias(_GRAM),
+        pl.when(valid).then(keyed).alias(_GRAM),
         pl.when(valid).then(glen).alias("__glen"),
     )
 
@@ -69,7 +72,7 @@ def dup_gram_share(tokens: pl.Series | pl.DataFrame, n: int) -> pl.Series:
     """
     flat = with_ngrams(_flat(tokens), n)
     g = pl.col(_GRAM)
-    dup = pl.struct(_ROW, _GRAM).is_duplicated() & g.is_not_null()
+    dup = g.is_duplicated() & g.is_not_null()
     res = _per_row(flat.with_columns(dup.alias("__dup")), pl.col("__dup").sum(), g.count().alias("__n"))
     return _safe_div(res["__dup"], res["__n"])
 
@@ -101,8 +104,8 @@ def top_ngram_char_frac(words: pl.Series | pl.DataFrame, n: int) -> pl.Series:
     flat = with_ngrams(_flat(words), n)
     counted = (
         flat.filter(pl.col(_GRAM).is_not_null())
-        .group_by(_ROW, _GRAM)
-        .agg(pl.len().alias("c"), pl.col("__glen").first().alias("gl"))
+        .group_by(_GRAM)
+        .agg(pl.col(_ROW).first(), pl.len().alias("c"), pl.col("__glen").first().alias("gl"))
         .filter(pl.col("c") > 1)
         .sort(_ROW, "c", "gl", descending=[False, True, True])
         .group_by(_ROW, maintain_order=True)
@@ -118,7 +121,7 @@ def dup_ngram_char_frac(words: pl.Series | pl.DataFrame, n: int) -> pl.Series:
     occurrence that repeats an earlier n-gram of the row, over characters in all words. A word
     covered by several overlapping duplicates counts once (Rae et al. 2021, App. A)."""
     flat = with_ngrams(_flat(words), n)
-    dup = (~pl.struct(_ROW, _GRAM).is_first_distinct() & pl.col(_GRAM).is_not_null()).cast(pl.Int8)
+    dup = (~pl.col(_GRAM).is_first_distinct() & pl.col(_GRAM).is_not_null()).cast(pl.Int8)
     # a duplicate n-gram starting at i covers words i..i+n-1: a backward window of n over the flags
     covered = dup.rolling_max(window_size=n, min_samples=1).cast(pl.Boolean)
     res = _per_row(

@@ -17,11 +17,12 @@ from curate.filters.textstats import (
     text_of,
 )
 from curate.pipeline.registry import register
-from curate.pipeline.stage import RowStage, Rule
+from curate.pipeline.stage import RowStage, Rule, StageResult, split_by_rules
 
 CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 POLICY = r"terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"
 # A sentence ends at CJK 。！？ anywhere, or at Latin .!? followed by whitespace or the line's end.
+_KEPT_TEXT = "__c4_text"
 SENTENCE_END = r"[。！？]+[\"'”’」』）)]*|[.!?]+[\"'”’」』)]*(?:\s|$)"
 
 
@@ -63,53 +64,56 @@ class C4Filter(RowStage):
     def _col(self, stat: str) -> str:
         return score_name(f"c4_{stat}", self.cfg.field, "text")
 
-    def _line_struct(self) -> pl.Expr:
-        c, e = self.cfg, pl.element()
-        line = e.str.strip_chars()
+    def _line_flags(self) -> list[pl.Expr]:
+        """Per-line columns over the exploded lines (one row per line, whole-column expressions)."""
+        c = self.cfg
+        line = pl.col("line").fill_null("").str.strip_chars()
         if c.remove_citations:
             line = line.str.replace_all(CITATION, "").str.strip_chars()
         low = line.str.to_lowercase()
         longest = line.str.extract_all(r"\S+").list.eval(pl.element().str.len_chars()).list.max().fill_null(0)
         punct = ends_with_any(line, c.terminal_punct) & ~line.str.ends_with("...")
-        cand = (
-            (longest <= c.max_word_chars)
-            & punct
-            & (line.str.count_matches(WORD_PATTERN) >= c.min_words_per_line)
-        )
+        words_ok = line.str.count_matches(WORD_PATTERN) >= c.min_words_per_line
+        cand = (longest <= c.max_word_chars) & punct & words_ok
         js = low.str.contains("javascript", literal=True)
-        return pl.struct(
+        return [
             line.alias("line"),
             (line != "").alias("nonblank"),
             (cand & ~js & ~low.str.contains(POLICY)).alias("kept"),
             (cand & low.str.contains("lorem ipsum", literal=True)).alias("lorem"),
             (cand & ~js & line.str.contains("{", literal=True)).alias("curly"),
             line.str.count_matches(SENTENCE_END).alias("sents"),
-        )
+        ]
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        e = pl.element()
-        parts = text_of(self.cfg.field).str.split("\n").list.eval(self._line_struct())
-        f = e.struct.field
-        kept_text = parts.list.eval(f("line").filter(f("kept"))).list.join("\n")
-        out = batch.with_columns(
-            parts.list.eval((f("nonblank") & ~f("kept")).cast(pl.Int64))
-            .list.sum()
-            .alias(self._col("lines_dropped")),
-            parts.list.eval(f("sents").filter(f("kept")).cast(pl.Int64))
-            .list.sum()
-            .alias(self._col("sentences")),
-            parts.list.eval(f("lorem").cast(pl.Int64)).list.sum().alias(self._col("lorem_ipsum")),
-            parts.list.eval(f("curly").cast(pl.Int64)).list.sum().alias(self._col("curly_brackets")),
-            kept_text.alias("__c4_text"),
+        flat = (
+            batch.select(text_of(self.cfg.field).str.split("\n").alias("line"))
+            .with_row_index("__r")
+            .explode("line", empty_as_null=True)
+            .with_columns(self._line_flags())
         )
+        kept, as_int = pl.col("kept"), lambda e: e.cast(pl.Int64).sum()
+        per_doc = flat.group_by("__r", maintain_order=True).agg(
+            as_int(pl.col("nonblank") & ~kept).alias(self._col("lines_dropped")),
+            pl.col("sents").filter(kept).cast(pl.Int64).sum().alias(self._col("sentences")),
+            as_int(pl.col("lorem")).alias(self._col("lorem_ipsum")),
+            as_int(pl.col("curly")).alias(self._col("curly_brackets")),
+            pl.col("line").filter(kept).str.join("\n").alias(_KEPT_TEXT),
+        )
+        return batch.with_columns(per_doc.drop("__r"))
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """Rules first, then kept documents get their kept lines; removed rows keep the original text."""
+        res = split_by_rules(self.transform(df), self.rules(), stage=self.name)
+        new = pl.col(_KEPT_TEXT)
         if self.cfg.drop_lines:
-            out = out.with_columns(
-                pl.when(pl.col("kind") == "text")
-                .then(pl.col("__c4_text"))
-                .otherwise(pl.col("text"))
-                .alias("text")
+            res.kept = res.kept.with_columns(
+                pl.when(pl.col("kind") == "text").then(new).otherwise(pl.col("text")).alias("text")
             )
-        return out.drop("__c4_text")
+        res.kept = res.kept.drop(_KEPT_TEXT)
+        if res.removed is not None:
+            res.removed = res.removed.drop(_KEPT_TEXT, strict=False)
+        return res
 
     def rules(self) -> list[Rule]:
         c, col = self.cfg, self._col
@@ -124,7 +128,7 @@ class C4Filter(RowStage):
             s = pl.col(col("sentences"))
             out.append(Rule("c4_too_few_sentences", s < c.min_sentences, s, c.min_sentences))
         if c.drop_lines:
-            doc = (pl.col("kind") == "text") & (pl.col("text").fill_null("").str.strip_chars() == "")
+            doc = (pl.col("kind") == "text") & (pl.col(_KEPT_TEXT).str.strip_chars() == "")
             out.append(Rule("emptied_by_clean", doc, pl.col(col("lines_dropped")), None))
         return out
 

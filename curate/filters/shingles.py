@@ -11,12 +11,13 @@ n-gram strings or exploding token lists materializes tens of millions of small o
 kernel decodes UTF-8 straight from the Arrow buffer, folds each character (NFKC on the Basic
 Multilingual Plane, then lowercase, from one lookup table), classifies it (word, CJK, separator),
 hashes tokens and folds ``n`` consecutive token hashes into a shingle hash, all without
-allocating. Documents run on threads (the kernels release the GIL). A document shorter than ``n`` tokens yields
-one shingle of all its tokens, so short texts still compare.
+allocating. Documents run on threads (the kernels release the GIL). A document shorter than
+``n`` tokens yields one shingle of all its tokens, so short texts still compare.
 """
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -195,7 +196,7 @@ def run_chunks(fn: Callable[[int, int], object], cum_work: np.ndarray, workers: 
     parts = 1 if workers <= 1 or n < 64 else workers * 4
     bounds = np.searchsorted(cum_work, np.linspace(0, cum_work[-1], parts + 1), side="left")
     bounds[0], bounds[-1] = 0, n
-    spans = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
     if len(spans) <= 1:
         for a, b in spans:
             fn(a, b)

@@ -7,18 +7,18 @@ file of its own, and the stage reads it once when it is built.
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 
 from curate.errors import RecipeError
 
-_PACKAGE_DIR = "data/wordlists"
+# Next to the code (curate/data/wordlists), found from this file: ``curate`` is a namespace package
+# under an editable install, where importlib.resources.files("curate") cannot list a folder.
+_DIR = Path(__file__).resolve().parent.parent / "data" / "wordlists"
 
 
 def shipped() -> list[str]:
     """Names of the lists that ship with curate (file stems)."""
-    root = files("curate").joinpath(_PACKAGE_DIR)
-    return sorted(p.name[:-4] for p in root.iterdir() if p.name.endswith(".txt"))
+    return sorted(p.stem for p in _DIR.glob("*.txt"))
 
 
 @lru_cache(maxsize=64)
@@ -33,7 +33,7 @@ def load(name_or_path: str) -> tuple[str, ...]:
             raise RecipeError(f"word list file not found: {name_or_path}", key="path")
         text = path.read_text(encoding="utf-8")
     else:
-        res = files("curate").joinpath(_PACKAGE_DIR, f"{name_or_path}.txt")
+        res = _DIR / f"{name_or_path}.txt"
         if not res.is_file():
             raise RecipeError(f"unknown word list {name_or_path!r}", key="list", valid=", ".join(shipped()))
         text = res.read_text(encoding="utf-8")

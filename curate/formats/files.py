@@ -19,9 +19,11 @@ from typing import Any, BinaryIO
 
 import orjson
 import polars as pl
+import pyarrow as pa
 
 # Top-level keys that wrap a record list ({"data": [...]}), as some dataset exports do.
 _WRAPPERS = frozenset({"data", "rows", "records", "examples", "instances", "items", "train"})
+BOM = b"\xef\xbb\xbf"  # Windows tools start UTF-8 files with it; it is not part of the data
 Item = tuple[int, Any, "str | None", "bytes | str | None"]
 
 
@@ -58,6 +60,8 @@ def read_jsonl(path: Path) -> Iterator[Item]:
     loads = orjson.loads
     with open_binary(path) as f:
         for lineno, line in enumerate(f, 1):
+            if lineno == 1 and line.startswith(BOM):
+                line = line[len(BOM):]
             if not line.strip():
                 continue
             try:
@@ -80,7 +84,7 @@ def _unwrap(doc: Any) -> list[Any]:
 def read_json(path: Path) -> Iterator[Item]:
     """A JSON document; a truncated or broken array still yields every record before the break."""
     with open_binary(path) as f:
-        data = f.read()
+        data = f.read().removeprefix(BOM)
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -133,20 +137,40 @@ def read_parquet(path: Path) -> Iterator[Item]:
 
 
 def read_hf(path: Path) -> Iterator[tuple[str, Iterator[Item]]]:
-    """A save_to_disk folder: one ``(split, items)`` per split ("" for a plain Dataset)."""
-    import datasets  # heavy: imported only for HF sources
+    """A save_to_disk folder: one ``(split, items)`` per split ("" for a plain Dataset).
 
-    ds = datasets.load_from_disk(str(path))
-    splits = sorted(ds.items()) if isinstance(ds, datasets.DatasetDict) else [("", ds)]
-    for name, part in splits:
-        table = part.with_format("arrow")[:]
-        yield name, read_frame(pl.from_arrow(table))  # type: ignore[arg-type]
+    The Arrow shards listed in ``state.json`` are read directly, which skips the multi-second
+    ``import datasets``; anything unexpected (an indices mapping, a missing shard) falls back to
+    ``datasets.load_from_disk``.
+    """
+    index = path / "dataset_dict.json"
+    splits = sorted(json.loads(index.read_text(encoding="utf-8"))["splits"]) if index.is_file() else [""]
+    for split in splits:
+        folder = path / split if split else path
+        try:
+            state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+            if state.get("_indices_data_files"):
+                raise ValueError("indices mapping")
+            tables = []
+            for shard in state["_data_files"]:
+                with pa.ipc.open_stream(folder / shard["filename"]) as reader:
+                    tables.append(reader.read_all())
+            df = pl.from_arrow(pa.concat_tables(tables)) if tables else pl.DataFrame()
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            df = _load_from_disk(folder)
+        yield split, read_frame(df)  # type: ignore[arg-type]
+
+
+def _load_from_disk(folder: Path) -> pl.DataFrame:
+    import datasets  # heavy: only when the direct read cannot be trusted
+
+    return pl.from_arrow(datasets.load_from_disk(str(folder)).with_format("arrow")[:])  # type: ignore[return-value]
 
 
 def read_csv(path: Path, *, delimiter: str) -> Iterator[Item]:
     """CSV/TSV with a header row; ``pos`` is the line a record starts on, ragged rows are rejects."""
     with open_binary(path) as fb:
-        text = io.TextIOWrapper(fb, encoding="utf-8", errors="surrogateescape", newline="")
+        text = io.TextIOWrapper(fb, encoding="utf-8-sig", errors="surrogateescape", newline="")
         reader = csv.reader(text, delimiter=delimiter)
         try:
             header = next(reader)
@@ -181,7 +205,7 @@ def read_text(path: Path, *, split: str, markdown: bool) -> Iterator[Item]:
     Markdown paragraphs do not split inside ``` fences, so a code sample stays with its prose.
     """
     with open_binary(path) as f:
-        text = f.read().decode("utf-8", errors="surrogateescape")
+        text = f.read().removeprefix(BOM).decode("utf-8", errors="surrogateescape")
     if split == "file":
         units = [(1, text)]
     elif split == "line":

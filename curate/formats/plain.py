@@ -62,12 +62,3 @@ class CanonicalReader:
             out.append({"role": role, "content": turn_text(m.get("content"), i)})
         check_order(out)
         return "chat", optional_system(rec.get("system")), out, tools_text(rec.get("tools")), None
-
-
-def to_text(row: dict[str, Any]) -> dict[str, Any]:
-    """Any row -> ``{"text"}``; a chat row renders as its system prompt and turns, blank-line separated."""
-    if row.get("kind") == "text":
-        return {"text": row["text"]}
-    parts = [row["system"]] if row.get("system") else []
-    parts.extend(m["content"] for m in row["messages"] or [])
-    return {"text": "\n\n".join(parts)}

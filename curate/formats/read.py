@@ -133,12 +133,12 @@ class _Collector:
         return self.spec.limit is not None and self.seen >= self.spec.limit
 
     def _messages(self) -> pl.Series:
-        turns = pa.StructArray.from_arrays(
-            [pa.array(self.roles, pa.large_string()), pa.array(self.contents, pa.large_string())],
-            names=["role", "content"],
-        )
-        lists = pa.LargeListArray.from_arrays(pa.array(self.offsets, pa.int64()), turns)
-        return pl.Series("messages", lists).cast(pl.List(MESSAGE))
+        # Built through polars -> Arrow, not pa.array(list), which imports pandas (~0.8 s).
+        turns = pl.DataFrame({"role": self.roles, "content": self.contents},
+                             schema={"role": pl.Utf8, "content": pl.Utf8}).to_struct("m").to_arrow()
+        offsets = pl.Series(self.offsets, dtype=pl.Int64).to_arrow()
+        lists = pa.LargeListArray.from_arrays(offsets, turns)
+        return pl.from_arrow(lists).alias("messages").cast(pl.List(MESSAGE))  # type: ignore[union-attr]
 
     def result(self, fmt: str, names: list[str]) -> ReadResult:
         spec = self.spec

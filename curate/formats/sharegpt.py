@@ -85,28 +85,25 @@ class ShareGPTReader:
                 and "role" in turns[0]:  # LLaMA-Factory's sharegpt with OpenAI-style tags
             role_tag, content_tag = "role", "content"
         messages: list[dict[str, str]] = []
-        for pos, turn in enumerate(turns):
-            n = len(messages) + 1
-            if not isinstance(turn, dict):
-                raise RecordError(f"bad_turn: turn {n} is not an object")
+        tags = self.tags
+        for pos, turn in enumerate(turns):  # hot loop: checks inline, helpers only on the error path
+            if turn.__class__ is not dict:
+                raise RecordError(f"bad_turn: turn {len(messages) + 1} is not an object")
             tag = turn.get(role_tag)
-            role = self.tags.get(tag) if isinstance(tag, str) else None
+            role = tags.get(tag) if tag.__class__ is str else None
             if role is None:
+                n = len(messages) + 1
                 raise RecordError(f"unknown_role: {tag}" if tag is not None else
                                   f"unknown_role: turn {n} has no {role_tag!r}")
+            value = turn.get(content_tag)
             if role == "system":
                 if pos != 0:
-                    raise RecordError(f"misplaced_system: system turn after turn {n - 1}")
-                first = optional_system(turn.get(content_tag))
+                    raise RecordError(f"misplaced_system: system turn after turn {len(messages)}")
+                first = optional_system(value)
                 system = first if not system else (f"{first}\n\n{system}" if first else system)
                 continue
-            messages.append({"role": role, "content": turn_text(turn.get(content_tag), n)})
+            if value.__class__ is not str or not value.strip():
+                turn_text(value, len(messages) + 1)  # raises the precise reason
+            messages.append({"role": role, "content": value})
         check_order(messages)
         return "chat", system, messages, tools_text(rec.get(self.tools)), None
-
-
-def to_sharegpt(row: dict[str, Any], roles: dict[str, str] | None = None) -> dict[str, Any]:
-    """Canonical chat row -> ShareGPT record; ``roles`` maps canonical roles to output tags."""
-    tags = {**WRITE_TAGS, **(roles or {})}
-    conv = [{"from": tags[m["role"]], "value": m["content"]} for m in row["messages"] or []]
-    return {"conversations": conv, "system": row.get("system"), "tools": row.get("tools")}

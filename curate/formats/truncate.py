@@ -21,37 +21,57 @@ MAX_ROUNDS = 4  # re-measure rounds; the estimate is off by a few tokens at most
 class _Meter:
     """Measures conversations in the stage's unit: rendered tokens (chat template) or plain chars.
 
-    Token mode renders and encodes in batches. To avoid re-rendering every prefix it estimates a
-    shortened conversation as (whole render) - (dropped content tokens) - (per-turn template tokens,
-    measured once per role with a probe) and then checks the choice with one exact render.
+    Token mode never re-renders prefixes. A long conversation is estimated as its frame (system block,
+    or the template's default one) plus, per message, its content tokens and its role's template
+    tokens, each measured once per tokenizer with a probe; every kept row is then rendered and
+    counted exactly once, and a row still over budget goes round again with exact numbers.
     """
 
     def __init__(self, tokenizer: Any | None) -> None:
         self.tok = tokenizer
         self.overhead: dict[str, int] = {}
+        self.frame_sys = self.frame_plain = 0
         if tokenizer is not None:
-            base = self.cost([None], [[{"role": "user", "content": "x"}]])[0] or 0
+            x = [{"role": "user", "content": "x"}]
+            base = self.exact(self.render([None], [x]))[0] or 0
+            n_x, n_s = self.lengths(["x", "s"])
             for role in ("user", "assistant", "tool_call", "tool"):
-                conv = [{"role": "user", "content": "x"}, {"role": role, "content": "y"}]
-                got = self.cost([None], [conv])[0]
-                self.overhead[role] = max(0, got - base - self.lengths(["y"])[0]) if got is not None else -1
+                got = self.exact(self.render([None], [[*x, {"role": role, "content": "x"}]]))[0]
+                self.overhead[role] = max(0, got - base - n_x) if got is not None else -1
             fallback = max(self.overhead["assistant"], 0)
             self.overhead = {r: (v if v >= 0 else fallback) for r, v in self.overhead.items()}
+            with_sys = self.exact(self.render(["s"], [x]))[0] or 0
+            self.frame_plain = max(0, base - n_x - self.overhead["user"])
+            self.frame_sys = max(0, with_sys - n_s - n_x - self.overhead["user"])
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         return encode_lengths(texts, self.tok) if self.tok is not None else [len(t) for t in texts]
 
-    def cost(self, systems: Sequence[str | None], convs: Sequence[Msgs]) -> list[int | None]:
-        """Exact size of each conversation; None where the chat template refuses it."""
+    def render(self, systems: Sequence[str | None], convs: Sequence[Msgs]) -> list[str | None]:
+        """Template renders (token mode); ``None`` where the template refuses a conversation."""
         if self.tok is None:
             return [
-                len(s or "") + sum(len(m["content"] or "") for m in c)
+                (s or "") + "".join(m["content"] or "" for m in c)
                 for s, c in zip(systems, convs, strict=True)
             ]
-        rendered = render_chats(self.tok, systems, convs)
+        return render_chats(self.tok, systems, convs)
+
+    def exact(self, rendered: Sequence[str | None]) -> list[int | None]:
+        """Exact sizes of rendered conversations (one batched encode)."""
         ok = [r for r in rendered if r is not None]
         counts = iter(self.lengths(ok))
         return [next(counts) if r is not None else None for r in rendered]
+
+    def bound(self, rendered: str) -> int:
+        """A cheap size that is never below the exact one: UTF-8 bytes (a token covers >= 1 byte)."""
+        return len(rendered) if self.tok is None else len(rendered.encode("utf-8")) + 4
+
+    def frames(self, systems: Sequence[str | None]) -> list[int]:
+        """Estimated size of each conversation's frame: system block and template scaffolding."""
+        if self.tok is None:
+            return [len(s or "") for s in systems]
+        sized = iter(self.lengths([s for s in systems if s]))
+        return [next(sized) + self.frame_sys if s else self.frame_plain for s in systems]
 
     def turn_costs(self, convs: Sequence[Msgs]) -> list[np.ndarray]:
         """Per-message size estimate (content + template tokens for its role), batched over rows."""
@@ -147,73 +167,91 @@ class TruncateHistory(RowStage):
         tokens = self.cfg.max_tokens is not None
         meter = _Meter(tokenizer_for(self.ctx, self.cfg.model) if tokens else None)
         budget = int(self.cfg.max_tokens or self.cfg.max_chars or 0)
-        kinds, systems = batch["kind"].to_list(), batch["system"].to_list()
-        convs: list[Msgs] = [[dict(m) for m in (c or [])] for c in batch["messages"].to_list()]
-        n = batch.height
-        chat = [i for i in range(n) if kinds[i] != "text"]
-        size: list[int | None] = [None] * n
-        for i, c in zip(chat, meter.cost([systems[i] for i in chat], [convs[i] for i in chat]), strict=True):
-            size[i] = c
-        original = list(size)
-        tag = ["none"] * n
-        dropped = [0] * n
-        for i in chat:
-            if size[i] is None:
-                tag[i] = "template_error"
-        todo = [i for i in chat if size[i] is not None and size[i] > budget]  # type: ignore[operator]
-        for _ in range(MAX_ROUNDS):
-            if not todo:
-                break
-            costs = meter.turn_costs([convs[i] for i in todo])
-            for i, c in zip(todo, costs, strict=True):
-                fixed = int(size[i] - c.sum())  # type: ignore[operator]  # system block + template frame
-                new, gone, how = _plan(convs[i], c, fixed, budget, self.cfg.on_long_last_turn, meter.overhead)
-                dropped[i] += gone
-                if new is None:
-                    tag[i] = "too_long"
-                    continue
-                for m in new:
-                    if "over" in m:
-                        m["content"] = meter.cut(m["content"] or "", m.pop("over"), left=m["role"] == "user")
-                convs[i] = new
-                tag[i] = how if tag[i] in ("none", "history") else tag[i]
-            live = [i for i in todo if tag[i] != "too_long"]
-            for i, c in zip(
-                live, meter.cost([systems[i] for i in live], [convs[i] for i in live]), strict=True
-            ):
-                size[i] = c
-                if c is None:
-                    tag[i] = "template_error"
-            todo = [i for i in live if size[i] is not None and size[i] > budget]  # type: ignore[operator]
-        for i in todo:
-            tag[i] = "too_long"  # still over after MAX_ROUNDS re-measures: refuse rather than overflow
-        keep_new = [tag[i] not in ("too_long", "template_error") for i in range(n)]
+        n, kinds, systems = batch.height, batch["kind"].to_list(), batch["system"].to_list()
         before = batch["messages"].to_list()
-        msgs_out = [convs[i] if keep_new[i] else (before[i] or []) for i in range(n)]
+        convs: list[Msgs] = [[dict(m) for m in (c or [])] for c in before]
+        chat = [i for i in range(n) if kinds[i] != "text"]
+        rendered: list[str | None] = [None] * n
+        for i, r in zip(
+            chat, meter.render([systems[i] for i in chat], [convs[i] for i in chat]), strict=True
+        ):
+            rendered[i] = r
+        tag = ["none" if i not in chat or rendered[i] is not None else "template_error" for i in range(n)]
+        dropped, original, size = [0] * n, [None] * n, [None] * n
+        stale: set[int] = set()
+
+        def shorten(i: int, costs: np.ndarray, fixed: int) -> None:
+            new, gone, how = _plan(convs[i], costs, fixed, budget, self.cfg.on_long_last_turn, meter.overhead)
+            dropped[i] += gone
+            if new is None:
+                tag[i] = "too_long"
+                return
+            for m in new:
+                if "over" in m:
+                    m["content"] = meter.cut(m["content"] or "", m.pop("over"), left=m["role"] == "user")
+            convs[i], size[i] = new, None
+            tag[i] = how if tag[i] in ("none", "history") else tag[i]
+            stale.add(i)
+
+        # round 1: estimate only rows whose cheap bound is over budget, from per-message counts
+        long = [i for i in chat if rendered[i] is not None and meter.bound(rendered[i]) > budget]  # type: ignore[arg-type]
+        costs = meter.turn_costs([convs[i] for i in long])
+        for i, c, f in zip(long, costs, meter.frames([systems[i] for i in long]), strict=True):
+            original[i] = int(f + c.sum())
+            if original[i] > budget:
+                shorten(i, c, f)
+        # then every kept row is rendered and counted exactly; rows still over go round again
+        for round_ in range(MAX_ROUNDS + 1):
+            redo = sorted(stale)
+            for i, r in zip(
+                redo, meter.render([systems[i] for i in redo], [convs[i] for i in redo]), strict=True
+            ):
+                rendered[i] = r
+                tag[i] = tag[i] if r is not None else "template_error"
+            stale.clear()
+            live = [i for i in chat if tag[i] not in ("too_long", "template_error")]
+            unknown = [i for i in live if size[i] is None]
+            for i, c in zip(unknown, meter.exact([rendered[i] for i in unknown]), strict=True):
+                size[i] = c
+                original[i] = c if original[i] is None else original[i]
+            over = [i for i in live if size[i] > budget]  # type: ignore[operator]
+            if not over:
+                break
+            if round_ == MAX_ROUNDS:  # the estimate keeps missing: refuse rather than overflow
+                for i in over:
+                    tag[i] = "too_long"
+                break
+            for i, c in zip(over, meter.turn_costs([convs[i] for i in over]), strict=True):
+                shorten(i, c, int(size[i] - c.sum()))  # type: ignore[operator]
+        return batch.with_columns(self._columns(before, convs, tag, dropped, original, size))
+
+    def _columns(
+        self, before: list, convs: list, tag: list, dropped: list, original: list, size: list
+    ) -> list:
+        kept = [t not in ("too_long", "template_error") for t in tag]
         lost = [
-            (original[i] - size[i]) if keep_new[i] and original[i] is not None and size[i] is not None else 0
-            for i in range(n)
+            o - s if k and o is not None and s is not None else 0
+            for o, s, k in zip(original, size, kept, strict=True)
         ]
         cols = [
-            pl.Series("messages", msgs_out, dtype=pl.List(MESSAGE)),
+            pl.Series(
+                "messages",
+                [c if k else (b or []) for c, b, k in zip(convs, before, kept, strict=True)],
+                dtype=pl.List(MESSAGE),
+            ),
             pl.Series(
                 "score_turns_dropped",
-                [d if k else 0 for d, k in zip(dropped, keep_new, strict=True)],
+                [d if k else 0 for d, k in zip(dropped, kept, strict=True)],
                 dtype=pl.Int64,
             ),
             pl.Series(f"score_{self._unit}_dropped", lost, dtype=pl.Int64),
             pl.Series("score_truncate_size", original, dtype=pl.Int64),
             pl.Series("tag_truncate", tag, dtype=pl.Utf8),
         ]
-        if tokens:
-            cols.append(
-                pl.Series(
-                    "score_tokens_rendered",
-                    [s if k else None for s, k in zip(size, keep_new, strict=True)],
-                    dtype=pl.Int64,
-                )
-            )
-        return batch.with_columns(cols)
+        if self.cfg.max_tokens is not None:
+            rendered = [s if k else None for s, k in zip(size, kept, strict=True)]
+            cols.append(pl.Series("score_tokens_rendered", rendered, dtype=pl.Int64))
+        return cols
 
     def rules(self) -> list[Rule]:
         t, budget = pl.col("tag_truncate"), self.cfg.max_tokens or self.cfg.max_chars

@@ -43,10 +43,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
             logits = (h @ w.T).float()
             if bias is not None:
                 logits += bias.float()
-            lse = torch.logsumexp(logits, dim=-1)
-            total += (lse - logits.gather(1, y[:, None]).squeeze(1)).sum()
+            logp = torch.log_softmax(logits, dim=-1)
+            del logits
+            total -= logp.gather(1, y[:, None]).sum()
             if need_h or need_w or need_b:
-                grad = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
+                grad = logp.exp_()  # softmax, in place; d(sum CE)/d logits = softmax - onehot
                 grad[torch.arange(len(y), device=y.device), y] -= 1.0
                 if need_h:
                     g_h[s: s + chunk_rows] = (grad.to(w.dtype) @ w).to(hidden.dtype)

@@ -130,7 +130,8 @@ def openai_tools() -> list[dict]:
 
     tool = [{"type": "function", "function": {
         "name": "pydoc_topic", "description": "Look up a topic in the Python language reference",
-        "parameters": {"type": "object", "properties": {"topic": {"type": "string"}}, "required": ["topic"]}}}]
+        "parameters": {"type": "object", "properties": {"topic": {"type": "string"}},
+                       "required": ["topic"]}}}]
 
     def first_par(name: str) -> str:
         return topics[name].strip().split("\n\n")[1].strip()
@@ -156,7 +157,8 @@ def openai_tools() -> list[dict]:
         {"role": "assistant", "content": first_par("continue")}], "tools": tool})
     recs.append({"messages": [                                                # bad_tool_call
         {"role": "user", "content": "del"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "x", "type": "function", "function": {}}]}]})
+        {"role": "assistant", "content": None,
+         "tool_calls": [{"id": "x", "type": "function", "function": {}}]}]})
     recs.append({"messages": [                                                # non-text content part
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///pass.png"}}]},
         {"role": "assistant", "content": first_par("pass")}]})

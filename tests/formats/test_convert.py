@@ -15,7 +15,8 @@ from curate.schema import chat_row, frame, text_row
 
 def test_lawbench_columns_mapping(tmp_path: Path) -> None:
     rec = {"system": "请回答下列问题", "query": "醉驾影响孩子报考吗？", "response": "回答:可能有影响。"}
-    res = from_records([rec], format="alpaca", columns={"prompt": "query", "response": "response", "system": "system"})
+    law = {"prompt": "query", "response": "response", "system": "system"}
+    res = from_records([rec], format="alpaca", columns=law)
     row = res.table.row(0, named=True)
     assert row["system"] == rec["system"]
     assert row["messages"] == [{"role": "user", "content": rec["query"]},
@@ -63,7 +64,8 @@ def test_openai_tool_calls_round_trip(data_dir: Path) -> None:
     out = to_records(res.table, "openai")
     src = [json.loads(x) for x in (data_dir / "openai_tools.jsonl").read_text().splitlines()[:4]]
     # same messages, up to regenerated call ids and the null content of call-only messages
-    fn, src_fn = out[1]["messages"][1]["tool_calls"][0]["function"], src[1]["messages"][1]["tool_calls"][0]["function"]
+    fn = out[1]["messages"][1]["tool_calls"][0]["function"]
+    src_fn = src[1]["messages"][1]["tool_calls"][0]["function"]
     assert fn["name"] == src_fn["name"] and json.loads(fn["arguments"]) == json.loads(src_fn["arguments"])
     assert out[1]["messages"][2]["tool_call_id"] == out[1]["messages"][1]["tool_calls"][0]["id"]
     par = out[3]["messages"]
@@ -76,15 +78,18 @@ def test_openai_tool_calls_round_trip(data_dir: Path) -> None:
 
 def test_openai_broken_arguments_kept_as_text() -> None:
     rec = {"messages": [{"role": "user", "content": "q"},
-                        {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}]}
+                        {"role": "assistant",
+                         "tool_calls": [{"function": {"name": "f", "arguments": "{oops"}}]}]}
     row = from_records([rec], format="openai").table.row(0, named=True)
     assert json.loads(row["messages"][1]["content"]) == {"name": "f", "arguments": "{oops"}
-    assert to_records(frame([row]), "openai")[0]["messages"][1]["tool_calls"][0]["function"]["arguments"] == "{oops"
+    call = to_records(frame([row]), "openai")[0]["messages"][1]["tool_calls"][0]
+    assert call["function"]["arguments"] == "{oops"
 
 
 def test_openai_text_parts_joined() -> None:
     rec = {"messages": [{"role": "developer", "content": [{"type": "text", "text": "be brief"}]},
-                        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                        {"role": "user",
+                         "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
                         {"role": "assistant", "content": "c"}]}
     row = from_records([rec], format="openai").table.row(0, named=True)
     assert row["system"] == "be brief" and row["messages"][0]["content"] == "a\nb"
@@ -103,8 +108,8 @@ def test_writers_per_format() -> None:
 
 
 def test_writers_refuse_rows_the_format_cannot_hold() -> None:
-    tools = frame([chat_row([("user", "q"), ("tool_call", '{"name": "f"}'), ("tool", "r"), ("assistant", "a")],
-                            origin="x.jsonl:3")])
+    turns = [("user", "q"), ("tool_call", '{"name": "f"}'), ("tool", "r"), ("assistant", "a")]
+    tools = frame([chat_row(turns, origin="x.jsonl:3")])
     with pytest.raises(SchemaError, match=r"tool_turns_not_alpaca \(first at x.jsonl:3\)") as err:
         to_records(tools, "alpaca")
     assert "convert" in (err.value.hint or "")

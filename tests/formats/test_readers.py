@@ -29,7 +29,8 @@ def test_alpaca_json_array(data_dir: Path) -> None:
     assert set(t["source"]) == {"src"} and set(t["domain"]) == {"law"} and set(t["task"]) == {"qa"}
     first = t.row(0, named=True)
     # instruction and input become one user turn, joined by a newline
-    assert first["messages"][0]["content"].startswith("请你模拟法官") and "\n" in first["messages"][0]["content"]
+    user = first["messages"][0]["content"]
+    assert user.startswith("请你模拟法官") and "\n" in user
     assert t["system"][2] is not None and t["system"][0] is None
     # chatterbot rows carry their history pairs before the final pair
     assert t["messages"].list.len().to_list()[3:] == [4, 12, 4]
@@ -82,7 +83,8 @@ def test_openai_tool_calls(data_dir: Path) -> None:
     assert call["messages"][1]["content"] == '{"name":"pydoc_topic","arguments":{"topic":"assert"}}'
     assert "pydoc_topic" in call["tools"]
     par = res.table.row(3, named=True)
-    assert [m["role"] for m in par["messages"]] == ["user", "assistant", "tool_call", "tool", "tool", "assistant"]
+    roles = [m["role"] for m in par["messages"]]
+    assert roles == ["user", "assistant", "tool_call", "tool", "tool", "assistant"]
     assert par["messages"][2]["content"].startswith('[{"name":"pydoc_topic"')
 
 
@@ -179,3 +181,33 @@ def test_empty_file_gives_empty_canonical_table(tmp_path: Path) -> None:
     (tmp_path / "e.jsonl").write_text("\n\n")
     res = read_source(SourceSpec(name="e", path="e.jsonl", format="sharegpt"), base_dir=tmp_path)
     assert res.table.height == 0 and res.table.schema == pl.Schema(SCHEMA) and res.format == "sharegpt"
+
+
+def test_hf_plain_dataset_after_select_matches_datasets(tmp_path: Path, data_dir: Path) -> None:
+    """A Dataset saved after select() (an indices mapping in memory) reads back in its new order,
+    the same as datasets.load_from_disk gives."""
+    import datasets
+
+    from curate.formats.files import _load_from_disk, read_hf
+
+    recs = [{"system": None, "history": [], **r}
+            for r in pl.read_json(data_dir / "alpaca.json", infer_schema_length=None).to_dicts()]
+    datasets.Dataset.from_list(recs).select([4, 0, 2]).save_to_disk(str(tmp_path / "sel"))
+    res = read_source(SourceSpec(name="s", path="sel"), base_dir=tmp_path)
+    assert res.files == ["sel"] and res.table["origin"].to_list() == ["sel#0", "sel#1", "sel#2"]
+    answers = [m[-1]["content"] for m in res.table["messages"].to_list()]
+    assert answers == [recs[i]["output"] for i in (4, 0, 2)]
+    [(split, items)] = list(read_hf(tmp_path / "sel"))
+    assert split == "" and [rec for _, rec, _, _ in items] == _load_from_disk(tmp_path / "sel").to_dicts()
+
+
+def test_utf8_bom_is_not_data(tmp_path: Path, data_dir: Path) -> None:
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "a.jsonl").write_bytes(bom + (data_dir / "prh.jsonl").read_bytes())
+    (tmp_path / "a.csv").write_bytes(bom + (data_dir / "lawbench.csv").read_bytes())
+    (tmp_path / "a.txt").write_bytes(bom + (data_dir / "docs/break.txt").read_bytes())
+    assert read_source(SourceSpec(name="a", path="a.jsonl"), base_dir=tmp_path).rejects.height == 0
+    csv = read_source(SourceSpec(name="a", path="a.csv", columns=LAW_COLUMNS), base_dir=tmp_path)
+    assert csv.table.height == 4 and csv.table["system"][0].startswith("请回答")
+    txt = read_source(SourceSpec(name="a", path="a.txt"), base_dir=tmp_path).table["text"][0]
+    assert txt == (data_dir / "docs/break.txt").read_text(encoding="utf-8")

@@ -138,10 +138,12 @@ def test_on_error_fail_names_file_line_and_reason(data_dir: Path) -> None:
 @pytest.mark.parametrize(("record", "reason"), [
     ({"messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "hi"}]},
      "role_order: two user turns in a row at turn 2"),
-    ({"messages": [{"role": "assistant", "content": "hi"}]}, "role_order: conversation starts with assistant"),
+    ({"messages": [{"role": "assistant", "content": "hi"}]},
+     "role_order: conversation starts with assistant"),
     ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
                    {"role": "system", "content": "s"}]}, "misplaced_system: system message after turn 2"),
-    ({"messages": [{"role": "user", "content": "q"}, {"role": "bing", "content": "a"}]}, "unknown_role: bing"),
+    ({"messages": [{"role": "user", "content": "q"}, {"role": "bing", "content": "a"}]},
+     "unknown_role: bing"),
     ({"messages": [{"content": "q"}]}, "unknown_role: turn 1 has no 'role'"),
     ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ["a"]}]},
      "non_string_content: turn 2 (str part)"),
@@ -162,7 +164,8 @@ def test_openai_malformed(record: dict, reason: str) -> None:
 @pytest.mark.parametrize(("record", "reason"), [
     ({"prompt": "q"}, "missing_field: response"),
     ({"prompt": "q", "response": "a", "history": [["q", 3]]}, "non_string_content: turn 2 (int)"),
-    ({"prompt": "q", "response": "a", "history": "not json"}, "bad_history: not a JSON list of [prompt, response] pairs"),
+    ({"prompt": "q", "response": "a", "history": "not json"},
+     "bad_history: not a JSON list of [prompt, response] pairs"),
     ({"prompt": "q", "response": "a", "system": 5}, "non_string_content: system (int)"),
     ({"prompt": "", "response": "a"}, "empty_turn: turn 1"),
 ])
@@ -175,4 +178,5 @@ def test_canonical_malformed() -> None:
     res = from_records([{"kind": "chat", "messages": [{"role": "human", "content": "q"}]},
                         {"kind": "video", "messages": []},
                         {"kind": "text", "text": " "}], format="canonical")
-    assert res.rejects["error"].to_list() == ["unknown_role: human", "bad_kind: video", "empty_text: document is blank"]
+    assert res.rejects["error"].to_list() == [
+        "unknown_role: human", "bad_kind: video", "empty_text: document is blank"]
