@@ -25,7 +25,7 @@ for t in "${targets[@]}"; do
     minhash)   # rensa (Rust MinHash) and datasketch (numpy MinHash + LSH)
       p=$(mkvenv minhash); "$p" -m pip install -q rensa datasketch numpy ;;
     datatrove) # datatrove with the deps its Gopher/C4/FineWeb filters and MinHash dedup import
-      p=$(mkvenv datatrove); "$p" -m pip install -q "datatrove[processing]" spacy ;;
+      p=$(mkvenv datatrove); "$p" -m pip install -q "datatrove[processing]" spacy orjson ;;
     dj)        # Data-Juicer pulls torch: install the CPU wheel first so pip keeps it
       p=$(mkvenv dj); "$p" -m pip install -q torch==2.13.0 && "$p" -m pip install -q py-data-juicer aiohttp ;;
     *) echo "unknown target $t" >&2; exit 2 ;;

@@ -55,8 +55,20 @@ def data_file(a: argparse.Namespace, model: Path) -> Path:
     """The shared chat file, built once per (rows, max_len, seed)."""
     path = BENCH / ".data" / "train" / f"chat-r{a.rows}-l{a.max_len}-s{a.seed}.json"
     if not path.exists():
-        cmd = [sys.executable, str(BENCH / "train" / "make_data.py"), "--model-dir", str(model), "--out", str(path),
-               "--rows", str(a.rows), "--max-len", str(a.max_len), "--seed", str(a.seed)]
+        cmd = [
+            sys.executable,
+            str(BENCH / "train" / "make_data.py"),
+            "--model-dir",
+            str(model),
+            "--out",
+            str(path),
+            "--rows",
+            str(a.rows),
+            "--max-len",
+            str(a.max_len),
+            "--seed",
+            str(a.seed),
+        ]
         print("building", path.name, flush=True)
         subprocess.run(cmd, check=True)
     return path
@@ -70,14 +82,27 @@ def run_tool(tool: str, spec_path: Path, out_dir: Path, threads: int) -> dict[st
     res_path, log_path = out_dir / f"{tool}.json", out_dir / f"{tool}.log"
     tmp = res_path.with_suffix(".partial.json")
     tmp.unlink(missing_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "DISABLE_VERSION_CHECK": "1"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "DISABLE_VERSION_CHECK": "1",
+    }
     started, load0 = time.strftime("%Y-%m-%d %H:%M %Z"), os.getloadavg()[0]
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(py), str(RUNNER[tool]), str(spec_path), str(tmp)],
-                                cwd=RUNNER[tool].parent, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(py), str(RUNNER[tool]), str(spec_path), str(tmp)],
+            cwd=RUNNER[tool].parent,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         peak, ps = 0, psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
@@ -91,8 +116,12 @@ def run_tool(tool: str, spec_path: Path, out_dir: Path, threads: int) -> dict[st
         raise SystemExit(f"{tool} failed (exit {proc.returncode}); see {log_path}")
     r = json.loads(tmp.read_text())
     tmp.unlink()
-    r.update(peak_rss_mb=round(peak / 2**20, 1), wall_s=round(wall, 1), measured_at=started,
-             loadavg_1m=[round(load0, 2), round(os.getloadavg()[0], 2)])
+    r.update(
+        peak_rss_mb=round(peak / 2**20, 1),
+        wall_s=round(wall, 1),
+        measured_at=started,
+        loadavg_1m=[round(load0, 2), round(os.getloadavg()[0], 2)],
+    )
     res_path.write_text(json.dumps(r, indent=1))
     return r
 
@@ -103,6 +132,7 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
         "tokens": r["tokens_nonpad"],
         "train_s": r["train_s"],
         "tok_s": r["tokens_nonpad"] / r["train_s"],
+        "tok_cpu_s": r["tokens_nonpad"] / r["cpu_s"] if r.get("cpu_s") else float("nan"),
         "rss_gb": r["peak_rss_mb"] / 1024,
         "loss": sum(tail) / len(tail) if tail else float("nan"),
     }
@@ -111,21 +141,28 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
 def table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown table; ratios are curate / peer."""
     s = {t: summarize(r) for t, r in results.items()}
-    lines = ["| tool | steps | non-pad tokens | train s | tokens/s | peak RSS GB | final loss (last 5) | grad ckpt "
-             "| measured (load avg start/end) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| tool | steps | non-pad tokens | train s | tokens/s | tokens/CPU-s | peak RSS GB "
+        "| final loss (last 5) | grad ckpt | measured (load avg start/end) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for t, r in results.items():
-        x = s[t]
-        lines.append(f"| {t} | {r['steps']} | {x['tokens']:,} | {x['train_s']:.0f} | {x['tok_s']:.1f} | "
-                     f"{x['rss_gb']:.2f} | {x['loss']:.4f} | {'on' if r.get('gradient_checkpointing') else 'off'} | "
-                     f"{r['measured_at']} ({r['loadavg_1m'][0]}/{r['loadavg_1m'][1]}) |")
+        x, gc = s[t], "on" if r.get("gradient_checkpointing") else "off"
+        lines.append(
+            f"| {t} | {r['steps']} | {x['tokens']:,} | {x['train_s']:.0f} | {x['tok_s']:.1f} | "
+            f"{x['tok_cpu_s']:.1f} | {x['rss_gb']:.2f} | {x['loss']:.4f} | {gc} "
+            f"| {r['measured_at']} ({r['loadavg_1m'][0]}/{r['loadavg_1m'][1]}) |"
+        )
     if "curate" in s:
         c = s["curate"]
         for peer in (p for p in ("trl", "llamafactory") if p in s):
             p = s[peer]
-            lines.append(f"\ncurate / {peer}: tokens/s x{c['tok_s'] / p['tok_s']:.2f}, "
-                         f"peak RSS x{c['rss_gb'] / p['rss_gb']:.2f}, "
-                         f"final loss {100 * (c['loss'] / p['loss'] - 1):+.1f} %")
+            lines.append(
+                f"\ncurate / {peer}: tokens/s x{c['tok_s'] / p['tok_s']:.2f}, "
+                f"tokens/CPU-s x{c['tok_cpu_s'] / p['tok_cpu_s']:.2f}, "
+                f"peak RSS x{c['rss_gb'] / p['rss_gb']:.2f}, "
+                f"final loss {100 * (c['loss'] / p['loss'] - 1):+.1f} %"
+            )
     return "\n".join(lines)
 
 
@@ -135,12 +172,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--max-len", type=int, default=512)
     ap.add_argument("--batch-size", type=int, default=8, help="effective batch (examples per optimizer step)")
-    ap.add_argument("--micro-batch", type=int, default=8, help="peers' per-device batch; accumulation makes up the rest")
+    ap.add_argument(
+        "--micro-batch", type=int, default=8, help="peers' per-device batch; accumulation makes up the rest"
+    )
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rows", type=int, default=1000, help="rows in the shared chat file")
-    ap.add_argument("--packing", action="store_true", help="pack examples in all three (default: padded batches)")
+    ap.add_argument(
+        "--packing", action="store_true", help="pack examples in all three (default: padded batches)"
+    )
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "train")
     a = ap.parse_args()
     if a.batch_size % a.micro_batch:
@@ -150,10 +191,22 @@ def main() -> None:
     tag = f"s{a.steps}-l{a.max_len}-b{a.batch_size}-t{a.threads}{'-packed' if a.packing else ''}"
     out = a.out / tag
     out.mkdir(parents=True, exist_ok=True)
-    spec = {"model_dir": str(model), "data": str(data), "steps": a.steps, "max_len": a.max_len,
-            "batch_size": a.batch_size, "micro_batch": a.micro_batch, "grad_accum": a.batch_size // a.micro_batch,
-            "lr": a.lr, "seed": a.seed, "threads": a.threads, "packing": a.packing, "rank": 8, "alpha": 16,
-            "work_dir": str(out / "work")}
+    spec = {
+        "model_dir": str(model),
+        "data": str(data),
+        "steps": a.steps,
+        "max_len": a.max_len,
+        "batch_size": a.batch_size,
+        "micro_batch": a.micro_batch,
+        "grad_accum": a.batch_size // a.micro_batch,
+        "lr": a.lr,
+        "seed": a.seed,
+        "threads": a.threads,
+        "packing": a.packing,
+        "rank": 8,
+        "alpha": 16,
+        "work_dir": str(out / "work"),
+    }
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
     for tool in a.tools.split(","):

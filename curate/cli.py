@@ -43,7 +43,8 @@ class LazyGroup(click.Group):
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    con = Console()
+    return con if con.is_terminal else Console(width=max(con.width, 130))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,7 +14,10 @@ import time
 import unicodedata
 from pathlib import Path
 
-CJK = "\u1100-\u11ff\u2e80-\u2fdf\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+CJK = (
+    "\u1100-\u11ff\u2e80-\u2fdf\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+)
 CJK_RE = re.compile(f"[{CJK}]")
 WORD_TOKENS = re.compile(f"[{CJK}]|[^\\W{CJK}]+")
 NON_WORD = re.compile(r"\W+")

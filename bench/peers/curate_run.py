@@ -15,12 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import polars as pl  # noqa: E402
-from common import Timer, emit  # noqa: E402
+import polars as pl
+from common import Timer, emit
 
-from curate.pipeline.registry import get  # noqa: E402
-from curate.pipeline.stage import StageContext  # noqa: E402
-from curate.schema import conform  # noqa: E402
+from curate.pipeline.registry import get
+from curate.pipeline.stage import StageContext
+from curate.schema import conform
 
 RULES_DJ = [  # Data-Juicer's six text filters with their default thresholds
     ("filter.length", "curate.filters.length", {"min_chars": 10}),
@@ -29,8 +29,13 @@ RULES_DJ = [  # Data-Juicer's six text filters with their default thresholds
     (
         "filter.repetition",
         "curate.filters.rules_repetition",
-        {"char_ngram_chars": 10, "word_ngram_words": 10, "max_char_rep_ratio": 0.5,
-         "max_word_rep_ratio": 0.5, "max_dup_line_frac": None},
+        {
+            "char_ngram_chars": 10,
+            "word_ngram_words": 10,
+            "max_char_rep_ratio": 0.5,
+            "max_word_rep_ratio": 0.5,
+            "max_dup_line_frac": None,
+        },
     ),
 ]
 RULES_DT = [  # datatrove's four quality filters, defaults on both sides
@@ -41,7 +46,7 @@ RULES_DT = [  # datatrove's four quality filters, defaults on both sides
 ]
 
 
-def stage(name: str, module: str, cfg: dict, workers: int):  # noqa: ANN201
+def stage(name: str, module: str, cfg: dict, workers: int):
     importlib.import_module(module)
     return get(name)(cfg, ctx=StageContext(seed=42, workers=workers))
 
@@ -58,6 +63,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--clustering", default="components", choices=["components", "greedy"])
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,15 +77,21 @@ def main() -> None:
             elif a.task == "exact":
                 df = stage("dedup.exact", "curate.filters.dedup_exact", {}, a.workers).apply(df).kept
             else:
-                res = stage("dedup.minhash", "curate.filters.minhash", {"threshold": a.threshold}, a.workers)
-                res = res.apply(df)
-                df, removed = res.kept, res.removed
-        if a.task == "quality":  # (removed row, its survivor) as row numbers of the input
-            pos = {x: k for k, x in enumerate(load(a.input)["origin"])}
-            surv = df.select(pl.col("id").alias("dup_of"), pl.col("origin").alias("so"))
-            linked = removed.join(surv, on="dup_of", how="left", maintain_order="left")
+                cfg = {"threshold": a.threshold, "clustering": a.clustering}
+                mh = stage("dedup.minhash", "curate.filters.minhash", cfg, a.workers)
+                res = mh.apply(df)
+        if a.task == "quality":  # found pairs, and (removed row, its survivor), as input row numbers
+            found = mh.near_pairs(df)
+            (out / "pairs.json").write_text(
+                json.dumps(list(zip(found.i.tolist(), found.j.tolist(), strict=True)))
+            )
+            pos = {x: k for k, x in enumerate(df["origin"])}
+            surv = res.kept.select(pl.col("id").alias("dup_of"), pl.col("origin").alias("so"))
+            linked = res.removed.join(surv, on="dup_of", how="left", maintain_order="left")
             pairs = [[pos[o], pos[s]] for o, s in zip(linked["origin"], linked["so"], strict=True)]
-            (out / "pairs.json").write_text(json.dumps(pairs))
+            (out / "removed.json").write_text(json.dumps(pairs))
+        if a.task in ("minhash", "quality"):
+            df = res.kept
         df.select("id", "text").write_ndjson(out / "kept.jsonl")
     emit({"docs_in": n_in, "docs_kept": df.height, "core_s": core.s, "total_s": total.s})
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Timer, components, emit, py_shingles, read_jsonl  # noqa: E402
+from common import Timer, components, emit, py_shingles, read_jsonl
 
 BANDS, ROWS = 14, 9
 
@@ -65,7 +65,8 @@ def main() -> None:
     with Timer() as total:
         rows = read_jsonl(a.input)
         with Timer() as core:
-            token_sets = [list(set(py_shingles(r["text"]))) for r in rows]
+            with Timer() as shingling:
+                token_sets = [list(set(py_shingles(r["text"]))) for r in rows]
             pairs = (run_rensa if a.tool == "rensa" else run_datasketch)(token_sets, a.threshold)
             root = components(len(rows), pairs)
             kept = [r for k, r in enumerate(rows) if root[k] == k]  # keep the first of each cluster
@@ -74,7 +75,17 @@ def main() -> None:
                 f.write(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n")
         if a.task == "quality":
             (out / "pairs.json").write_text(json.dumps(pairs))
-    emit({"docs_in": len(rows), "docs_kept": len(kept), "core_s": core.s, "total_s": total.s})
+            removed = [[k, root[k]] for k in range(len(rows)) if root[k] != k]
+            (out / "removed.json").write_text(json.dumps(removed))
+    emit(
+        {
+            "docs_in": len(rows),
+            "docs_kept": len(kept),
+            "core_s": core.s,
+            "total_s": total.s,
+            "shingle_s": shingling.s,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,10 @@ from typing import Any
 
 CHITCHAT_SYSTEM = "You are a friendly person chatting casually with a stranger."
 HERE = Path(__file__).resolve().parent
-PKG_DIRS = (HERE.parent / ".data" / "pkgs", HERE.parent / ".venvs" / "data" / "lib" / "python3.11" / "site-packages")
+PKG_DIRS = (
+    HERE.parent / ".data" / "pkgs",
+    HERE.parent / ".venvs" / "data" / "lib" / "python3.11" / "site-packages",
+)
 
 
 def package_dir(name: str) -> Path:
@@ -61,7 +64,7 @@ def chitchat_rows() -> list[list[dict[str, str]]]:
     data = json.loads((package_dir("chitchat_dataset") / "dataset.json").read_text(encoding="utf-8"))
     out = []
     for conv in data.values():
-        turns = [" ".join(u["text"].strip() for u in group if u["text"].strip()) for group in conv["messages"]]
+        turns = [" ".join(u["text"].strip() for u in grp if u["text"].strip()) for grp in conv["messages"]]
         turns = [t for t in turns if t]
         if len(turns) < 2:
             continue
@@ -103,7 +106,7 @@ def build(*, model_dir: Path, out: Path, rows: int, max_len: int, seed: int) -> 
             if m is not None:
                 got.append(m)
         picked[name] = got
-    mixed = [m for pair in zip(picked["lawbench"], picked["chitchat"]) for m in pair][:rows]
+    mixed = [m for pair in zip(picked["lawbench"], picked["chitchat"], strict=False) for m in pair][:rows]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([{"messages": m} for m in mixed], ensure_ascii=False), encoding="utf-8")
     lens = [n_tokens(m) for m in mixed]
@@ -124,7 +127,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
     stats = build(model_dir=a.model_dir, out=a.out, rows=a.rows, max_len=a.max_len, seed=a.seed)
-    json.dump(stats, sys.stdout)
+    print(json.dumps(stats))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ collects the per-step losses the trainer logs. The result is one JSON file the h
 from __future__ import annotations
 
 import json
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,12 @@ from transformers import TrainerCallback
 
 T_START = time.perf_counter()
 COUNTS = {"tokens_nonpad": 0, "tokens_trained": 0, "tokens_padded": 0, "micro_batches": 0}
+
+
+def cpu_s() -> float:
+    """User + system CPU seconds of this process (all threads): less sensitive to a shared machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def count_tokens(trainer_cls: type) -> None:
@@ -42,14 +49,15 @@ class StepProbe(TrainerCallback):
 
     def __init__(self, out: Path, tool: str, info: dict[str, Any]) -> None:
         self.out, self.tool, self.info = out, tool, info
-        self.t0 = 0.0
+        self.t0 = self.cpu0 = self.cpu1 = 0.0
         self.step_ends: list[float] = []
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        self.t0 = time.perf_counter()
+        self.t0, self.cpu0 = time.perf_counter(), cpu_s()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self.step_ends.append(time.perf_counter())
+        self.cpu1 = cpu_s()
 
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
         losses = [h["loss"] for h in state.log_history if "loss" in h and "step" in h]
@@ -60,7 +68,8 @@ class StepProbe(TrainerCallback):
             "steps": state.global_step,
             "setup_s": self.t0 - T_START,
             "train_s": (self.step_ends[-1] if self.step_ends else time.perf_counter()) - self.t0,
-            "step_s": [b - a for a, b in zip([self.t0, *self.step_ends], self.step_ends)],
+            "cpu_s": self.cpu1 - self.cpu0,
+            "step_s": [b - a for a, b in zip([self.t0, *self.step_ends], self.step_ends, strict=False)],
             "losses": losses,
             "param_dtypes": dtypes,
             "gradient_checkpointing": gc,

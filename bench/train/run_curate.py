@@ -11,6 +11,7 @@ and the base-model eval) and counts the non-pad tokens of every micro-batch it r
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -18,8 +19,30 @@ from pathlib import Path
 T_START = time.perf_counter()
 
 from curate.schema import chat_row, frame  # noqa: E402
-from curate.train import run_training  # noqa: E402
+from curate.train import run_training, trainer  # noqa: E402
 from curate.train.config import TrainConfig  # noqa: E402
+
+CPU: dict[str, float] = {}
+
+
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def mark_cpu() -> None:
+    """CPU clock at the step loop's bounds: the first lr_at call opens it, the final eval_loss closes it."""
+    lr_at, eval_loss = trainer.lr_at, trainer.eval_loss
+
+    def lr_at_marked(*a: object, **k: object) -> float:
+        CPU.setdefault("start", cpu_s())
+        return lr_at(*a, **k)
+
+    def eval_loss_marked(*a: object, **k: object) -> float:
+        CPU["end"] = cpu_s()
+        return eval_loss(*a, **k)
+
+    trainer.lr_at, trainer.eval_loss = lr_at_marked, eval_loss_marked
 
 
 def rows(path: str, *, start: int, stop: int | None) -> list[dict]:
@@ -62,17 +85,20 @@ def main(spec_path: str, out_path: str) -> None:
         tensorboard=False,
     )
     out_dir = Path(s["work_dir"]) / "curate"
+    mark_cpu()
     summary = run_training(train_df, eval_df, cfg, out_dir, progress=False)
     lines = [json.loads(x) for x in Path(summary["metrics_file"]).read_text().splitlines() if x.strip()]
     losses = [m["loss"] for m in lines if "loss" in m and not m.get("skipped")]
-    import curate
     import transformers
+
+    import curate
 
     result = {
         "tool": "curate",
         "steps": summary["steps"],
         "setup_s": time.perf_counter() - T_START - summary["train_seconds"],
         "train_s": summary["train_seconds"],
+        "cpu_s": CPU["end"] - CPU["start"],
         "losses": losses,
         "param_dtypes": [summary["precision"]],
         "gradient_checkpointing": cfg.gradient_checkpointing,

@@ -76,9 +76,8 @@ def main(spec_path: str, out_path: str) -> None:
         "dataloader_num_workers": 0,
     }
     probe.count_tokens(CustomSeq2SeqTrainer)
-    cb = probe.StepProbe(
-        Path(out_path), "llamafactory", {"version": f"llamafactory {lf_version}, transformers {transformers.__version__}"}
-    )
+    version = f"llamafactory {lf_version}, transformers {transformers.__version__}"
+    cb = probe.StepProbe(Path(out_path), "llamafactory", {"version": version})
     run_exp(args, callbacks=[cb])
 
 

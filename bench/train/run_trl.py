@@ -56,7 +56,11 @@ def main(spec_path: str, out_path: str) -> None:
         dataloader_num_workers=0,
     )
     lora = LoraConfig(
-        r=s["rank"], lora_alpha=s["alpha"], lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        r=s["rank"],
+        lora_alpha=s["alpha"],
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
     )
     probe.count_tokens(SFTTrainer)
     info = {"version": f"trl {trl.__version__}, transformers {transformers.__version__}"}

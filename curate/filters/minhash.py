@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 from pydantic import Field, field_validator, model_validator
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.filters.dedup_common import Scope, check_keep, source_codes, survivor_rank
+from curate.filters.dupclusters import by_components, greedy
 from curate.filters.lsh import (
     band_keys,
     bucket_pairs,
@@ -44,8 +44,10 @@ class MinHashDedup(GlobalStage):
     the time and one at 0.6 13%. (Equal weights give 9 x 13: 60% missed at 0.8, 7% at 0.9.)
     With ``verify`` off, candidates join clusters on the LSH alone.
 
-    Components are transitive (A~B, B~C puts A, B, C together), so a removed row's ``value`` is its
-    exact Jaccard to the survivor, which can be below the threshold; ``dup_of`` is the survivor id.
+    Groups are connected components (``clustering: components``, the default): transitive, so
+    A~B, B~C puts A, B, C together and a removed row's ``value`` (its exact Jaccard to the
+    survivor, whose id is ``dup_of``) can be below the threshold; ``clustering: greedy`` removes a
+    row only when it pairs with a kept row (see curate.filters.dupclusters).
     Cost: linear in shingles x num_perm for signatures (compiled, on ``ctx.workers`` threads), one
     sort per band, and one sort of each candidate's shingles for verification.
     """
@@ -76,6 +78,11 @@ class MinHashDedup(GlobalStage):
             "first", description="Survivor of a cluster: first (input order), longest, or a score_* column."
         )
         scope: Scope = Field("global", description="global: across sources; per_source: within one source.")
+        clustering: Literal["components", "greedy"] = Field(
+            "components",
+            description="components: union of all pairs, best row survives; greedy: a row leaves only "
+            "when paired with a kept row (every removal within the threshold of its survivor).",
+        )
         seed: int | None = Field(None, description="Hash seed; None uses the run seed.")
 
         @field_validator("keep")
@@ -100,18 +107,14 @@ class MinHashDedup(GlobalStage):
             return max(1, c.num_perm // c.rows_per_band), c.rows_per_band
         return optimal_bands(c.threshold, c.num_perm, fp_weight=c.fp_weight, fn_weight=c.fn_weight)
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
+    def near_pairs(self, df: pl.DataFrame) -> NearPairs:
+        """Every near-duplicate pair in ``df`` (verified when ``verify``), without removing any row."""
         c = self.cfg
-        if df.height < 2:
-            return StageResult(
-                kept=df, removed=mark_removed(df.clear(), stage=self.name, reason="near_duplicate")
-            )
         seed = self.ctx.seed if c.seed is None else c.seed
         bands, rows = self.band_shape()
         workers = max(1, self.ctx.workers)
-        text = df.select(field_text(c.field))[:, 0]
         hashes, offsets, _ = shingle_hashes(
-            text,
+            df.select(field_text(c.field))[:, 0],
             unit=c.shingle,
             word_ngram=c.word_ngram,
             char_ngram=c.char_ngram,
@@ -124,12 +127,42 @@ class MinHashDedup(GlobalStage):
         i, j, stats = self._candidates(
             sig, np.diff(offsets) > 0, source_codes(df, c.scope), bands, rows, seed
         )
+        sim = np.full(i.size, np.nan)
         if c.verify and i.size:
             sim = jaccard_pairs(hashes, offsets, i, j, workers=workers)
             ok = sim >= c.threshold
-            i, j = i[ok], j[ok]
-        stats.update(bands=bands, rows_per_band=rows, verified_pairs=int(i.size))
-        return self._split(df, text, hashes, offsets, i, j, stats, workers)
+            i, j, sim = i[ok], j[ok], sim[ok]
+        stats.update(bands=bands, rows_per_band=rows, verified_pairs=int(i.size) if c.verify else None)
+        return NearPairs(i, j, sim, hashes, offsets, stats)
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        c = self.cfg
+        if df.height < 2:
+            return StageResult(
+                kept=df, removed=mark_removed(df.clear(), stage=self.name, reason="near_duplicate")
+            )
+        p = self.near_pairs(df)
+        text = df.select(field_text(c.field))[:, 0]
+        rank = survivor_rank(df, text, keep=c.keep, stage=self.name)
+        if c.clustering == "greedy":
+            weight = p.sim if c.verify else -rank[np.minimum(p.i, p.j)].astype(np.float64)
+            surv = greedy(df.height, p.i, p.j, weight, rank)
+        else:
+            surv = by_components(df.height, p.i, p.j, rank)
+        dup = np.flatnonzero(surv != np.arange(df.height))
+        sim = jaccard_pairs(p.hashes, p.offsets, surv[dup], dup, workers=max(1, self.ctx.workers))
+        mask = np.zeros(df.height, dtype=bool)
+        mask[dup] = True
+        removed = mark_removed(
+            df[dup],
+            stage=self.name,
+            reason="near_duplicate",
+            value=pl.lit(pl.Series(sim, dtype=pl.Float64)),
+            threshold=c.threshold,
+            dup_of=pl.lit(df["id"].gather(surv[dup])),
+        )
+        p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
+        return StageResult(kept=df.filter(pl.Series(~mask)), removed=removed, stats=p.stats)
 
     def _candidates(
         self, sig: np.ndarray, nonempty: np.ndarray, src: np.ndarray, bands: int, rows: int, seed: int
@@ -152,39 +185,14 @@ class MinHashDedup(GlobalStage):
         i, j = unique_pairs(np.minimum(i, j), np.maximum(i, j), n)
         return i, j, {"identical_signatures": int(m.sum()), "candidate_pairs": int(i.size)}
 
-    def _split(
-        self,
-        df: pl.DataFrame,
-        text: pl.Series,
-        hashes: np.ndarray,
-        offsets: np.ndarray,
-        i: np.ndarray,
-        j: np.ndarray,
-        stats: dict[str, Any],
-        workers: int,
-    ) -> StageResult:
-        """Components over verified pairs -> survivor by rank -> removed rows with dup_of and Jaccard."""
-        n = df.height
-        graph = coo_matrix((np.ones(i.size, dtype=np.int8), (i, j)), shape=(n, n))
-        _, label = connected_components(graph, directed=False)
-        rank = survivor_rank(df, text, keep=self.cfg.keep, stage=self.name)
-        order = np.lexsort((rank, label))
-        head = np.concatenate([[True], label[order][1:] != label[order][:-1]])
-        survivor = np.empty(n, dtype=np.int64)
-        survivor[label[order][head]] = order[head]
-        surv = survivor[label]
-        dup = np.flatnonzero(surv != np.arange(n))
-        sim = jaccard_pairs(hashes, offsets, surv[dup], dup, workers=workers)
-        mask = np.zeros(n, dtype=bool)
-        mask[dup] = True
-        ids = df["id"]
-        removed = mark_removed(
-            df[dup],
-            stage=self.name,
-            reason="near_duplicate",
-            value=pl.lit(pl.Series(sim, dtype=pl.Float64)),
-            threshold=self.cfg.threshold,
-            dup_of=pl.lit(ids.gather(surv[dup])),
-        )
-        stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
-        return StageResult(kept=df.filter(pl.Series(~mask)), removed=removed, stats=stats)
+
+@dataclass
+class NearPairs:
+    """Pairs ``i < j`` of row positions, their exact Jaccard (NaN when unverified), and the shingles."""
+
+    i: np.ndarray
+    j: np.ndarray
+    sim: np.ndarray
+    hashes: np.ndarray
+    offsets: np.ndarray
+    stats: dict[str, Any]

@@ -121,11 +121,6 @@ def range_rules(col: str, *, lo: float | None, hi: float | None, below: str, abo
     return out
 
 
-def split_lines(text: pl.Expr) -> pl.Expr:
-    """All lines, blank ones included (``str.split('\\n')``)."""
-    return text.str.split("\n")
-
-
 def ends_with_any(expr: pl.Expr, chars: Sequence[str] | str) -> pl.Expr:
     """True where ``expr`` ends in one of ``chars``."""
     cls = "".join(re.escape(c) for c in chars)

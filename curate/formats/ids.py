@@ -1,11 +1,12 @@
 """``schema.content_id`` for a whole table at once, equal to it row for row.
 
 ``content_id`` spends most of its time in Python's NFKC normalization (about 100 µs for a
-1.7 KB Chinese legal answer, whose full-width punctuation always needs work). Polars normalizes a
-column ~8x faster in Rust, so big reads build the same key with expressions and hash it in one
-loop. The two agree except where polars' Unicode tables are newer than Python's: a character
-unassigned in Python's database may have a compatibility mapping in polars'. Rows containing one
-fall back to ``content_id`` itself, so the result is exact (tested against ``content_id``).
+1.7 KB Chinese legal answer, whose full-width punctuation always needs work). Polars normalizes
+such text ~8x faster in Rust, so those rows build the same key with expressions and hash it in
+one loop; mostly-ASCII rows stay in Python, which is faster there (its quick check passes).
+The two agree except where polars' Unicode tables are newer than Python's: a character unassigned
+in Python's database may have a compatibility mapping in polars'. Rows containing one fall back
+to ``content_id`` itself, so the result is exact (tested against ``content_id``).
 """
 
 from __future__ import annotations
@@ -46,8 +47,13 @@ def unassigned_pattern() -> str:
     return f"[{parts}]"
 
 
-def frame_ids(df: pl.DataFrame) -> pl.Series:
-    """``content_id`` of every row of a canonical table, computed column-wise."""
+def _python_ids(df: pl.DataFrame) -> list[str]:
+    cols = df.select("kind", "system", "messages", "tools", "text")
+    return [content_id(kind=r["kind"], system=r["system"], messages=r["messages"], tools=r["tools"],
+                       text=r["text"]) for r in cols.iter_rows(named=True)]
+
+
+def _polars_ids(df: pl.DataFrame) -> list[str]:
     el = pl.element()
     turns = pl.col("messages").list.eval(
         pl.concat_str([el.struct.field("role"), pl.lit(_SEP_ROLE), _norm(el.struct.field("content"))])
@@ -57,15 +63,37 @@ def frame_ids(df: pl.DataFrame) -> pl.Series:
          _norm(pl.col("text"))],
         separator=_SEP_FIELD,
     )
-    all_text = pl.concat_str(
-        [pl.col("system").fill_null(""), pl.col("tools").fill_null(""), pl.col("text").fill_null(""),
-         pl.col("messages").list.eval(el.struct.field("content")).list.join("").fill_null("")]
-    )
-    keyed = df.select(key.alias("key"), all_text.str.contains(unassigned_pattern()).alias("odd"))
+    keyed = df.select(key.alias("key"), _all_text().str.contains(unassigned_pattern()).alias("odd"))
     digest = xxhash.xxh3_128_hexdigest
     ids = [digest(k.encode("utf-8")) for k in keyed["key"]]
-    for i in keyed["odd"].arg_true().to_list():
-        r = df.row(i, named=True)
-        ids[i] = content_id(kind=r["kind"], system=r["system"], messages=r["messages"], tools=r["tools"],
-                            text=r["text"])
+    odd = keyed["odd"].arg_true().to_list()
+    for i, id_ in zip(odd, _python_ids(df[odd]), strict=True):
+        ids[i] = id_
+    return ids
+
+
+def _all_text() -> pl.Expr:
+    contents = pl.col("messages").list.eval(pl.element().struct.field("content")).list.join("")
+    return pl.concat_str([pl.col("system").fill_null(""), pl.col("tools").fill_null(""),
+                          pl.col("text").fill_null(""), contents.fill_null("")])
+
+
+def frame_ids(df: pl.DataFrame, *, min_rows: int = 2000) -> pl.Series:
+    """``content_id`` of every row of a canonical table, exactly.
+
+    Rows whose text is more than 10% non-ASCII characters (Chinese, full-width punctuation: where
+    Python's NFKC is slow) go through polars when there are at least ``min_rows`` of them; the
+    rest, where Python's normalization is the faster one, use ``content_id`` directly.
+    """
+    text = _all_text()
+    heavy = df.select(((text.str.len_bytes() - text.str.len_chars()) * 10 > text.str.len_chars())
+                      .alias("h"))["h"].arg_true()
+    if heavy.len() < min_rows:
+        return pl.Series("id", _python_ids(df), dtype=pl.Utf8)
+    ids: list[str | None] = [None] * df.height
+    for i, id_ in zip(heavy.to_list(), _polars_ids(df[heavy]), strict=True):
+        ids[i] = id_
+    light = [i for i, v in enumerate(ids) if v is None]
+    for i, id_ in zip(light, _python_ids(df[light]), strict=True):
+        ids[i] = id_
     return pl.Series("id", ids, dtype=pl.Utf8)

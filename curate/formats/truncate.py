@@ -82,15 +82,19 @@ class _Meter:
             for c in convs
         ]
 
-    def cut(self, text: str, n: int, *, left: bool) -> str:
-        """``text`` with about ``n`` units removed from its start (left) or end."""
-        if n <= 0:
-            return text
+    def cut(self, texts: Sequence[str], units: Sequence[int], lefts: Sequence[bool]) -> list[str]:
+        """Each text with about ``units`` removed from its start (left) or end, in one batch."""
         if self.tok is None:
-            return text[n:] if left else text[: max(len(text) - n, 0)]
-        ids = self.tok(text, add_special_tokens=False)["input_ids"]
-        kept = ids[n:] if left else ids[: max(len(ids) - n, 0)]
-        return self.tok.decode(kept).strip("\ufffd") if kept else ""
+            return [
+                t[n:] if left else t[: max(len(t) - n, 0)]
+                for t, n, left in zip(texts, units, lefts, strict=True)
+            ]
+        ids = self.tok(list(texts), add_special_tokens=False)["input_ids"]
+        kept = [
+            x[n:] if left else x[: max(len(x) - n, 0)] for x, n, left in zip(ids, units, lefts, strict=True)
+        ]
+        # a cut inside a multi-byte character decodes to U+FFFD: drop the broken piece
+        return [t.strip("\ufffd") for t in self.tok.batch_decode(kept)]
 
 
 def _plan(
@@ -131,8 +135,13 @@ class TruncateHistory(RowStage):
     too long, ``on_long_last_turn`` left-truncates its user message (the end of a question usually
     holds the ask), truncates the answer, or removes the row (reason ``last_turn_too_long``). Rows the
     template cannot render are removed with reason ``template_error``. Documents pass through.
-    Columns: ``score_turns_dropped``, ``score_tokens_dropped`` (or ``score_chars_dropped``),
-    ``score_tokens_rendered`` (token mode) and ``tag_truncate`` (none, history, user_cut, answer_cut).
+
+    Cost: one batched encode of the messages of rows whose UTF-8 size exceeds the budget, then one
+    exact render + encode of every kept row (see ``_Meter``); no prefix is re-rendered. Columns:
+    ``score_turns_dropped``, ``score_tokens_dropped`` (or ``score_chars_dropped``; for tokens an
+    estimate within a few tokens), ``score_truncate_size`` (before), ``score_tokens_rendered``
+    (exact, after) and ``tag_truncate`` (none, history, user_cut, answer_cut). Stats are sums, so the
+    stats of batches add up.
     """
 
     class Config(StageConfig):
@@ -179,6 +188,14 @@ class TruncateHistory(RowStage):
         tag = ["none" if i not in chat or rendered[i] is not None else "template_error" for i in range(n)]
         dropped, original, size = [0] * n, [None] * n, [None] * n
         stale: set[int] = set()
+        cuts: list[tuple[int, int, int, bool]] = []  # row, message, units to remove, from the left
+
+        def apply_cuts() -> None:
+            texts = [convs[i][j]["content"] or "" for i, j, _, _ in cuts]
+            done = meter.cut(texts, [c[2] for c in cuts], [c[3] for c in cuts]) if cuts else []
+            for (i, j, _, _), t in zip(cuts, done, strict=True):
+                convs[i][j]["content"] = t
+            cuts.clear()
 
         def shorten(i: int, costs: np.ndarray, fixed: int) -> None:
             new, gone, how = _plan(convs[i], costs, fixed, budget, self.cfg.on_long_last_turn, meter.overhead)
@@ -186,9 +203,9 @@ class TruncateHistory(RowStage):
             if new is None:
                 tag[i] = "too_long"
                 return
-            for m in new:
+            for j, m in enumerate(new):
                 if "over" in m:
-                    m["content"] = meter.cut(m["content"] or "", m.pop("over"), left=m["role"] == "user")
+                    cuts.append((i, j, m.pop("over"), m["role"] == "user"))
             convs[i], size[i] = new, None
             tag[i] = how if tag[i] in ("none", "history") else tag[i]
             stale.add(i)
@@ -200,6 +217,7 @@ class TruncateHistory(RowStage):
             original[i] = int(f + c.sum())
             if original[i] > budget:
                 shorten(i, c, f)
+        apply_cuts()
         # then every kept row is rendered and counted exactly; rows still over go round again
         for round_ in range(MAX_ROUNDS + 1):
             redo = sorted(stale)
@@ -223,6 +241,7 @@ class TruncateHistory(RowStage):
                 break
             for i, c in zip(over, meter.turn_costs([convs[i] for i in over]), strict=True):
                 shorten(i, c, int(size[i] - c.sum()))  # type: ignore[operator]
+            apply_cuts()
         return batch.with_columns(self._columns(before, convs, tag, dropped, original, size))
 
     def _columns(

@@ -52,6 +52,10 @@ class MixIntoPretraining(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         cfg = self.cfg
+        if df.height == 0:
+            return StageResult(
+                kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}
+            )
         is_text = pl.col("kind") == "text"
         corpus, chats = df.filter(is_text), df.filter(~is_text).with_row_index("__ci")
         if corpus.height == 0:

@@ -105,6 +105,10 @@ class MixRatio(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         cfg, seed = self.cfg, seed_of(self)
+        if df.height == 0:
+            return StageResult(
+                kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}
+            )
         removed: list[pl.DataFrame] = []
         if cfg.per_task_cap is not None:
             df, capped, _ = cap_groups(df, by="task", max_rows=cfg.per_task_cap, seed=seed)
@@ -148,7 +152,7 @@ class MixRatio(GlobalStage):
         weights = self.cfg.weights or {}
         present = set(group_units(df, by=self.cfg.by, unit_col=None))
         missing = sorted(set(weights) - present)
-        if missing:
+        if missing and df.height:
             raise StageError(
                 f"weights name {missing} but column {self.cfg.by!r} has only {sorted(present)}",
                 stage=self.name,

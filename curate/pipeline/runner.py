@@ -77,12 +77,19 @@ def _fp(*parts: Any) -> str:
     return xxhash.xxh3_64_hexdigest(dumps(parts).encode())
 
 
-def _files_fingerprint(files: list[str]) -> list[tuple[str, int, int]]:
+def _files_fingerprint(files: list[str]) -> list[tuple[str, str]]:
+    """Content hashes (xxh3 streams at GB/s), so touching or re-copying a file does not re-run."""
     out = []
     for f in files:
-        p = Path(f)
-        st = p.stat() if p.exists() else None
-        out.append((f, st.st_size if st else -1, st.st_mtime_ns if st else -1))
+        h = xxhash.xxh3_64()
+        try:
+            with open(f, "rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    h.update(chunk)
+        except OSError:
+            out.append((f, "missing"))
+            continue
+        out.append((f, h.hexdigest()))
     return out
 
 
@@ -99,6 +106,17 @@ def _source_files(path: str | list[str], base: Path) -> list[str]:
         else:
             out.append(str(p))
     return out
+
+
+def _add_stats(total: dict[str, Any], part: dict[str, Any]) -> None:
+    """Sum a row stage's per-batch stats (counts add; anything else keeps the last batch's value)."""
+    for k, v in part.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(total.get(k, 0), (int, float)):
+            total[k] = total.get(k, 0) + v
+        elif isinstance(v, dict):
+            _add_stats(total.setdefault(k, {}), v)
+        else:
+            total[k] = v
 
 
 def _reason_counts(removed: pl.DataFrame | None) -> dict[str, int]:
@@ -184,6 +202,7 @@ class Runner:
             kept.append(r.kept)
             if r.removed is not None:
                 removed.append(r.removed)
+            _add_stats(stats, r.stats)
         return StageResult(
             kept=pl.concat(kept, how="diagonal_relaxed"),
             removed=pl.concat(removed, how="diagonal_relaxed") if removed else None,
@@ -267,6 +286,11 @@ class Runner:
         table.write_parquet(self.rd.output / "train.canonical.parquet")
         for name, df in side.items():
             df.write_parquet(self.rd.output / f"{name}.canonical.parquet")
+        if side.get("eval") is not None and side["eval"].height:
+            from curate.mixing.evalset import write_eval_files
+
+            written = write_eval_files(side["eval"], self.rd.root / "eval", pool=table, seed=self.recipe.seed)
+            paths.update({f"eval_set:{k}": str(v) for k, v in written.items()})
         return paths
 
     def manifest(self, table: pl.DataFrame, outputs: dict[str, str], warnings: list[str],

@@ -158,9 +158,11 @@ def _examples(df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only:
 
 
 def _record_batch(items: list[Encoded]) -> pa.RecordBatch:
+    offsets = pa.array(np.concatenate([[0], np.cumsum([len(e.ids) for e in items])]).astype(np.int32))
+    ids = pa.ListArray.from_arrays(offsets, pa.array(np.concatenate([np.asarray(e.ids, np.int32) for e in items])))
+    mask = pa.ListArray.from_arrays(offsets, pa.array(np.concatenate([np.asarray(e.mask, np.int8) for e in items])))
     return pa.record_batch([
-        pa.array([e.ids for e in items], pa.list_(pa.int32())),
-        pa.array([e.mask for e in items], pa.list_(pa.int8())),
+        ids, mask,
         pa.array([e.row_ids for e in items], pa.list_(pa.string())),
         pa.array([e.kind for e in items], pa.string()),
         pa.array([e.n_targets for e in items], pa.int32()),

@@ -16,7 +16,7 @@ from curate.filters.lsh import jaccard_pairs, optimal_bands
 from curate.filters.shingles import shingle_hashes
 from curate.pipeline.registry import get
 from curate.pipeline.stage import StageContext
-from curate.schema import frame, text_row
+from curate.schema import chat_row, frame, text_row
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "dedup" / "real_docs.jsonl"
 CJK = re.compile(
@@ -225,3 +225,28 @@ def test_band_shape_from_threshold() -> None:
         assert miss < 0.25  # weighing misses 9:1 keeps the S-curve's knee below the threshold
     assert optimal_bands(0.9, 128)[1] > optimal_bands(0.5, 128)[1]
     assert get("dedup.minhash")({"bands": 16}).band_shape() == (16, 8)
+
+
+def test_greedy_clustering_removes_only_within_threshold(real) -> None:
+    rows, truth = real
+    greedy = run(rows, clustering="greedy")
+    components = run(rows)
+    assert greedy.removed.height > 0 and min(greedy.removed["value"]) >= 0.8
+    assert greedy.removed.height <= components.removed.height
+    pos = {r["id"]: k for k, r in enumerate(rows)}
+    kept = {pos[x] for x in greedy.kept["id"]}
+    true_pairs = [p for p, s in truth.items() if s >= 0.8]
+    left = [p for p in true_pairs if p[0] in kept and p[1] in kept]
+    assert len(left) <= 0.02 * len(true_pairs)  # only pairs the LSH missed stay together
+
+
+def test_empty_texts_and_chats_are_never_merged() -> None:
+    docs = real_docs()
+    q, a = docs[0]["text"], docs[1]["text"]
+    rows = [text_row(""), text_row(""), text_row(q), text_row(q + " ")]
+    chats = [chat_row([("user", q), ("assistant", a)]), chat_row([("user", q), ("assistant", a + "。")])]
+    res = run(rows + chats)
+    removed = res.removed["text"].to_list()
+    assert "" not in removed  # empty rows have no shingles: exact dedup's job, not this stage's
+    assert res.removed.height == 2 and res.removed["kind"].to_list() == ["text", "chat"]
+    assert run([]).removed.height == 0 and run([text_row(q)]).removed.height == 0

@@ -57,7 +57,7 @@ messages = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "ass
 }), min_size=1, max_size=5))
 def test_frame_ids_equal_content_id(rows: list[dict]) -> None:
     df = frame([{**r, "id": ""} for r in rows])
-    assert frame_ids(df).to_list() == [content_id(**r) for r in rows]
+    assert frame_ids(df, min_rows=0).to_list() == [content_id(**r) for r in rows]
 
 
 def test_frame_ids_on_tricky_unicode() -> None:
@@ -66,4 +66,16 @@ def test_frame_ids_on_tricky_unicode() -> None:
             {"kind": "text", "system": None, "messages": [], "tools": None,
              "text": "\U0001e030 new in Unicode 15 \u00a0x"}]
     df = frame([{**r, "id": ""} for r in rows])
-    assert frame_ids(df).to_list() == [content_id(**r) for r in rows]
+    assert frame_ids(df, min_rows=0).to_list() == [content_id(**r) for r in rows]
+
+
+def test_frame_ids_split_between_polars_and_python(data_dir) -> None:
+    """Chinese rows (polars path) and English rows (Python path) in one table keep their order."""
+    from curate.formats import read_source
+    from curate.recipe import SourceSpec
+
+    df = read_source(SourceSpec(name="a", path="alpaca.json"), base_dir=data_dir).table
+    expected = [content_id(kind=r["kind"], system=r["system"], messages=r["messages"], tools=r["tools"],
+                           text=r["text"]) for r in df.iter_rows(named=True)]
+    assert df["id"].to_list() == expected
+    assert frame_ids(df, min_rows=1).to_list() == expected

@@ -22,6 +22,14 @@ from curate.pipeline.stage import StageContext
 # Stages whose defaults cannot run alone; the smallest config that can.
 MINIMAL: dict[str, dict] = {
     "sample.random": {"n": 5},
+    "filter.blocklist": {"phrases": ["转人工"]},
+    "clean.user_features": {"fields": ["domain"]},
+    "cap.per_task": {"max_rows": 3},
+    "cap.total": {"max_rows": 50},
+    "mix.ratio": {"domain": "python", "general_per_domain": 5, "unit": "examples", "report_tokens": False},
+    "mix.temperature": {"unit": "examples", "report_tokens": False},
+    "mix.into_pretraining": {"unit": "examples"},
+    "truncate.history": {"max_chars": 200},
 }
 # Stages that need something the generic table lacks; each has its own tests.
 SKIP_RUN: set[str] = set()

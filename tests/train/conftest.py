@@ -44,6 +44,18 @@ def chitchat_df() -> pl.DataFrame:
     return frame(_rows("chitchat"))
 
 
+@pytest.fixture(scope="session")
+def small_df(chitchat_df) -> pl.DataFrame:
+    """48 chitchat conversations: enough for a few steps, cheap to tokenize."""
+    return chitchat_df.head(48)
+
+
+@pytest.fixture(scope="session")
+def tok_cache(tmp_path_factory):
+    """One tokenization cache for the session: the same rows are tokenized once, as in real re-runs."""
+    return tmp_path_factory.mktemp("tokenized")
+
+
 def tiny_model(tokenizer, *, seed: int = 0, layers: int = 2):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -17,25 +17,29 @@ from curate.train.config import TrainConfig
 from curate.train.optim import SpikeGuard, lr_at
 
 
-def cfg(tmp_path, **kw) -> TrainConfig:
-    base = {"max_len": 128, "batch_size": 4, "max_steps": 6, "lr": 5e-3, "threads": 1, "sample_count": 1,
-            "sample_max_new_tokens": 4, "cache_dir": str(tmp_path / "tok"), "save_steps": None,
-            "tensorboard": False, "eval_max_rows": 8}
-    return TrainConfig(**{**base, **kw})
+@pytest.fixture
+def cfg(tok_cache):
+    def make(**kw) -> TrainConfig:
+        base = {"max_len": 128, "batch_size": 4, "max_steps": 6, "lr": 5e-3, "threads": 1, "sample_count": 1,
+                "sample_max_new_tokens": 4, "cache_dir": str(tok_cache), "save_steps": None,
+                "tensorboard": False, "eval_max_rows": 8}
+        return TrainConfig(**{**base, **kw})
+
+    return make
 
 
 def adapter_weights(out):
     return load_file(str(out / "adapter" / "adapter_model.safetensors"))
 
 
-def test_training_lowers_eval_loss_and_writes_everything(tmp_path, chitchat_df, make_model, tokenizer):
+def test_training_lowers_eval_loss_and_writes_everything(tmp_path, cfg, small_df, make_model, tokenizer):
     out = tmp_path / "run"
-    s = run_training(chitchat_df, None, cfg(tmp_path, max_steps=12, lr=2e-2, eval_steps=6), out,
+    s = run_training(small_df, None, cfg(max_steps=12, lr=2e-2, eval_steps=6), out,
                      model=make_model(), tokenizer=tokenizer, manifest={"name": "t", "sources": [
                          {"name": "chitchat", "license": "MIT", "rows": 120, "domain": "general"}]})
     assert s["final_eval_loss"] < s["base_eval_loss"]
-    assert s["steps"] == 12 and s["train_examples"] + s["eval_rows"] <= chitchat_df.height
-    assert s["eval_rows"] == 6  # 5% of 120 rows
+    assert s["steps"] == 12 and s["train_examples"] + s["eval_rows"] <= small_df.height
+    assert s["eval_rows"] == round(0.05 * small_df.height)
     recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs if "loss" in r] == list(range(1, 13))
     assert [r["step"] for r in recs if "eval_loss" in r] == [0, 6]
@@ -48,15 +52,15 @@ def test_training_lowers_eval_loss_and_writes_everything(tmp_path, chitchat_df, 
     assert json.loads((out / "summary.json").read_text())["adapter_dir"] == s["adapter_dir"]
 
 
-def test_resume_continues_exactly(tmp_path, chitchat_df, make_model, tokenizer):
+def test_resume_continues_exactly(tmp_path, cfg, small_df, make_model, tokenizer):
     out = tmp_path / "run"
-    c = cfg(tmp_path, save_steps=3, dropout=0.1)  # dropout: the RNG state must be restored too
-    run_training(chitchat_df, None, c, out, model=make_model(), tokenizer=tokenizer)
+    c = cfg(save_steps=3, dropout=0.1)  # dropout: the RNG state must be restored too
+    run_training(small_df, None, c, out, model=make_model(), tokenizer=tokenizer)
     straight = adapter_weights(out)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000003", "step-000006"]
     shutil.rmtree(out / "checkpoints" / "step-000006")
     shutil.rmtree(out / "adapter")
-    s = run_training(chitchat_df, None, c, out, model=make_model(), tokenizer=tokenizer, resume=True)
+    s = run_training(small_df, None, c, out, model=make_model(), tokenizer=tokenizer, resume=True)
     assert s["resumed_from_step"] == 3
     resumed = adapter_weights(out)
     assert straight.keys() == resumed.keys()
@@ -66,25 +70,25 @@ def test_resume_continues_exactly(tmp_path, chitchat_df, make_model, tokenizer):
     assert steps.count(4) == 2  # step 4 logged by the first run and again after resuming
 
 
-def test_accumulation_normalises_over_tokens(tmp_path, chitchat_df, make_model, tokenizer):
+def test_accumulation_normalises_over_tokens(tmp_path, cfg, small_df, make_model, tokenizer):
     one = tmp_path / "one"
     many = tmp_path / "many"
-    run_training(chitchat_df, None, cfg(tmp_path, max_steps=3, micro_batch_tokens=4096), one, model=make_model(),
+    run_training(small_df, None, cfg(max_steps=3, micro_batch_tokens=4096), one, model=make_model(),
                  tokenizer=tokenizer)
-    run_training(chitchat_df, None, cfg(tmp_path, max_steps=3, micro_batch_tokens=64), many, model=make_model(),
+    run_training(small_df, None, cfg(max_steps=3, micro_batch_tokens=64), many, model=make_model(),
                  tokenizer=tokenizer)
     a, b = adapter_weights(one), adapter_weights(many)
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
-def test_spike_guard_skips_logs_rows_and_stops(tmp_path, chitchat_df, make_model, tokenizer):
+def test_spike_guard_skips_logs_rows_and_stops(tmp_path, cfg, small_df, make_model, tokenizer):
     out = tmp_path / "run"
-    c = cfg(tmp_path, lr=1e-9, spike_factor=1.0001, spike_warmup_steps=1, spike_max_skips=2, max_steps=20)
+    c = cfg(lr=1e-9, spike_factor=1.0001, spike_warmup_steps=1, spike_max_skips=2, max_steps=20)
     with pytest.raises(TrainError, match="loss-spike guard"):
-        run_training(chitchat_df, None, c, out, model=make_model(), tokenizer=tokenizer)
+        run_training(small_df, None, c, out, model=make_model(), tokenizer=tokenizer)
     skipped = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if '"skipped"' in x]
     assert len(skipped) == 2 and all(len(r["row_ids"]) == 4 for r in skipped)
-    assert set(skipped[0]["row_ids"]) <= set(chitchat_df["id"].to_list())
+    assert set(skipped[0]["row_ids"]) <= set(small_df["id"].to_list())
 
 
 def test_spike_guard_unit():
@@ -100,16 +104,17 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor():
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] == pytest.approx(1e-4)
 
 
-def test_refuses_when_every_row_is_dropped(tmp_path, chitchat_df, make_model, tokenizer):
+def test_refuses_when_every_row_is_dropped(tmp_path, cfg, small_df, make_model, tokenizer):
     with pytest.raises(TrainError, match="were dropped"):
-        run_training(chitchat_df, None, cfg(tmp_path, max_len=8), tmp_path / "run", model=make_model(),
+        run_training(small_df, None, cfg(max_len=8), tmp_path / "run", model=make_model(),
                      tokenizer=tokenizer)
-    assert (tmp_path / "run" / "dropped.jsonl").read_text().count('"too_long"') == chitchat_df.height  # train + eval rows
+    assert (tmp_path / "run" / "dropped.jsonl").read_text().count('"too_long"') == small_df.height  # train+eval
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_half_precision_paths_step(tmp_path, chitchat_df, make_model, tokenizer, precision):
-    s = run_training(chitchat_df, None, cfg(tmp_path, precision=precision, max_steps=2, save_steps=2,
+def test_half_precision_paths_step(tmp_path, cfg, small_df, make_model, tokenizer, precision):
+    s = run_training(small_df, None, cfg(precision=precision, max_steps=2, save_steps=2,
                                             sample_count=0), tmp_path / "run", model=make_model(), tokenizer=tokenizer)
     assert s["precision"] == {"fp16": "float16", "bf16": "bfloat16"}[precision]
     assert math.isfinite(s["final_eval_loss"]) and s["skipped_steps"] == 0
@@ -117,16 +122,17 @@ def test_half_precision_paths_step(tmp_path, chitchat_df, make_model, tokenizer,
     assert (state["extra"]["scaler"] is not None) == (precision == "fp16")  # dynamic loss scale saved
 
 
-def test_continued_pretraining_on_documents(tmp_path, make_model, tokenizer):
+def test_continued_pretraining_on_documents(tmp_path, cfg, make_model, tokenizer):
     docs = frame([text_row(f"Article {i}. The contract is void when both parties agree. " * 6) for i in range(30)])
-    s = run_training(docs, None, cfg(tmp_path, max_steps=4, lr=2e-2, sample_count=0), tmp_path / "run",
+    s = run_training(docs, None, cfg(max_steps=4, lr=2e-2, sample_count=0), tmp_path / "run",
                      model=make_model(), tokenizer=tokenizer)
     assert s["text_blocks"] > 0 and s["final_eval_loss"] < s["base_eval_loss"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["full", "prompt_tuning"])
-def test_other_methods_train(tmp_path, chitchat_df, make_model, tokenizer, method):
-    s = run_training(chitchat_df, None, cfg(tmp_path, method=method, max_steps=3, sample_count=0), tmp_path / "r",
+def test_other_methods_train(tmp_path, cfg, small_df, make_model, tokenizer, method):
+    s = run_training(small_df, None, cfg(method=method, max_steps=3, sample_count=0), tmp_path / "r",
                      model=make_model(), tokenizer=tokenizer)
     assert math.isfinite(s["final_eval_loss"])
     assert ("model_dir" in s) == (method == "full") and ("adapter_dir" in s) == (method != "full")

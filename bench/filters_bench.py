@@ -1,0 +1,249 @@
+"""Time curate's rule filters and dedup against Data-Juicer, datatrove, rensa and datasketch.
+
+One command: ``bash bench/run.sh`` (builds the peer venvs and the corpus when missing, then runs
+this). Every tool runs as its own subprocess on the same real-text corpus (bench/corpus.py); this
+script measures each one's wall time and peak RSS (the sum over its process tree, sampled from
+/proc every 50 ms, and the largest single process from ``wait4``), and prints docs/s and the
+ratio to curate. Nothing here tunes a peer: each uses its defaults except the shared settings
+named in its runner (bench/peers/*_run.py). Results go to bench/results/<time>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / ".data"
+VENVS = HERE / ".venvs"
+PY = {
+    "curate": str(ROOT / ".venv/bin/python"),
+    "dj": str(VENVS / "dj/bin/python"),
+    "datatrove": str(VENVS / "datatrove/bin/python"),
+    "minhash": str(VENVS / "minhash/bin/python"),
+}
+PEERS = HERE / "peers"
+
+
+@dataclass
+class Run:
+    task: str
+    tool: str
+    argv: list[str]
+    wall_s: float = 0.0
+    rss_tree_mb: float = 0.0
+    rss_max_proc_mb: float = 0.0
+    result: dict | None = None
+    error: str | None = None
+
+
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def execute(run: Run, log: Path) -> Run:
+    env = dict(os.environ, PYTHONHASHSEED="0", TOKENIZERS_PARALLELISM="false")
+    t0 = time.perf_counter()
+    stdout = log.with_suffix(".out")
+    with open(log, "w") as err, open(stdout, "w") as std:
+        proc = subprocess.Popen(run.argv, stdout=std, stderr=err, env=env, cwd=ROOT)
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, tree_rss_kb(proc.pid))
+            time.sleep(0.05)
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code  # reaped by wait4 above
+    out = stdout.read_text()
+    run.wall_s = time.perf_counter() - t0
+    run.rss_tree_mb = peak / 1024
+    run.rss_max_proc_mb = usage.ru_maxrss / 1024
+    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    if code == 0 and lines:
+        run.result = json.loads(lines[-1][7:])
+    else:
+        run.error = f"exit {code}; see {log}"
+    return run
+
+
+def plan(tasks: list[str], out: Path, workers: int, sample: Path | None) -> list[Run]:
+    corpus, w = str(DATA / "corpus.jsonl"), str(workers)
+    runs: list[Run] = []
+
+    def cur(task: str, inp: str = corpus, clustering: str = "components") -> Run:
+        tool = "curate" if clustering == "components" else f"curate-{clustering}"
+        o = str(out / f"{task}-{tool}")
+        argv = [PY["curate"], str(PEERS / "curate_run.py"), task, "--input", inp, "--out", o]
+        return Run(task, tool, [*argv, "--workers", w, "--clustering", clustering])
+
+    def dj(task: str) -> Run:
+        return Run(
+            task,
+            "Data-Juicer",
+            [
+                PY["dj"],
+                str(PEERS / "dj_run.py"),
+                task,
+                "--input",
+                corpus,
+                "--out",
+                str(out / f"{task}-dj"),
+                "--workers",
+                w,
+            ],
+        )
+
+    def dt(task: str) -> Run:
+        return Run(
+            task,
+            "datatrove",
+            [
+                PY["datatrove"],
+                str(PEERS / "datatrove_run.py"),
+                task,
+                "--input-dir",
+                str(DATA),
+                "--out",
+                str(out / f"{task}-dt"),
+                "--workers",
+                w,
+            ],
+        )
+
+    def mh(tool: str, task: str, inp: str = corpus) -> Run:
+        return Run(
+            task,
+            tool,
+            [
+                PY["minhash"],
+                str(PEERS / "minhash_run.py"),
+                tool,
+                task,
+                "--input",
+                inp,
+                "--out",
+                str(out / f"{task}-{tool}"),
+            ],
+        )
+
+    for t in tasks:
+        if t == "rules_dj":
+            runs += [cur(t), dj(t)]
+        elif t == "rules_dt":
+            runs += [cur(t), dt(t)]
+        elif t == "exact":
+            runs += [cur(t), dj(t), dt(t)]
+        elif t == "minhash":
+            runs += [cur(t), mh("rensa", t), mh("datasketch", t), dt(t), dj(t)]
+        elif t == "quality" and sample is not None:
+            runs += [cur(t, str(sample)), cur(t, str(sample), "greedy")]
+            runs += [mh("rensa", t, str(sample)), mh("datasketch", t, str(sample))]
+    return runs
+
+
+def table(runs: list[Run]) -> str:
+    head = (
+        "| task | tool | docs in | docs kept | wall s | docs/s | ratio (tool/curate time) "
+        "| core s | peak RSS tree MB | peak RSS 1 proc MB |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    base = {r.task: r.wall_s for r in runs if r.tool == "curate" and r.result}
+    for r in runs:
+        if r.task == "quality":
+            continue
+        if not r.result:
+            lines.append(f"| {r.task} | {r.tool} | | | | | failed: {r.error} | | | |")
+            continue
+        n = r.result.get("docs_in") or next(
+            x.result["docs_in"] for x in runs if x.tool == "curate" and x.result
+        )
+        ratio = f"{r.wall_s / base[r.task]:.1f}x" if r.task in base else "-"
+        lines.append(
+            f"| {r.task} | {r.tool} | {n} | {r.result['docs_kept']} | {r.wall_s:.1f} | {n / r.wall_s:,.0f} | "
+            f"{ratio} | {r.result['core_s']:.1f} | {r.rss_tree_mb:,.0f} | {r.rss_max_proc_mb:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default="rules_dj,rules_dt,exact,minhash,quality")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threshold", type=float, default=0.8)
+    args = ap.parse_args()
+    tasks = args.tasks.split(",")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = HERE / "results" / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    if not (DATA / "corpus.jsonl").exists():
+        subprocess.run([PY["curate"], str(HERE / "corpus.py")], check=True)
+    sample = None
+    if "quality" in tasks:
+        sys.path.insert(0, str(HERE))
+        import quality
+
+        sample = quality.build_sample(DATA / "corpus.parquet", out / "sample.jsonl")
+    runs = plan(tasks, out, args.workers, sample)
+    for r in runs:
+        print(f"[{time.strftime('%H:%M:%S')}] {r.task}: {r.tool} ...", file=sys.stderr, flush=True)
+        execute(r, out / f"{r.task}-{r.tool}.log")
+        status = f"{r.wall_s:.1f}s" if r.result else r.error
+        print(f"    {status}  (load avg {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    md = [f"machine: {os.cpu_count()} cores, load average at the end {os.getloadavg()}", "", table(runs)]
+    if sample is not None:
+        outputs = {r.tool: out / f"quality-{r.tool}" for r in runs if r.task == "quality" and r.result}
+        q = quality.evaluate(sample, outputs, args.threshold)
+        keys = [
+            "true_pairs",
+            "pair_recall",
+            "pair_precision",
+            "doc_recall",
+            "doc_precision",
+            "removed",
+            "removal_precision",
+            "true_pairs_left",
+        ]
+        md += [
+            "",
+            "| tool (5k sample) | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
+            "|---" * (len(keys) + 1) + "|",
+        ]
+        for tool, m in q.items():
+            cells = [f"{m[k]:.4f}" if isinstance(m[k], float) else str(m[k]) for k in keys]
+            md.append(f"| {tool} | " + " | ".join(cells) + " |")
+    text = "\n".join(md)
+    (out.parent / f"{stamp}.md").write_text(text + "\n")
+    (out.parent / f"{stamp}.json").write_text(json.dumps([r.__dict__ for r in runs], default=str, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
