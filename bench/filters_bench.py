@@ -40,6 +40,7 @@ class Run:
     wall_s: float = 0.0
     rss_tree_mb: float = 0.0
     rss_max_proc_mb: float = 0.0
+    load_avg: float = 0.0
     result: dict | None = None
     error: str | None = None
 
@@ -82,11 +83,12 @@ def execute(run: Run, log: Path) -> Run:
             time.sleep(0.05)
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code  # reaped by wait4 above
-    out = stdout.read_text()
+    out = stdout.read_text() + "\n" + log.read_text(errors="replace")  # some tools send stdout to logs
     run.wall_s = time.perf_counter() - t0
+    run.load_avg = os.getloadavg()[0]
     run.rss_tree_mb = peak / 1024
     run.rss_max_proc_mb = usage.ru_maxrss / 1024
-    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+    lines = [ln[ln.index("RESULT ") :] for ln in out.splitlines() if "RESULT {" in ln]
     if code == 0 and lines:
         run.result = json.loads(lines[-1][7:])
     else:
@@ -163,6 +165,8 @@ def plan(tasks: list[str], out: Path, workers: int, sample: Path | None) -> list
             runs += [cur(t), dj(t), dt(t)]
         elif t == "minhash":
             runs += [cur(t), mh("rensa", t), mh("datasketch", t), dt(t), dj(t)]
+        elif t == "sketch":  # signatures alone, same shingle hashes: curate's kernel vs rensa's
+            runs += [cur(t), mh("rensa", t, str(out / "sketch-curate"))]
         elif t == "quality" and sample is not None:
             runs += [cur(t, str(sample)), cur(t, str(sample), "greedy")]
             runs += [mh("rensa", t, str(sample)), mh("datasketch", t, str(sample))]
@@ -172,15 +176,15 @@ def plan(tasks: list[str], out: Path, workers: int, sample: Path | None) -> list
 def table(runs: list[Run]) -> str:
     head = (
         "| task | tool | docs in | docs kept | wall s | docs/s | ratio (tool/curate time) "
-        "| core s | peak RSS tree MB | peak RSS 1 proc MB |"
+        "| core s | peak RSS tree MB | peak RSS 1 proc MB | load avg |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     base = {r.task: r.wall_s for r in runs if r.tool == "curate" and r.result}
     for r in runs:
         if r.task == "quality":
             continue
         if not r.result:
-            lines.append(f"| {r.task} | {r.tool} | | | | | failed: {r.error} | | | |")
+            lines.append(f"| {r.task} | {r.tool} | | | | | failed: {r.error} | | | | |")
             continue
         n = r.result.get("docs_in") or next(
             x.result["docs_in"] for x in runs if x.tool == "curate" and x.result
@@ -188,14 +192,15 @@ def table(runs: list[Run]) -> str:
         ratio = f"{r.wall_s / base[r.task]:.1f}x" if r.task in base else "-"
         lines.append(
             f"| {r.task} | {r.tool} | {n} | {r.result['docs_kept']} | {r.wall_s:.1f} | {n / r.wall_s:,.0f} | "
-            f"{ratio} | {r.result['core_s']:.1f} | {r.rss_tree_mb:,.0f} | {r.rss_max_proc_mb:,.0f} |"
+            f"{ratio} | {r.result['core_s']:.1f} | {r.rss_tree_mb:,.0f} | {r.rss_max_proc_mb:,.0f} "
+            f"| {r.load_avg:.1f} |"
         )
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", default="rules_dj,rules_dt,exact,minhash,quality")
+    ap.add_argument("--tasks", default="rules_dj,rules_dt,exact,minhash,sketch,quality")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threshold", type=float, default=0.8)
     args = ap.parse_args()

@@ -36,8 +36,14 @@ def stats(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[str,
     return compute(data, format=format)
 
 
-def run(recipe: str | Path | Recipe, *, out: str | Path | None = None, force: bool = False,
-        train: bool = True, progress: bool | None = False) -> RunResult:
+def run(
+    recipe: str | Path | Recipe,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    train: bool = True,
+    progress: bool | None = False,
+) -> RunResult:
     """Run a recipe (a path or a parsed ``Recipe``) and return its ``RunResult``."""
     from curate.pipeline.runner import run as _run
     from curate.recipe import Recipe

@@ -60,8 +60,13 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     from rich.logging import RichHandler
 
     level = logging.WARNING - 10 * min(verbose + 1, 2) if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(show_path=False, console=_stderr())], force=True)
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, console=_stderr())],
+        force=True,
+    )
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = {"debug": debug}
@@ -75,8 +80,12 @@ def _stderr() -> Any:
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run directory (default: runs/<recipe name>).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory (default: runs/<recipe name>).",
+)
 @click.option("--force", is_flag=True, help="Re-run every stage instead of reusing finished ones.")
 @click.option("--no-train", is_flag=True, help="Skip the recipe's train: block.")
 def run(recipe: Path, out: Path | None, force: bool, no_train: bool) -> None:
@@ -102,16 +111,25 @@ def _print_summary(m: dict[str, Any], root: Path) -> None:
         reasons = ", ".join(f"{k}:{v}" for k, v in list(s["reasons"].items())[:3])
         extra = " (reused)" if s.get("reused") else ""
         side = "".join(f" +{k}:{v}" for k, v in (s.get("side") or {}).items())
-        t.add_row(str(s["index"]), s["name"] + extra, f"{s['rows_in']:,}", f"{s['kept']:,}{side}",
-                  f"{s['removed']:,}", reasons, f"{s['seconds']:.2f}s")
+        t.add_row(
+            str(s["index"]),
+            s["name"] + extra,
+            f"{s['rows_in']:,}",
+            f"{s['kept']:,}{side}",
+            f"{s['removed']:,}",
+            reasons,
+            f"{s['seconds']:.2f}s",
+        )
     con = _console()
     con.print(t)
     con.print(f"rejected input records: {m['rejects']:,} (see {root / 'rejects.parquet'})")
     con.print(f"output: {m['output']['rows']:,} rows -> {root / 'output'}")
     if m.get("train"):
         tr = m["train"]
-        con.print(f"train: eval loss {tr.get('base_eval_loss')} -> {tr.get('final_eval_loss')}; "
-                  f"adapter at {tr.get('adapter_dir')}")
+        con.print(
+            f"train: eval loss {tr.get('base_eval_loss')} -> {tr.get('final_eval_loss')}; "
+            f"adapter at {tr.get('adapter_dir')}"
+        )
     for w in m.get("warnings", []):
         con.print(f"[yellow]warning:[/] {w}")
     con.print(f"report: {root / 'report.html'}")
@@ -124,38 +142,59 @@ def validate(recipe: Path) -> None:
     from curate.recipe import load
 
     r = load(recipe)
-    click.echo(f"ok: {recipe} ({len(r.sources)} sources, {len(r.stages)} stages"
-               f"{', train' if r.train else ''})")
+    click.echo(
+        f"ok: {recipe} ({len(r.sources)} sources, {len(r.stages)} stages{', train' if r.train else ''})"
+    )
 
 
 @cli.command()
 @click.argument("src", type=click.Path(exists=True, path_type=Path))
-@click.option("--to", "to_format", required=True,
-              type=click.Choice(["alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"]),
-              help="Target format.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Output file; .jsonl, .json or .parquet decides the file type.")
-@click.option("--from", "from_format", default="auto", show_default=True,
-              help="Source format (auto detects and says which).")
+@click.option(
+    "--to",
+    "to_format",
+    required=True,
+    type=click.Choice(["alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"]),
+    help="Target format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output file; .jsonl, .json or .parquet decides the file type.",
+)
+@click.option(
+    "--from",
+    "from_format",
+    default="auto",
+    show_default=True,
+    help="Source format (auto detects and says which).",
+)
 def convert(src: Path, to_format: str, output: Path, from_format: str) -> None:
     """Convert SRC (file, folder or glob) to another chat format; bad records are counted, not lost."""
+    from curate.errors import InputError
     from curate.formats import load_with_rejects, write
     from curate.formats.compat import incompatibility
-    from curate.errors import InputError
 
     ext = output.suffix.lstrip(".").lower()
     file_format = {"jsonl": "jsonl", "json": "json", "parquet": "parquet"}.get(ext)
     if file_format is None:
-        raise InputError(f"cannot tell the file type of {output}", hint="use a .jsonl, .json or .parquet name")
+        raise InputError(
+            f"cannot tell the file type of {output}", hint="use a .jsonl, .json or .parquet name"
+        )
     res = load_with_rejects(src, format=from_format)
     df = res.table.with_columns(incompatibility(to_format).alias("__why"))
     bad = df.filter(df["__why"].is_not_null())
     write(df.filter(df["__why"].is_null()).drop("__why"), output, fmt=to_format, file_format=file_format)
-    click.echo(f"read {res.table.height:,} rows as {res.format}; wrote {res.table.height - bad.height:,} as "
-               f"{to_format} to {output}")
+    click.echo(
+        f"read {res.table.height:,} rows as {res.format}; wrote {res.table.height - bad.height:,} as "
+        f"{to_format} to {output}"
+    )
     if bad.height:
-        click.echo(f"skipped {bad.height:,} rows that {to_format} cannot hold: "
-                   f"{dict(bad['__why'].value_counts().iter_rows())}")
+        click.echo(
+            f"skipped {bad.height:,} rows that {to_format} cannot hold: "
+            f"{dict(bad['__why'].value_counts().iter_rows())}"
+        )
     if res.rejects.height:
         rej = output.with_name(output.stem + ".rejects.jsonl")
         res.rejects.write_ndjson(rej)

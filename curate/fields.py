@@ -17,9 +17,7 @@ FIELDS: tuple[str, ...] = ("text", "user", "assistant", "last_assistant", "first
 
 def _role(role: str) -> pl.Expr:
     el = pl.element()
-    return pl.col("messages").list.eval(
-        el.filter(el.struct.field("role") == role).struct.field("content")
-    )
+    return pl.col("messages").list.eval(el.filter(el.struct.field("role") == role).struct.field("content"))
 
 
 def _all_turns() -> pl.Expr:
@@ -44,8 +42,10 @@ def field_text(field: Field = "all") -> pl.Expr:
         chat = _all_turns()
     elif field == "all":
         sys = pl.col("system").fill_null("")
-        chat = pl.when(sys != "").then(pl.concat_str([sys, _all_turns()], separator="\n")).otherwise(
-            _all_turns()
+        chat = (
+            pl.when(sys != "")
+            .then(pl.concat_str([sys, _all_turns()], separator="\n"))
+            .otherwise(_all_turns())
         )
     else:
         raise ValueError(f"unknown field {field!r}; valid: {', '.join(FIELDS)}")

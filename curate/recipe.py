@@ -155,11 +155,22 @@ def _load_yaml(text: str, file: str) -> tuple[Any, _Lines]:
     return data, _Lines(node)
 
 
-def _valid_keys(model: type[BaseModel]) -> str:
-    return ", ".join(model.model_fields)
+def _unknown(what: str, bad: str, valid: list[str], *, file: str, line: int | None, key: str) -> RecipeError:
+    """The one 'unknown X' error: lists what is valid and suggests the nearest name."""
+    near = difflib.get_close_matches(bad, valid, n=1)
+    return RecipeError(
+        f"unknown {what} {bad!r}",
+        file=file,
+        line=line,
+        key=key,
+        valid=", ".join(valid),
+        hint=f"did you mean {near[0]!r}?" if near else None,
+    )
 
 
-def _raise_validation(err: ValidationError, lines: _Lines, file: str, base: tuple[Any, ...], model: type[BaseModel]) -> None:
+def _raise_validation(
+    err: ValidationError, lines: _Lines, file: str, base: tuple[Any, ...], model: type[BaseModel]
+) -> None:
     e = err.errors()[0]
     loc = tuple(e["loc"])
     key = ".".join(str(p) for p in (*base, *loc))
@@ -173,17 +184,8 @@ def _raise_validation(err: ValidationError, lines: _Lines, file: str, base: tupl
                 owner = ann
             elif isinstance(p, int) and owner is Recipe and loc[0] == "sources":
                 owner = SourceSpec
-        valid = list(getattr(owner, "model_fields", {}))
-        bad = str(loc[-1])
-        near = difflib.get_close_matches(bad, valid, n=1)
-        raise RecipeError(
-            f"unknown key {bad!r}",
-            file=file,
-            line=line,
-            key=key,
-            valid=", ".join(valid),
-            hint=f"did you mean {near[0]!r}?" if near else None,
-        )
+        valid = [k for k in getattr(owner, "model_fields", {}) if k != "path" or owner is not Recipe]
+        raise _unknown("key", str(loc[-1]), valid, file=file, line=line, key=key)
     if e["type"] == "missing":
         raise RecipeError("required key is missing", file=file, line=line, key=key)
     raise RecipeError(e["msg"], file=file, line=line, key=key)
@@ -210,7 +212,9 @@ def _stage_specs(raw: Any, lines: _Lines, file: str) -> list[dict[str, Any]]:
                 key=f"stages.{i}",
             )
         if not isinstance(params, dict):
-            raise RecipeError("stage params must be a mapping", file=file, line=line, key=f"stages.{i}.{name}")
+            raise RecipeError(
+                "stage params must be a mapping", file=file, line=line, key=f"stages.{i}.{name}"
+            )
         out.append({"name": str(name), "params": params, "line": line})
     return out
 
@@ -235,16 +239,14 @@ def validate_stages(recipe: Recipe, lines: _Lines | None = None, file: str | Non
             loc = tuple(e["loc"])
             key = ".".join(str(p) for p in ("stages", i, spec.name, *loc))
             line = lines.line(("stages", i, spec.name, *loc)) if lines else spec.line
-            valid_fields = list(cls.Config.model_fields)
             if e["type"] == "extra_forbidden":
-                near = difflib.get_close_matches(str(loc[-1]), valid_fields, n=1)
-                raise RecipeError(
-                    f"unknown option {loc[-1]!r} for stage {spec.name}",
+                raise _unknown(
+                    f"option for stage {spec.name}:",
+                    str(loc[-1]),
+                    list(cls.Config.model_fields),
                     file=file,
                     line=line,
                     key=key,
-                    valid=", ".join(valid_fields),
-                    hint=f"did you mean {near[0]!r}?" if near else None,
                 ) from None
             raise RecipeError(e["msg"], file=file, line=line, key=key) from None
     return configs
@@ -257,16 +259,14 @@ def parse(text: str, *, file: str = "<recipe>", path: Path | None = None) -> Rec
         raise RecipeError("a recipe is a mapping with name, sources, stages", file=file, line=1)
     unknown_top = [k for k in data if k not in Recipe.model_fields or k == "path"]
     if unknown_top:
-        bad = unknown_top[0]
         valid = [k for k in Recipe.model_fields if k != "path"]
-        near = difflib.get_close_matches(str(bad), valid, n=1)
-        raise RecipeError(
-            f"unknown key {bad!r}",
+        raise _unknown(
+            "key",
+            str(unknown_top[0]),
+            valid,
             file=file,
-            line=lines.line((bad,)),
-            key=str(bad),
-            valid=", ".join(valid),
-            hint=f"did you mean {near[0]!r}?" if near else None,
+            line=lines.line((unknown_top[0],)),
+            key=str(unknown_top[0]),
         )
     data = dict(data)
     data["stages"] = _stage_specs(data.get("stages"), lines, file)

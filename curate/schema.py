@@ -71,9 +71,7 @@ def content_key(
     text: str | None = None,
 ) -> str:
     """The normalized content string that ``content_id`` hashes (no source, no origin)."""
-    turns = _SEP_TURN.join(
-        f"{m['role']}{_SEP_ROLE}{normalize(m['content'])}" for m in (messages or ())
-    )
+    turns = _SEP_TURN.join(f"{m['role']}{_SEP_ROLE}{normalize(m['content'])}" for m in (messages or ()))
     return _SEP_FIELD.join((kind, normalize(system), turns, normalize(tools), normalize(text)))
 
 
@@ -98,9 +96,7 @@ def chat_row(
     **extra: Any,
 ) -> dict[str, Any]:
     """Build one canonical chat row (id computed). Handy in tests and notebooks."""
-    msgs = [
-        {"role": m[0], "content": m[1]} if isinstance(m, (tuple, list)) else dict(m) for m in messages
-    ]
+    msgs = [{"role": m[0], "content": m[1]} if isinstance(m, (tuple, list)) else dict(m) for m in messages]
     row = {
         "id": content_id(kind="chat", system=system, messages=msgs, tools=tools),
         "source": source,

@@ -24,7 +24,11 @@ def _length_exprs(field: str) -> list[pl.Expr]:
         base = pl.col("system").str.len_chars()
     else:
         base = pl.when(pl.col("kind") == "chat").then(field_text(field).str.len_chars())  # type: ignore[arg-type]
-    out = [base.mean().alias(f"{field}|mean"), base.max().alias(f"{field}|max"), base.count().alias(f"{field}|n")]
+    out = [
+        base.mean().alias(f"{field}|mean"),
+        base.max().alias(f"{field}|max"),
+        base.count().alias(f"{field}|n"),
+    ]
     out += [base.quantile(q, "nearest").alias(f"{field}|p{int(q * 100)}") for q in QUANTILES]
     return out
 
@@ -73,10 +77,17 @@ def compute(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[st
     if p.is_dir() and (p / "manifest.json").exists():
         manifest = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
         df = pl.read_parquet(p / "output" / "train.canonical.parquet")
-        funnel = [{k: s[k] for k in ("index", "name", "rows_in", "kept", "removed", "reasons", "seconds")}
-                  for s in manifest["stages"]]
-        return {"path": str(p), "format": "run", "rejects": manifest.get("rejects", 0), "funnel": funnel,
-                **table_stats(df)}
+        funnel = [
+            {k: s[k] for k in ("index", "name", "rows_in", "kept", "removed", "reasons", "seconds")}
+            for s in manifest["stages"]
+        ]
+        return {
+            "path": str(p),
+            "format": "run",
+            "rejects": manifest.get("rejects", 0),
+            "funnel": funnel,
+            **table_stats(df),
+        }
     from curate.formats import load_with_rejects
 
     res = load_with_rejects(p, format=format)
@@ -97,8 +108,11 @@ def render(stats: dict[str, Any]) -> list[Any]:
             head.add_row(key, ", ".join(f"{k}: {v:,}" for k, v in stats[key].items()))
     if stats.get("turns"):
         t = stats["turns"]
-        head.add_row("turns/conversation", f"mean {t['mean']}, median {t['p50']}, max {t['max']}, "
-                     f"multi-turn {100 * (t.get('multi_turn_share') or 0):.0f}%")
+        head.add_row(
+            "turns/conversation",
+            f"mean {t['mean']}, median {t['p50']}, max {t['max']}, "
+            f"multi-turn {100 * (t.get('multi_turn_share') or 0):.0f}%",
+        )
     out.append(head)
     if stats.get("lengths"):
         lt = Table(title="length in characters")
@@ -113,7 +127,14 @@ def render(stats: dict[str, Any]) -> list[Any]:
             ft.add_column(col)
         for s in stats["funnel"]:
             reasons = ", ".join(f"{k} {v}" for k, v in list(s["reasons"].items())[:3])
-            ft.add_row(str(s["index"]), s["name"], f"{s['rows_in']:,}", f"{s['kept']:,}", f"{s['removed']:,}",
-                       reasons, f"{s['seconds']:.2f}")
+            ft.add_row(
+                str(s["index"]),
+                s["name"],
+                f"{s['rows_in']:,}",
+                f"{s['kept']:,}",
+                f"{s['removed']:,}",
+                reasons,
+                f"{s['seconds']:.2f}",
+            )
         out.append(ft)
     return out

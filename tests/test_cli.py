@@ -19,8 +19,9 @@ QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 
 def _curate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "curate", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "curate", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.mark.slow
@@ -65,7 +66,7 @@ def test_convert_and_stats_roundtrip(tmp_path: Path):
     assert out.exists() and "wrote" in r.output
     r2 = CliRunner().invoke(cli, ["stats", str(out), "--json"])
     assert r2.exit_code == 0, r2.output
-    assert json.loads(r2.output)["format"] == "sharegpt"
+    assert json.loads(r2.stdout)["format"] == "sharegpt"
 
 
 def test_stages_reference_lists_options():

@@ -19,7 +19,6 @@ import argparse
 import importlib.util
 import json
 import random
-import sys
 from pathlib import Path
 from typing import Any
 

@@ -35,12 +35,16 @@ class LengthFilter(RowStage):
     """
 
     class Config(StageConfig):
-        field: TextField = Field("all", description="text the rule measures: text, user, assistant, last_assistant, all")
+        field: TextField = Field(
+            "all", description="text the rule measures: text, user, assistant, last_assistant, all"
+        )
         min_chars: int | None = Field(1, ge=0, description="remove rows with fewer characters")
         max_chars: int | None = Field(None, ge=1, description="remove rows with more characters")
         min_tokens: int | None = Field(None, ge=0, description="remove rows with fewer tokens")
         max_tokens: int | None = Field(None, ge=1, description="remove rows with more tokens")
-        model: str | None = Field(None, description="tokenizer for token counts (default: the training model)")
+        model: str | None = Field(
+            None, description="tokenizer for token counts (default: the training model)"
+        )
 
     cfg: Config
 

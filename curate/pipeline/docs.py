@@ -23,10 +23,19 @@ def options(name: str) -> list[dict[str, str]]:
     cls = registry.get(name)
     out = []
     for fname, f in cls.Config.model_fields.items():
-        default = "required" if f.default is PydanticUndefined and f.default_factory is None else (
-            repr(f.default) if f.default_factory is None else repr(f.default_factory()))
-        out.append({"name": fname, "type": _type_name(f.annotation), "default": default,
-                    "description": f.description or ""})
+        default = (
+            "required"
+            if f.default is PydanticUndefined and f.default_factory is None
+            else (repr(f.default) if f.default_factory is None else repr(f.default_factory()))
+        )
+        out.append(
+            {
+                "name": fname,
+                "type": _type_name(f.annotation),
+                "default": default,
+                "description": f.description or "",
+            }
+        )
     return out
 
 
@@ -46,10 +55,17 @@ def stage_reference(name: str | None = None, *, markdown: bool = False) -> str:
     for n in names:
         first, rest = _summary(n)
         if markdown:
-            parts.append(f"### `{n}`\n\n{first}\n\n{rest}\n\n| option | type | default | meaning |\n|---|---|---|---|")
-            parts += [f"| `{o['name']}` | `{o['type']}` | `{o['default']}` | {o['description']} |" for o in options(n)]
+            parts.append(
+                f"### `{n}`\n\n{first}\n\n{rest}\n\n| option | type | default | meaning |\n|---|---|---|---|"
+            )
+            parts += [
+                f"| `{o['name']}` | `{o['type']}` | `{o['default']}` | {o['description']} |"
+                for o in options(n)
+            ]
             parts.append("")
         else:
             parts.append(f"{n}: {first}\n\n{rest}\n\noptions:")
-            parts += [f"  {o['name']} ({o['type']}, default {o['default']}): {o['description']}" for o in options(n)]
+            parts += [
+                f"  {o['name']} ({o['type']}, default {o['default']}): {o['description']}" for o in options(n)
+            ]
     return "\n".join(parts)

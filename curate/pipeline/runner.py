@@ -8,6 +8,7 @@ first unfinished one. After every stage the runner checks
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
@@ -111,7 +112,11 @@ def _source_files(path: str | list[str], base: Path) -> list[str]:
 def _add_stats(total: dict[str, Any], part: dict[str, Any]) -> None:
     """Sum a row stage's per-batch stats (counts add; anything else keeps the last batch's value)."""
     for k, v in part.items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(total.get(k, 0), (int, float)):
+        if (
+            isinstance(v, (int, float))
+            and not isinstance(v, bool)
+            and isinstance(total.get(k, 0), (int, float))
+        ):
             total[k] = total.get(k, 0) + v
         elif isinstance(v, dict):
             _add_stats(total.setdefault(k, {}), v)
@@ -129,7 +134,9 @@ def _reason_counts(removed: pl.DataFrame | None) -> dict[str, int]:
 class Runner:
     """Runs one recipe into one run directory. Use ``curate.run`` rather than this directly."""
 
-    def __init__(self, recipe: Recipe, *, out: Path | None = None, force: bool = False, progress: bool | None = None):
+    def __init__(
+        self, recipe: Recipe, *, out: Path | None = None, force: bool = False, progress: bool | None = None
+    ):
         self.recipe = recipe
         self.rd = RunDir(out or Path("runs") / recipe.name).create()
         self.force = force
@@ -145,8 +152,13 @@ class Runner:
 
         base = self.recipe.base_dir
         files = {s.name: _source_files(s.path, base) for s in self.recipe.sources}
-        fp = _fp("read", __version__, [s.model_dump() for s in self.recipe.sources],
-                 {k: _files_fingerprint(v) for k, v in files.items()}, self.recipe.on_error)
+        fp = _fp(
+            "read",
+            __version__,
+            [s.model_dump() for s in self.recipe.sources],
+            {k: _files_fingerprint(v) for k, v in files.items()},
+            self.recipe.on_error,
+        )
         sdir = self.rd.stage_dir(0, "read")
         done = None if self.force else RunDir.done(sdir)
         t0 = time.perf_counter()
@@ -154,22 +166,45 @@ class Runner:
             table = RunDir.read_kept(sdir)
             self.sources = done["stats"]["sources"]
             self.n_rejects = done["stats"]["rejects"]
-            self.records.append(StageRecord(0, "read", done["rows_in"], table.height, done["removed"],
-                                            reused=True, fingerprint=fp, stats=done["stats"],
-                                            reasons=done.get("reasons", {})))
+            self.records.append(
+                StageRecord(
+                    0,
+                    "read",
+                    done["rows_in"],
+                    table.height,
+                    done["removed"],
+                    reused=True,
+                    fingerprint=fp,
+                    stats=done["stats"],
+                    reasons=done.get("reasons", {}),
+                )
+            )
             return table, fp
         tables, rejects = [], []
         for spec in self.recipe.sources:
             res = read_source(spec, base_dir=base, on_error=self.recipe.on_error)
             tables.append(conform(res.table))
             rejects.append(res.rejects)
-            self.sources.append({
-                "name": spec.name, "format": res.format, "files": [str(f) for f in res.files],
-                "rows": res.table.height, "rejects": res.rejects.height, "domain": spec.domain,
-                "task": spec.task, "license": spec.license, "terms": spec.terms,
-            })
-            log.info("source %s: %d rows as %s, %d rejected", spec.name, res.table.height, res.format,
-                     res.rejects.height)
+            self.sources.append(
+                {
+                    "name": spec.name,
+                    "format": res.format,
+                    "files": [str(f) for f in res.files],
+                    "rows": res.table.height,
+                    "rejects": res.rejects.height,
+                    "domain": spec.domain,
+                    "task": spec.task,
+                    "license": spec.license,
+                    "terms": spec.terms,
+                }
+            )
+            log.info(
+                "source %s: %d rows as %s, %d rejected",
+                spec.name,
+                res.table.height,
+                res.format,
+                res.rejects.height,
+            )
         table = pl.concat(tables, how="diagonal_relaxed") if tables else empty()
         rej = pl.concat(rejects, how="diagonal_relaxed") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
         rej.write_parquet(self.rd.rejects)
@@ -179,8 +214,17 @@ class Runner:
             kinds = rej.select(pl.col("error").str.extract(r"^([a-z_0-9]+)", 1).fill_null("error"))
             reasons = {str(k): int(n) for k, n in kinds.to_series().value_counts().iter_rows()}
         stats = {"sources": self.sources, "rejects": rej.height}
-        rec = StageRecord(0, "read", table.height + rej.height, table.height, rej.height,
-                          seconds=time.perf_counter() - t0, fingerprint=fp, stats=stats, reasons=reasons)
+        rec = StageRecord(
+            0,
+            "read",
+            table.height + rej.height,
+            table.height,
+            rej.height,
+            seconds=time.perf_counter() - t0,
+            fingerprint=fp,
+            stats=stats,
+            reasons=reasons,
+        )
         RunDir.write_stage(sdir, kept=table, removed=None, side={}, record=rec.__dict__)
         self.records.append(rec)
         return table, fp
@@ -190,8 +234,13 @@ class Runner:
         from curate.models import ModelHub, cache_root
 
         model = (self.recipe.train or {}).get("model", "smollm2-135m")
-        return StageContext(seed=self.recipe.seed, models=ModelHub(), cache_dir=cache_root() / "scores",
-                            train_model=model, workers=self.recipe.workers)
+        return StageContext(
+            seed=self.recipe.seed,
+            models=ModelHub(),
+            cache_dir=cache_root() / "scores",
+            train_model=model,
+            workers=self.recipe.workers,
+        )
 
     def _apply(self, stage: Stage, df: pl.DataFrame) -> StageResult:
         if stage.scope == "global" or df.height <= BATCH_ROWS:
@@ -222,7 +271,9 @@ class Runner:
                 table = RunDir.read_kept(sdir)
                 side.update(RunDir.read_side(sdir))
                 done.update(reused=True)
-                self.records.append(StageRecord(**{k: v for k, v in done.items() if k in StageRecord.__dataclass_fields__}))
+                self.records.append(
+                    StageRecord(**{k: v for k, v in done.items() if k in StageRecord.__dataclass_fields__})
+                )
                 log.info("stage %s: reused (%d kept)", spec.name, table.height)
                 continue
             self.rd.clear_from(i)
@@ -234,13 +285,24 @@ class Runner:
                 except StageError:
                     raise
                 except Exception as e:  # a bug or bad data inside a stage: name the stage
-                    raise StageError(f"{type(e).__name__}: {e}", stage=spec.name,
-                                     hint="re-run with --debug for the traceback") from e
+                    raise StageError(
+                        f"{type(e).__name__}: {e}",
+                        stage=spec.name,
+                        hint="re-run with --debug for the traceback",
+                    ) from e
             self._check_ledger(spec.name, table.height, res)
             rec = StageRecord(
-                i, spec.name, table.height, res.kept.height, res.n_removed, added=res.added,
-                side={k: v.height for k, v in res.side.items()}, reasons=_reason_counts(res.removed),
-                seconds=round(time.perf_counter() - t0, 3), fingerprint=fp, stats=res.stats,
+                i,
+                spec.name,
+                table.height,
+                res.kept.height,
+                res.n_removed,
+                added=res.added,
+                side={k: v.height for k, v in res.side.items()},
+                reasons=_reason_counts(res.removed),
+                seconds=round(time.perf_counter() - t0, 3),
+                fingerprint=fp,
+                stats=res.stats,
             )
             RunDir.write_stage(sdir, kept=res.kept, removed=res.removed, side=res.side, record=rec.__dict__)
             self.records.append(rec)
@@ -293,8 +355,14 @@ class Runner:
             paths.update({f"eval_set:{k}": str(v) for k, v in written.items()})
         return paths
 
-    def manifest(self, table: pl.DataFrame, outputs: dict[str, str], warnings: list[str],
-                 licenses: list[dict[str, Any]], timings: dict[str, float]) -> dict[str, Any]:
+    def manifest(
+        self,
+        table: pl.DataFrame,
+        outputs: dict[str, str],
+        warnings: list[str],
+        licenses: list[dict[str, Any]],
+        timings: dict[str, float],
+    ) -> dict[str, Any]:
         return {
             "name": self.recipe.name,
             "recipe": self.recipe.model_dump(mode="json", exclude={"path"}),
@@ -315,15 +383,19 @@ def _versions() -> dict[str, str]:
 
     out = {"curate": __version__, "python": platform.python_version()}
     for pkg in ("polars", "pyarrow", "transformers", "torch", "peft"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
     return out
 
 
-def run(recipe: Recipe, *, out: Path | None = None, force: bool = False, progress: bool | None = None,
-        train: bool = True) -> RunResult:
+def run(
+    recipe: Recipe,
+    *,
+    out: Path | None = None,
+    force: bool = False,
+    progress: bool | None = None,
+    train: bool = True,
+) -> RunResult:
     """Run ``recipe`` end to end and return the result (see ``curate.run`` for the public entry)."""
 
     with registry.frozen():
@@ -340,13 +412,15 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
     table, side = runner.run_stages(table, fp)
     t_stages = time.perf_counter()
     counts = table.group_by("source").len().to_dict(as_series=False)
-    warnings = check_licenses(recipe, dict(zip(counts["source"], counts["len"])))
+    warnings = check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
     for w in warnings:
         log.warning(w)
     outputs = runner.write_output(table, side)
     timings = {"read_s": round(t_read - t_start, 3), "stages_s": round(t_stages - t_read, 3)}
     manifest = runner.manifest(table, outputs, warnings, license_manifest(table, recipe), timings)
-    runner.rd.manifest.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    runner.rd.manifest.write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+    )
     if recipe.train is not None and train:
         from curate.train import run_training
         from curate.train.config import TrainConfig
@@ -357,7 +431,9 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
         manifest["train"] = metrics
         manifest["timings"]["train_s"] = round(time.perf_counter() - t0, 3)
     manifest["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
-    runner.rd.manifest.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    runner.rd.manifest.write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+    )
     from curate.pipeline.report import write_report
 
     write_report(runner.rd, manifest)

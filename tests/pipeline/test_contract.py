@@ -7,17 +7,15 @@ and English chat from chatterbot-corpus plus Python documentation text from the 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from curate import schema
 from curate.pipeline import registry
 from curate.pipeline.stage import StageContext
+from tests.helpers import chatterbot_dialogues
 
 # Stages whose defaults cannot run alone; the smallest config that can.
 MINIMAL: dict[str, dict] = {
@@ -36,21 +34,11 @@ SKIP_RUN: set[str] = set()
 
 
 def _chatterbot_rows() -> list[dict]:
-    spec = importlib.util.find_spec("chatterbot_corpus")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("chatterbot-corpus not installed (make setup installs it)")
-    root = Path(next(iter(spec.submodule_search_locations))) / "data"
     rows = []
-    for lang in ("chinese", "english"):
-        for f in sorted((root / lang).glob("*.yml"))[:3]:
-            for conv in yaml.safe_load(f.read_text(encoding="utf-8")).get("conversations", []):
-                turns = [str(t) for t in conv]
-                if len(turns) < 2:
-                    continue
-                turns = turns[: len(turns) // 2 * 2]
-                msgs = [("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(turns)]
-                rows.append(schema.chat_row(msgs, source=f"chatterbot-{lang}", origin=f"{f.name}",
-                                            domain="general", task=f.stem))
+    for lang, stem, turns in chatterbot_dialogues(files_per_lang=3):
+        turns = turns[: len(turns) // 2 * 2]
+        msgs = [("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(turns)]
+        rows.append(schema.chat_row(msgs, source=f"chatterbot-{lang}", origin=stem, task=stem))
     return rows
 
 
@@ -58,8 +46,10 @@ def _chatterbot_rows() -> list[dict]:
 def table() -> pl.DataFrame:
     from pydoc_data.topics import topics
 
-    docs = [schema.text_row(v, source="pydoc", origin=f"topics:{k}", domain="python") for k, v in
-            sorted(topics.items())[:40]]
+    docs = [
+        schema.text_row(v, source="pydoc", origin=f"topics:{k}", domain="python")
+        for k, v in sorted(topics.items())[:40]
+    ]
     return schema.frame(_chatterbot_rows() + docs)
 
 

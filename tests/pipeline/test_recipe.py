@@ -51,7 +51,7 @@ def test_unknown_stage_suggests_nearest_and_names_line():
 def test_unknown_stage_option_lists_valid_and_suggests():
     e = _err(GOOD.replace("max_chars: 8000", "max_char: 8000"))
     assert e.line == 10
-    assert "max_char" in e.message and "max_chars" in (e.hint or "")
+    assert "'max_char'" in e.message and "max_chars" in (e.hint or "")
     assert "min_chars" in (e.valid or "")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,21 +14,15 @@ from curate.errors import StageError
 from curate.pipeline import registry
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
 from curate.recipe import parse
+from tests.helpers import chatterbot_dialogues
 
 
 def _chatterbot_alpaca(tmp: Path) -> Path:
     """Real Chinese + English Q/A pairs from chatterbot-corpus as Alpaca JSONL, plus two bad lines."""
-    spec = importlib.util.find_spec("chatterbot_corpus")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("chatterbot-corpus not installed")
-    root = Path(next(iter(spec.submodule_search_locations))) / "data"
-    lines = []
-    for lang in ("chinese", "english"):
-        for f in sorted((root / lang).glob("*.yml")):
-            for conv in yaml.safe_load(f.read_text(encoding="utf-8")).get("conversations", []):
-                if len(conv) >= 2:
-                    lines.append(json.dumps({"instruction": str(conv[0]), "input": "", "output": str(conv[1])},
-                                            ensure_ascii=False))
+    lines = [
+        json.dumps({"instruction": t[0], "input": "", "output": t[1]}, ensure_ascii=False)
+        for _, _, t in chatterbot_dialogues()
+    ]
     lines.insert(3, '{"instruction": "broken json",')
     lines.insert(7, json.dumps({"instruction": "no output here"}))
     p = tmp / "pairs.jsonl"
