@@ -74,12 +74,12 @@ def data_file(a: argparse.Namespace, model: Path) -> Path:
     return path
 
 
-def run_tool(tool: str, spec_path: Path, out_dir: Path, threads: int) -> dict[str, Any]:
+def run_tool(tool: str, spec_path: Path, out_dir: Path, threads: int, label: str) -> dict[str, Any]:
     """Run one tool's runner; poll the tree's summed RSS every 0.1 s; return its result plus memory."""
     py = PYTHON[tool]
     if not py.exists():
         raise SystemExit(f"{py} missing: run `bash bench/train_setup.sh`")
-    res_path, log_path = out_dir / f"{tool}.json", out_dir / f"{tool}.log"
+    res_path, log_path = out_dir / f"{label}.json", out_dir / f"{label}.log"
     tmp = res_path.with_suffix(".partial.json")
     tmp.unlink(missing_ok=True)
     env = {
@@ -117,6 +117,7 @@ def run_tool(tool: str, spec_path: Path, out_dir: Path, threads: int) -> dict[st
     r = json.loads(tmp.read_text())
     tmp.unlink()
     r.update(
+        tool=label,
         peak_rss_mb=round(peak / 2**20, 1),
         wall_s=round(wall, 1),
         measured_at=started,
@@ -124,6 +125,18 @@ def run_tool(tool: str, spec_path: Path, out_dir: Path, threads: int) -> dict[st
     )
     res_path.write_text(json.dumps(r, indent=1))
     return r
+
+
+def overrides(sets: list[str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` pairs; values parse as JSON (true, 1024, 0.5) or stay strings."""
+    out: dict[str, Any] = {}
+    for kv in sets:
+        k, _, v = kv.partition("=")
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
 
 
 def summarize(r: dict[str, Any]) -> dict[str, Any]:
@@ -153,12 +166,12 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{x['tok_cpu_s']:.1f} | {x['rss_gb']:.2f} | {x['loss']:.4f} | {gc} "
             f"| {r['measured_at']} ({r['loadavg_1m'][0]}/{r['loadavg_1m'][1]}) |"
         )
-    if "curate" in s:
-        c = s["curate"]
+    for mine in (t for t in s if t.startswith("curate")):
+        c = s[mine]
         for peer in (p for p in ("trl", "llamafactory") if p in s):
             p = s[peer]
             lines.append(
-                f"\ncurate / {peer}: tokens/s x{c['tok_s'] / p['tok_s']:.2f}, "
+                f"\n{mine} / {peer}: tokens/s x{c['tok_s'] / p['tok_s']:.2f}, "
                 f"tokens/CPU-s x{c['tok_cpu_s'] / p['tok_cpu_s']:.2f}, "
                 f"peak RSS x{c['rss_gb'] / p['rss_gb']:.2f}, "
                 f"final loss {100 * (c['loss'] / p['loss'] - 1):+.1f} %"
@@ -181,6 +194,14 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1000, help="rows in the shared chat file")
     ap.add_argument(
         "--packing", action="store_true", help="pack examples in all three (default: padded batches)"
+    )
+    ap.add_argument(
+        "--curate-set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a curate TrainConfig field (e.g. gradient_checkpointing=true); "
+        "its result is labelled curate[FIELD=VALUE]",
     )
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "train")
     a = ap.parse_args()
@@ -206,6 +227,7 @@ def main() -> None:
         "rank": 8,
         "alpha": 16,
         "work_dir": str(out / "work"),
+        "curate_overrides": overrides(a.curate_set),
     }
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
@@ -213,10 +235,13 @@ def main() -> None:
         if tool not in TOOLS:
             ap.error(f"unknown tool {tool!r}; choose from {TOOLS}")
         print(f"running {tool} ...", flush=True)
-        r = run_tool(tool, spec_path, out, a.threads)
+        label = f"curate[{','.join(a.curate_set)}]" if tool == "curate" and a.curate_set else tool
+        r = run_tool(tool, spec_path, out, a.threads, label)
         x = summarize(r)
-        print(f"  {tool}: {x['tok_s']:.1f} tok/s, {x['rss_gb']:.2f} GB, loss {x['loss']:.4f}", flush=True)
-    results = {t: json.loads((out / f"{t}.json").read_text()) for t in TOOLS if (out / f"{t}.json").exists()}
+        print(f"  {label}: {x['tok_s']:.1f} tok/s, {x['rss_gb']:.2f} GB, loss {x['loss']:.4f}", flush=True)
+    files = [f for f in out.glob("*.json") if f.stem.split("[")[0] in TOOLS]
+    files.sort(key=lambda f: (TOOLS.index(f.stem.split("[")[0]), f.stem))
+    results = {f.stem: json.loads(f.read_text()) for f in files}
     md = table(results)
     (out / "results.md").write_text(md + "\n")
     print(md)

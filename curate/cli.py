@@ -235,9 +235,9 @@ def report(run_dir: Path) -> None:
 @click.option("--markdown", is_flag=True, help="Print the stage reference as Markdown.")
 def stages(name: str | None, markdown: bool) -> None:
     """List stages, or show one stage's options (from its typed config)."""
-    from curate.pipeline.docs import stage_reference
+    from curate.pipeline.docs import reference_markdown, stage_reference
 
-    click.echo(stage_reference(name, markdown=markdown))
+    click.echo(reference_markdown() if markdown and not name else stage_reference(name, markdown=markdown))
 
 
 def main() -> None:

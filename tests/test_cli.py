@@ -80,3 +80,12 @@ def test_every_command_has_help():
     for cmd in ("run", "validate", "convert", "stats", "report", "stages"):
         r = CliRunner().invoke(cli, [cmd, "--help"])
         assert r.exit_code == 0 and "Usage" in r.output, cmd
+
+
+def test_stage_reference_doc_is_current():
+    from curate.pipeline.docs import reference_markdown
+
+    doc = ROOT / "docs" / "stages.md"
+    assert doc.read_text(encoding="utf-8").strip() == reference_markdown().strip(), (
+        "docs/stages.md is stale: run `curate stages --markdown > docs/stages.md`"
+    )

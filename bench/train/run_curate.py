@@ -61,7 +61,8 @@ def main(spec_path: str, out_path: str) -> None:
     n_train = s["steps"] * s["batch_size"]  # the rows the peers read in order: same examples, own order
     train_df = frame(rows(s["data"], start=0, stop=n_train))
     eval_df = frame(rows(s["data"], start=n_train, stop=n_train + 8))
-    cfg = TrainConfig(
+    sets = s.get("curate_overrides") or {}
+    base = dict(
         model=s["model_dir"],
         method="lora",
         rank=s["rank"],
@@ -84,7 +85,8 @@ def main(spec_path: str, out_path: str) -> None:
         sample_count=0,
         tensorboard=False,
     )
-    out_dir = Path(s["work_dir"]) / "curate"
+    cfg = TrainConfig(**{**base, **sets})
+    out_dir = Path(s["work_dir"]) / "-".join(["curate", *(f"{k}{v}" for k, v in sets.items())])
     mark_cpu()
     summary = run_training(train_df, eval_df, cfg, out_dir, progress=False)
     lines = [json.loads(x) for x in Path(summary["metrics_file"]).read_text().splitlines() if x.strip()]
