@@ -42,6 +42,7 @@ class SourceSpec(_Strict):
     text_field: str = "text"
     file_type: Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf"] = "auto"
     limit: int | None = Field(default=None, ge=1)
+    drop_leading_assistant: bool = False
 
     @field_validator("name")
     @classmethod

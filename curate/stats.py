@@ -91,7 +91,21 @@ def compute(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[st
     from curate.formats import load_with_rejects
 
     res = load_with_rejects(p, format=format)
-    return {"path": str(p), "format": res.format, "rejects": res.rejects.height, **table_stats(res.table)}
+    return {
+        "path": str(p),
+        "format": res.format,
+        "rejects": res.rejects.height,
+        "reject_reasons": reject_reasons(res.rejects),
+        **table_stats(res.table),
+    }
+
+
+def reject_reasons(rejects: pl.DataFrame) -> dict[str, int]:
+    """Rejected records by reason category (the part of ``error`` before the colon)."""
+    if rejects.height == 0:
+        return {}
+    cat = rejects.select(pl.col("error").str.extract(r"^([a-z_0-9]+)", 1).fill_null("other").alias("c"))
+    return _counts(cat, "c")
 
 
 def render(stats: dict[str, Any]) -> list[Any]:
@@ -102,7 +116,8 @@ def render(stats: dict[str, Any]) -> list[Any]:
     head = Table(title=f"{stats.get('path') or 'table'}", show_header=False)
     head.add_row("rows", f"{stats['rows']:,}")
     head.add_row("format", str(stats.get("format")))
-    head.add_row("rejected records", f"{stats.get('rejects', 0):,}")
+    reasons = ", ".join(f"{k}: {v:,}" for k, v in (stats.get("reject_reasons") or {}).items())
+    head.add_row("rejected records", f"{stats.get('rejects', 0):,}" + (f" ({reasons})" if reasons else ""))
     for key in ("kinds", "sources", "domains", "tasks"):
         if stats.get(key):
             head.add_row(key, ", ".join(f"{k}: {v:,}" for k, v in stats[key].items()))

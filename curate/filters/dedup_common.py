@@ -21,7 +21,7 @@ Scope = Literal["global", "per_source"]
 
 # CJK and full-width punctuation -> ASCII, for ``punctuation: fold`` (NFKC already folds full-width
 # forms such as "，" and "！"; these are the ideographic ones NFKC leaves alone).
-_FOLD = {
+FOLD = {
     "。": ".",
     "、": ",",
     "「": '"',
@@ -66,7 +66,7 @@ def normalized(
     if lowercase:
         e = e.str.to_lowercase()
     if punctuation == "fold":
-        e = e.str.replace_many(list(_FOLD), list(_FOLD.values()))
+        e = e.str.replace_many(list(FOLD), list(FOLD.values()))
     elif punctuation == "remove":
         e = e.str.replace_all(PUNCT_RE, "")
     if whitespace == "collapse":

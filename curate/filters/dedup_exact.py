@@ -13,10 +13,11 @@ from curate.filters.dedup_common import (
     Scope,
     Whitespace,
     check_keep,
-    normalized,
     source_codes,
     survivor_rank,
 )
+from curate.filters.shingles import mix64
+from curate.filters.textkey import text_keys
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
 
@@ -25,10 +26,11 @@ from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_re
 class ExactDedup(GlobalStage):
     """Keep one row per normalized text; the others leave with ``dup_of`` = the survivor's id.
 
-    Everything runs as polars expressions over whole columns: the field is normalized, hashed to
-    64 bits (two distinct texts share a key with odds ~n²/2^65, about 3e-6 for ten million rows)
-    and the first row of each key in survivor order stays. Cost: one pass plus a sort when
-    ``keep`` is not ``first``. Removed rows carry ``reason = exact_duplicate`` and value 1.0.
+    The field is normalized (see ``dedup_common.normalized``) and hashed to a 128-bit key in one
+    compiled pass over its UTF-8 bytes (``textkey.text_keys``: 20x faster here than the same
+    normalization as polars string expressions); then polars keeps the first row of each key in
+    survivor order. Cost: one pass, plus a sort when ``keep`` is not ``first``. Removed rows carry
+    ``reason = exact_duplicate``, value 1.0 and ``dup_of`` = the survivor's id.
     """
 
     class Config(StageConfig):
@@ -57,41 +59,33 @@ class ExactDedup(GlobalStage):
         cfg = self.cfg
         if df.height == 0:
             return StageResult(kept=df, removed=mark_removed(df, stage=self.name, reason="exact_duplicate"))
-        norm = normalized(
-            field_text(cfg.field),
+        text = df.select(field_text(cfg.field))[:, 0]
+        k1, k2 = text_keys(
+            text,
             lowercase=cfg.lowercase,
             whitespace=cfg.whitespace,
             punctuation=cfg.punctuation,
+            seed=self.ctx.seed,
+            workers=max(1, self.ctx.workers),
         )
-        keys = df.select(norm.hash(seed=self.ctx.seed).alias("k"))["k"]
-        src = source_codes(df, cfg.scope)
-        order = None
+        if cfg.scope == "per_source":
+            k1 = k1 ^ mix64(source_codes(df, cfg.scope).astype(np.uint64) + np.uint64(1))
+        work = pl.DataFrame({"k1": k1, "k2": k2, "row": np.arange(df.height, dtype=np.int64)})
         if cfg.keep != "first":
-            text = df.select(field_text(cfg.field))[:, 0]
-            rank = survivor_rank(df, text, keep=cfg.keep, stage=self.name)
-            order = np.argsort(rank, kind="stable")
-        work = pl.DataFrame(
-            {"k": keys, "s": src, "row": np.arange(df.height, dtype=np.int64), "id": df["id"]}
+            work = work[np.argsort(survivor_rank(df, text, keep=cfg.keep, stage=self.name), kind="stable")]
+        dups = work.with_columns(surv=pl.col("row").first().over("k1", "k2")).filter(
+            pl.col("row") != pl.col("surv")
         )
-        if order is not None:
-            work = work[order]
-        work = work.with_columns(
-            first=pl.struct("s", "k").is_first_distinct(),
-            dup_of=pl.col("id").first().over("s", "k"),
-        )
-        dup_rows = work.filter(~pl.col("first"))
-        is_dup = np.zeros(df.height, dtype=bool)
-        is_dup[dup_rows["row"].to_numpy()] = True
-        dup_of = pl.Series("dup_of", np.full(df.height, None, dtype=object), dtype=pl.Utf8)
-        dup_of = dup_of.scatter(dup_rows["row"].to_numpy(), dup_rows["dup_of"])
-        mask = pl.Series(is_dup)
+        rows = np.sort(dups["row"].to_numpy())
+        surv = dups.sort("row")["surv"].to_numpy()
+        mask = np.zeros(df.height, dtype=bool)
+        mask[rows] = True
         removed = mark_removed(
-            df.filter(mask),
+            df[rows],
             stage=self.name,
             reason="exact_duplicate",
             value=1.0,
-            dup_of=pl.lit(dup_of.filter(mask)),
+            dup_of=pl.lit(df["id"].gather(surv)),
         )
-        kept = df.filter(~mask)
-        stats = {"groups": int(df.height - dup_rows.height), "removed": int(dup_rows.height)}
-        return StageResult(kept=kept, removed=removed, stats=stats)
+        stats = {"groups": int(df.height - rows.size), "removed": int(rows.size)}
+        return StageResult(kept=df.filter(pl.Series(~mask)), removed=removed, stats=stats)

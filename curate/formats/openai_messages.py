@@ -16,11 +16,22 @@ from typing import Any
 import orjson
 
 from curate.formats.sharegpt import check_columns, tag_map, tools_text
-from curate.formats.turns import RecordError, Row, check_order, optional_system, turn_text
+from curate.formats.turns import (
+    RecordError,
+    Row,
+    check_order,
+    drop_leading_assistant,
+    optional_system,
+    turn_text,
+)
 
 DEFAULT_ROLES: dict[str, str] = {
-    "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool",
-    "system": "system", "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+    "function": "tool",
+    "system": "system",
+    "developer": "system",
 }
 _COLUMN_KEYS = ("messages", "tools", "role_tag", "content_tag", "system")
 
@@ -55,7 +66,8 @@ def _call(raw: Any, turn: int) -> dict[str, Any]:
 class OpenAIReader:
     """Record -> (kind, system, messages, tools, text) for OpenAI chat messages."""
 
-    def __init__(self, columns: dict[str, str], roles: dict[str, str]) -> None:
+    def __init__(self, columns: dict[str, str], roles: dict[str, str], *, drop_leading: bool = False) -> None:
+        self.drop_leading = drop_leading
         check_columns(columns, _COLUMN_KEYS, "openai")
         self.messages = columns.get("messages", "messages")
         self.tools = columns.get("tools", "tools")
@@ -79,8 +91,11 @@ class OpenAIReader:
             tag = msg.get(self.role_tag)
             role = self.roles.get(tag) if isinstance(tag, str) else None
             if role is None:
-                raise RecordError(f"unknown_role: {tag}" if tag is not None else
-                                  f"unknown_role: turn {n} has no {self.role_tag!r}")
+                raise RecordError(
+                    f"unknown_role: {tag}"
+                    if tag is not None
+                    else f"unknown_role: turn {n} has no {self.role_tag!r}"
+                )
             content = msg.get(self.content_tag)
             if role == "system":
                 if pos != 0:
@@ -100,6 +115,8 @@ class OpenAIReader:
                 out.append({"role": "tool_call", "content": orjson.dumps(body).decode()})
                 continue
             out.append({"role": role, "content": _content(content, n)})
+        if self.drop_leading:
+            out = drop_leading_assistant(out)
         check_order(out)
         return "chat", system, out, tools_text(rec.get(self.tools)), None
 
@@ -125,16 +142,28 @@ def to_openai(row: dict[str, Any]) -> dict[str, Any]:
                 n_calls += 1
                 ids.append(f"call_{n_calls}")
                 args = c.get("arguments", {}) if isinstance(c, dict) else c
-                calls.append({"id": ids[-1], "type": "function", "function": {
-                    "name": c.get("name", "unknown") if isinstance(c, dict) else "unknown",
-                    "arguments": args if isinstance(args, str) else orjson.dumps(args).decode()}})
+                calls.append(
+                    {
+                        "id": ids[-1],
+                        "type": "function",
+                        "function": {
+                            "name": c.get("name", "unknown") if isinstance(c, dict) else "unknown",
+                            "arguments": args if isinstance(args, str) else orjson.dumps(args).decode(),
+                        },
+                    }
+                )
             if prev == "assistant" and "tool_calls" not in msgs[-1]:
                 msgs[-1]["tool_calls"] = calls
             else:
                 msgs.append({"role": "assistant", "content": None, "tool_calls": calls})
         elif role == "tool":
-            msgs.append({"role": "tool", "tool_call_id": ids.pop(0) if len(ids) > 1 else
-                         (ids[0] if ids else "call_0"), "content": content})
+            msgs.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": ids.pop(0) if len(ids) > 1 else (ids[0] if ids else "call_0"),
+                    "content": content,
+                }
+            )
         else:
             msgs.append({"role": role, "content": content})
         prev = role

@@ -54,9 +54,9 @@ def converter(fmt: str, spec: SourceSpec) -> Converter:
     if fmt in ("alpaca", "prompt_response_history"):
         return PairsReader(fmt, spec.columns)
     if fmt == "sharegpt":
-        return ShareGPTReader(spec.columns, spec.roles)
+        return ShareGPTReader(spec.columns, spec.roles, drop_leading=spec.drop_leading_assistant)
     if fmt == "openai":
-        return OpenAIReader(spec.columns, spec.roles)
+        return OpenAIReader(spec.columns, spec.roles, drop_leading=spec.drop_leading_assistant)
     if fmt == "canonical":
         return CanonicalReader(spec.columns)
     if fmt == "text":

@@ -14,18 +14,40 @@ from typing import Any
 import orjson
 
 from curate.errors import InputError
-from curate.formats.turns import RecordError, Row, check_order, optional_system, turn_text
+from curate.formats.turns import (
+    RecordError,
+    Row,
+    check_order,
+    drop_leading_assistant,
+    optional_system,
+    turn_text,
+)
 
 DEFAULT_TAGS: dict[str, str] = {
-    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-    "function_call": "tool_call", "observation": "tool", "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "function_call": "tool_call",
+    "observation": "tool",
+    "system": "system",
 }
-WRITE_TAGS: dict[str, str] = {"user": "human", "assistant": "gpt", "tool_call": "function_call",
-                              "tool": "observation"}
+WRITE_TAGS: dict[str, str] = {
+    "user": "human",
+    "assistant": "gpt",
+    "tool_call": "function_call",
+    "tool": "observation",
+}
 # Keys a `roles` mapping may use: canonical roles plus LLaMA-Factory's tag names.
 ROLE_KEYS: dict[str, str] = {
-    "user": "user", "assistant": "assistant", "tool_call": "tool_call", "tool": "tool", "system": "system",
-    "function_call": "tool_call", "function": "tool_call", "observation": "tool",
+    "user": "user",
+    "assistant": "assistant",
+    "tool_call": "tool_call",
+    "tool": "tool",
+    "system": "system",
+    "function_call": "tool_call",
+    "function": "tool_call",
+    "observation": "tool",
 }
 _COLUMN_KEYS = ("messages", "conversations", "system", "tools", "role_tag", "content_tag")
 
@@ -54,14 +76,17 @@ def tools_text(value: Any) -> str | None:
 def check_columns(columns: dict[str, str], allowed: tuple[str, ...], fmt: str) -> None:
     for key in columns:
         if key not in allowed:
-            raise InputError(f"unknown columns key {key!r} for format {fmt}",
-                             hint=f"valid: {', '.join(allowed) or '(none)'}")
+            raise InputError(
+                f"unknown columns key {key!r} for format {fmt}",
+                hint=f"valid: {', '.join(allowed) or '(none)'}",
+            )
 
 
 class ShareGPTReader:
     """Record -> (kind, system, messages, tools, text) for ShareGPT."""
 
-    def __init__(self, columns: dict[str, str], roles: dict[str, str]) -> None:
+    def __init__(self, columns: dict[str, str], roles: dict[str, str], *, drop_leading: bool = False) -> None:
+        self.drop_leading = drop_leading
         check_columns(columns, _COLUMN_KEYS, "sharegpt")
         self.messages = columns.get("messages") or columns.get("conversations")
         self.system = columns.get("system", "system")
@@ -72,8 +97,9 @@ class ShareGPTReader:
         self.tags = tag_map(DEFAULT_TAGS, roles)
 
     def __call__(self, rec: dict[str, Any]) -> Row:
-        key = self.messages or ("conversations" if "conversations" in rec or "messages" not in rec
-                                else "messages")
+        key = self.messages or (
+            "conversations" if "conversations" in rec or "messages" not in rec else "messages"
+        )
         turns = rec.get(key)
         if turns is None:
             raise RecordError(f"missing_field: {key}")
@@ -81,8 +107,13 @@ class ShareGPTReader:
             raise RecordError(f"not_a_list: {key}")
         system = optional_system(rec.get(self.system))
         role_tag, content_tag = self.role_tag, self.content_tag
-        if not self.fixed_tags and turns and isinstance(turns[0], dict) and role_tag not in turns[0] \
-                and "role" in turns[0]:  # LLaMA-Factory's sharegpt with OpenAI-style tags
+        if (
+            not self.fixed_tags
+            and turns
+            and isinstance(turns[0], dict)
+            and role_tag not in turns[0]
+            and "role" in turns[0]
+        ):  # LLaMA-Factory's sharegpt with OpenAI-style tags
             role_tag, content_tag = "role", "content"
         messages: list[dict[str, str]] = []
         tags = self.tags
@@ -93,8 +124,11 @@ class ShareGPTReader:
             role = tags.get(tag) if tag.__class__ is str else None
             if role is None:
                 n = len(messages) + 1
-                raise RecordError(f"unknown_role: {tag}" if tag is not None else
-                                  f"unknown_role: turn {n} has no {role_tag!r}")
+                raise RecordError(
+                    f"unknown_role: {tag}"
+                    if tag is not None
+                    else f"unknown_role: turn {n} has no {role_tag!r}"
+                )
             value = turn.get(content_tag)
             if role == "system":
                 if pos != 0:
@@ -105,5 +139,7 @@ class ShareGPTReader:
             if value.__class__ is not str or not value.strip():
                 turn_text(value, len(messages) + 1)  # raises the precise reason
             messages.append({"role": role, "content": value})
+        if self.drop_leading:
+            messages = drop_leading_assistant(messages)
         check_order(messages)
         return "chat", system, messages, tools_text(rec.get(self.tools)), None

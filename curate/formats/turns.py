@@ -66,6 +66,19 @@ def optional_system(value: Any) -> str | None:
     return value if value.strip() else None
 
 
+def drop_leading_assistant(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Turns from the first user turn on.
+
+    ShareGPT dumps split long chats into chunks, so a chunk often starts mid-answer with no
+    question; without its question that answer teaches nothing, and the rest of the chunk is a
+    valid dialogue. Opt-in per source (``drop_leading_assistant: true``) because it drops text.
+    """
+    for i, m in enumerate(messages):
+        if m["role"] == "user":
+            return messages[i:] if i else messages
+    return messages
+
+
 def check_order(messages: list[dict[str, str]]) -> None:
     """Raise RecordError(role_order / empty_conversation) unless the turns form a valid dialogue."""
     if not messages:

@@ -25,7 +25,7 @@ from curate.train.data import ChatEncoder, Dropped, Encoded, text_blocks
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SCHEMA = pa.schema([
     ("input_ids", pa.list_(pa.int32())),
     ("mask", pa.list_(pa.int8())),
@@ -120,7 +120,6 @@ def tokenize(df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only: 
             stats["examples"] += 1
             stats["tokens"] += len(item.ids)
             stats["target_tokens"] += item.n_targets
-            stats["truncated_rows"] += item.dropped_exchanges > 0
             stats["dropped_exchanges"] += item.dropped_exchanges
             batch.append(item)
             if len(batch) >= batch_rows:
@@ -139,9 +138,14 @@ def _examples(df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only:
     cols = [c for c in CONTENT if c in df.columns]
     chat = df.filter(pl.col("kind") == "chat").select(cols)
     if chat.height:
+        chat, gone = _truncate_history(chat, tokenizer, max_len)
+        yield from gone
         enc = ChatEncoder(tokenizer, max_len=max_len, last_turn_only=last_turn_only)
         for row in chat.iter_rows(named=True):
-            yield enc.encode(row)
+            e = enc.encode(row)
+            if isinstance(e, Encoded):
+                stats["truncated_rows"] += bool(row["__truncated"] or e.dropped_exchanges)
+            yield e
     other = df.filter(~pl.col("kind").is_in(["chat", "text"]))
     for rid in other["id"].to_list():
         yield Dropped(str(rid), "unknown_kind")
@@ -155,6 +159,34 @@ def _examples(df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only:
         yield block
     if last is not None and len(last.ids) < max_len:
         stats["text_last_block_tokens"] = len(last.ids)
+
+
+def _truncate_history(chat: pl.DataFrame, tokenizer: Any, max_len: int) -> tuple[pl.DataFrame, list[Dropped]]:
+    """Shorten over-length chats with the pipeline's ``truncate.history`` stage (one rule everywhere).
+
+    The stage measures with the same chat template but without the tools schema, so its result is
+    an estimate here: the encoder re-measures every row exactly and drops more of the oldest
+    exchanges itself if needed. Rows the stage removes come back as ``Dropped`` with its reason.
+    """
+    try:
+        from curate.formats.truncate import TruncateHistory
+    except ImportError:  # pragma: no cover - the stage ships with curate; keep the fallback honest
+        return chat.with_columns(__truncated=pl.lit(False)), []
+    from curate.pipeline.stage import StageContext
+
+    class _Hub:  # hand the stage our tokenizer instead of letting it load one by name
+        def tokenizer(self, _name: str) -> Any:
+            return tokenizer
+
+    stage = TruncateHistory({"max_tokens": max_len}, ctx=StageContext(models=_Hub()))
+    res = stage.apply(chat)
+    gone = []
+    if res.removed is not None and res.removed.height:
+        reason = {"last_turn_too_long": "too_long"}
+        gone = [Dropped(str(i), reason.get(r, r), "truncate.history") for i, r in
+                res.removed.select("id", "reason").iter_rows()]
+    kept = res.kept.with_columns(__truncated=pl.col("tag_truncate") != "none")
+    return kept.select(*chat.columns, "__truncated"), gone
 
 
 def _record_batch(items: list[Encoded]) -> pa.RecordBatch:

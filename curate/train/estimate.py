@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-GB = 1024**3
+GB = 1e9  # decimal GB, as the 16-20 GB per billion parameters rule of thumb counts
 
 
 def model_shape(model: str) -> dict[str, Any]:

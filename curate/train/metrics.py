@@ -55,11 +55,15 @@ class Metrics:
     """Append-only metrics for one run directory."""
 
     def __init__(self, out_dir: Path, *, tensorboard: bool, total_steps: int, start_step: int,
-                 progress: bool | None = None):
-        out_dir.mkdir(parents=True, exist_ok=True)
+                 progress: bool | None = None, enabled: bool = True):
         self.path = out_dir / "metrics.jsonl"
-        self._file = self.path.open("a" if start_step else "w", encoding="utf-8")
         self.tb: Any = _NullWriter()
+        self.bar: Any = _NullBar()
+        self._file: Any = None
+        if not enabled:  # another rank writes them
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a" if start_step else "w", encoding="utf-8")
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -68,10 +72,12 @@ class Metrics:
             except ImportError:
                 log.info("tensorboard is not installed; metrics go to %s only", self.path)
         show = sys.stderr.isatty() if progress is None else progress
-        self.bar: Any = _RichBar(total_steps, start_step) if show else _NullBar()
+        self.bar = _RichBar(total_steps, start_step) if show else _NullBar()
 
     def log(self, record: dict[str, Any]) -> None:
         """Write one JSON line and its numbers to TensorBoard (``step`` is the x axis)."""
+        if self._file is None:
+            return
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
         for k, v in record.items():
@@ -81,4 +87,5 @@ class Metrics:
     def close(self) -> None:
         self.bar.close()
         self.tb.close()
-        self._file.close()
+        if self._file is not None:
+            self._file.close()

@@ -26,10 +26,11 @@ from curate.train import checkpoint
 from curate.train.batching import check_targets, collate, micro_batches, plan_steps
 from curate.train.cache import TokenizedSet, tokenize
 from curate.train.config import TrainConfig
+from curate.train.dist import Dist, LossModule
 from curate.train.evaluate import eval_loss, samples
 from curate.train.export import merge, save_trained
 from curate.train.lora import load_base, param_groups, plora_merge, prepare, trainable_counts
-from curate.train.loss import VARLEN, batch_loss, causal_parts, register_varlen
+from curate.train.loss import VARLEN, causal_parts, register_varlen
 from curate.train.metrics import Metrics
 from curate.train.optim import SpikeGuard, lr_at, runtime
 
@@ -44,6 +45,7 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
 
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
+    dist = Dist.detect()  # one process unless started by `accelerate launch`
     rt = runtime(cfg)
     tokenizer = tokenizer or load_tokenizer(cfg.model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -53,9 +55,11 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
         train_df, eval_df = split_eval(train_df, fraction=cfg.eval_fraction, max_rows=cfg.eval_max_rows, seed=cfg.seed)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "tokenized"
     tok_kw = {"max_len": cfg.max_len, "last_turn_only": cfg.last_turn_only, "cache_dir": cache}
-    tr = tokenize(train_df, tokenizer, **tok_kw)
-    ev = tokenize(eval_df, tokenizer, **tok_kw) if eval_df is not None and eval_df.height else None
-    _write_dropped(out_dir / "dropped.jsonl", tr, ev)
+    with dist.main_first():
+        tr = tokenize(train_df, tokenizer, **tok_kw)
+        ev = tokenize(eval_df, tokenizer, **tok_kw) if eval_df is not None and eval_df.height else None
+    if dist.main:
+        _write_dropped(out_dir / "dropped.jsonl", tr, ev)
     if len(tr) == 0:
         raise TrainError(f"all {tr.stats['rows_in']} training rows were dropped: {tr.stats['dropped']}",
                          hint=f"see {out_dir / 'dropped.jsonl'}; raise max_len or check the roles")
@@ -80,7 +84,7 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
         ck = checkpoint.latest(ckpt_dir)
         if ck is None:
             log.warning("--resume: no checkpoint under %s; starting from step 0", ckpt_dir)
-    base_eval = None if ck else eval_loss(model, ev, **{**ev_kw, "prompt_learning": False})
+    base_eval = None if ck or not dist.main else eval_loss(model, ev, **{**ev_kw, "prompt_learning": False})
     torch.manual_seed(cfg.seed)
     model = prepare(model, cfg)
     causal_parts(model)[0].set_attn_implementation(attn)
@@ -89,6 +93,7 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
     pissa_init = _save_pissa_init(model, out_dir) if cfg.method in ("lora", "qlora") and cfg.lora_init == "pissa" else None
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
     trainable = [p for g in opt.param_groups for p in g["params"]]
+    loss_mod, opt = dist.wrap(LossModule(model, prompt_learning=cfg.is_prompt_learning, virtual_tokens=virtual), opt)
     guard = SpikeGuard(cfg.spike_factor, cfg.spike_window_steps, cfg.spike_warmup_steps, cfg.spike_max_skips)
     start = 0
     if ck is not None:
@@ -98,7 +103,7 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
         if rt.scaler is not None and restored["extra"].get("scaler"):
             rt.scaler.load_state_dict(restored["extra"]["scaler"])
     metrics = Metrics(out_dir, tensorboard=cfg.tensorboard, total_steps=len(steps), start_step=start,
-                      progress=progress)
+                      progress=progress, enabled=dist.main)
     if not start:
         metrics.log({"step": 0, "eval_loss": base_eval})
 
@@ -111,17 +116,21 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_scale"]
         n_targets = int(tr.n_targets[steps[step]].sum())
-        loss_sum, rows = 0.0, []
-        for mb in micro_batches(steps[step], tr.lengths, micro_batch_tokens=cfg.micro_batch_tokens, packing=packing):
+        mine, weight = dist.shard(steps[step])
+        mbs = micro_batches(mine, tr.lengths, micro_batch_tokens=cfg.micro_batch_tokens, packing=packing)
+        loss_sum = 0.0
+        for k, mb in enumerate(mbs):
             b = collate(tr, mb, **mb_kw).to(rt.device)
-            with rt.autocast():
-                s = batch_loss(model, b, prompt_learning=cfg.is_prompt_learning, virtual_tokens=virtual)
-            scaled = s / n_targets
-            (rt.scaler.scale(scaled) if rt.scaler is not None else scaled).backward()
-            loss_sum, rows, tokens = loss_sum + float(s), rows + b.row_ids, tokens + b.n_tokens
-        loss = loss_sum / n_targets
+            with dist.sync(loss_mod, last=k == len(mbs) - 1):
+                with rt.autocast():
+                    s = loss_mod(b)
+                scaled = s * (weight * dist.world / n_targets)  # DDP averages over ranks: undo it
+                (rt.scaler.scale(scaled) if rt.scaler is not None else scaled).backward()
+            loss_sum, tokens = loss_sum + weight * float(s.detach()), tokens + int(weight * b.n_tokens)
+        loss = dist.total(loss_sum, rt.device) / n_targets
         if not guard.check(loss):  # spike or NaN: drop this step's gradient, keep its rows on record
             opt.zero_grad(set_to_none=True)
+            rows = [r for i in steps[step] for r in tr.row_ids(int(i))]
             guard.skipped.append({"step": step + 1, "loss": loss, "row_ids": rows})
             metrics.log({"step": step + 1, "skipped": True, "loss": loss, "row_ids": rows})
             log.warning("step %d: loss %.4g skipped (spike guard); rows %s", step + 1, loss, rows[:8])
@@ -131,7 +140,7 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
             continue
         if rt.scaler is not None:
             rt.scaler.unscale_(opt)
-        gnorm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm))
+        gnorm = dist.clip(trainable, cfg.max_grad_norm)
         if rt.scaler is not None:
             rt.scaler.step(opt)
             rt.scaler.update()
@@ -146,9 +155,9 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
         if done % cfg.log_steps == 0:
             metrics.log({"step": done, "loss": round(loss, 6), "lr": lr, "grad_norm": round(gnorm, 6),
                          "tokens": tokens, "tokens_per_s": round(tps, 1), "elapsed_s": round(time.perf_counter() - t0, 3)})
-        if cfg.eval_steps and done % cfg.eval_steps == 0 and done < len(steps):
+        if cfg.eval_steps and done % cfg.eval_steps == 0 and done < len(steps) and dist.main:
             metrics.log({"step": done, "eval_loss": eval_loss(model, ev, **ev_kw)})
-        if cfg.save_steps and done % cfg.save_steps == 0:
+        if cfg.save_steps and done % cfg.save_steps == 0 and dist.main:
             checkpoint.save(ckpt_dir, step=done, model=model, optimizer=opt, keep=cfg.save_total_limit,
                             base_weights=bool(cfg.plora_merge_steps),
                             extra={"base_eval_loss": base_eval, "guard": guard.state(),
@@ -157,6 +166,9 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
     metrics.close()
     if stopped:
         raise TrainError(f"training stopped: {stopped}", hint=f"the skipped rows are listed in {metrics.path}")
+    if not dist.main:
+        dist.barrier()
+        return {"rank": dist.rank, "steps": len(steps), "tokens_seen": tokens}
 
     # 4. final eval and outputs
     final_eval = eval_loss(model, ev, **ev_kw)
@@ -169,7 +181,7 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
         "base_eval_loss": _round(base_eval), "final_eval_loss": _round(final_eval), "last_train_loss": _round(loss),
         "skipped_steps": len(guard.skipped), "tokens_seen": tokens, "train_seconds": round(train_s, 2),
         "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "peak_rss_mb": _peak_rss_mb(),
-        "device": str(rt.device), "precision": str(rt.dtype).replace("torch.", ""), "attention": attn,
+        "device": str(rt.device), "threads": torch.get_num_threads(), "precision": str(rt.dtype).replace("torch.", ""), "attention": attn,
         **trainable_counts(model), "metrics_file": str(metrics.path),
     }
     summary.update(save_trained(model, tokenizer, out_dir, cfg, summary=summary, manifest=manifest,
@@ -183,6 +195,7 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
                                  tolerance=cfg.merge_tolerance)
     summary["seconds"] = round(time.perf_counter() - t_start, 2)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    dist.barrier()
     return summary
 
 

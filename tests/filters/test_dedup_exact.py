@@ -9,6 +9,8 @@ import polars as pl
 import pytest
 
 from curate.errors import StageError
+from curate.filters.dedup_common import normalized
+from curate.filters.textkey import text_keys
 from curate.pipeline.registry import get
 from curate.pipeline.stage import StageContext
 from curate.schema import chat_row, frame, text_row
@@ -128,3 +130,22 @@ def test_empty_table() -> None:
     res = get("dedup.exact")().apply(frame([]))
     assert res.kept.height == 0 and res.removed.height == 0
     assert "dup_of" in res.removed.columns and isinstance(res.kept, pl.DataFrame)
+
+
+@pytest.mark.parametrize("whitespace", ["keep", "collapse", "remove"])
+@pytest.mark.parametrize("punctuation", ["keep", "fold", "remove"])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_compiled_keys_group_like_the_polars_normalization(whitespace, punctuation, lowercase) -> None:
+    """textkey's one-pass hash and dedup_common.normalized (polars) must agree on which texts are equal."""
+    texts = [d["text"] for d in real_docs()]
+    variants = texts + [t.upper() for t in texts[:40]] + [" ".join(t) for t in texts[40:80]]
+    variants += [t.replace("。", ".").replace("，", ",") for t in texts[80:120]]
+    variants += ["\u3000" + t.replace(" ", "\n ") + "  " for t in texts[120:160]]
+    col = pl.Series("t", variants)
+    opts = {"lowercase": lowercase, "whitespace": whitespace, "punctuation": punctuation}
+    k1, k2 = text_keys(col, **opts)
+    by_key = pl.DataFrame({"a": k1, "b": k2}).select(pl.struct("a", "b").rank("dense"))[:, 0].to_list()
+    norm = pl.DataFrame({"t": col}).select(normalized(pl.col("t"), **opts))[:, 0]
+    by_norm = norm.rank("dense").to_list()
+    pairs_key = {(a, b) for a, b in zip(by_key, by_norm, strict=True)}
+    assert len(pairs_key) == len(set(by_key)) == len(set(by_norm))  # a bijection between the groupings

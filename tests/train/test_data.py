@@ -133,3 +133,17 @@ def test_cache_is_reused_and_memory_mapped(tokenizer, chat_df, tmp_path):
     assert len(list(tmp_path.glob("*.arrow"))) == 2 and int(c.lengths.max()) <= 128
     assert a.stats["rows_in"] == chat_df.height == a.stats["examples"] + sum(a.stats["dropped"].values())
     assert len(a.stats["dropped_rows"]) == sum(a.stats["dropped"].values())
+
+
+def test_tokenize_shortens_with_truncate_history_and_counts_it(tokenizer, tmp_path):
+    turns = []
+    for k in range(8):
+        turns += [("user", f"question number {k} " + "filler " * 20), ("assistant", f"answer number {k}")]
+    history = chat_row(turns, system="SYSTEM PROMPT")
+    question = chat_row([("user", "filler words " * 150 + "So what is two plus two?"), ("assistant", "Four.")])
+    ts = tokenize(frame([history, question]), tokenizer, max_len=128, last_turn_only=False, cache_dir=tmp_path)
+    assert len(ts) == 2 and ts.stats["truncated_rows"] == 2 and int(ts.lengths.max()) <= 128
+    first, second = (tokenizer.decode(ts.ids(i)) for i in range(2))
+    assert "SYSTEM PROMPT" in first and "answer number 7" in first and "question number 0" not in first
+    assert "So what is two plus two?" in second  # the stage cut the start of the question, not the ask
+    assert trained_text(tokenizer, Encoded(list(ts.ids(1)), list(ts.mask(1)), [])) == ["Four.<|im_end|>\n"]
