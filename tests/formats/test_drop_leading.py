@@ -11,10 +11,11 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _chunk() -> dict:
-    """A real ShareGPT conversation from the fixture, re-cut to start with its first answer."""
+    """Real fixture turns: a dangling answer (a chunk that starts with gpt) before a real human/gpt pair."""
     recs = json.loads((DATA / "sharegpt.json").read_text(encoding="utf-8"))
-    conv = next(r for r in recs if len(r["conversations"]) >= 4 and r["conversations"][0]["from"] == "human")
-    return {"conversations": conv["conversations"][1:]}
+    dangling = next(r for r in recs if [t["from"] for t in r["conversations"]] == ["gpt"])
+    pair = next(r for r in recs if [t["from"] for t in r["conversations"]] == ["human", "gpt"])
+    return {"conversations": dangling["conversations"] + pair["conversations"]}
 
 
 def test_chunk_starting_with_assistant_is_rejected_by_default():
