@@ -14,7 +14,13 @@ def _chunk() -> dict:
     """Real fixture turns: a dangling answer (a chunk that starts with gpt) before a real human/gpt pair."""
     recs = json.loads((DATA / "sharegpt.json").read_text(encoding="utf-8"))
     dangling = next(r for r in recs if [t["from"] for t in r["conversations"]] == ["gpt"])
-    pair = next(r for r in recs if [t["from"] for t in r["conversations"]] == ["human", "gpt"])
+    pair = next(
+        r
+        for r in recs
+        if len(r["conversations"]) == 2
+        and r["conversations"][0]["from"] in ("human", "user")
+        and all(t["value"].strip() for t in r["conversations"])
+    )
     return {"conversations": dangling["conversations"] + pair["conversations"]}
 
 
