@@ -31,7 +31,7 @@ def load(path: str | Path, *, format: str = "auto", **options: Any) -> pl.DataFr
 
 def stats(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[str, Any]:
     """Row counts, length percentiles, turns, formats and sources of a table, file or run dir."""
-    from curate.stats import compute
+    from curate.describe import compute
 
     return compute(data, format=format)
 

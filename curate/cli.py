@@ -207,7 +207,7 @@ def convert(src: Path, to_format: str, output: Path, from_format: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def stats(path: Path, fmt: str, as_json: bool) -> None:
     """Row counts, length percentiles, turns, formats and sources of PATH (data or a run directory)."""
-    from curate.stats import compute, render
+    from curate.describe import compute, render
 
     s = compute(path, format=fmt)
     if as_json:

@@ -1,15 +1,18 @@
-"""MinHash signatures, LSH banding and exact Jaccard over candidate pairs, all numpy.
+"""MinHash signatures, LSH banding and exact Jaccard over candidate pairs (numpy and numba).
 
-The pieces of ``dedup.minhash`` that touch every shingle, each a few whole-array operations:
+The pieces of ``dedup.minhash`` that touch every shingle or every document:
 
 * ``signatures``: ``num_perm`` hash functions ``h -> (a*h + b) >> 32`` (multiply-add-shift with
   random odd 64-bit ``a``: a universal family, so ``P[min equal] ~= Jaccard``), min-reduced per
   document in a compiled loop.
-* ``band_pairs``: documents whose ``rows`` consecutive signature values agree in some band.
+* ``band_keys`` / ``bucket_pairs``: documents whose ``rows`` consecutive signature values agree
+  in some band, by sorting one 64-bit key per band (whole-array numpy).
 * ``jaccard_pairs``: the exact Jaccard of the shingle sets of many pairs (sorted-set merges).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numba as nb
 import numpy as np
@@ -19,6 +22,7 @@ from curate.filters.shingles import mix64, ranges, run_chunks
 SMALL_BUCKET = 16  # buckets up to this size contribute all their pairs; larger ones a star + chain
 
 
+@lru_cache(maxsize=64)
 def optimal_bands(
     threshold: float, num_perm: int, *, fp_weight: float = 0.5, fn_weight: float = 0.5
 ) -> tuple[int, int]:

@@ -69,9 +69,9 @@ class MinHashDedup(GlobalStage):
             0.9, ge=0, description="Weight of the false-negative area when deriving bands."
         )
         shingle: Unit = Field("auto", description="word | char | auto (char when a row is mostly CJK).")
-        word_ngram: int = Field(5, ge=1, le=32, description="Words per shingle.")
-        char_ngram: int = Field(4, ge=1, le=32, description="Characters per shingle (CJK rows).")
-        cjk_share_min: float = Field(0.3, ge=0, le=1, description="CJK share of characters for auto -> char.")
+        shingle_words: int = Field(5, ge=1, le=32, description="Words per shingle.")
+        shingle_chars: int = Field(4, ge=1, le=32, description="Characters per shingle (CJK rows).")
+        min_cjk_share: float = Field(0.3, ge=0, le=1, description="CJK share of characters for auto -> char.")
         lowercase: bool = Field(True, description="Compare case-insensitively.")
         verify: bool = Field(True, description="Check candidate pairs by exact Jaccard before merging them.")
         keep: str = Field(
@@ -116,9 +116,9 @@ class MinHashDedup(GlobalStage):
         hashes, offsets, _ = shingle_hashes(
             df.select(field_text(c.field))[:, 0],
             unit=c.shingle,
-            word_ngram=c.word_ngram,
-            char_ngram=c.char_ngram,
-            cjk_share_min=c.cjk_share_min,
+            word_ngram=c.shingle_words,
+            char_ngram=c.shingle_chars,
+            cjk_share_min=c.min_cjk_share,
             lowercase=c.lowercase,
             seed=seed,
             workers=workers,

@@ -15,9 +15,18 @@ if TYPE_CHECKING:
     from curate.train.config import TrainConfig
 
 
-def run_training(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig, out_dir: Path, *,
-                 manifest: dict[str, Any] | None = None, resume: bool = False, model: Any = None,
-                 tokenizer: Any = None, progress: bool | None = None) -> dict[str, Any]:
+def run_training(
+    train_df: pl.DataFrame,
+    eval_df: pl.DataFrame | None,
+    cfg: TrainConfig,
+    out_dir: Path,
+    *,
+    manifest: dict[str, Any] | None = None,
+    resume: bool = False,
+    model: Any = None,
+    tokenizer: Any = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
     """Train on canonical rows and return the summary.
 
     The summary holds ``base_eval_loss``, ``final_eval_loss``, ``steps``, ``tokens_per_s``,
@@ -28,8 +37,17 @@ def run_training(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: Trai
     """
     from curate.train.trainer import train
 
-    return train(train_df, eval_df, cfg, Path(out_dir), model=model, tokenizer=tokenizer, manifest=manifest,
-                 resume=resume, progress=progress)
+    return train(
+        train_df,
+        eval_df,
+        cfg,
+        Path(out_dir),
+        model=model,
+        tokenizer=tokenizer,
+        manifest=manifest,
+        resume=resume,
+        progress=progress,
+    )
 
 
 __all__ = ["run_training"]

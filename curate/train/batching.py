@@ -42,14 +42,31 @@ class Batch:
         return int(self.targets.numel())
 
     def to(self, device: Any) -> Batch:
-        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
-        return Batch(move(self.input_ids), move(self.position_ids), move(self.attention_mask),
-                     move(self.pred_index), move(self.targets), move(self.cu_seqlens), self.max_seqlen,
-                     self.row_ids, self.n_tokens)
+        def move(t):
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return Batch(
+            move(self.input_ids),
+            move(self.position_ids),
+            move(self.attention_mask),
+            move(self.pred_index),
+            move(self.targets),
+            move(self.cu_seqlens),
+            self.max_seqlen,
+            self.row_ids,
+            self.n_tokens,
+        )
 
 
-def plan_steps(lengths: np.ndarray, *, batch_size: int, epochs: float, max_steps: int | None, seed: int,
-               group_by_length: bool = False) -> list[np.ndarray]:
+def plan_steps(
+    lengths: np.ndarray,
+    *,
+    batch_size: int,
+    epochs: float,
+    max_steps: int | None,
+    seed: int,
+    group_by_length: bool = False,
+) -> list[np.ndarray]:
     """Example indices for every optimizer step: a seeded shuffle per epoch, no example left out.
 
     ``epochs`` may be fractional; ``max_steps`` cuts (or repeats epochs up to) a fixed count. The
@@ -68,7 +85,7 @@ def plan_steps(lengths: np.ndarray, *, batch_size: int, epochs: float, max_steps
         order.append(perm)
         epoch += 1
     flat = np.concatenate(order)[:total]
-    steps = [flat[i: i + batch_size] for i in range(0, total, batch_size)]
+    steps = [flat[i : i + batch_size] for i in range(0, total, batch_size)]
     return steps[:max_steps] if max_steps else steps
 
 
@@ -77,16 +94,17 @@ def _group_by_length(perm: np.ndarray, lengths: np.ndarray, batch_size: int, see
     window = batch_size * 64
     out = []
     for i in range(0, len(perm), window):
-        w = perm[i: i + window]
+        w = perm[i : i + window]
         out.append(w[np.argsort(-lengths[w], kind="stable")])
     grouped = np.concatenate(out)
-    chunks = [grouped[i: i + batch_size] for i in range(0, len(grouped), batch_size)]
+    chunks = [grouped[i : i + batch_size] for i in range(0, len(grouped), batch_size)]
     rng = np.random.default_rng([seed, 1_000_003])
     return np.concatenate([chunks[j] for j in rng.permutation(len(chunks))])
 
 
-def micro_batches(step: np.ndarray, lengths: np.ndarray, *, micro_batch_tokens: int,
-                  packing: bool) -> list[list[int]]:
+def micro_batches(
+    step: np.ndarray, lengths: np.ndarray, *, micro_batch_tokens: int, packing: bool
+) -> list[list[int]]:
     """Split a step's examples into micro-batches of at most ``micro_batch_tokens`` tokens.
 
     Packing: first-fit decreasing on lengths. Padded: sorted by length, each micro-batch costs
@@ -128,32 +146,50 @@ def collate(ds: Any, indices: list[int], *, packing: bool, pad_id: int, varlen: 
         flat = np.concatenate(ids).astype(np.int64)
         pos = np.concatenate([np.arange(n) for n in lens])
         offsets = np.concatenate([[0], np.cumsum(lens)])
-        for off, m, x in zip(offsets[:-1], masks, ids):
+        for off, m, x in zip(offsets[:-1], masks, ids, strict=False):
             t = np.flatnonzero(m[1:]) + 1  # target positions within the example (never its first token)
             preds.append(off + t - 1)
             tgts.append(x[t])
         cu = torch.from_numpy(offsets.astype(np.int32)) if varlen else None
-        return Batch(torch.from_numpy(flat)[None], torch.from_numpy(pos)[None], None,
-                     torch.from_numpy(np.concatenate(preds)), torch.from_numpy(np.concatenate(tgts).astype(np.int64)),
-                     cu, max(lens), rows, int(sum(lens)))
+        return Batch(
+            torch.from_numpy(flat)[None],
+            torch.from_numpy(pos)[None],
+            None,
+            torch.from_numpy(np.concatenate(preds)),
+            torch.from_numpy(np.concatenate(tgts).astype(np.int64)),
+            cu,
+            max(lens),
+            rows,
+            int(sum(lens)),
+        )
     width = max(lens)
     grid = np.full((len(ids), width), pad_id, dtype=np.int64)
     attn = np.zeros((len(ids), width), dtype=np.int64)
-    for r, (x, m) in enumerate(zip(ids, masks)):
+    for r, (x, m) in enumerate(zip(ids, masks, strict=False)):
         grid[r, : len(x)] = x
         attn[r, : len(x)] = 1
         t = np.flatnonzero(m[1:]) + 1
         preds.append(r * width + t - 1)
         tgts.append(x[t])
     pos = np.broadcast_to(np.arange(width), grid.shape).copy()
-    return Batch(torch.from_numpy(grid), torch.from_numpy(pos), torch.from_numpy(attn),
-                 torch.from_numpy(np.concatenate(preds)), torch.from_numpy(np.concatenate(tgts).astype(np.int64)),
-                 None, width, rows, int(sum(lens)))
+    return Batch(
+        torch.from_numpy(grid),
+        torch.from_numpy(pos),
+        torch.from_numpy(attn),
+        torch.from_numpy(np.concatenate(preds)),
+        torch.from_numpy(np.concatenate(tgts).astype(np.int64)),
+        None,
+        width,
+        rows,
+        int(sum(lens)),
+    )
 
 
 def check_targets(steps: list[np.ndarray], n_targets: np.ndarray) -> None:
     """Refuse to train when some step would have no trained token (its loss would be 0/0)."""
     for k, s in enumerate(steps):
         if int(n_targets[s].sum()) == 0:
-            raise TrainError(f"step {k} would have no trained token",
-                             hint="rows without assistant turns or masks that cover nothing; see --preview")
+            raise TrainError(
+                f"step {k} would have no trained token",
+                hint="rows without assistant turns or masks that cover nothing; see --preview",
+            )

@@ -26,13 +26,15 @@ from curate.train.data import ChatEncoder, Dropped, Encoded, text_blocks
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
-SCHEMA = pa.schema([
-    ("input_ids", pa.list_(pa.int32())),
-    ("mask", pa.list_(pa.int8())),
-    ("row_ids", pa.list_(pa.string())),
-    ("kind", pa.string()),
-    ("n_targets", pa.int32()),
-])
+SCHEMA = pa.schema(
+    [
+        ("input_ids", pa.list_(pa.int32())),
+        ("mask", pa.list_(pa.int8())),
+        ("row_ids", pa.list_(pa.string())),
+        ("kind", pa.string()),
+        ("n_targets", pa.int32()),
+    ]
+)
 CONTENT = ("id", "kind", "system", "messages", "tools", "text")
 
 
@@ -44,7 +46,9 @@ class TokenizedSet:
         table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
         self._table = table
         self._ids, self._mask, self._off = [], [], []
-        for ids_chunk, mask_chunk in zip(table.column("input_ids").chunks, table.column("mask").chunks):
+        for ids_chunk, mask_chunk in zip(
+            table.column("input_ids").chunks, table.column("mask").chunks, strict=False
+        ):
             self._ids.append(ids_chunk.values.to_numpy(zero_copy_only=True))
             self._mask.append(mask_chunk.values.to_numpy(zero_copy_only=True))
             self._off.append(ids_chunk.offsets.to_numpy())
@@ -76,6 +80,17 @@ class TokenizedSet:
         return self._table.column("kind")[i].as_py()
 
 
+def write_dropped(path: Path, sets: dict[str, TokenizedSet | None]) -> None:
+    """Every row that did not become an example, one JSON line each: split, id, reason, detail."""
+    lines = [
+        json.dumps({"split": name, **d}, ensure_ascii=False) + "\n"
+        for name, ds in sets.items()
+        if ds is not None
+        for d in ds.stats["dropped_rows"]
+    ]
+    path.write_text("".join(lines), encoding="utf-8")
+
+
 def fingerprint(df: pl.DataFrame, tokenizer: Any, options: dict[str, Any]) -> str:
     """Stable key of (row contents in order, tokenizer vocabulary + chat template, options)."""
     h = xxhash.xxh3_128()
@@ -90,8 +105,15 @@ def fingerprint(df: pl.DataFrame, tokenizer: Any, options: dict[str, Any]) -> st
     return h.hexdigest()
 
 
-def tokenize(df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only: bool,
-             cache_dir: Path, batch_rows: int = 512) -> TokenizedSet:
+def tokenize(
+    df: pl.DataFrame,
+    tokenizer: Any,
+    *,
+    max_len: int,
+    last_turn_only: bool,
+    cache_dir: Path,
+    batch_rows: int = 512,
+) -> TokenizedSet:
     """Encode every row once (cached) and return the memory-mapped examples plus stats.
 
     Stats count rows in, examples out, every dropped row by reason (ids listed), truncated rows
@@ -104,16 +126,29 @@ def tokenize(df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only: 
         log.info("tokenized data reused from %s", path)
         return TokenizedSet(path, json.loads(meta.read_text(encoding="utf-8")))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    stats: dict[str, Any] = {"rows_in": df.height, "examples": 0, "tokens": 0, "target_tokens": 0,
-                             "truncated_rows": 0, "dropped_exchanges": 0, "text_blocks": 0,
-                             "text_last_block_tokens": 0, "dropped": {}, "dropped_rows": []}
+    stats: dict[str, Any] = {
+        "rows_in": df.height,
+        "examples": 0,
+        "tokens": 0,
+        "target_tokens": 0,
+        "truncated_rows": 0,
+        "dropped_exchanges": 0,
+        "text_blocks": 0,
+        "text_last_block_tokens": 0,
+        "dropped": {},
+        "dropped_rows": [],
+    }
     reasons: Counter[str] = Counter()
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
         batch: list[Encoded] = []
         for item in _examples(df, tokenizer, max_len=max_len, last_turn_only=last_turn_only, stats=stats):
             if isinstance(item, Dropped) or item.n_targets == 0:
-                d = item if isinstance(item, Dropped) else Dropped(",".join(item.row_ids), "no_trained_tokens")
+                d = (
+                    item
+                    if isinstance(item, Dropped)
+                    else Dropped(",".join(item.row_ids), "no_trained_tokens")
+                )
                 reasons[d.reason] += 1
                 stats["dropped_rows"].append({"id": d.row_id, "reason": d.reason, "detail": d.detail})
                 continue
@@ -133,8 +168,9 @@ def tokenize(df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only: 
     return TokenizedSet(path, stats)
 
 
-def _examples(df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only: bool,
-              stats: dict[str, Any]) -> Iterator[Encoded | Dropped]:
+def _examples(
+    df: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only: bool, stats: dict[str, Any]
+) -> Iterator[Encoded | Dropped]:
     cols = [c for c in CONTENT if c in df.columns]
     chat = df.filter(pl.col("kind") == "chat").select(cols)
     if chat.height:
@@ -183,19 +219,29 @@ def _truncate_history(chat: pl.DataFrame, tokenizer: Any, max_len: int) -> tuple
     gone = []
     if res.removed is not None and res.removed.height:
         reason = {"last_turn_too_long": "too_long"}
-        gone = [Dropped(str(i), reason.get(r, r), "truncate.history") for i, r in
-                res.removed.select("id", "reason").iter_rows()]
+        gone = [
+            Dropped(str(i), reason.get(r, r), "truncate.history")
+            for i, r in res.removed.select("id", "reason").iter_rows()
+        ]
     kept = res.kept.with_columns(__truncated=pl.col("tag_truncate") != "none")
     return kept.select(*chat.columns, "__truncated"), gone
 
 
 def _record_batch(items: list[Encoded]) -> pa.RecordBatch:
     offsets = pa.array(np.concatenate([[0], np.cumsum([len(e.ids) for e in items])]).astype(np.int32))
-    ids = pa.ListArray.from_arrays(offsets, pa.array(np.concatenate([np.asarray(e.ids, np.int32) for e in items])))
-    mask = pa.ListArray.from_arrays(offsets, pa.array(np.concatenate([np.asarray(e.mask, np.int8) for e in items])))
-    return pa.record_batch([
-        ids, mask,
-        pa.array([e.row_ids for e in items], pa.list_(pa.string())),
-        pa.array([e.kind for e in items], pa.string()),
-        pa.array([e.n_targets for e in items], pa.int32()),
-    ], schema=SCHEMA)
+    ids = pa.ListArray.from_arrays(
+        offsets, pa.array(np.concatenate([np.asarray(e.ids, np.int32) for e in items]))
+    )
+    mask = pa.ListArray.from_arrays(
+        offsets, pa.array(np.concatenate([np.asarray(e.mask, np.int8) for e in items]))
+    )
+    return pa.record_batch(
+        [
+            ids,
+            mask,
+            pa.array([e.row_ids for e in items], pa.list_(pa.string())),
+            pa.array([e.kind for e in items], pa.string()),
+            pa.array([e.n_targets for e in items], pa.int32()),
+        ],
+        schema=SCHEMA,
+    )

@@ -18,22 +18,34 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def save(folder: Path, *, step: int, model: Any, optimizer: torch.optim.Optimizer, extra: dict[str, Any],
-         keep: int, base_weights: bool = False) -> Path:
+def save(
+    folder: Path,
+    *,
+    step: int,
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    extra: dict[str, Any],
+    keep: int,
+    base_weights: bool = False,
+) -> Path:
     """Write ``folder/step-NNNNNN/state.pt`` atomically and delete all but the newest ``keep``."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {
         "step": step,
         "params": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
         "optimizer": optimizer.state_dict(),
-        "rng": {"cpu": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        "rng": {
+            "cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        },
         "extra": extra,
     }
     if base_weights:
         from curate.train.lora import lora_layers
 
-        state["base"] = {i: layer.get_base_layer().weight.detach().cpu() for i, layer in enumerate(lora_layers(model))}
+        state["base"] = {
+            i: layer.get_base_layer().weight.detach().cpu() for i, layer in enumerate(lora_layers(model))
+        }
     final = folder / f"step-{step:06d}"
     tmp = folder / f".tmp-{step:06d}-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)

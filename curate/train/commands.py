@@ -40,11 +40,14 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
         e = err.errors()[0]
         key = ".".join(str(p) for p in e["loc"]) or "train"
         valid = ", ".join(TrainConfig.model_fields) if e["type"] == "extra_forbidden" else None
-        raise RecipeError("unknown option" if valid else e["msg"], file=str(path) if path else None,
-                          key=key, valid=valid) from None
+        raise RecipeError(
+            "unknown option" if valid else e["msg"], file=str(path) if path else None, key=key, valid=valid
+        ) from None
 
 
-def load_dataset(path: Path, *, fmt: str = "auto") -> tuple[pl.DataFrame, pl.DataFrame | None, dict[str, Any] | None]:
+def load_dataset(
+    path: Path, *, fmt: str = "auto"
+) -> tuple[pl.DataFrame, pl.DataFrame | None, dict[str, Any] | None]:
     """(train rows, eval rows or None, run manifest or None) from a run directory or a data file."""
     from curate.schema import conform
 
@@ -52,8 +55,10 @@ def load_dataset(path: Path, *, fmt: str = "auto") -> tuple[pl.DataFrame, pl.Dat
         out = path / "output"
         tr = out / "train.canonical.parquet"
         if not tr.exists():
-            raise InputError(f"run directory {path} has no output/train.canonical.parquet",
-                             hint=f"run the recipe first: curate run <recipe> --out {path}")
+            raise InputError(
+                f"run directory {path} has no output/train.canonical.parquet",
+                hint=f"run the recipe first: curate run <recipe> --out {path}",
+            )
         ev = out / "eval.canonical.parquet"
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         return pl.read_parquet(tr), pl.read_parquet(ev) if ev.exists() else None, manifest
@@ -67,14 +72,30 @@ def load_dataset(path: Path, *, fmt: str = "auto") -> tuple[pl.DataFrame, pl.Dat
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="YAML with train options (or a recipe with a train: block).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: <run>/train for a run directory, else runs/train-<name>).")
-@click.option("--eval", "eval_path", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Held-out rows (default: a seeded eval_fraction of DATASET).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML with train options (or a recipe with a train: block).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: <run>/train for a run directory, else runs/train-<name>).",
+)
+@click.option(
+    "--eval",
+    "eval_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Held-out rows (default: a seeded eval_fraction of DATASET).",
+)
 @click.option("--format", "fmt", default="auto", show_default=True, help="DATASET format when it is a file.")
-@click.option("--preview", is_flag=True, help="Print one rendered example with trained tokens highlighted; no training.")
+@click.option(
+    "--preview", is_flag=True, help="Print one rendered example with trained tokens highlighted; no training."
+)
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in the output folder.")
 @click.option("--model", default=None, help="Override: model name or path.")
 @click.option("--method", default=None, help="Override: lora, qlora, full, freeze, prompt_tuning, ...")
@@ -84,8 +105,16 @@ def load_dataset(path: Path, *, fmt: str = "auto") -> tuple[pl.DataFrame, pl.Dat
 @click.option("--max-len", type=int, default=None, help="Override: max tokens per example.")
 @click.option("--batch-size", type=int, default=None, help="Override: examples per step.")
 @click.option("--seed", type=int, default=None, help="Override: seed.")
-def train(dataset: Path, config_path: Path | None, out: Path | None, eval_path: Path | None, fmt: str,
-          preview: bool, resume: bool, **overrides: Any) -> None:
+def train(
+    dataset: Path,
+    config_path: Path | None,
+    out: Path | None,
+    eval_path: Path | None,
+    fmt: str,
+    preview: bool,
+    resume: bool,
+    **overrides: Any,
+) -> None:
     """Train on DATASET (a run directory or a data file) with LoRA/full/... as the config says."""
     cfg = load_config(config_path, {k: overrides.get(k) for k in _OVERRIDES})
     train_df, eval_df, manifest = load_dataset(dataset, fmt=fmt)
@@ -97,16 +126,26 @@ def train(dataset: Path, config_path: Path | None, out: Path | None, eval_path: 
         from curate.models import load_tokenizer
         from curate.train.evaluate import preview as render
 
-        Console().print(render(train_df, load_tokenizer(cfg.model), max_len=cfg.max_len,
-                               last_turn_only=cfg.last_turn_only))
+        con = Console()
+        con.print(
+            render(
+                train_df,
+                load_tokenizer(cfg.model),
+                max_len=cfg.max_len,
+                last_turn_only=cfg.last_turn_only,
+                markers=not con.is_terminal,
+            )
+        )
         return
     from curate.train import run_training
 
     if out is None:
         out = dataset / "train" if manifest else Path("runs") / f"train-{dataset.stem}"
     s = run_training(train_df, eval_df, cfg, out, manifest=manifest, resume=resume)
-    click.echo(f"trained {s['steps']} steps on {s['train_examples']:,} examples "
-               f"({s['tokens_per_s']:,.0f} tokens/s, peak RSS {s['peak_rss_mb']:,.0f} MB)")
+    click.echo(
+        f"trained {s['steps']} steps on {s['train_examples']:,} examples "
+        f"({s['tokens_per_s']:,.0f} tokens/s, peak RSS {s['peak_rss_mb']:,.0f} MB)"
+    )
     click.echo(f"eval loss {s['base_eval_loss']} (base) -> {s['final_eval_loss']}")
     if s["dropped"]:
         click.echo(f"dropped rows: {s['dropped']} (see {out / 'dropped.jsonl'})")
@@ -122,64 +161,110 @@ def train(dataset: Path, config_path: Path | None, out: Path | None, eval_path: 
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--gradient-checkpointing", is_flag=True, help="Estimate with activation checkpointing.")
 @click.option("--rows", type=int, default=None, help="Training examples, for the advice.")
-@click.option("--dataset", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Count rows from this run directory or data file.")
+@click.option(
+    "--dataset",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Count rows from this run directory or data file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def estimate(model: str, method: str, seq_len: int, batch: int, rank: int, precision: str,
-             gradient_checkpointing: bool, rows: int | None, dataset: Path | None, as_json: bool) -> None:
+def estimate(
+    model: str,
+    method: str,
+    seq_len: int,
+    batch: int,
+    rank: int,
+    precision: str,
+    gradient_checkpointing: bool,
+    rows: int | None,
+    dataset: Path | None,
+    as_json: bool,
+) -> None:
     """Memory estimate (weights, grads, optimizer, activations) and advice, without loading weights."""
     from curate.train.estimate import advice, estimate_memory, model_shape
 
     if dataset is not None and rows is None:
         rows = load_dataset(dataset)[0].height
     shape = model_shape(model)
-    mem = estimate_memory(shape, method=method, seq_len=seq_len, batch=batch, rank=rank, precision=precision,
-                          gradient_checkpointing=gradient_checkpointing)
+    mem = estimate_memory(
+        shape,
+        method=method,
+        seq_len=seq_len,
+        batch=batch,
+        rank=rank,
+        precision=precision,
+        gradient_checkpointing=gradient_checkpointing,
+    )
     tips = advice(rows=rows, method=method, params=shape["params"])
     if as_json:
         click.echo(json.dumps({"model": model, "method": method, "memory_gb": mem, "advice": tips}, indent=2))
         return
-    click.echo(f"{model}: {shape['params'] / 1e6:,.1f}M parameters, {mem['trainable_params'] / 1e6:,.2f}M trainable "
-               f"({method}), {batch} x {seq_len} tokens, {precision}")
+    click.echo(
+        f"{model}: {shape['params'] / 1e6:,.1f}M parameters, {mem['trainable_params'] / 1e6:,.2f}M trainable "
+        f"({method}), {batch} x {seq_len} tokens, {precision}"
+    )
     for k in ("weights", "gradients", "optimizer", "activations", "logits", "total"):
         click.echo(f"  {k:<12} {mem[k]:>8.2f} GB")
-    click.echo(f"  (a trainer that materialises full logits needs {mem['logits_full_vocab_trainer']:.2f} GB for them; "
-               f"weights+grads+optimizer = {mem['gb_per_billion_params']} GB per billion parameters)")
+    click.echo(
+        f"  (a trainer that materialises full logits needs {mem['logits_full_vocab_trainer']:.2f} GB "
+        f"for them; "
+        f"weights+grads+optimizer = {mem['gb_per_billion_params']} GB per billion parameters)"
+    )
     for t in tips:
         click.echo(f"- {t}")
 
 
 @click.command()
 @click.argument("adapter", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the merged model (default: <adapter>/../merged).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the merged model (default: <adapter>/../merged).",
+)
 @click.option("--base", default=None, help="Base model (default: the one the adapter was trained on).")
-@click.option("--tolerance", type=float, default=1e-3, show_default=True,
-              help="Max |logit| difference between merged and base+adapter.")
+@click.option(
+    "--tolerance",
+    type=float,
+    default=1e-3,
+    show_default=True,
+    help="Max |logit| difference between merged and base+adapter.",
+)
 def merge(adapter: Path, out: Path | None, base: str | None, tolerance: float) -> None:
     """Merge a LoRA ADAPTER into its base model and check the result's logits."""
     from curate.train.export import merge as do_merge
 
     info = do_merge(adapter, out or adapter.parent / "merged", base=base, tolerance=tolerance)
-    click.echo(f"merged -> {info['model_dir']} (max logit difference {info['max_logit_diff']:.2e} "
-               f"<= {tolerance:g})")
+    click.echo(
+        f"merged -> {info['model_dir']} (max logit difference {info['max_logit_diff']:.2e} <= {tolerance:g})"
+    )
 
 
 @click.command("export-llamafactory")
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--name", default="curate", show_default=True, help="Dataset name in dataset_info.json.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Train config: also write train_lora.yaml with the same hyperparameters.")
-@click.option("--template", default=None, help="LLaMA-Factory template name for train_lora.yaml (default chatml).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Train config: also write train_lora.yaml with the same hyperparameters.",
+)
+@click.option(
+    "--template", default=None, help="LLaMA-Factory template name for train_lora.yaml (default chatml)."
+)
 @click.option("--format", "fmt", default="auto", show_default=True, help="DATASET format when it is a file.")
-def export_llamafactory(dataset: Path, out: Path, name: str, config_path: Path | None, template: str | None,
-                        fmt: str) -> None:
+def export_llamafactory(
+    dataset: Path, out: Path, name: str, config_path: Path | None, template: str | None, fmt: str
+) -> None:
     """Write DATASET as LLaMA-Factory data (dataset_info.json + files), so it trains there unchanged."""
     from curate.train.export import export_llamafactory as export
 
     df = load_dataset(dataset, fmt=fmt)[0]
     cfg = load_config(config_path, {}) if config_path else None
     res = export(df, out, name=name, cfg=cfg, template=template)
-    click.echo(f"wrote {res['datasets']} to {res['dir']}"
-               + (f"; LLaMA-Factory args: {res['train_yaml']}" if res.get("train_yaml") else ""))
+    click.echo(
+        f"wrote {res['datasets']} to {res['dir']}"
+        + (f"; LLaMA-Factory args: {res['train_yaml']}" if res.get("train_yaml") else "")
+    )

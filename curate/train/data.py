@@ -71,7 +71,8 @@ class ChatEncoder:
         if not template:
             raise TrainError(
                 f"tokenizer {getattr(tokenizer, 'name_or_path', '?')!r} has no chat template",
-                hint="train chat rows with a chat model, or give kind=text rows for continued pretraining")
+                hint="train chat rows with a chat model, or give kind=text rows for continued pretraining",
+            )
         self.tok = tokenizer
         self.max_len = max_len
         self.last_turn_only = last_turn_only
@@ -92,7 +93,9 @@ class ChatEncoder:
             if self.native_tools and isinstance(parsed, list):
                 tools = parsed
             else:
-                system = f"{system}\n\n{TOOLS_HEADER}{tools_text}" if system else f"{TOOLS_HEADER}{tools_text}"
+                system = (
+                    f"{system}\n\n{TOOLS_HEADER}{tools_text}" if system else f"{TOOLS_HEADER}{tools_text}"
+                )
         msgs: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         trained, exchanges = [], []
         for m in row.get("messages") or []:
@@ -117,7 +120,9 @@ class ChatEncoder:
         """Template text for ``msgs``; ``prompt`` appends the assistant header (generation prompt)."""
         if not msgs:
             return ""
-        return self.tok.apply_chat_template(list(msgs), tools=tools, tokenize=False, add_generation_prompt=prompt)
+        return self.tok.apply_chat_template(
+            list(msgs), tools=tools, tokenize=False, add_generation_prompt=prompt
+        )
 
     def _ids(self, texts: list[str]) -> list[list[int]]:
         return self.tok(texts, add_special_tokens=False)["input_ids"]
@@ -137,7 +142,10 @@ class ChatEncoder:
             trained = t.trained[-1:] if self.last_turn_only else t.trained
             texts = []
             for i in trained:
-                texts += [self.render(t.messages[:i], t.tools, prompt=True), self.render(t.messages[: i + 1], t.tools)]
+                texts += [
+                    self.render(t.messages[:i], t.tools, prompt=True),
+                    self.render(t.messages[: i + 1], t.tools),
+                ]
         except TrainError:
             raise
         except Exception as e:  # a template that rejects this row's roles or order: drop it, say why
@@ -149,11 +157,13 @@ class ChatEncoder:
             for part, what in ((before, "up to"), (through, "through")):
                 if full[: len(part)] != part:
                     raise TrainError(
-                        f"chat template of {self.tok.name_or_path!r} breaks the prefix property: the conversation "
-                        f"rendered {what} turn {i} does not tokenize as a prefix of the whole (row {rid})",
+                        f"chat template of {self.tok.name_or_path!r} breaks the prefix property: the "
+                        f"conversation rendered {what} turn {i} does not tokenize as a prefix of the "
+                        f"whole (row {rid})",
                         hint="this template rewrites earlier turns (e.g. strips reasoning); use a template "
-                             "that renders history unchanged, or last_turn_only: true")
-            mask[len(before): len(through)] = [1] * (len(through) - len(before))
+                        "that renders history unchanged, or last_turn_only: true",
+                    )
+            mask[len(before) : len(through)] = [1] * (len(through) - len(before))
         if not any(mask[1:]):
             return Dropped(rid, "no_trained_tokens")
         return Encoded(full, mask, [rid], "chat", dropped)
@@ -175,7 +185,7 @@ class ChatEncoder:
             k += 1
         while k < len(starts):
             cut = starts[k] - len(head)
-            msgs = head + t.messages[starts[k]:]
+            msgs = head + t.messages[starts[k] :]
             ids = self._ids([self.render(msgs, t.tools)])[0]
             if len(ids) <= self.max_len:
                 kept = [i - cut for i in t.trained if i >= starts[k]]
@@ -184,8 +194,9 @@ class ChatEncoder:
         return None
 
 
-def text_blocks(docs: Iterable[tuple[str, str]], tokenizer: Any, *, max_len: int,
-                batch_rows: int = 256) -> Iterator[Encoded]:
+def text_blocks(
+    docs: Iterable[tuple[str, str]], tokenizer: Any, *, max_len: int, batch_rows: int = 256
+) -> Iterator[Encoded]:
     """Continued pretraining: ``(row_id, text)`` documents + EOS as one stream cut into blocks.
 
     Every token is a target. Blocks may span documents (EOS marks the seam), as in standard
@@ -200,7 +211,7 @@ def text_blocks(docs: Iterable[tuple[str, str]], tokenizer: Any, *, max_len: int
 
     def flush_docs() -> None:
         ids = tokenizer([t for _, t in pending], add_special_tokens=False)["input_ids"]
-        for (rid, _), toks in zip(pending, ids):
+        for (rid, _), toks in zip(pending, ids, strict=False):
             owners.append((len(buf), rid))
             buf.extend(toks)
             buf.append(eos)
@@ -209,7 +220,7 @@ def text_blocks(docs: Iterable[tuple[str, str]], tokenizer: Any, *, max_len: int
     def take(n: int) -> Encoded:
         ends = [s for s, _ in owners[1:]] + [len(buf)]
         rids = [rid for (start, rid) in owners if start < n]
-        owners[:] = [(max(s - n, 0), rid) for (s, rid), end in zip(owners, ends) if end > n]
+        owners[:] = [(max(s - n, 0), rid) for (s, rid), end in zip(owners, ends, strict=False) if end > n]
         block = buf[:n]
         del buf[:n]
         return Encoded(block, [1] * len(block), rids, "text")

@@ -31,8 +31,9 @@ class LossModule(torch.nn.Module):
         self.prompt_learning, self.virtual_tokens = prompt_learning, virtual_tokens
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return batch_loss(self.model, batch, prompt_learning=self.prompt_learning,
-                          virtual_tokens=self.virtual_tokens)
+        return batch_loss(
+            self.model, batch, prompt_learning=self.prompt_learning, virtual_tokens=self.virtual_tokens
+        )
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Dist:
     def shard(self, step: np.ndarray) -> tuple[np.ndarray, float]:
         """This rank's examples of a step and its loss weight (0 when it has none: it then runs the
         step's first example with weight 0, so that every rank joins the gradient all-reduce)."""
-        mine = step[self.rank:: self.world]
+        mine = step[self.rank :: self.world]
         return (mine, 1.0) if len(mine) else (step[:1], 0.0)
 
     def wrap(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[Any, Any]:

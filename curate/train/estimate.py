@@ -27,23 +27,45 @@ def model_shape(model: str) -> dict[str, Any]:
         config = AutoConfig.from_pretrained(conv)
     else:
         where, gguf = resolve(model)
-        config = AutoConfig.from_pretrained(where, gguf_file=gguf) if gguf else AutoConfig.from_pretrained(where)
+        config = (
+            AutoConfig.from_pretrained(where, gguf_file=gguf) if gguf else AutoConfig.from_pretrained(where)
+        )
     with torch.device("meta"):
         m = AutoModelForCausalLM.from_config(config)
     total = sum(p.numel() for p in m.parameters())
     head = m.get_output_embeddings()
-    linear = [(mod.in_features, mod.out_features) for mod in m.modules()
-              if isinstance(mod, torch.nn.Linear) and mod is not head]
+    linear = [
+        (mod.in_features, mod.out_features)
+        for mod in m.modules()
+        if isinstance(mod, torch.nn.Linear) and mod is not head
+    ]
     h = config.hidden_size
-    kv = getattr(config, "num_key_value_heads", config.num_attention_heads) * (h // config.num_attention_heads)
-    return {"params": int(total), "linear": linear, "layers": config.num_hidden_layers, "hidden": h,
-            "intermediate": getattr(config, "intermediate_size", 4 * h), "kv_dim": kv, "vocab": config.vocab_size,
-            "embed_params": int(m.get_input_embeddings().weight.numel())}
+    kv = getattr(config, "num_key_value_heads", config.num_attention_heads) * (
+        h // config.num_attention_heads
+    )
+    return {
+        "params": int(total),
+        "linear": linear,
+        "layers": config.num_hidden_layers,
+        "hidden": h,
+        "intermediate": getattr(config, "intermediate_size", 4 * h),
+        "kv_dim": kv,
+        "vocab": config.vocab_size,
+        "embed_params": int(m.get_input_embeddings().weight.numel()),
+    }
 
 
-def estimate_memory(shape: dict[str, Any], *, method: Literal["full", "lora", "qlora"], seq_len: int, batch: int,
-                    rank: int = 8, precision: Literal["fp32", "bf16"] = "fp32", gradient_checkpointing: bool = False,
-                    logit_chunk_rows: int = 1024) -> dict[str, float]:
+def estimate_memory(
+    shape: dict[str, Any],
+    *,
+    method: Literal["full", "lora", "qlora"],
+    seq_len: int,
+    batch: int,
+    rank: int = 8,
+    precision: Literal["fp32", "bf16"] = "fp32",
+    gradient_checkpointing: bool = False,
+    logit_chunk_rows: int = 1024,
+) -> dict[str, float]:
     """GB per component for one micro-batch of ``batch`` x ``seq_len`` tokens."""
     p = shape["params"]
     wbytes = 4 if precision == "fp32" else 2
@@ -63,7 +85,13 @@ def estimate_memory(shape: dict[str, Any], *, method: Literal["full", "lora", "q
         acts = tokens * act_bytes * shape["layers"] * per_layer
     logits_ours = min(tokens, logit_chunk_rows) * shape["vocab"] * 4 * 2
     logits_naive = tokens * shape["vocab"] * 4 * 3
-    out = {"weights": weights, "gradients": grads, "optimizer": optim, "activations": acts, "logits": logits_ours}
+    out = {
+        "weights": weights,
+        "gradients": grads,
+        "optimizer": optim,
+        "activations": acts,
+        "logits": logits_ours,
+    }
     res = {k: round(v / GB, 3) for k, v in out.items()}
     res["total"] = round(sum(out.values()) / GB, 3)
     res["logits_full_vocab_trainer"] = round(logits_naive / GB, 3)
@@ -78,14 +106,20 @@ def advice(*, rows: int | None, method: str, params: int) -> list[str]:
     out = []
     if rows is not None:
         if rows < 10_000:
-            out.append(f"{rows:,} examples: start from the chat/instruct model (it already follows turns); "
-                       "~3 epochs.")
+            out.append(
+                f"{rows:,} examples: start from the chat/instruct model (it already follows turns); "
+                "~3 epochs."
+            )
         elif rows >= 100_000:
-            out.append(f"{rows:,} examples: enough to teach the format, so the base model is a good start; "
-                       "1-2 epochs.")
+            out.append(
+                f"{rows:,} examples: enough to teach the format, so the base model is a good start; "
+                "1-2 epochs."
+            )
         else:
-            out.append(f"{rows:,} examples: either checkpoint works; prefer the chat model unless the style "
-                       "must change a lot; 2-3 epochs.")
+            out.append(
+                f"{rows:,} examples: either checkpoint works; prefer the chat model unless the style "
+                "must change a lot; 2-3 epochs."
+            )
     if method == "full":
         out.append("full fine-tuning: lr <= 2e-5 (1e-5 is safer), warmup 3%, weight decay 0.01-0.1.")
     else:

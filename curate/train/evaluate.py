@@ -17,19 +17,48 @@ from curate.train.data import ChatEncoder, Encoded
 from curate.train.loss import batch_loss, causal_parts
 
 
+def split_eval(
+    df: pl.DataFrame, *, fraction: float, max_rows: int, seed: int
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Seeded held-out rows; rows sharing an id with an eval row leave training too (no leak)."""
+    n = min(max_rows, round(df.height * fraction)) if fraction > 0 and df.height >= 2 else 0
+    if n == 0 and fraction > 0 and df.height >= 2:
+        n = 1
+    if n == 0:
+        return df, None
+    idx = df.with_row_index("__i").sample(n=n, seed=seed)["__i"]
+    eval_df = df.with_row_index("__i").filter(pl.col("__i").is_in(idx.implode())).drop("__i")
+    train_df = df.filter(~pl.col("id").is_in(eval_df["id"].implode()))
+    return train_df, eval_df
+
+
 @torch.no_grad()
-def eval_loss(model: Any, ds: Any, *, rt: Any, micro_batch_tokens: int, packing: bool, varlen: bool,
-              pad_id: int, prompt_learning: bool = False, virtual_tokens: int = 0) -> float | None:
+def eval_loss(
+    model: Any,
+    ds: Any,
+    *,
+    rt: Any,
+    micro_batch_tokens: int,
+    packing: bool,
+    varlen: bool,
+    pad_id: int,
+    prompt_learning: bool = False,
+    virtual_tokens: int = 0,
+) -> float | None:
     """Mean cross-entropy per trained token over every example of ``ds`` (None when empty)."""
     if ds is None or len(ds) == 0:
         return None
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    for mb in micro_batches(np.arange(len(ds)), ds.lengths, micro_batch_tokens=micro_batch_tokens, packing=packing):
+    for mb in micro_batches(
+        np.arange(len(ds)), ds.lengths, micro_batch_tokens=micro_batch_tokens, packing=packing
+    ):
         b = collate(ds, mb, packing=packing, pad_id=pad_id, varlen=varlen).to(rt.device)
         with rt.autocast():
-            total += float(batch_loss(model, b, prompt_learning=prompt_learning, virtual_tokens=virtual_tokens))
+            total += float(
+                batch_loss(model, b, prompt_learning=prompt_learning, virtual_tokens=virtual_tokens)
+            )
         count += b.n_targets
     model.train(was_training)
     return total / max(count, 1)
@@ -50,8 +79,16 @@ def attention(model: Any, name: str) -> Iterator[None]:
 
 
 @torch.no_grad()
-def samples(model: Any, tokenizer: Any, rows: pl.DataFrame, *, count: int, max_new_tokens: int,
-            device: Any, path: Path) -> Path | None:
+def samples(
+    model: Any,
+    tokenizer: Any,
+    rows: pl.DataFrame,
+    *,
+    count: int,
+    max_new_tokens: int,
+    device: Any,
+    path: Path,
+) -> Path | None:
     """Greedy answers to the first ``count`` held-out chat prompts, next to the metrics."""
     chat = rows.filter(pl.col("kind") == "chat").head(count * 4) if rows is not None and count else None
     if chat is None or chat.height == 0:
@@ -67,20 +104,40 @@ def samples(model: Any, tokenizer: Any, rows: pl.DataFrame, *, count: int, max_n
             last = t.trained[-1]
             prompt = enc.render(t.messages[:last], t.tools, prompt=True)
             ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
-            gen = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                 do_sample=False, pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-            answer = tokenizer.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
+            gen = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+            )
+            answer = tokenizer.decode(gen[0, ids.shape[1] :], skip_special_tokens=True)
             users = [m["content"] for m in t.messages[:last] if m["role"] == "user"]
-            out.append({"id": row["id"], "prompt": users[-1] if users else "",
-                        "reference": t.messages[last]["content"], "generated": answer})
+            out.append(
+                {
+                    "id": row["id"],
+                    "prompt": users[-1] if users else "",
+                    "reference": t.messages[last]["content"],
+                    "generated": answer,
+                }
+            )
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in out), encoding="utf-8")
     return path
 
 
-def preview(rows: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only: bool, index: int = 0) -> Any:
+def preview(
+    rows: pl.DataFrame,
+    tokenizer: Any,
+    *,
+    max_len: int,
+    last_turn_only: bool,
+    index: int = 0,
+    markers: bool = False,
+) -> Any:
     """A rich ``Text`` of one rendered chat row; trained tokens are bold green on a dark background.
 
-    Raises the same TrainError training would when the template breaks the prefix property.
+    ``markers`` also wraps each trained span in ``⟦ ⟧``, for output that is not a terminal (colour is
+    lost there). Raises the same TrainError training would when the template breaks the prefix property.
     """
     from rich.text import Text
 
@@ -91,12 +148,19 @@ def preview(rows: pl.DataFrame, tokenizer: Any, *, max_len: int, last_turn_only:
         e = enc.encode(row)
         if not isinstance(e, Encoded):
             continue
-        for tok_id, m in zip(e.ids, e.mask):
-            piece = tokenizer.decode([tok_id])
-            text.append(piece, style="bold green on grey15" if m else "dim")
+        prev = 0
+        for tok_id, m in zip(e.ids, e.mask, strict=False):
+            if markers and m != prev:
+                text.append("⟦" if m else "⟧", style="bold")
+            prev = m
+            text.append(tokenizer.decode([tok_id]), style="bold green on grey15" if m else "dim")
+        if markers and prev:
+            text.append("⟧", style="bold")
         n = sum(e.mask[1:])
-        text.append(f"\n\n{n} of {len(e.ids)} tokens trained (row {row['id']}"
-                    f"{f', {e.dropped_exchanges} oldest exchanges dropped to fit' if e.dropped_exchanges else ''})")
+        text.append(
+            f"\n\n{n} of {len(e.ids)} tokens trained (row {row['id']}"
+            f"{f', {e.dropped_exchanges} oldest exchanges dropped to fit' if e.dropped_exchanges else ''})"
+        )
         return text
     text.append("no chat row yields a trainable example; see the dropped-row reasons")
     return text

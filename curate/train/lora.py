@@ -11,6 +11,8 @@ QLoRA keeps the base in 4-bit NF4 (bitsandbytes, CUDA only); freeze-tuning train
 from __future__ import annotations
 
 import logging
+import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -46,7 +48,9 @@ def prepare(model: Any, cfg: TrainConfig) -> Any:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     peft_cfg = _peft_config(model, cfg)
     torch.manual_seed(cfg.seed)
-    return get_peft_model(model, peft_cfg)
+    with warnings.catch_warnings():  # peft asks a deprecated transformers property; not ours to fix
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, peft_cfg)
 
 
 def _peft_config(model: Any, cfg: TrainConfig) -> Any:
@@ -58,12 +62,20 @@ def _peft_config(model: Any, cfg: TrainConfig) -> Any:
     if cfg.method == "prefix_tuning":
         return PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=n)
     if cfg.method == "p_tuning":
-        return PromptEncoderConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=n,
-                                   encoder_hidden_size=model.config.hidden_size)
+        return PromptEncoderConfig(
+            task_type=TaskType.CAUSAL_LM, num_virtual_tokens=n, encoder_hidden_size=model.config.hidden_size
+        )
     init: Any = {"kaiming": True, "gaussian": "gaussian", "pissa": "pissa_niter_4"}[cfg.lora_init]
-    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                      target_modules=cfg.target_modules, init_lora_weights=init, use_rslora=cfg.rslora,
-                      use_dora=cfg.dora)
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=cfg.target_modules,
+        init_lora_weights=init,
+        use_rslora=cfg.rslora,
+        use_dora=cfg.dora,
+    )
 
 
 def load_base(cfg: TrainConfig, device: Any, dtype: Any) -> Any:
@@ -73,17 +85,25 @@ def load_base(cfg: TrainConfig, device: Any, dtype: Any) -> Any:
     if cfg.method != "qlora":
         return load_causal_lm(cfg.model, dtype=dtype).to(device)
     if device.type != "cuda":
-        raise TrainError("method=qlora needs a CUDA GPU (bitsandbytes 4-bit kernels)",
-                         hint="use method: lora on CPU; it trains the same adapter shape in fp32")
+        raise TrainError(
+            "method=qlora needs a CUDA GPU (bitsandbytes 4-bit kernels)",
+            hint="use method: lora on CPU; it trains the same adapter shape in fp32",
+        )
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
         raise TrainError("method=qlora needs bitsandbytes", hint="pip install bitsandbytes") from None
     from transformers import BitsAndBytesConfig
 
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=dtype)
-    return load_causal_lm(cfg.model, dtype=dtype, quantization_config=quant, device_map={"": device.index or 0})
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+    )
+    return load_causal_lm(
+        cfg.model, dtype=dtype, quantization_config=quant, device_map={"": device.index or 0}
+    )
 
 
 def param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
@@ -99,10 +119,14 @@ def param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
         scale = cfg.loraplus_lr_ratio if cfg.loraplus_lr_ratio and "lora_B" in name else 1.0
         groups.setdefault((decay, scale), []).append(p)
     if not groups:
-        raise TrainError(f"method={cfg.method} left no trainable parameter",
-                         hint="check target_modules against the model's module names")
-    return [{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr_scale": scale}
-            for (decay, scale), ps in groups.items()]
+        raise TrainError(
+            f"method={cfg.method} left no trainable parameter",
+            hint="check target_modules against the model's module names",
+        )
+    return [
+        {"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0, "lr_scale": scale}
+        for (decay, scale), ps in groups.items()
+    ]
 
 
 def lora_layers(model: Any) -> list[Any]:
@@ -127,6 +151,15 @@ def plora_merge(model: Any, optimizer: torch.optim.Optimizer) -> int:
             for p in (layer.lora_A[name].weight, layer.lora_B[name].weight):
                 optimizer.state.pop(p, None)
     return len(layers)
+
+
+def save_pissa_init(model: Any, path: Path) -> Path:
+    """PiSSA's starting adapter: needed to save the result as a plain LoRA on the original base."""
+    cfg = model.peft_config["default"]
+    init, cfg.init_lora_weights = cfg.init_lora_weights, True
+    model.save_pretrained(path)
+    cfg.init_lora_weights = init
+    return path
 
 
 def trainable_counts(model: Any) -> dict[str, int]:

@@ -38,8 +38,15 @@ class _RichBar:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=False)
+        self.progress = Progress(
+            TextColumn("train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self.task = self.progress.add_task("train", total=total, completed=start, info="")
         self.progress.start()
 
@@ -54,8 +61,16 @@ class _RichBar:
 class Metrics:
     """Append-only metrics for one run directory."""
 
-    def __init__(self, out_dir: Path, *, tensorboard: bool, total_steps: int, start_step: int,
-                 progress: bool | None = None, enabled: bool = True):
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        tensorboard: bool,
+        total_steps: int,
+        start_step: int,
+        progress: bool | None = None,
+        enabled: bool = True,
+    ):
         self.path = out_dir / "metrics.jsonl"
         self.tb: Any = _NullWriter()
         self.bar: Any = _NullBar()

@@ -7,6 +7,7 @@ import math
 import os
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +27,22 @@ class Runtime:
     device: torch.device
     dtype: torch.dtype  # autocast dtype; float32 = no autocast
     scaler: Any = None
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def unscale(self, optimizer: Any) -> None:
+        """Before clipping: gradients back to their true scale (fp16 only)."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+
+    def step(self, optimizer: Any) -> None:
+        """Optimizer step; with fp16 the scaler skips it on inf/nan gradients and adapts the scale."""
+        if self.scaler is None:
+            optimizer.step()
+            return
+        self.scaler.step(optimizer)
+        self.scaler.update()
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype == torch.float32:
@@ -66,7 +83,7 @@ def physical_cores() -> int:
     """Physical cores this process may use: hyperthread siblings share one core's matmul units."""
     avail = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        text = open("/proc/cpuinfo", encoding="utf-8").read()
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
         siblings = int(text.split("siblings")[1].split(":")[1].split()[0])
         cores = int(text.split("cpu cores")[1].split(":")[1].split()[0])
         per_core = max(1, siblings // max(cores, 1))

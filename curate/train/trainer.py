@@ -24,22 +24,31 @@ import torch
 from curate.errors import TrainError
 from curate.train import checkpoint
 from curate.train.batching import check_targets, collate, micro_batches, plan_steps
-from curate.train.cache import TokenizedSet, tokenize
+from curate.train.cache import tokenize, write_dropped
 from curate.train.config import TrainConfig
 from curate.train.dist import Dist, LossModule
-from curate.train.evaluate import eval_loss, samples
+from curate.train.evaluate import eval_loss, samples, split_eval
 from curate.train.export import merge, save_trained
-from curate.train.lora import load_base, param_groups, plora_merge, prepare, trainable_counts
-from curate.train.loss import VARLEN, causal_parts, register_varlen
+from curate.train.lora import load_base, param_groups, plora_merge, prepare, save_pissa_init, trainable_counts
+from curate.train.loss import VARLEN, attention_impl, causal_parts
 from curate.train.metrics import Metrics
 from curate.train.optim import SpikeGuard, lr_at, runtime
 
 log = logging.getLogger(__name__)
 
 
-def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig, out_dir: Path, *,
-          model: Any = None, tokenizer: Any = None, manifest: dict[str, Any] | None = None,
-          resume: bool = False, progress: bool | None = None) -> dict[str, Any]:
+def train(
+    train_df: pl.DataFrame,
+    eval_df: pl.DataFrame | None,
+    cfg: TrainConfig,
+    out_dir: Path,
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    manifest: dict[str, Any] | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+) -> dict[str, Any]:
     """Train ``cfg.method`` on canonical rows; write everything under ``out_dir``; return the summary."""
     from curate.models import cache_root, load_tokenizer
 
@@ -52,33 +61,49 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
 
     # 1. rows -> examples
     if eval_df is None:
-        train_df, eval_df = split_eval(train_df, fraction=cfg.eval_fraction, max_rows=cfg.eval_max_rows, seed=cfg.seed)
+        train_df, eval_df = split_eval(
+            train_df, fraction=cfg.eval_fraction, max_rows=cfg.eval_max_rows, seed=cfg.seed
+        )
     cache = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "tokenized"
     tok_kw = {"max_len": cfg.max_len, "last_turn_only": cfg.last_turn_only, "cache_dir": cache}
     with dist.main_first():
         tr = tokenize(train_df, tokenizer, **tok_kw)
         ev = tokenize(eval_df, tokenizer, **tok_kw) if eval_df is not None and eval_df.height else None
     if dist.main:
-        _write_dropped(out_dir / "dropped.jsonl", tr, ev)
+        write_dropped(out_dir / "dropped.jsonl", {"train": tr, "eval": ev})
     if len(tr) == 0:
-        raise TrainError(f"all {tr.stats['rows_in']} training rows were dropped: {tr.stats['dropped']}",
-                         hint=f"see {out_dir / 'dropped.jsonl'}; raise max_len or check the roles")
+        raise TrainError(
+            f"all {tr.stats['rows_in']} training rows were dropped: {tr.stats['dropped']}",
+            hint=f"see {out_dir / 'dropped.jsonl'}; raise max_len or check the roles",
+        )
 
     # 2. plan, base eval, trainable model, optimizer
     packing = cfg.packing and not cfg.is_prompt_learning
-    steps = plan_steps(tr.lengths, batch_size=cfg.batch_size, epochs=cfg.epochs, max_steps=cfg.max_steps,
-                       seed=cfg.seed, group_by_length=cfg.group_by_length and not packing)
+    steps = plan_steps(
+        tr.lengths,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed,
+        group_by_length=cfg.group_by_length and not packing,
+    )
     check_targets(steps, tr.n_targets)
     if model is None:
         model = load_base(cfg, rt.device, rt.dtype if cfg.method == "qlora" else torch.float32)
-    model.to(rt.device)
-    attn = _attention(cfg, rt.device, packing)
+    if getattr(model, "hf_quantizer", None) is None:  # a 4-bit model is placed at load and cannot move
+        model.to(rt.device)
+    attn = attention_impl(cfg.packing_attention, rt.device, packing=packing)
     causal_parts(model)[0].set_attn_implementation(attn)
     model.config.use_cache = False
     virtual = cfg.num_virtual_tokens if cfg.is_prompt_learning else 0
     mb_kw = {"packing": packing, "pad_id": pad_id, "varlen": attn in (VARLEN, "flash_attention_2")}
-    ev_kw = {**mb_kw, "rt": rt, "micro_batch_tokens": cfg.micro_batch_tokens,
-             "prompt_learning": cfg.is_prompt_learning, "virtual_tokens": virtual}
+    ev_kw = {
+        **mb_kw,
+        "rt": rt,
+        "micro_batch_tokens": cfg.micro_batch_tokens,
+        "prompt_learning": cfg.is_prompt_learning,
+        "virtual_tokens": virtual,
+    }
     ckpt_dir, ck = out_dir / "checkpoints", None
     if resume:
         ck = checkpoint.latest(ckpt_dir)
@@ -90,10 +115,13 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
     causal_parts(model)[0].set_attn_implementation(attn)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    pissa_init = _save_pissa_init(model, out_dir) if cfg.method in ("lora", "qlora") and cfg.lora_init == "pissa" else None
+    pissa = cfg.method in ("lora", "qlora") and cfg.lora_init == "pissa"
+    pissa_init = save_pissa_init(model, out_dir / "pissa_init") if pissa else None
     opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
     trainable = [p for g in opt.param_groups for p in g["params"]]
-    loss_mod, opt = dist.wrap(LossModule(model, prompt_learning=cfg.is_prompt_learning, virtual_tokens=virtual), opt)
+    loss_mod, opt = dist.wrap(
+        LossModule(model, prompt_learning=cfg.is_prompt_learning, virtual_tokens=virtual), opt
+    )
     guard = SpikeGuard(cfg.spike_factor, cfg.spike_window_steps, cfg.spike_warmup_steps, cfg.spike_max_skips)
     start = 0
     if ck is not None:
@@ -102,8 +130,14 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
         guard.load(restored["extra"]["guard"])
         if rt.scaler is not None and restored["extra"].get("scaler"):
             rt.scaler.load_state_dict(restored["extra"]["scaler"])
-    metrics = Metrics(out_dir, tensorboard=cfg.tensorboard, total_steps=len(steps), start_step=start,
-                      progress=progress, enabled=dist.main)
+    metrics = Metrics(
+        out_dir,
+        tensorboard=cfg.tensorboard,
+        total_steps=len(steps),
+        start_step=start,
+        progress=progress,
+        enabled=dist.main,
+    )
     if not start:
         metrics.log({"step": 0, "eval_loss": base_eval})
 
@@ -124,8 +158,7 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
             with dist.sync(loss_mod, last=k == len(mbs) - 1):
                 with rt.autocast():
                     s = loss_mod(b)
-                scaled = s * (weight * dist.world / n_targets)  # DDP averages over ranks: undo it
-                (rt.scaler.scale(scaled) if rt.scaler is not None else scaled).backward()
+                rt.backward(s * (weight * dist.world / n_targets))  # DDP averages over ranks: undo it
             loss_sum, tokens = loss_sum + weight * float(s.detach()), tokens + int(weight * b.n_tokens)
         loss = dist.total(loss_sum, rt.device) / n_targets
         if not guard.check(loss):  # spike or NaN: drop this step's gradient, keep its rows on record
@@ -138,14 +171,9 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
                 stopped = f"{len(guard.skipped)} steps skipped by the loss-spike guard"
                 break
             continue
-        if rt.scaler is not None:
-            rt.scaler.unscale_(opt)
+        rt.unscale(opt)
         gnorm = dist.clip(trainable, cfg.max_grad_norm)
-        if rt.scaler is not None:
-            rt.scaler.step(opt)
-            rt.scaler.update()
-        else:
-            opt.step()
+        rt.step(opt)
         opt.zero_grad(set_to_none=True)
         done = step + 1
         if cfg.plora_merge_steps and done % cfg.plora_merge_steps == 0 and done < len(steps):
@@ -153,19 +181,39 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
         tps = tokens / max(time.perf_counter() - t0, 1e-9)
         metrics.bar.advance(loss=loss, lr=lr, tokens_per_s=tps)
         if done % cfg.log_steps == 0:
-            metrics.log({"step": done, "loss": round(loss, 6), "lr": lr, "grad_norm": round(gnorm, 6),
-                         "tokens": tokens, "tokens_per_s": round(tps, 1), "elapsed_s": round(time.perf_counter() - t0, 3)})
+            metrics.log(
+                {
+                    "step": done,
+                    "loss": round(loss, 6),
+                    "lr": lr,
+                    "grad_norm": round(gnorm, 6),
+                    "tokens": tokens,
+                    "tokens_per_s": round(tps, 1),
+                    "elapsed_s": round(time.perf_counter() - t0, 3),
+                }
+            )
         if cfg.eval_steps and done % cfg.eval_steps == 0 and done < len(steps) and dist.main:
             metrics.log({"step": done, "eval_loss": eval_loss(model, ev, **ev_kw)})
         if cfg.save_steps and done % cfg.save_steps == 0 and dist.main:
-            checkpoint.save(ckpt_dir, step=done, model=model, optimizer=opt, keep=cfg.save_total_limit,
-                            base_weights=bool(cfg.plora_merge_steps),
-                            extra={"base_eval_loss": base_eval, "guard": guard.state(),
-                                   "scaler": rt.scaler.state_dict() if rt.scaler is not None else None})
+            checkpoint.save(
+                ckpt_dir,
+                step=done,
+                model=model,
+                optimizer=opt,
+                keep=cfg.save_total_limit,
+                base_weights=bool(cfg.plora_merge_steps),
+                extra={
+                    "base_eval_loss": base_eval,
+                    "guard": guard.state(),
+                    "scaler": rt.scaler.state_dict() if rt.scaler is not None else None,
+                },
+            )
     train_s = time.perf_counter() - t0
     metrics.close()
     if stopped:
-        raise TrainError(f"training stopped: {stopped}", hint=f"the skipped rows are listed in {metrics.path}")
+        raise TrainError(
+            f"training stopped: {stopped}", hint=f"the skipped rows are listed in {metrics.path}"
+        )
     if not dist.main:
         dist.barrier()
         return {"rank": dist.rank, "steps": len(steps), "tokens_seen": tokens}
@@ -173,71 +221,55 @@ def train(train_df: pl.DataFrame, eval_df: pl.DataFrame | None, cfg: TrainConfig
     # 4. final eval and outputs
     final_eval = eval_loss(model, ev, **ev_kw)
     summary: dict[str, Any] = {
-        "method": cfg.method, "model": cfg.model, "steps": len(steps), "resumed_from_step": start or None,
-        "train_rows": tr.stats["rows_in"], "train_examples": len(tr), "eval_rows": ev.stats["rows_in"] if ev else 0,
-        "eval_examples": len(ev) if ev else 0, "dropped": tr.stats["dropped"],
-        "eval_dropped": ev.stats["dropped"] if ev else {}, "truncated_rows": tr.stats["truncated_rows"],
-        "text_blocks": tr.stats["text_blocks"], "target_tokens": tr.stats["target_tokens"],
-        "base_eval_loss": _round(base_eval), "final_eval_loss": _round(final_eval), "last_train_loss": _round(loss),
-        "skipped_steps": len(guard.skipped), "tokens_seen": tokens, "train_seconds": round(train_s, 2),
-        "tokens_per_s": round(tokens / max(train_s, 1e-9), 1), "peak_rss_mb": _peak_rss_mb(),
-        "device": str(rt.device), "threads": torch.get_num_threads(), "precision": str(rt.dtype).replace("torch.", ""), "attention": attn,
-        **trainable_counts(model), "metrics_file": str(metrics.path),
+        "method": cfg.method,
+        "model": cfg.model,
+        "steps": len(steps),
+        "resumed_from_step": start or None,
+        "train_rows": tr.stats["rows_in"],
+        "train_examples": len(tr),
+        "eval_rows": ev.stats["rows_in"] if ev else 0,
+        "eval_examples": len(ev) if ev else 0,
+        **{k: tr.stats[k] for k in ("dropped", "truncated_rows", "text_blocks", "target_tokens")},
+        "eval_dropped": ev.stats["dropped"] if ev else {},
+        "base_eval_loss": _round(base_eval),
+        "final_eval_loss": _round(final_eval),
+        "last_train_loss": _round(loss),
+        "skipped_steps": len(guard.skipped),
+        "tokens_seen": tokens,
+        "train_seconds": round(train_s, 2),
+        "tokens_per_s": round(tokens / max(train_s, 1e-9), 1),
+        "peak_rss_mb": _peak_rss_mb(),
+        "device": str(rt.device),
+        "threads": torch.get_num_threads(),
+        "precision": str(rt.dtype).replace("torch.", ""),
+        "attention": attn,
+        **trainable_counts(model),
+        "metrics_file": str(metrics.path),
     }
-    summary.update(save_trained(model, tokenizer, out_dir, cfg, summary=summary, manifest=manifest,
-                                pissa_init=pissa_init))
+    summary.update(
+        save_trained(
+            model, tokenizer, out_dir, cfg, summary=summary, manifest=manifest, pissa_init=pissa_init
+        )
+    )
     with torch.no_grad():
-        s_path = samples(model, tokenizer, eval_df, count=cfg.sample_count, max_new_tokens=cfg.sample_max_new_tokens,
-                         device=rt.device, path=out_dir / "samples.jsonl")
+        s_path = samples(
+            model,
+            tokenizer,
+            eval_df,
+            count=cfg.sample_count,
+            max_new_tokens=cfg.sample_max_new_tokens,
+            device=rt.device,
+            path=out_dir / "samples.jsonl",
+        )
     summary["samples_file"] = str(s_path) if s_path else None
     if cfg.merge and "adapter_dir" in summary and not cfg.is_prompt_learning:
-        summary["merge"] = merge(Path(summary["adapter_dir"]), out_dir / "merged", base=cfg.model,
-                                 tolerance=cfg.merge_tolerance)
+        summary["merge"] = merge(
+            Path(summary["adapter_dir"]), out_dir / "merged", base=cfg.model, tolerance=cfg.merge_tolerance
+        )
     summary["seconds"] = round(time.perf_counter() - t_start, 2)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     dist.barrier()
     return summary
-
-
-def split_eval(df: pl.DataFrame, *, fraction: float, max_rows: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """Seeded held-out rows; rows sharing an id with an eval row leave training too (no leak)."""
-    n = min(max_rows, round(df.height * fraction)) if fraction > 0 and df.height >= 2 else 0
-    if n == 0 and fraction > 0 and df.height >= 2:
-        n = 1
-    if n == 0:
-        return df, None
-    idx = df.with_row_index("__i").sample(n=n, seed=seed)["__i"]
-    eval_df = df.with_row_index("__i").filter(pl.col("__i").is_in(idx.implode())).drop("__i")
-    train_df = df.filter(~pl.col("id").is_in(eval_df["id"].implode()))
-    return train_df, eval_df
-
-
-def _attention(cfg: TrainConfig, device: torch.device, packing: bool) -> str:
-    """sdpa for padded batches and block masks; flash-attn varlen on CUDA when installed; else ours."""
-    if not packing or cfg.packing_attention == "block_mask":
-        return "sdpa"
-    if cfg.packing_attention == "auto" and device.type == "cuda":
-        import importlib.util
-
-        if importlib.util.find_spec("flash_attn") is not None:
-            return "flash_attention_2"
-    return register_varlen()
-
-
-def _save_pissa_init(model: Any, out_dir: Path) -> Path:
-    """PiSSA's starting adapter, needed to save the result as a plain LoRA on the original base."""
-    path = out_dir / "pissa_init"
-    cfg = model.peft_config["default"]
-    init, cfg.init_lora_weights = cfg.init_lora_weights, True
-    model.save_pretrained(path)
-    cfg.init_lora_weights = init
-    return path
-
-
-def _write_dropped(path: Path, tr: TokenizedSet, ev: TokenizedSet | None) -> None:
-    lines = [json.dumps({"split": name, **d}, ensure_ascii=False) + "\n"
-             for name, ds in (("train", tr), ("eval", ev)) if ds is not None for d in ds.stats["dropped_rows"]]
-    path.write_text("".join(lines), encoding="utf-8")
 
 
 def _round(x: float | None) -> float | None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from mixing_samples import ByteHub, chitchat_frame, law_frame
+from tests.mixing.mixing_samples import ByteHub, chitchat_frame, law_frame
 
 from curate.pipeline.stage import StageContext
 

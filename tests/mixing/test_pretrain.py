@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from mixing_samples import law_text_frame
+from tests.mixing.mixing_samples import law_text_frame
 
 from curate.errors import StageError
 from curate.mixing.pretrain import MixIntoPretraining

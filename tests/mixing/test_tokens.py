@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from mixing_samples import byte_tokenizer
+from tests.mixing.mixing_samples import byte_tokenizer
 
 from curate.mixing.tokens import measure
 from curate.schema import chat_row, frame, text_row

@@ -16,8 +16,13 @@ from curate.train.loss import batch_loss, linear_cross_entropy, register_varlen
 @pytest.fixture(scope="module")
 def examples(tokenizer, chitchat_df, tmp_path_factory):
     torch.set_num_threads(1)
-    return tokenize(chitchat_df.head(24), tokenizer, max_len=128, last_turn_only=False,
-                    cache_dir=tmp_path_factory.mktemp("tok"))
+    return tokenize(
+        chitchat_df.head(24),
+        tokenizer,
+        max_len=128,
+        last_turn_only=False,
+        cache_dir=tmp_path_factory.mktemp("tok"),
+    )
 
 
 def test_plan_covers_every_example_each_epoch_and_is_seeded():
@@ -27,9 +32,9 @@ def test_plan_covers_every_example_each_epoch_and_is_seeded():
     assert len(flat) == 46 and sorted(flat[:23]) == list(range(23)) and sorted(flat[23:]) == list(range(23))
     assert len(steps[-1]) == 2  # the short last step is kept, not dropped
     again = plan_steps(lengths, batch_size=4, epochs=2, max_steps=None, seed=3)
-    assert all((a == b).all() for a, b in zip(steps, again))
+    assert all((a == b).all() for a, b in zip(steps, again, strict=False))
     other = plan_steps(lengths, batch_size=4, epochs=2, max_steps=None, seed=4)
-    assert any((a != b).any() for a, b in zip(steps, other))
+    assert any((a != b).any() for a, b in zip(steps, other, strict=False))
     assert len(plan_steps(lengths, batch_size=4, epochs=1, max_steps=30, seed=3)) == 30  # repeats epochs
 
 
@@ -74,12 +79,20 @@ def test_packed_logits_equal_unpacked(examples, make_model, attn):
         if attn == "varlen":
             model.set_attn_implementation(register_varlen())
         b = collate(examples, idx, packing=True, pad_id=2, varlen=attn == "varlen")
-        kw = {"cu_seq_lens_q": b.cu_seqlens, "cu_seq_lens_k": b.cu_seqlens,
-              "max_length_q": b.max_seqlen, "max_length_k": b.max_seqlen} if attn == "varlen" else {}
+        kw = (
+            {
+                "cu_seq_lens_q": b.cu_seqlens,
+                "cu_seq_lens_k": b.cu_seqlens,
+                "max_length_q": b.max_seqlen,
+                "max_length_k": b.max_seqlen,
+            }
+            if attn == "varlen"
+            else {}
+        )
         packed = model(input_ids=b.input_ids, position_ids=b.position_ids, use_cache=False, **kw).logits[0]
     off = 0
     for x in alone:
-        assert torch.allclose(packed[off: off + len(x)], x, atol=1e-4), "attention leaked across examples"
+        assert torch.allclose(packed[off : off + len(x)], x, atol=1e-4), "attention leaked across examples"
         off += len(x)
 
 
@@ -88,7 +101,7 @@ def test_batch_loss_matches_the_reference_cross_entropy(examples, make_model):
     idx = [4, 5, 6]
     ref_sum, count = 0.0, 0
     with torch.no_grad():
-        for i, logits in zip(idx, _per_example_logits(model, examples, idx)):
+        for i, logits in zip(idx, _per_example_logits(model, examples, idx), strict=False):
             ids = torch.from_numpy(examples.ids(i).astype(np.int64))
             m = torch.from_numpy(examples.mask(i).astype(bool))
             labels = torch.where(m, ids, -100)[1:]
@@ -117,7 +130,7 @@ def test_linear_cross_entropy_value_and_gradients():
     ref = F.cross_entropy(h @ w.T + b, y, reduction="sum")
     (ref * 0.5).backward()
     assert float(ours.detach()) == pytest.approx(float(ref.detach()), rel=1e-5)
-    for g, t in zip(grads, (h, w, b)):
+    for g, t in zip(grads, (h, w, b), strict=False):
         assert torch.allclose(g, t.grad, atol=1e-5)
 
 

@@ -11,14 +11,21 @@ from curate.schema import chat_row, frame, text_row
 from curate.train.cache import tokenize
 from curate.train.data import ChatEncoder, Dropped, Encoded
 
-TOOLS = json.dumps([{"name": "get_weather", "description": "Weather now",
-                     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}])
+TOOLS = json.dumps(
+    [
+        {
+            "name": "get_weather",
+            "description": "Weather now",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        }
+    ]
+)
 
 
 def trained_text(tok, e: Encoded) -> list[str]:
     """The trained spans, decoded, in order."""
     spans, cur = [], []
-    for i, m in zip(e.ids, e.mask):
+    for i, m in zip(e.ids, e.mask, strict=False):
         if m:
             cur.append(i)
         elif cur:
@@ -30,13 +37,21 @@ def trained_text(tok, e: Encoded) -> list[str]:
 
 
 def test_multi_turn_trains_every_assistant_turn_and_nothing_else(tokenizer):
-    row = chat_row([("user", "Hi there"), ("assistant", "Hello! How can I help?"),
-                    ("user", "Tell me a joke"), ("assistant", "Why did the chicken cross the road?")],
-                   system="Be brief.")
+    row = chat_row(
+        [
+            ("user", "Hi there"),
+            ("assistant", "Hello! How can I help?"),
+            ("user", "Tell me a joke"),
+            ("assistant", "Why did the chicken cross the road?"),
+        ],
+        system="Be brief.",
+    )
     e = ChatEncoder(tokenizer, max_len=512).encode(row)
     assert isinstance(e, Encoded)
-    assert trained_text(tokenizer, e) == ["Hello! How can I help?<|im_end|>\n",
-                                          "Why did the chicken cross the road?<|im_end|>\n"]
+    assert trained_text(tokenizer, e) == [
+        "Hello! How can I help?<|im_end|>\n",
+        "Why did the chicken cross the road?<|im_end|>\n",
+    ]
     full = tokenizer.decode(e.ids)
     assert full.startswith("<|im_start|>system\nBe brief.<|im_end|>")  # system rendered, not trained
     assert "Be brief" not in "".join(trained_text(tokenizer, e))
@@ -44,21 +59,29 @@ def test_multi_turn_trains_every_assistant_turn_and_nothing_else(tokenizer):
 
 
 def test_last_turn_only(tokenizer):
-    row = chat_row([("user", "a"), ("assistant", "first answer"), ("user", "b"), ("assistant", "second answer")])
+    row = chat_row(
+        [("user", "a"), ("assistant", "first answer"), ("user", "b"), ("assistant", "second answer")]
+    )
     e = ChatEncoder(tokenizer, max_len=512, last_turn_only=True).encode(row)
     assert trained_text(tokenizer, e) == ["second answer<|im_end|>\n"]
 
 
 def test_tools_and_tool_calls(tokenizer):
-    row = chat_row([("user", "Weather in Paris?"),
-                    ("tool_call", '{"name": "get_weather", "arguments": {"city": "Paris"}}'),
-                    ("tool", '{"temp_c": 21}'), ("assistant", "It is 21 C in Paris.")], tools=TOOLS)
+    row = chat_row(
+        [
+            ("user", "Weather in Paris?"),
+            ("tool_call", '{"name": "get_weather", "arguments": {"city": "Paris"}}'),
+            ("tool", '{"temp_c": 21}'),
+            ("assistant", "It is 21 C in Paris."),
+        ],
+        tools=TOOLS,
+    )
     e = ChatEncoder(tokenizer, max_len=512).encode(row)
     spans = trained_text(tokenizer, e)
     assert spans[0].startswith('{"name": "get_weather"') and spans[1] == "It is 21 C in Paris.<|im_end|>\n"
     full = tokenizer.decode(e.ids)
     assert "get_weather" in full.split("<|im_start|>user")[0]  # schema reaches the model via the system turn
-    assert "<|im_start|>tool\n{\"temp_c\": 21}" in full  # the tool result is context, not target
+    assert '<|im_start|>tool\n{"temp_c": 21}' in full  # the tool result is context, not target
     assert not any("temp_c" in s for s in spans)
 
 
@@ -140,8 +163,12 @@ def test_tokenize_shortens_with_truncate_history_and_counts_it(tokenizer, tmp_pa
     for k in range(8):
         turns += [("user", f"question number {k} " + "filler " * 20), ("assistant", f"answer number {k}")]
     history = chat_row(turns, system="SYSTEM PROMPT")
-    question = chat_row([("user", "filler words " * 150 + "So what is two plus two?"), ("assistant", "Four.")])
-    ts = tokenize(frame([history, question]), tokenizer, max_len=128, last_turn_only=False, cache_dir=tmp_path)
+    question = chat_row(
+        [("user", "filler words " * 150 + "So what is two plus two?"), ("assistant", "Four.")]
+    )
+    ts = tokenize(
+        frame([history, question]), tokenizer, max_len=128, last_turn_only=False, cache_dir=tmp_path
+    )
     assert len(ts) == 2 and ts.stats["truncated_rows"] == 2 and int(ts.lengths.max()) <= 128
     first, second = (tokenizer.decode(ts.ids(i)) for i in range(2))
     assert "SYSTEM PROMPT" in first and "answer number 7" in first and "question number 0" not in first

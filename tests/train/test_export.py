@@ -14,9 +14,12 @@ from curate.train import run_training
 from curate.train.config import TrainConfig
 from curate.train.export import export_llamafactory, merge, model_card
 
-MANIFEST = {"name": "demo", "sources": [{"name": "chitchat", "license": "MIT", "rows": 48, "domain": "general"}],
-            "stages": [{"index": 1, "name": "dedup.minhash", "rows_in": 50, "kept": 48, "removed": 2}],
-            "output": {"rows": 48}}
+MANIFEST = {
+    "name": "demo",
+    "sources": [{"name": "chitchat", "license": "MIT", "rows": 48, "domain": "general"}],
+    "stages": [{"index": 1, "name": "dedup.minhash", "rows_in": 50, "kept": 48, "removed": 2}],
+    "output": {"rows": 48},
+}
 
 
 @pytest.fixture
@@ -25,8 +28,19 @@ def trained(tmp_path, small_df, make_model, tokenizer, tok_cache):
     base = tmp_path / "base"
     make_model().save_pretrained(base)
     tokenizer.save_pretrained(base)
-    cfg = TrainConfig(model=str(base), max_steps=3, lr=5e-2, batch_size=4, max_len=128, threads=1, sample_count=0,
-                      cache_dir=str(tok_cache), save_steps=None, tensorboard=False, merge=True)
+    cfg = TrainConfig(
+        model=str(base),
+        max_steps=3,
+        lr=5e-2,
+        batch_size=4,
+        max_len=128,
+        threads=1,
+        sample_count=0,
+        cache_dir=str(tok_cache),
+        save_steps=None,
+        tensorboard=False,
+        merge=True,
+    )
     s = run_training(small_df, None, cfg, tmp_path / "run", tokenizer=tokenizer, manifest=MANIFEST)
     return base, s
 
@@ -52,8 +66,17 @@ def test_merge_is_checked_and_equals_base_plus_adapter(trained, tmp_path):
 def test_merge_refuses_prompt_tuning(tmp_path, small_df, make_model, tokenizer, tok_cache):
     base = tmp_path / "base"
     make_model().save_pretrained(base)
-    cfg = TrainConfig(model=str(base), method="prompt_tuning", max_steps=1, max_len=128, threads=1,
-                      sample_count=0, cache_dir=str(tok_cache), save_steps=None, tensorboard=False)
+    cfg = TrainConfig(
+        model=str(base),
+        method="prompt_tuning",
+        max_steps=1,
+        max_len=128,
+        threads=1,
+        sample_count=0,
+        cache_dir=str(tok_cache),
+        save_steps=None,
+        tensorboard=False,
+    )
     s = run_training(small_df, None, cfg, tmp_path / "run", tokenizer=tokenizer)
     with pytest.raises(TrainError, match="cannot be merged"):
         merge(tmp_path / "run" / "adapter", tmp_path / "merged")
@@ -61,18 +84,31 @@ def test_merge_refuses_prompt_tuning(tmp_path, small_df, make_model, tokenizer, 
 
 
 def test_model_card_carries_the_data_manifest():
-    card = model_card(TrainConfig(), {"base_eval_loss": 2.5, "final_eval_loss": 2.1, "steps": 30,
-                                      "dropped": {"too_long": 3}}, MANIFEST, adapter=True)
+    card = model_card(
+        TrainConfig(),
+        {"base_eval_loss": 2.5, "final_eval_loss": 2.1, "steps": 30, "dropped": {"too_long": 3}},
+        MANIFEST,
+        adapter=True,
+    )
     assert card.startswith("---\nbase_model: smollm2-135m\nlibrary_name: peft\nlicense: MIT")
     assert "| chitchat | MIT | 48 | general |" in card and "| 1 | dedup.minhash | 50 | 48 | 2 |" in card
     assert "2.5" in card and "2.1" in card and "too_long" in card and '"rank": 8' in card
 
 
 def test_llamafactory_export(tmp_path):
-    rows = [chat_row([("user", "hi"), ("assistant", "hello")], system="be kind"),
-            chat_row([("user", "weather?"), ("tool_call", '{"name": "w", "arguments": {}}'), ("tool", "sunny"),
-                      ("assistant", "It is sunny.")], tools='[{"name": "w"}]'),
-            text_row("A document for continued pretraining.")]
+    rows = [
+        chat_row([("user", "hi"), ("assistant", "hello")], system="be kind"),
+        chat_row(
+            [
+                ("user", "weather?"),
+                ("tool_call", '{"name": "w", "arguments": {}}'),
+                ("tool", "sunny"),
+                ("assistant", "It is sunny."),
+            ],
+            tools='[{"name": "w"}]',
+        ),
+        text_row("A document for continued pretraining."),
+    ]
     res = export_llamafactory(frame(rows), tmp_path, name="mix", cfg=TrainConfig(rank=16, max_len=256))
     info = json.loads((tmp_path / "dataset_info.json").read_text())
     assert info["mix"]["formatting"] == "sharegpt" and info["mix"]["columns"]["messages"] == "conversations"
@@ -80,7 +116,9 @@ def test_llamafactory_export(tmp_path):
     data = json.loads((tmp_path / "mix.json").read_text())
     assert [t["from"] for t in data[1]["conversations"]] == ["human", "function_call", "observation", "gpt"]
     assert data[0]["system"] == "be kind" and data[1]["tools"] == '[{"name": "w"}]'
-    assert json.loads((tmp_path / "mix_pt.json").read_text()) == [{"text": "A document for continued pretraining."}]
+    assert json.loads((tmp_path / "mix_pt.json").read_text()) == [
+        {"text": "A document for continued pretraining."}
+    ]
     yml = (tmp_path / "train_lora.yaml").read_text()
-    assert "lora_rank: 16" in yml and "cutoff_len: 256" in yml and "lora_target: \"all\"" in yml
+    assert "lora_rank: 16" in yml and "cutoff_len: 256" in yml and 'lora_target: "all"' in yml
     assert res["datasets"] == {"mix": 2, "mix_pt": 1}

@@ -19,8 +19,16 @@ def logits(model):
         return model(input_ids=IDS, use_cache=False).logits
 
 
-@pytest.mark.parametrize("opts", [{}, {"lora_init": "gaussian"}, {"rslora": True}, {"dora": True},
-                                  {"target_modules": ["q_proj", "v_proj"]}])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {},
+        {"lora_init": "gaussian"},
+        {"rslora": True},
+        {"dora": True},
+        {"target_modules": ["q_proj", "v_proj"]},
+    ],
+)
 def test_lora_starts_exactly_at_the_base_model(make_model, opts):
     base = make_model()
     ref = logits(base)

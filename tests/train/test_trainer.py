@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -20,9 +21,19 @@ from curate.train.optim import SpikeGuard, lr_at
 @pytest.fixture
 def cfg(tok_cache):
     def make(**kw) -> TrainConfig:
-        base = {"max_len": 128, "batch_size": 4, "max_steps": 6, "lr": 5e-3, "threads": 1, "sample_count": 1,
-                "sample_max_new_tokens": 4, "cache_dir": str(tok_cache), "save_steps": None,
-                "tensorboard": False, "eval_max_rows": 8}
+        base = {
+            "max_len": 128,
+            "batch_size": 4,
+            "max_steps": 6,
+            "lr": 5e-3,
+            "threads": 1,
+            "sample_count": 1,
+            "sample_max_new_tokens": 4,
+            "cache_dir": str(tok_cache),
+            "save_steps": None,
+            "tensorboard": False,
+            "eval_max_rows": 8,
+        }
         return TrainConfig(**{**base, **kw})
 
     return make
@@ -34,9 +45,18 @@ def adapter_weights(out):
 
 def test_training_lowers_eval_loss_and_writes_everything(tmp_path, cfg, small_df, make_model, tokenizer):
     out = tmp_path / "run"
-    s = run_training(small_df, None, cfg(max_steps=12, lr=2e-2, eval_steps=6), out,
-                     model=make_model(), tokenizer=tokenizer, manifest={"name": "t", "sources": [
-                         {"name": "chitchat", "license": "MIT", "rows": 120, "domain": "general"}]})
+    s = run_training(
+        small_df,
+        None,
+        cfg(max_steps=12, lr=2e-2, eval_steps=6),
+        out,
+        model=make_model(),
+        tokenizer=tokenizer,
+        manifest={
+            "name": "t",
+            "sources": [{"name": "chitchat", "license": "MIT", "rows": 120, "domain": "general"}],
+        },
+    )
     assert s["final_eval_loss"] < s["base_eval_loss"]
     assert s["steps"] == 12 and s["train_examples"] + s["eval_rows"] <= small_df.height
     assert s["eval_rows"] == round(0.05 * small_df.height)
@@ -44,7 +64,9 @@ def test_training_lowers_eval_loss_and_writes_everything(tmp_path, cfg, small_df
     assert [r["step"] for r in recs if "loss" in r] == list(range(1, 13))
     assert [r["step"] for r in recs if "eval_loss" in r] == [0, 6]
     assert all(r["tokens_per_s"] > 0 and math.isfinite(r["loss"]) for r in recs if "loss" in r)
-    assert (out / "adapter" / "adapter_config.json").exists() and (out / "adapter" / "tokenizer.json").exists()
+    assert (out / "adapter" / "adapter_config.json").exists() and (
+        out / "adapter" / "tokenizer.json"
+    ).exists()
     assert "{% for message in messages %}" in (out / "adapter" / "chat_template.jinja").read_text()
     card = (out / "adapter" / "README.md").read_text()
     assert "| chitchat | MIT | 120 |" in card and str(s["final_eval_loss"]) in card
@@ -73,10 +95,17 @@ def test_resume_continues_exactly(tmp_path, cfg, small_df, make_model, tokenizer
 def test_accumulation_normalises_over_tokens(tmp_path, cfg, small_df, make_model, tokenizer):
     one = tmp_path / "one"
     many = tmp_path / "many"
-    run_training(small_df, None, cfg(max_steps=3, micro_batch_tokens=4096), one, model=make_model(),
-                 tokenizer=tokenizer)
-    run_training(small_df, None, cfg(max_steps=3, micro_batch_tokens=64), many, model=make_model(),
-                 tokenizer=tokenizer)
+    run_training(
+        small_df,
+        None,
+        cfg(max_steps=3, micro_batch_tokens=4096),
+        one,
+        model=make_model(),
+        tokenizer=tokenizer,
+    )
+    run_training(
+        small_df, None, cfg(max_steps=3, micro_batch_tokens=64), many, model=make_model(), tokenizer=tokenizer
+    )
     a, b = adapter_weights(one), adapter_weights(many)
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
@@ -101,21 +130,30 @@ def test_spike_guard_unit():
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
     lrs = [lr_at(s, total=50, peak=1e-3, warmup=5, floor_ratio=0.1) for s in range(50)]
     assert lrs[0] == pytest.approx(2e-4) and lrs[4] == pytest.approx(1e-3)
-    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[4:])) and lrs[-1] == pytest.approx(1e-4)
 
 
 def test_refuses_when_every_row_is_dropped(tmp_path, cfg, small_df, make_model, tokenizer):
     with pytest.raises(TrainError, match="were dropped"):
-        run_training(small_df, None, cfg(max_len=8), tmp_path / "run", model=make_model(),
-                     tokenizer=tokenizer)
-    assert (tmp_path / "run" / "dropped.jsonl").read_text().count('"too_long"') == small_df.height  # train+eval
+        run_training(
+            small_df, None, cfg(max_len=8), tmp_path / "run", model=make_model(), tokenizer=tokenizer
+        )
+    assert (tmp_path / "run" / "dropped.jsonl").read_text().count(
+        '"too_long"'
+    ) == small_df.height  # train+eval
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_half_precision_paths_step(tmp_path, cfg, small_df, make_model, tokenizer, precision):
-    s = run_training(small_df, None, cfg(precision=precision, max_steps=2, save_steps=2,
-                                            sample_count=0), tmp_path / "run", model=make_model(), tokenizer=tokenizer)
+    s = run_training(
+        small_df,
+        None,
+        cfg(precision=precision, max_steps=2, save_steps=2, sample_count=0),
+        tmp_path / "run",
+        model=make_model(),
+        tokenizer=tokenizer,
+    )
     assert s["precision"] == {"fp16": "float16", "bf16": "bfloat16"}[precision]
     assert math.isfinite(s["final_eval_loss"]) and s["skipped_steps"] == 0
     state = torch.load(tmp_path / "run" / "checkpoints" / "step-000002" / "state.pt", weights_only=False)
@@ -123,16 +161,48 @@ def test_half_precision_paths_step(tmp_path, cfg, small_df, make_model, tokenize
 
 
 def test_continued_pretraining_on_documents(tmp_path, cfg, make_model, tokenizer):
-    docs = frame([text_row(f"Article {i}. The contract is void when both parties agree. " * 6) for i in range(30)])
-    s = run_training(docs, None, cfg(max_steps=4, lr=2e-2, sample_count=0), tmp_path / "run",
-                     model=make_model(), tokenizer=tokenizer)
+    docs = frame(
+        [text_row(f"Article {i}. The contract is void when both parties agree. " * 6) for i in range(30)]
+    )
+    s = run_training(
+        docs,
+        None,
+        cfg(max_steps=4, lr=2e-2, sample_count=0),
+        tmp_path / "run",
+        model=make_model(),
+        tokenizer=tokenizer,
+    )
     assert s["text_blocks"] > 0 and s["final_eval_loss"] < s["base_eval_loss"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["full", "prompt_tuning"])
 def test_other_methods_train(tmp_path, cfg, small_df, make_model, tokenizer, method):
-    s = run_training(small_df, None, cfg(method=method, max_steps=3, sample_count=0), tmp_path / "r",
-                     model=make_model(), tokenizer=tokenizer)
+    s = run_training(
+        small_df,
+        None,
+        cfg(method=method, max_steps=3, sample_count=0),
+        tmp_path / "r",
+        model=make_model(),
+        tokenizer=tokenizer,
+    )
     assert math.isfinite(s["final_eval_loss"])
     assert ("model_dir" in s) == (method == "full") and ("adapter_dir" in s) == (method != "full")
+
+
+def test_plora_saves_a_full_model_that_includes_every_cycle(tmp_path, cfg, small_df, make_model, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    s = run_training(
+        small_df,
+        None,
+        cfg(plora_merge_steps=2, max_steps=5, sample_count=0),
+        tmp_path / "run",
+        model=make_model(),
+        tokenizer=tokenizer,
+    )
+    saved = AutoModelForCausalLM.from_pretrained(s["model_dir"])
+    assert not any("lora" in n for n, _ in saved.named_parameters())
+    base = make_model().state_dict()
+    changed = [k for k, v in saved.state_dict().items() if k in base and not torch.equal(v, base[k])]
+    assert any("q_proj" in k for k in changed) and not any("norm" in k for k in changed)

