@@ -160,6 +160,13 @@ def train(
 @click.option("--rank", type=int, default=8, show_default=True, help="LoRA rank.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--gradient-checkpointing", is_flag=True, help="Estimate with activation checkpointing.")
+@click.option(
+    "--micro-batch-tokens",
+    type=int,
+    default=512,
+    show_default=True,
+    help="Tokens per forward pass (curate's gradient accumulation); 0 = the whole batch at once.",
+)
 @click.option("--rows", type=int, default=None, help="Training examples, for the advice.")
 @click.option(
     "--dataset",
@@ -176,6 +183,7 @@ def estimate(
     rank: int,
     precision: str,
     gradient_checkpointing: bool,
+    micro_batch_tokens: int,
     rows: int | None,
     dataset: Path | None,
     as_json: bool,
@@ -194,6 +202,7 @@ def estimate(
         rank=rank,
         precision=precision,
         gradient_checkpointing=gradient_checkpointing,
+        micro_batch_tokens=micro_batch_tokens,
     )
     tips = advice(rows=rows, method=method, params=shape["params"])
     if as_json:

@@ -20,6 +20,7 @@ def model_shape(model: str) -> dict[str, Any]:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from curate.errors import ModelError
     from curate.models import _converted_dir, resolve
 
     conv = _converted_dir(model)
@@ -27,9 +28,14 @@ def model_shape(model: str) -> dict[str, Any]:
         config = AutoConfig.from_pretrained(conv)
     else:
         where, gguf = resolve(model)
-        config = (
-            AutoConfig.from_pretrained(where, gguf_file=gguf) if gguf else AutoConfig.from_pretrained(where)
-        )
+        try:
+            config = (
+                AutoConfig.from_pretrained(where, gguf_file=gguf)
+                if gguf
+                else AutoConfig.from_pretrained(where)
+            )
+        except OSError as e:
+            raise ModelError(f"cannot read the config of {model!r} offline: {e}") from None
     with torch.device("meta"):
         m = AutoModelForCausalLM.from_config(config)
     total = sum(p.numel() for p in m.parameters())
@@ -65,8 +71,13 @@ def estimate_memory(
     precision: Literal["fp32", "bf16"] = "fp32",
     gradient_checkpointing: bool = False,
     logit_chunk_rows: int = 1024,
+    micro_batch_tokens: int | None = None,
 ) -> dict[str, float]:
-    """GB per component for one micro-batch of ``batch`` x ``seq_len`` tokens."""
+    """GB per component for a step of ``batch`` x ``seq_len`` tokens.
+
+    Activations count one forward pass: the whole batch, or with ``micro_batch_tokens`` (curate's
+    gradient accumulation) at most that many tokens, and never less than one example.
+    """
     p = shape["params"]
     wbytes = 4 if precision == "fp32" else 2
     if method == "qlora":
@@ -76,15 +87,17 @@ def estimate_memory(
         weights = p * (4 if method == "full" else wbytes)
     trainable = p if method == "full" else sum(rank * (i + o) for i, o in shape["linear"])
     grads, optim = trainable * 4, trainable * 8
-    tokens = seq_len * batch
+    tokens = step_tokens = seq_len * batch
+    if micro_batch_tokens:
+        tokens = min(tokens, max(micro_batch_tokens, seq_len))
     act_bytes = 4 if precision == "fp32" else 2
-    per_layer = 10 * shape["hidden"] + 4 * shape["intermediate"] + 2 * shape["kv_dim"]
+    per_layer = 20 * shape["hidden"] + 4 * shape["intermediate"] + 2 * shape["kv_dim"]
     if gradient_checkpointing:
         acts = tokens * act_bytes * (shape["layers"] * shape["hidden"] + per_layer)
     else:
         acts = tokens * act_bytes * shape["layers"] * per_layer
     logits_ours = min(tokens, logit_chunk_rows) * shape["vocab"] * 4 * 2
-    logits_naive = tokens * shape["vocab"] * 4 * 3
+    logits_naive = step_tokens * shape["vocab"] * 4 * 3
     out = {
         "weights": weights,
         "gradients": grads,

@@ -73,10 +73,12 @@ def cpu_threads() -> int:
     """
     cores = physical_cores()
     try:
-        busy = os.getloadavg()[0]
+        # the load average includes this process itself (it has been reading and tokenizing), so
+        # only load above 1.0 is someone else's: an idle 2-core machine still gets 2 threads
+        others = max(0.0, os.getloadavg()[0] - 1.0)
     except OSError:
         return cores
-    return max(1, min(cores, round(cores - busy))) if busy > 0.5 else cores
+    return max(1, min(cores, round(cores - others)))
 
 
 def physical_cores() -> int:
