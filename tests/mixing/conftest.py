@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from tests.mixing.mixing_samples import ByteHub, chitchat_frame, law_frame
 
 from curate.pipeline.stage import StageContext
+from tests.mixing.mixing_samples import ByteHub, chitchat_frame, law_frame
 
 
 @pytest.fixture(scope="session")

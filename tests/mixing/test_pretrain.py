@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from tests.mixing.mixing_samples import law_text_frame
 
 from curate.errors import StageError
 from curate.mixing.pretrain import MixIntoPretraining
 from curate.pipeline.stage import StageContext
+from tests.mixing.mixing_samples import law_text_frame
 
 
 @pytest.fixture(scope="module")

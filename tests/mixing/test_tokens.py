@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from tests.mixing.mixing_samples import byte_tokenizer
 
 from curate.mixing.tokens import measure
 from curate.schema import chat_row, frame, text_row
+from tests.mixing.mixing_samples import byte_tokenizer
 
 
 def test_byte_counts_are_exact():
