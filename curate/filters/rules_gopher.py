@@ -179,7 +179,7 @@ class GopherRepetitionFilter(RowStage):
             line_sh["char_frac"].alias(self._col("dup_line_char_frac")),
             para_sh["char_frac"].alias(self._col("dup_para_char_frac")),
         ]
-        flat = ngrams.explode_tokens(tmp["w"])
+        flat = ngrams.flatten(tmp["w"])
         for n in sorted(self.cfg.max_top_ngram_char_frac):
             cols.append(ngrams.top_ngram_char_frac(flat, n).alias(self._col(f"top_{n}gram_char_frac")))
         for n in sorted(self.cfg.max_dup_ngram_char_frac):

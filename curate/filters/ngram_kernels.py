@@ -1,0 +1,250 @@
+"""Compiled per-row n-gram counting over flattened token hashes (numba; see ``ngrams``).
+
+Input is one long ``uint64`` array of token hashes for all rows, ``offs`` (row ``r`` owns tokens
+``offs[r]:offs[r+1]``) and, where characters matter, each token's length. An n-gram is the 64-bit
+polynomial hash ``h0*P^(n-1) + ... + h(n-1)`` (wrapping), computed as a rolling hash. Each row's n-grams
+are counted in an open-addressing table that is reused across rows (linear time, ~4x faster than
+sorting them); whole lines and paragraphs, far fewer, are compared by sorting. Two different
+n-grams are treated as equal only if their 64-bit hashes collide (p ~ 2^-64 per pair).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+P = np.uint64(1_000_003)
+
+
+@nb.njit(nogil=True, cache=True)
+def _grams(h: np.ndarray, s: int, e: int, n: int) -> np.ndarray:
+    """Rolling hashes of the n-grams of tokens ``h[s:e]`` (empty with fewer than n tokens)."""
+    m = e - s - n + 1
+    if m <= 0:
+        return np.empty(0, np.uint64)
+    pn = np.uint64(1)
+    for _ in range(n - 1):
+        pn = pn * P
+    acc = np.uint64(0)
+    for k in range(n):
+        acc = acc * P + h[s + k]
+    out = np.empty(m, np.uint64)
+    out[0] = acc
+    for i in range(1, m):
+        acc = (acc - h[s + i - 1] * pn) * P + h[s + i + n - 1]
+        out[i] = acc
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def splitmix(x: np.ndarray) -> np.ndarray:
+    """Spread small integers (code points) over 64 bits before the polynomial hash."""
+    out = np.empty(x.size, np.uint64)
+    for i in range(x.size):
+        z = np.uint64(x[i]) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out[i] = z ^ (z >> np.uint64(31))
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def utf8_codepoints(buf: np.ndarray, boffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decode concatenated UTF-8 rows into code points and per-row code point offsets."""
+    cps = np.empty(buf.size, np.uint32)
+    offs = np.empty(boffs.size, np.int64)
+    j = 0
+    offs[0] = 0
+    for r in range(boffs.size - 1):
+        i = boffs[r]
+        while i < boffs[r + 1]:
+            b = np.uint32(buf[i])
+            if b < 0x80:
+                cp, k = b, 0
+            elif b < 0xE0:
+                cp, k = b & np.uint32(0x1F), 1
+            elif b < 0xF0:
+                cp, k = b & np.uint32(0x0F), 2
+            else:
+                cp, k = b & np.uint32(0x07), 3
+            for t in range(1, k + 1):
+                cp = (cp << np.uint32(6)) | (np.uint32(buf[i + t]) & np.uint32(0x3F))
+            cps[j] = cp
+            j += 1
+            i += k + 1
+        offs[r + 1] = j
+    return cps[:j], offs
+
+
+@nb.njit(nogil=True, cache=True)
+def _count(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Count ``g``'s values in an open-addressing table (reused across rows, grown when too small).
+
+    Returns (keys, counts, slots used, distinct values); the caller zeroes ``counts[:slots]`` after
+    reading. Linear in the row, ~4x faster than sorting its n-grams.
+    """
+    size = 16
+    while size < 2 * g.size:
+        size *= 2
+    if size > keys.size:
+        keys, cnt = np.empty(size, np.uint64), np.zeros(size, np.int64)
+    mask = np.uint64(size - 1)
+    d = 0
+    for x in g:
+        j = (x ^ (x >> np.uint64(29))) & mask
+        while True:
+            if cnt[j] == 0:
+                keys[j], cnt[j] = x, 1
+                d += 1
+                break
+            if keys[j] == x:
+                cnt[j] += 1
+                break
+            j = (j + np.uint64(1)) & mask
+    return keys, cnt, size, d
+
+
+@nb.njit(nogil=True, cache=True)
+def char_rep_ratio(h: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
+    """Data-Juicer ratio: occurrences of the k most frequent n-grams over all n-gram occurrences,
+    k = min(floor(sqrt(distinct)), distinct n-grams seen more than once)."""
+    out = np.zeros(offs.size - 1)
+    keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
+    for r in range(offs.size - 1):
+        g = _grams(h, offs[r], offs[r + 1], n)
+        if g.size == 0:
+            continue
+        keys, cnt, size, d = _count(g, keys, cnt)
+        reps = np.empty(d, np.int64)
+        nrep = 0
+        for j in range(size):
+            if cnt[j] > 1:
+                reps[nrep] = cnt[j]
+                nrep += 1
+            cnt[j] = 0
+        k = min(int(np.floor(np.sqrt(float(d)))), nrep)
+        top = np.sort(reps[:nrep])[::-1][:k].sum()
+        out[r] = float(top) / float(g.size)
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def dup_gram_share(h: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
+    """Share of n-gram occurrences whose n-gram occurs more than once in the row."""
+    out = np.zeros(offs.size - 1)
+    keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
+    for r in range(offs.size - 1):
+        g = _grams(h, offs[r], offs[r + 1], n)
+        if g.size == 0:
+            continue
+        keys, cnt, size, _ = _count(g, keys, cnt)
+        dup = 0
+        for j in range(size):
+            if cnt[j] > 1:
+                dup += cnt[j]
+            cnt[j] = 0
+        out[r] = dup / g.size
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def _later_copies(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, flags): argsort of ``g`` and, per position, True where an earlier equal n-gram exists."""
+    order = np.argsort(g)
+    rep = np.zeros(g.size, np.bool_)
+    i = 0
+    while i < g.size:
+        j, first = i, order[i]
+        while j + 1 < g.size and g[order[j + 1]] == g[order[i]]:
+            j += 1
+            first = min(first, order[j])
+        for t in range(i, j + 1):
+            rep[order[t]] = order[t] != first
+        i = j + 1
+    return order, rep
+
+
+@nb.njit(nogil=True, cache=True)
+def _slot(x: np.uint64, keys: np.ndarray, cnt: np.ndarray, mask: np.uint64) -> int:
+    """Slot of ``x`` in the open-addressing table: where it is, or the empty slot it belongs in."""
+    j = (x ^ (x >> np.uint64(29))) & mask
+    while cnt[j] != 0 and keys[j] != x:
+        j = (j + np.uint64(1)) & mask
+    return j
+
+
+@nb.njit(nogil=True, cache=True)
+def _grow(m: int, keys: np.ndarray, cnt: np.ndarray, first: np.ndarray) -> tuple:
+    """A table of at least 2m slots (the old arrays when big enough; counts are all zero)."""
+    size = 16
+    while size < 2 * m:
+        size *= 2
+    if size > keys.size:
+        keys, cnt, first = np.empty(size, np.uint64), np.zeros(size, np.int64), np.empty(size, np.int64)
+    return keys, cnt, first, size
+
+
+@nb.njit(nogil=True, cache=True)
+def top_gram_chars(h: np.ndarray, lens: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
+    """Per row, count x characters of the most frequent repeated n-gram (ties: the longer); 0 if none."""
+    out = np.zeros(offs.size - 1, np.int64)
+    keys, cnt, first = np.empty(16, np.uint64), np.zeros(16, np.int64), np.empty(16, np.int64)
+    for r in range(offs.size - 1):
+        s = offs[r]
+        g = _grams(h, s, offs[r + 1], n)
+        keys, cnt, first, size = _grow(g.size, keys, cnt, first)
+        mask = np.uint64(size - 1)
+        for i in range(g.size):
+            j = _slot(g[i], keys, cnt, mask)
+            if cnt[j] == 0:
+                keys[j], first[j] = g[i], i
+            cnt[j] += 1
+        best_c, best_l = 1, 0
+        for j in range(size):
+            c = cnt[j]
+            if c > 1:
+                gl = lens[s + first[j] : s + first[j] + n].sum()
+                if c > best_c or (c == best_c and gl > best_l):
+                    best_c, best_l = c, gl
+            cnt[j] = 0
+        out[r] = best_c * best_l if best_c > 1 else 0
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def dup_gram_chars(h: np.ndarray, lens: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
+    """Per row, characters of tokens covered by an n-gram occurrence repeating an earlier one."""
+    out = np.zeros(offs.size - 1, np.int64)
+    keys, cnt, first = np.empty(16, np.uint64), np.zeros(16, np.int64), np.empty(16, np.int64)
+    for r in range(offs.size - 1):
+        s = offs[r]
+        g = _grams(h, s, offs[r + 1], n)
+        keys, cnt, first, size = _grow(g.size, keys, cnt, first)
+        mask = np.uint64(size - 1)
+        covered_to, tot = 0, 0  # tokens before covered_to (row-relative) are already counted
+        for i in range(g.size):
+            j = _slot(g[i], keys, cnt, mask)
+            if cnt[j] == 0:
+                keys[j], cnt[j] = g[i], 1
+                continue
+            for t in range(max(i, covered_to), i + n):
+                tot += lens[s + t]
+            covered_to = i + n
+        cnt[:size] = 0
+        out[r] = tot
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def repeat_counts(h: np.ndarray, lens: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, (tokens equal to an earlier token, characters in those tokens)."""
+    rows = offs.size - 1
+    nrep, crep = np.zeros(rows, np.int64), np.zeros(rows, np.int64)
+    for r in range(rows):
+        s = offs[r]
+        _, rep = _later_copies(h[s : offs[r + 1]].copy())
+        for i in range(rep.size):
+            if rep[i]:
+                nrep[r] += 1
+                crep[r] += lens[s + i]
+    return nrep, crep
