@@ -78,8 +78,8 @@ FAMILIES = {
 
 
 def reference_markdown() -> str:
-    """The whole docs/stages.md: a table of contents by family, then each stage."""
-    names = registry.names()
+    """The whole docs/stages.md (built-in stages only): a contents line per family, then each stage."""
+    names = sorted(registry.builtin_modules())
     groups: dict[str, list[str]] = {}
     for n in names:
         groups.setdefault(FAMILIES.get(n.split(".")[0], "Other"), []).append(n)
