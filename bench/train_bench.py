@@ -146,6 +146,10 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
         "train_s": r["train_s"],
         "tok_s": r["tokens_nonpad"] / r["train_s"],
         "tok_cpu_s": r["tokens_nonpad"] / r["cpu_s"] if r.get("cpu_s") else float("nan"),
+        "best_step": max(
+            (n / t for n, t in zip(r.get("step_tokens", []), r.get("step_s", []), strict=False) if t > 0),
+            default=float("nan"),
+        ),
         "rss_gb": r["peak_rss_mb"] / 1024,
         "loss": sum(tail) / len(tail) if tail else float("nan"),
     }
@@ -155,15 +159,16 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown table; ratios are curate / peer."""
     s = {t: summarize(r) for t, r in results.items()}
     lines = [
-        "| tool | steps | non-pad tokens | train s | tokens/s | tokens/CPU-s | peak RSS GB "
+        "| tool | steps | non-pad tokens | train s | tokens/s | best step tokens/s | tokens/CPU-s "
+        "| peak RSS GB "
         "| final loss (last 5) | grad ckpt | measured (load avg start/end) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t, r in results.items():
         x, gc = s[t], "on" if r.get("gradient_checkpointing") else "off"
         lines.append(
             f"| {t} | {r['steps']} | {x['tokens']:,} | {x['train_s']:.0f} | {x['tok_s']:.1f} | "
-            f"{x['tok_cpu_s']:.1f} | {x['rss_gb']:.2f} | {x['loss']:.4f} | {gc} "
+            f"{x['best_step']:.1f} | {x['tok_cpu_s']:.1f} | {x['rss_gb']:.2f} | {x['loss']:.4f} | {gc} "
             f"| {r['measured_at']} ({r['loadavg_1m'][0]}/{r['loadavg_1m'][1]}) |"
         )
     for mine in (t for t in s if t.startswith("curate")):

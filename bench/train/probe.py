@@ -51,12 +51,14 @@ class StepProbe(TrainerCallback):
         self.out, self.tool, self.info = out, tool, info
         self.t0 = self.cpu0 = self.cpu1 = 0.0
         self.step_ends: list[float] = []
+        self.step_tokens: list[int] = []  # cumulative non-pad tokens at each step end
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self.t0, self.cpu0 = time.perf_counter(), cpu_s()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self.step_ends.append(time.perf_counter())
+        self.step_tokens.append(COUNTS["tokens_nonpad"])
         self.cpu1 = cpu_s()
 
     def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
@@ -70,6 +72,7 @@ class StepProbe(TrainerCallback):
             "train_s": (self.step_ends[-1] if self.step_ends else time.perf_counter()) - self.t0,
             "cpu_s": self.cpu1 - self.cpu0,
             "step_s": [b - a for a, b in zip([self.t0, *self.step_ends], self.step_ends, strict=False)],
+            "step_tokens": [b - a for a, b in zip([0, *self.step_tokens], self.step_tokens, strict=False)],
             "losses": losses,
             "param_dtypes": dtypes,
             "gradient_checkpointing": gc,

@@ -14,6 +14,7 @@ import json
 import resource
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 T_START = time.perf_counter()
@@ -91,6 +92,7 @@ def main(spec_path: str, out_path: str) -> None:
     summary = run_training(train_df, eval_df, cfg, out_dir, progress=False)
     lines = [json.loads(x) for x in Path(summary["metrics_file"]).read_text().splitlines() if x.strip()]
     losses = [m["loss"] for m in lines if "loss" in m and not m.get("skipped")]
+    done = [(0, 0.0)] + [(m["tokens"], m["elapsed_s"]) for m in lines if "tokens" in m]
     import transformers
 
     import curate
@@ -102,6 +104,8 @@ def main(spec_path: str, out_path: str) -> None:
         "train_s": summary["train_seconds"],
         "cpu_s": CPU["end"] - CPU["start"],
         "losses": losses,
+        "step_s": [b[1] - a[1] for a, b in pairwise(done)],
+        "step_tokens": [b[0] - a[0] for a, b in pairwise(done)],
         "param_dtypes": [summary["precision"]],
         "gradient_checkpointing": cfg.gradient_checkpointing,
         "tokens_nonpad": summary["tokens_seen"],

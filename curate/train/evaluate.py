@@ -55,7 +55,8 @@ def eval_loss(
         np.arange(len(ds)), ds.lengths, micro_batch_tokens=micro_batch_tokens, packing=packing
     ):
         b = collate(ds, mb, packing=packing, pad_id=pad_id, varlen=varlen).to(rt.device)
-        with rt.autocast():
+        # no autograd graph: eval was costing as much as a training step per token
+        with torch.no_grad(), rt.autocast():
             total += float(
                 batch_loss(model, b, prompt_learning=prompt_learning, virtual_tokens=virtual_tokens)
             )
