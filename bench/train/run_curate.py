@@ -108,6 +108,8 @@ def main(spec_path: str, out_path: str) -> None:
         "step_tokens": [b[0] - a[0] for a, b in pairwise(done)],
         "param_dtypes": [summary["precision"]],
         "gradient_checkpointing": cfg.gradient_checkpointing,
+        "micro_batch_tokens": cfg.micro_batch_tokens,
+        "group_by_length": cfg.group_by_length,
         "tokens_nonpad": summary["tokens_seen"],
         "skipped_steps": summary["skipped_steps"],
         "final_eval_loss": summary["final_eval_loss"],
