@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import psutil
@@ -150,6 +151,10 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
             (n / t for n, t in zip(r.get("step_tokens", []), r.get("step_s", []), strict=False) if t > 0),
             default=float("nan"),
         ),
+        "median_step": median(
+            [n / t for n, t in zip(r.get("step_tokens", []), r.get("step_s", []), strict=False) if t > 0]
+            or [float("nan")]
+        ),
         "rss_gb": r["peak_rss_mb"] / 1024,
         "loss": sum(tail) / len(tail) if tail else float("nan"),
     }
@@ -159,7 +164,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     """Markdown table; ratios are curate / peer."""
     s = {t: summarize(r) for t, r in results.items()}
     lines = [
-        "| tool | steps | non-pad tokens | train s | tokens/s | best step tokens/s | tokens/CPU-s "
+        "| tool | steps | non-pad tokens | train s | tokens/s | median / best step tokens/s | tokens/CPU-s "
         "| peak RSS GB "
         "| final loss (last 5) | grad ckpt | measured (load avg start/end) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -168,7 +173,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         x, gc = s[t], "on" if r.get("gradient_checkpointing") else "off"
         lines.append(
             f"| {t} | {r['steps']} | {x['tokens']:,} | {x['train_s']:.0f} | {x['tok_s']:.1f} | "
-            f"{x['best_step']:.1f} | {x['tok_cpu_s']:.1f} | {x['rss_gb']:.2f} | {x['loss']:.4f} | {gc} "
+            f"{x['median_step']:.0f} / {x['best_step']:.0f} | {x['tok_cpu_s']:.1f} | {x['rss_gb']:.2f} | "
+            f"{x['loss']:.4f} | {gc} "
             f"| {r['measured_at']} ({r['loadavg_1m'][0]}/{r['loadavg_1m'][1]}) |"
         )
     for mine in (t for t in s if t.startswith("curate")):

@@ -131,7 +131,12 @@ class TrainConfig(BaseModel):
         default=0.05, ge=0, lt=1, description=("Held-out share of rows when no eval split is given (seeded).")
     )
     eval_max_rows: int = Field(
-        default=64, ge=1, description="Cap on held-out rows, so eval stays cheap on CPU."
+        default=64,
+        ge=1,
+        description=(
+            "Cap on eval rows (held out here, or a seeded sample of the recipe's eval split), "
+            "so eval stays cheap on CPU."
+        ),
     )
     cache_dir: str | None = Field(
         default=None,

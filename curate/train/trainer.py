@@ -64,6 +64,8 @@ def train(
         train_df, eval_df = split_eval(
             train_df, fraction=cfg.eval_fraction, max_rows=cfg.eval_max_rows, seed=cfg.seed
         )
+    elif eval_df.height > cfg.eval_max_rows:  # a recipe's split: eval a seeded sample, keep CPU eval cheap
+        eval_df = eval_df.sample(n=cfg.eval_max_rows, seed=cfg.seed)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "tokenized"
     tok_kw = {"max_len": cfg.max_len, "last_turn_only": cfg.last_turn_only, "cache_dir": cache}
     with dist.main_first():

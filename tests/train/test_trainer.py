@@ -206,3 +206,18 @@ def test_plora_saves_a_full_model_that_includes_every_cycle(tmp_path, cfg, small
     base = make_model().state_dict()
     changed = [k for k, v in saved.state_dict().items() if k in base and not torch.equal(v, base[k])]
     assert any("q_proj" in k for k in changed) and not any("norm" in k for k in changed)
+
+
+def test_eval_max_rows_caps_a_supplied_eval_split(tmp_path, cfg, small_df, make_model, tokenizer):
+    n_eval = small_df.height // 3
+    train, held = small_df.slice(n_eval), small_df.slice(0, n_eval)
+    assert held.height > 8
+    s = run_training(
+        train,
+        held,
+        cfg(max_steps=1, sample_count=0),
+        tmp_path / "run",
+        model=make_model(),
+        tokenizer=tokenizer,
+    )
+    assert s["eval_rows"] == 8 and s["train_rows"] == train.height
