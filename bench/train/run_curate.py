@@ -102,7 +102,7 @@ def main(spec_path: str, out_path: str) -> None:
         "steps": summary["steps"],
         "setup_s": time.perf_counter() - T_START - summary["train_seconds"],
         "train_s": summary["train_seconds"],
-        "cpu_s": CPU["end"] - CPU["start"],
+        "cpu_s": CPU["end"] - CPU["start"] if {"start", "end"} <= CPU.keys() else None,
         "losses": losses,
         "step_s": [b[1] - a[1] for a, b in pairwise(done)],
         "step_tokens": [b[0] - a[0] for a, b in pairwise(done)],
