@@ -94,6 +94,22 @@ def _converted_dir(name: str) -> Path:
     return cache_root() / "models" / ALIASES.get(name, name).replace("/", "--")
 
 
+def load_config(name: str) -> Any:
+    """The model's transformers config, offline, without loading weights (for estimates)."""
+    from transformers import AutoConfig
+
+    conv = _converted_dir(name)
+    if (conv / "config.json").exists():
+        return AutoConfig.from_pretrained(conv)
+    where, gguf = resolve(name)
+    try:
+        return (
+            AutoConfig.from_pretrained(where, gguf_file=gguf) if gguf else AutoConfig.from_pretrained(where)
+        )
+    except OSError as e:
+        raise ModelError(f"cannot read the config of {name!r} offline: {e}") from None
+
+
 @lru_cache(maxsize=4)
 def load_tokenizer(name: str) -> Any:
     """Tokenizer for a model name (cached per process)."""

@@ -18,24 +18,11 @@ GB = 1e9  # decimal GB, as the 16-20 GB per billion parameters rule of thumb cou
 def model_shape(model: str) -> dict[str, Any]:
     """Config numbers and exact parameter counts of ``model`` without loading its weights."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    from curate.errors import ModelError
-    from curate.models import _converted_dir, resolve
+    from curate.models import load_config
 
-    conv = _converted_dir(model)
-    if (conv / "config.json").exists():
-        config = AutoConfig.from_pretrained(conv)
-    else:
-        where, gguf = resolve(model)
-        try:
-            config = (
-                AutoConfig.from_pretrained(where, gguf_file=gguf)
-                if gguf
-                else AutoConfig.from_pretrained(where)
-            )
-        except OSError as e:
-            raise ModelError(f"cannot read the config of {model!r} offline: {e}") from None
+    config = load_config(model)
     with torch.device("meta"):
         m = AutoModelForCausalLM.from_config(config)
     total = sum(p.numel() for p in m.parameters())
