@@ -94,7 +94,7 @@ class Recipe(_Strict):
     train: dict[str, Any] | None = None
     allowed_licenses: list[str] | None = None
     commercial: bool = False
-    workers: int = Field(default=1, ge=1)
+    workers: int | None = Field(default=None, ge=1)
     path: Path | None = None
 
     @field_validator("sources")

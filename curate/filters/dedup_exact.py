@@ -16,8 +16,8 @@ from curate.filters.dedup_common import (
     source_codes,
     survivor_rank,
 )
-from curate.filters.shingles import mix64
 from curate.filters.textkey import text_keys
+from curate.filters.utf8 import mix64
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
 

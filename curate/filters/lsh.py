@@ -17,7 +17,7 @@ from functools import lru_cache
 import numba as nb
 import numpy as np
 
-from curate.filters.shingles import mix64, ranges, run_chunks
+from curate.filters.utf8 import mix64, ranges, run_chunks
 
 SMALL_BUCKET = 16  # buckets up to this size contribute all their pairs; larger ones a star + chain
 

@@ -37,46 +37,6 @@ def _grams(h: np.ndarray, s: int, e: int, n: int) -> np.ndarray:
 
 
 @nb.njit(nogil=True, cache=True)
-def splitmix(x: np.ndarray) -> np.ndarray:
-    """Spread small integers (code points) over 64 bits before the polynomial hash."""
-    out = np.empty(x.size, np.uint64)
-    for i in range(x.size):
-        z = np.uint64(x[i]) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        out[i] = z ^ (z >> np.uint64(31))
-    return out
-
-
-@nb.njit(nogil=True, cache=True)
-def utf8_codepoints(buf: np.ndarray, boffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decode concatenated UTF-8 rows into code points and per-row code point offsets."""
-    cps = np.empty(buf.size, np.uint32)
-    offs = np.empty(boffs.size, np.int64)
-    j = 0
-    offs[0] = 0
-    for r in range(boffs.size - 1):
-        i = boffs[r]
-        while i < boffs[r + 1]:
-            b = np.uint32(buf[i])
-            if b < 0x80:
-                cp, k = b, 0
-            elif b < 0xE0:
-                cp, k = b & np.uint32(0x1F), 1
-            elif b < 0xF0:
-                cp, k = b & np.uint32(0x0F), 2
-            else:
-                cp, k = b & np.uint32(0x07), 3
-            for t in range(1, k + 1):
-                cp = (cp << np.uint32(6)) | (np.uint32(buf[i + t]) & np.uint32(0x3F))
-            cps[j] = cp
-            j += 1
-            i += k + 1
-        offs[r + 1] = j
-    return cps[:j], offs
-
-
-@nb.njit(nogil=True, cache=True)
 def _count(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Count ``g``'s values in an open-addressing table (reused across rows, grown when too small).
 

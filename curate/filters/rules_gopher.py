@@ -9,12 +9,13 @@ None (or use filter.fineweb / filter.repetition) for Chinese.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 from pydantic import Field as PydField
 
 from curate.fields import Field
-from curate.filters import ngrams
-from curate.filters.textstats import TMP, FieldConfig, lines, ratio, score_name, text_of, words
+from curate.filters import ngrams, textscan
+from curate.filters.textstats import TMP, FieldConfig, field_series, lines, ratio, score_name, text_of
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
 
@@ -28,6 +29,15 @@ class _GopherConfig(FieldConfig):
     field: Field = PydField(
         "text", description="text the rule reads: text, user, assistant, last_assistant, all"
     )
+
+
+def _word_hashes(entries: list[str]) -> np.ndarray:
+    """Hashes of the entries that are exactly one word (any other entry can never equal a word)."""
+    t = textscan.word_tokens(pl.Series(entries, dtype=pl.String), lowercase=True)
+    one = (np.diff(t.offs) == 1) & (
+        t.lens[np.minimum(t.offs[:-1], t.lens.size - 1)] == [len(x) for x in entries]
+    )
+    return t.hashes[t.offs[:-1][one]]
 
 
 def _max_rule(col: str, thr: float | None, reason: str) -> list[Rule]:
@@ -83,31 +93,32 @@ class GopherQualityFilter(RowStage):
         return score_name(f"gopher_{stat}", self.cfg.field, "text")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        t = pl.col(TMP)
-        w = words(t)
-        n_words = w.list.len()
+        workers = self.ctx.threads
+        texts = field_series(batch, self.cfg.field)
+        w = textscan.word_tokens(texts, lowercase=True, workers=workers)
+        n_words = np.diff(w.offs)
+        words = pl.lit(pl.Series(n_words))
+        mean_chars = textscan.share(textscan.row_sums(w.lens, w.offs), n_words)
+        n_tokens, n_alpha, _ = textscan.space_tokens(texts, workers=workers)
+        stop = np.isin(w.hashes, _word_hashes([s.lower() for s in self.cfg.stop_words]))
+        t, e = pl.col(TMP), pl.element()
         ls = lines(t)
         n_lines = ls.list.len()
-        tokens = t.str.extract_all(r"\S+")
-        stop = [s.lower() for s in self.cfg.stop_words]
-        stats = {
-            "words": n_words.cast(pl.Int64),
-            "mean_word_chars": w.list.eval(pl.element().str.len_chars()).list.mean().fill_null(0.0),
-            "hash_ratio": ratio(t.str.count_matches("#", literal=True), n_words),
-            "ellipsis_ratio": ratio(t.str.count_matches(r"\.\.\.|…"), n_words),
-            "bullet_lines_frac": ratio(
-                ls.list.eval(pl.element().str.contains(BULLET_START)).list.sum(), n_lines
+        out = batch.with_columns(text_of(self.cfg.field).alias(TMP)).with_columns(
+            pl.Series(self._col("words"), n_words),
+            pl.Series(self._col("mean_word_chars"), mean_chars),
+            ratio(t.str.count_matches("#", literal=True), words).alias(self._col("hash_ratio")),
+            ratio(t.str.count_matches(r"\.\.\.|…"), words).alias(self._col("ellipsis_ratio")),
+            ratio(ls.list.eval(e.str.contains(BULLET_START)).list.sum(), n_lines).alias(
+                self._col("bullet_lines_frac")
             ),
-            "ellipsis_lines_frac": ratio(
-                ls.list.eval(pl.element().str.contains(ELLIPSIS_END)).list.sum(), n_lines
+            ratio(ls.list.eval(e.str.contains(ELLIPSIS_END)).list.sum(), n_lines).alias(
+                self._col("ellipsis_lines_frac")
             ),
-            "alpha_words_frac": ratio(
-                tokens.list.eval(pl.element().str.contains(r"\p{L}")).list.sum(), tokens.list.len()
-            ),
-            "stop_words": w.list.eval(pl.element().str.to_lowercase().is_in(stop)).list.sum().cast(pl.Int64),
-        }
-        out = batch.with_columns(text_of(self.cfg.field).alias(TMP))
-        return out.with_columns(e.alias(self._col(k)) for k, e in stats.items()).drop(TMP)
+            pl.Series(self._col("alpha_words_frac"), textscan.share(n_alpha, n_tokens)),
+            pl.Series(self._col("stop_words"), textscan.row_sums(stop, w.offs)),
+        )
+        return out.drop(TMP)
 
     def rules(self) -> list[Rule]:
         c, col = self.cfg, self._col
@@ -165,13 +176,13 @@ class GopherRepetitionFilter(RowStage):
         return score_name(f"gopher_{stat}", self.cfg.field, "text")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        t = text_of(self.cfg.field)
+        t, workers = text_of(self.cfg.field), self.ctx.threads
         paras = (
             t.str.replace_all(r"\n[ \t\r]*\n", "\u2029")
             .str.split("\u2029")
             .list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
         )
-        tmp = batch.select(lines(t).alias("l"), paras.alias("p"), words(t).alias("w"))
+        tmp = batch.select(lines(t).alias("l"), paras.alias("p"))
         line_sh, para_sh = ngrams.repeat_shares(tmp["l"]), ngrams.repeat_shares(tmp["p"])
         cols = [
             line_sh["frac"].alias(self._col("dup_line_frac")),
@@ -179,11 +190,13 @@ class GopherRepetitionFilter(RowStage):
             line_sh["char_frac"].alias(self._col("dup_line_char_frac")),
             para_sh["char_frac"].alias(self._col("dup_para_char_frac")),
         ]
-        flat = ngrams.flatten(tmp["w"])
+        words = textscan.word_tokens(field_series(batch, self.cfg.field), workers=workers)
         for n in sorted(self.cfg.max_top_ngram_char_frac):
-            cols.append(ngrams.top_ngram_char_frac(flat, n).alias(self._col(f"top_{n}gram_char_frac")))
+            frac = ngrams.top_ngram_char_frac(words, n, workers=workers)
+            cols.append(frac.alias(self._col(f"top_{n}gram_char_frac")))
         for n in sorted(self.cfg.max_dup_ngram_char_frac):
-            cols.append(ngrams.dup_ngram_char_frac(flat, n).alias(self._col(f"dup_{n}gram_char_frac")))
+            frac = ngrams.dup_ngram_char_frac(words, n, workers=workers)
+            cols.append(frac.alias(self._col(f"dup_{n}gram_char_frac")))
         return batch.with_columns(cols)
 
     def rules(self) -> list[Rule]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 from pydantic import Field as PydField
 
-from curate.filters import ngrams
-from curate.filters.textstats import FieldConfig, lines, score_name, text_of, words
+from curate.filters import ngrams, textscan
+from curate.filters.textstats import FieldConfig, field_series, lines, score_name, text_of
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
 
@@ -15,7 +15,7 @@ from curate.pipeline.stage import RowStage, Rule
 class RepetitionFilter(RowStage):
     """Score and remove repetitive text: looping generations, spam, boilerplate.
 
-    Exact definitions implemented (``ngrams`` module, all column-wise polars):
+    Exact definitions implemented (``ngrams`` module; compiled kernels over the UTF-8 column):
 
     * ``score_char_rep_ratio`` — Data-Juicer ``character_repetition_filter``: count each character
       n-gram (n = ``char_ngram_chars``); of the D distinct n-grams take the k = min(floor(sqrt(D)),
@@ -27,8 +27,8 @@ class RepetitionFilter(RowStage):
     * ``score_dup_line_frac`` — share of non-blank lines (stripped) equal to an earlier line of the
       same row. Default max 0.3 (Gopher, Rae et al. 2021, table A1).
 
-    A text shorter than n scores 0.0. Cost: ~0.1 s per M characters for char_rep_ratio (compiled,
-    ``ngram_kernels``; n-grams compared by 64-bit hash).
+    A text shorter than n scores 0.0. Cost: ~0.02 s per M characters for all three on 2 threads
+    (n-grams compared by 64-bit hash).
     """
 
     class Config(FieldConfig):
@@ -48,16 +48,18 @@ class RepetitionFilter(RowStage):
         return score_name(stat, self.cfg.field, "all")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        c = self.cfg
-        tmp = batch.select(
-            text_of(c.field).alias("t"),
-            words(text_of(c.field), lowercase=True).alias("w"),
-            lines(text_of(c.field)).alias("l"),
-        )
+        c, workers = self.cfg, self.ctx.threads
+        texts = field_series(batch, c.field)
+        words = textscan.word_tokens(texts, lowercase=True, workers=workers)
+        ls = batch.select(lines(text_of(c.field))).to_series()
         return batch.with_columns(
-            ngrams.char_rep_ratio(tmp["t"], c.char_ngram_chars).alias(self._col("char_rep_ratio")),
-            ngrams.dup_gram_share(tmp["w"], c.word_ngram_words).alias(self._col("word_rep_ratio")),
-            ngrams.repeat_shares(tmp["l"])["frac"].alias(self._col("dup_line_frac")),
+            ngrams.char_rep_ratio(texts, c.char_ngram_chars, workers=workers).alias(
+                self._col("char_rep_ratio")
+            ),
+            ngrams.dup_gram_share(words, c.word_ngram_words, workers=workers).alias(
+                self._col("word_rep_ratio")
+            ),
+            ngrams.repeat_shares(ls)["frac"].alias(self._col("dup_line_frac")),
         )
 
     def rules(self) -> list[Rule]:

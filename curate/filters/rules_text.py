@@ -3,43 +3,42 @@
 One stage, ``filter.ratios``, scores all seven in one pass and removes by whichever thresholds the
 recipe sets: a recipe line reads ``filter.ratios: {max_digit_ratio: 0.3, max_url_ratio: 0.2}``
 instead of seven stages, and the notebook gets every distribution from one run. Each ratio is a
-regex count over the whole column (no per-row Python).
+compiled count over the column's UTF-8 bytes (``textscan.class_counts``), URLs a regex.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 from pydantic import Field as PydField
 
-from curate.filters.textstats import TMP, URL_PATTERN, FieldConfig, ratio, score_name, text_of
+from curate.filters.textscan import class_counts, share
+from curate.filters.textstats import URL_PATTERN, FieldConfig, field_series, score_name
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-
-ALNUM = r"[\p{L}\p{N}]"
-SPECIAL = r"[^\p{L}\p{N}\s]"
-DIGIT = r"\p{Nd}"
-SPACE = r"\s"
-UPPER, LOWER = r"\p{Lu}", r"\p{Ll}"
-# Control and format characters other than tab/newline/CR, private use, and U+FFFD
-# (the decoder's replacement character): none of them is printable text.
-CONTROL = r"[[\p{Cc}\p{Cf}\p{Co}\x{FFFD}]--[\t\n\r]]"
 
 STATS = ("alnum", "special", "digit", "whitespace", "uppercase", "control", "url")
 
 
-def ratio_exprs(text: pl.Expr) -> dict[str, pl.Expr]:
-    """Each ratio of ``text``; denominators are characters, except uppercase (cased letters)."""
-    chars = text.str.len_chars()
-    upper = text.str.count_matches(UPPER)
-    url_chars = text.str.extract_all(URL_PATTERN).list.eval(pl.element().str.len_chars()).list.sum()
+def char_ratios(texts: pl.Series, *, workers: int = 1) -> dict[str, np.ndarray]:
+    """Each ratio of every text: one compiled pass for the character classes, a regex for URLs.
+
+    Denominators are characters, except uppercase (cased letters). The classes are the regexes in
+    ``utf8.CLASS_PATTERNS``; special = neither alphanumeric nor whitespace (``[^\\p{L}\\p{N}\\s]``).
+    """
+    k = class_counts(texts, workers=workers)
+    chars = k["chars"]
+    url = pl.select(
+        pl.lit(texts).str.extract_all(URL_PATTERN).list.eval(pl.element().str.len_chars()).list.sum()
+    )
     return {
-        "alnum": ratio(text.str.count_matches(ALNUM), chars),
-        "special": ratio(text.str.count_matches(SPECIAL), chars),
-        "digit": ratio(text.str.count_matches(DIGIT), chars),
-        "whitespace": ratio(text.str.count_matches(SPACE), chars),
-        "uppercase": ratio(upper, upper + text.str.count_matches(LOWER)),
-        "control": ratio(text.str.count_matches(CONTROL), chars),
-        "url": ratio(url_chars.fill_null(0), chars),
+        "alnum": share(k["alnum"], chars),
+        "special": share(chars - k["alnum"] - k["space"], chars),
+        "digit": share(k["digit"], chars),
+        "whitespace": share(k["space"], chars),
+        "uppercase": share(k["upper"], k["upper"] + k["lower"]),
+        "control": share(k["control"], chars),
+        "url": share(url.to_series().fill_null(0).to_numpy(), chars),
     }
 
 
@@ -84,9 +83,8 @@ class RatiosFilter(RowStage):
         return score_name(f"{stat}_ratio", self.cfg.field, "all")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        exprs = ratio_exprs(pl.col(TMP))
-        out = batch.with_columns(text_of(self.cfg.field).alias(TMP))
-        return out.with_columns(exprs[s].alias(self._col(s)) for s in STATS).drop(TMP)
+        ratios = char_ratios(field_series(batch, self.cfg.field), workers=self.ctx.threads)
+        return batch.with_columns(pl.Series(self._col(s), ratios[s]) for s in STATS)
 
     def rules(self) -> list[Rule]:
         c = self.cfg

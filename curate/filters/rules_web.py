@@ -6,16 +6,8 @@ import polars as pl
 from pydantic import Field as PydField
 
 from curate.fields import Field
-from curate.filters import ngrams
-from curate.filters.textstats import (
-    WORD_PATTERN,
-    FieldConfig,
-    ends_with_any,
-    lines,
-    ratio,
-    score_name,
-    text_of,
-)
+from curate.filters import ngrams, textscan
+from curate.filters.textstats import FieldConfig, ends_with_any, field_series, lines, score_name, text_of
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageResult, split_by_rules
 
@@ -64,20 +56,30 @@ class C4Filter(RowStage):
     def _col(self, stat: str) -> str:
         return score_name(f"c4_{stat}", self.cfg.field, "text")
 
-    def _line_flags(self) -> list[pl.Expr]:
-        """Per-line columns over the exploded lines (one row per line, whole-column expressions)."""
-        c = self.cfg
+    def _clean_lines(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """One row per line (``__r`` = its document), stripped and with citations cut."""
         line = pl.col("line").fill_null("").str.strip_chars()
-        if c.remove_citations:
+        if self.cfg.remove_citations:
             line = line.str.replace_all(CITATION, "").str.strip_chars()
+        return (
+            batch.select(text_of(self.cfg.field).str.split("\n").alias("line"))
+            .with_row_index("__r")
+            .explode("line", empty_as_null=True)
+            .with_columns(line.alias("line"))
+        )
+
+    def _line_flags(self, flat: pl.DataFrame) -> list[pl.Expr]:
+        """Per-line columns (one row per line): word counts compiled, the phrase rules as regexes."""
+        c = self.cfg
+        workers = self.ctx.threads
+        longest = textscan.space_tokens(flat["line"], workers=workers)[2]
+        words = textscan.word_counts(flat["line"], workers=workers)
+        line = pl.col("line")
         low = line.str.to_lowercase()
-        longest = line.str.extract_all(r"\S+").list.eval(pl.element().str.len_chars()).list.max().fill_null(0)
         punct = ends_with_any(line, c.terminal_punct) & ~line.str.ends_with("...")
-        words_ok = line.str.count_matches(WORD_PATTERN) >= c.min_words_per_line
-        cand = (longest <= c.max_word_chars) & punct & words_ok
+        cand = pl.lit(pl.Series((longest <= c.max_word_chars) & (words >= c.min_words_per_line))) & punct
         js = low.str.contains("javascript", literal=True)
         return [
-            line.alias("line"),
             (line != "").alias("nonblank"),
             (cand & ~js & ~low.str.contains(POLICY)).alias("kept"),
             (cand & low.str.contains("lorem ipsum", literal=True)).alias("lorem"),
@@ -86,12 +88,8 @@ class C4Filter(RowStage):
         ]
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        flat = (
-            batch.select(text_of(self.cfg.field).str.split("\n").alias("line"))
-            .with_row_index("__r")
-            .explode("line", empty_as_null=True)
-            .with_columns(self._line_flags())
-        )
+        flat = self._clean_lines(batch)
+        flat = flat.with_columns(self._line_flags(flat))
         kept, as_int = pl.col("kept"), lambda e: e.cast(pl.Int64).sum()
         per_doc = flat.group_by("__r", maintain_order=True).agg(
             as_int(pl.col("nonblank") & ~kept).alias(self._col("lines_dropped")),
@@ -170,21 +168,21 @@ class FineWebFilter(RowStage):
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         c, e = self.cfg, pl.element()
-        t = text_of(c.field)
-        ls = lines(t)
-        n = ls.list.len()
-        tmp = batch.select(ls.alias("l"))
+        texts = field_series(batch, c.field)
+        per = pl.DataFrame({"l": pl.select(lines(pl.lit(texts))).to_series()}).select(
+            pl.col("l").list.len().alias("n"),
+            pl.col("l").list.eval(ends_with_any(e, c.terminal_punct)).list.sum().alias("punct"),
+            pl.col("l").list.eval(e.str.len_chars() <= c.short_line_chars).list.sum().alias("short"),
+            pl.col("l"),
+        )
+        n = per["n"].to_numpy()
+        newlines = texts.str.count_matches("\n", literal=True).to_numpy()
+        words = textscan.word_counts(texts, workers=self.ctx.threads)
         return batch.with_columns(
-            ratio(ls.list.eval(ends_with_any(e, c.terminal_punct)).list.sum(), n).alias(
-                self._col("line_punct_ratio")
-            ),
-            ratio(ls.list.eval(e.str.len_chars() <= c.short_line_chars).list.sum(), n).alias(
-                self._col("short_line_ratio")
-            ),
-            ngrams.repeat_shares(tmp["l"])["char_frac"].alias(self._col("dup_line_char_ratio")),
-            ratio(t.str.count_matches("\n", literal=True), t.str.count_matches(WORD_PATTERN)).alias(
-                self._col("newline_word_ratio")
-            ),
+            pl.Series(self._col("line_punct_ratio"), textscan.share(per["punct"].to_numpy(), n)),
+            pl.Series(self._col("short_line_ratio"), textscan.share(per["short"].to_numpy(), n)),
+            ngrams.repeat_shares(per["l"])["char_frac"].alias(self._col("dup_line_char_ratio")),
+            pl.Series(self._col("newline_word_ratio"), textscan.share(newlines, words)),
         )
 
     def rules(self) -> list[Rule]:

@@ -17,17 +17,15 @@ allocating. Documents run on threads (the kernels release the GIL). A document s
 
 from __future__ import annotations
 
-import itertools
 import unicodedata
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Literal
 
 import numba as nb
 import numpy as np
 import polars as pl
-import pyarrow as pa
+
+from curate.filters.utf8 import decode, mix, run_chunks, utf8_buffers
 
 Unit = Literal["word", "char", "auto"]
 UNITS: dict[str, int] = {"word": 0, "char": 1, "auto": 2}
@@ -75,37 +73,9 @@ def char_tables(lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
 
 
 @nb.njit(inline="always")
-def _mix(x: np.uint64) -> np.uint64:
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-@nb.njit(inline="always")
-def _decode(data: np.ndarray, i: int) -> tuple[int, int]:
-    b0 = np.int64(data[i])
-    if b0 < 0x80:
-        return b0, i + 1
-    if b0 < 0xE0:
-        return ((b0 & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), i + 2
-    if b0 < 0xF0:
-        return ((b0 & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (
-            np.int64(data[i + 2]) & 0x3F
-        ), i + 3
-    return (
-        ((b0 & 0x07) << 18)
-        | ((np.int64(data[i + 1]) & 0x3F) << 12)
-        | ((np.int64(data[i + 2]) & 0x3F) << 6)
-        | (np.int64(data[i + 3]) & 0x3F)
-    ), i + 4
-
-
-@nb.njit(inline="always")
 def _char(data: np.ndarray, i: int, fold: np.ndarray, cls: np.ndarray) -> tuple[int, int, int]:
     """(folded code point, class, next byte index)."""
-    cp, j = _decode(data, i)
+    cp, j = decode(data, i)
     if cp < 0x10000:
         return fold[cp], cls[cp], j
     if 0x20000 <= cp < 0x40000:
@@ -136,16 +106,16 @@ def _tokens(data, lo, hi, fold, cls, as_char, seed, out, pos):
             continue
         if inword:
             if out.size:
-                out[pos + n] = _mix(h)
+                out[pos + n] = mix(h)
             n += 1
             inword = False
         if c != SEP:
             if out.size:
-                out[pos + n] = _mix(np.uint64(cp) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed))
+                out[pos + n] = mix(np.uint64(cp) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed))
             n += 1
     if inword:
         if out.size:
-            out[pos + n] = _mix(h)
+            out[pos + n] = mix(h)
         n += 1
     return n
 
@@ -182,39 +152,7 @@ def _fill(data, offsets, fold, cls, mode, ntok, sh_off, nw, nc, seed, buf_off, b
             g = np.uint64(seed) + np.uint64(w)
             for j in range(w):
                 g = g * np.uint64(0x100000001B3) + buf[t0 + s + j]
-            out[sh_off[d] + s] = _mix(g)
-
-
-def run_chunks(fn: Callable[[int, int], object], cum_work: np.ndarray, workers: int) -> None:
-    """Call ``fn(lo, hi)`` over item ranges of about equal work, on ``workers`` threads.
-
-    ``cum_work`` is the running total of work per item (length n + 1, e.g. CSR offsets). The
-    kernels release the GIL (``nogil``), so threads give real parallelism without numba's
-    ``parallel=True``, which costs seconds more to compile on every fresh checkout.
-    """
-    n = cum_work.size - 1
-    parts = 1 if workers <= 1 or n < 64 else workers * 4
-    bounds = np.searchsorted(cum_work, np.linspace(0, cum_work[-1], parts + 1), side="left")
-    bounds[0], bounds[-1] = 0, n
-    spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-    if len(spans) <= 1:
-        for a, b in spans:
-            fn(a, b)
-        return
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda sp: fn(*sp), spans))
-
-
-def utf8_buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes uint8, offsets int64) of a string column, zero-copy from Arrow where possible."""
-    arr = texts.fill_null("").rechunk().to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
-    _, off_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
-    return data, offsets
+            out[sh_off[d] + s] = mix(g)
 
 
 def shingle_hashes(
@@ -268,24 +206,3 @@ def shingle_hashes(
         workers,
     )
     return out, sh_off, mode
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer over a uint64 array (new array): spreads every input bit over 64."""
-    x = x ^ (x >> np.uint64(30))
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
-
-
-def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(s, s + l)`` for every pair, without a Python loop."""
-    lengths = lengths.astype(np.int64, copy=False)
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    shift = np.repeat(starts.astype(np.int64) - (ends - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + shift

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from curate.filters.dedup_common import FOLD, Punctuation, Whitespace
-from curate.filters.shingles import _decode, _mix, run_chunks, utf8_buffers
+from curate.filters.utf8 import decode, mix, run_chunks, utf8_buffers
 
 WS_MODES = {"keep": 0, "collapse": 1, "remove": 2}
 _MAXSEQ = 4
@@ -65,7 +65,7 @@ def _keys(data, offsets, seq, nseq, is_ws, ws_mode, drop_emoji, seed, k1, k2, d0
         pending = False
         i = offsets[d]
         while i < offsets[d + 1]:
-            cp, i = _decode(data, i)
+            cp, i = decode(data, i)
             if cp < 0x10000:
                 m = nseq[cp]
                 for k in range(m):
@@ -88,8 +88,8 @@ def _keys(data, offsets, seq, nseq, is_ws, ws_mode, drop_emoji, seed, k1, k2, d0
                 h1 = (h1 ^ np.uint64(x)) * _P1
                 h2 = (h2 ^ (np.uint64(x) * _G)) * _P2
                 n_out += 1
-        k1[d] = _mix(h1 ^ np.uint64(n_out))
-        k2[d] = _mix(h2 + np.uint64(n_out))
+        k1[d] = mix(h1 ^ np.uint64(n_out))
+        k2[d] = mix(h2 + np.uint64(n_out))
 
 
 def text_keys(

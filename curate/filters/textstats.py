@@ -50,6 +50,11 @@ def text_of(field: Field) -> pl.Expr:
     return field_text(field)
 
 
+def field_series(batch: pl.DataFrame, field: Field) -> pl.Series:
+    """The field's text for every row as a Series, for the compiled kernels (``textscan``)."""
+    return batch.select(text_of(field)).to_series()
+
+
 def words(text: pl.Expr, *, lowercase: bool = False) -> pl.Expr:
     """List of CJK-aware words (see module docstring)."""
     src = text.str.to_lowercase() if lowercase else text

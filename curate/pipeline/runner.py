@@ -27,7 +27,7 @@ from curate import __version__
 from curate.errors import StageError
 from curate.pipeline import registry
 from curate.pipeline.rundir import RunDir
-from curate.pipeline.stage import Stage, StageContext, StageResult
+from curate.pipeline.stage import Stage, StageContext, StageResult, available_cpus
 from curate.recipe import Recipe
 from curate.schema import REJECT_SCHEMA, conform, dumps, empty
 
@@ -239,7 +239,7 @@ class Runner:
             models=ModelHub(),
             cache_dir=cache_root() / "scores",
             train_model=model,
-            workers=self.recipe.workers,
+            workers=self.recipe.workers or available_cpus(),
         )
 
     def _apply(self, stage: Stage, df: pl.DataFrame) -> StageResult:

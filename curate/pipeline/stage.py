@@ -12,6 +12,7 @@ Stages never touch run directories, pools or logging set-up: the runner owns tho
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,14 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and ``taskset`` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 @dataclass
 class StageContext:
     """What a stage may need from the run, injected rather than global.
@@ -42,7 +51,12 @@ class StageContext:
     models: Any = None
     cache_dir: Path | None = None
     train_model: str | None = None
-    workers: int = 1
+    workers: int = field(default_factory=lambda: available_cpus())
+
+    @property
+    def threads(self) -> int:
+        """Threads a compiled kernel may use (at least 1)."""
+        return max(1, self.workers)
 
 
 @dataclass

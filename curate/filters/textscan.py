@@ -1,0 +1,275 @@
+"""Rule-filter statistics in one compiled pass over a column's UTF-8 bytes: words, characters, classes.
+
+The polars versions of these (``str.extract_all(WORD_PATTERN)`` then explode and hash, or one
+``count_matches`` per character class) allocate a string per word or rescan the text per class.
+Here a numba kernel decodes the Arrow buffer once and emits what the statistic needs: per-word
+64-bit hashes and lengths (CSR, for n-gram counting and stop-word lookup), or per-row class
+counts. Classes come from ``utf8.char_classes`` (the same regex engine, so the same answers).
+Measured on the 136k-document benchmark corpus (35.7 M characters, 2 cores): words as hashes
+0.2 s vs 2.3 s for extract_all + explode + hash; the seven character ratios 0.15 s vs 2.0 s.
+
+"Words" are those of ``textstats.WORD_PATTERN``: each Han/Hiragana/Katakana character alone, else a
+run of non-CJK ``\\w`` characters joined by inner apostrophes (``don't``). With ``lowercase`` a
+word is hashed by its lowercase code points (the per-character mapping; U+0130 becomes "i̇" as in
+polars, but a Greek final capital sigma maps to "σ", not "ς").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+import polars as pl
+
+from curate.filters.utf8 import (
+    ALNUM,
+    CJK,
+    CONTROL,
+    DIGIT,
+    DOTTED_I,
+    LETTER,
+    LOWER,
+    SPACE,
+    UPPER,
+    WORD,
+    char_classes,
+    decode,
+    mix,
+    run_chunks,
+    utf8_buffers,
+)
+
+_H0, _PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+# Columns of ``class_counts``.
+COUNTS = ("chars", "alnum", "digit", "space", "upper", "lower", "control", "letter")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Flattened token lists: row ``r`` owns ``hashes[offs[r]:offs[r+1]]`` (and ``lens``, characters)."""
+
+    hashes: np.ndarray
+    lens: np.ndarray
+    offs: np.ndarray
+
+
+@nb.njit(inline="always")
+def _step(h: np.uint64, cp: int) -> np.uint64:
+    return (h ^ np.uint64(cp)) * _PRIME
+
+
+@nb.njit(inline="always")
+def _add(h: np.uint64, cp: int, lower: np.ndarray, lowercase: bool) -> np.uint64:
+    if not lowercase:
+        return _step(h, cp)
+    if cp == DOTTED_I:
+        return _step(_step(h, 0x69), 0x307)
+    return _step(h, lower[cp])
+
+
+@nb.njit(inline="always")
+def _inner(c: np.uint16) -> bool:
+    """A character that continues a non-CJK word: ``\\w`` but not CJK."""
+    return (c & WORD) != 0 and (c & CJK) == 0
+
+
+@nb.njit(inline="always")
+def _scan_words(data, lo, hi, cls, lower, lowercase, hashes, lens, pos) -> int:
+    """Words of bytes ``[lo, hi)``; writes hashes and lengths at ``pos`` when ``hashes`` is non-empty."""
+    write = hashes.size > 0
+    n = 0
+    i = lo
+    while i < hi:
+        cp, j = decode(data, i)
+        c = cls[cp]
+        if c & CJK:
+            if write:
+                hashes[pos + n] = mix(_add(_H0, cp, lower, lowercase))
+                lens[pos + n] = 1
+            n += 1
+            i = j
+            continue
+        if not _inner(c):
+            i = j
+            continue
+        h, ln = _H0, 0
+        while True:
+            while i < hi:
+                cp, j = decode(data, i)
+                if not _inner(cls[cp]):
+                    break
+                h = _add(h, cp, lower, lowercase)
+                ln += 1
+                i = j
+            if i < hi:  # an apostrophe joins two runs: don't, it’s
+                cp, j = decode(data, i)
+                if (cp == 0x27 or cp == 0x2019) and j < hi:
+                    cp2, _ = decode(data, j)
+                    if _inner(cls[cp2]):
+                        h = _step(h, cp)
+                        ln += 1
+                        i = j
+                        continue
+            break
+        if write:
+            hashes[pos + n] = mix(h)
+            lens[pos + n] = ln
+        n += 1
+    return n
+
+
+@nb.njit(nogil=True, cache=True)
+def _count_words(data, offs, cls, lower, r0, r1, counts):
+    empty_h, empty_l = np.empty(0, np.uint64), np.empty(0, np.int64)
+    for r in range(r0, r1):
+        counts[r] = _scan_words(data, offs[r], offs[r + 1], cls, lower, False, empty_h, empty_l, 0)
+
+
+@nb.njit(nogil=True, cache=True)
+def _fill_words(data, offs, cls, lower, lowercase, r0, r1, toffs, hashes, lens):
+    for r in range(r0, r1):
+        _scan_words(data, offs[r], offs[r + 1], cls, lower, lowercase, hashes, lens, toffs[r])
+
+
+def _counts(texts: pl.Series, workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    data, offs = utf8_buffers(texts)
+    cls, lower = char_classes()
+    counts = np.zeros(offs.size - 1, np.int64)
+    run_chunks(lambda a, b: _count_words(data, offs, cls, lower, a, b, counts), offs, workers)
+    return data, offs, counts, cls
+
+
+def word_counts(texts: pl.Series, *, workers: int = 1) -> np.ndarray:
+    """Number of words per row (``textstats.word_count`` without the regex)."""
+    return _counts(texts, workers)[2]
+
+
+def word_tokens(texts: pl.Series, *, lowercase: bool = False, workers: int = 1) -> Tokens:
+    """Every row's words as 64-bit hashes and lengths in characters, in text order."""
+    data, offs, counts, cls = _counts(texts, workers)
+    lower = char_classes()[1]
+    toffs = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=toffs[1:])
+    hashes, lens = np.empty(int(toffs[-1]), np.uint64), np.empty(int(toffs[-1]), np.int64)
+    run_chunks(
+        lambda a, b: _fill_words(data, offs, cls, lower, lowercase, a, b, toffs, hashes, lens), offs, workers
+    )
+    return Tokens(hashes, lens, toffs)
+
+
+@nb.njit(nogil=True, cache=True)
+def _class_counts(data, offs, cls, r0, r1, out):
+    for r in range(r0, r1):
+        i, hi = offs[r], offs[r + 1]
+        while i < hi:
+            cp, i = decode(data, i)
+            c = cls[cp]
+            out[r, 0] += 1
+            out[r, 1] += (c & ALNUM) != 0
+            out[r, 2] += (c & DIGIT) != 0
+            out[r, 3] += (c & SPACE) != 0
+            out[r, 4] += (c & UPPER) != 0
+            out[r, 5] += (c & LOWER) != 0
+            out[r, 6] += (c & CONTROL) != 0
+            out[r, 7] += (c & LETTER) != 0
+
+
+def class_counts(texts: pl.Series, *, workers: int = 1) -> dict[str, np.ndarray]:
+    """Per row: characters, and how many are alphanumeric, digits, whitespace, upper/lowercase,
+    control, letters (the ``utf8.CLASS_PATTERNS`` of the same names)."""
+    data, offs = utf8_buffers(texts)
+    cls = char_classes()[0]
+    out = np.zeros((offs.size - 1, len(COUNTS)), np.int64)
+    run_chunks(lambda a, b: _class_counts(data, offs, cls, a, b, out), offs, workers)
+    return {k: out[:, j] for j, k in enumerate(COUNTS)}
+
+
+@nb.njit(nogil=True, cache=True)
+def _space_tokens(data, offs, cls, r0, r1, out):
+    for r in range(r0, r1):
+        i, hi = offs[r], offs[r + 1]
+        run, alpha = 0, False
+        while i <= hi:
+            c = SPACE
+            if i < hi:
+                cp, i = decode(data, i)
+                c = cls[cp]
+            else:
+                i += 1
+            if c & SPACE:
+                if run:
+                    out[r, 0] += 1
+                    out[r, 1] += alpha
+                    out[r, 2] = max(out[r, 2], run)
+                run, alpha = 0, False
+            else:
+                run += 1
+                alpha = alpha or (c & LETTER) != 0
+
+
+def space_tokens(texts: pl.Series, *, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: whitespace-separated tokens (``\\S+``), how many contain a letter (``\\p{L}``), and
+    the longest one's characters."""
+    data, offs = utf8_buffers(texts)
+    cls = char_classes()[0]
+    out = np.zeros((offs.size - 1, 3), np.int64)
+    run_chunks(lambda a, b: _space_tokens(data, offs, cls, a, b, out), offs, workers)
+    return out[:, 0], out[:, 1], out[:, 2]
+
+
+@nb.njit(nogil=True, cache=True)
+def _codepoint_hashes(data, offs, r0, r1, out):
+    k = 0  # ``out`` starts at row r0's first character
+    for r in range(r0, r1):
+        i, hi = offs[r], offs[r + 1]
+        while i < hi:
+            cp, i = decode(data, i)
+            out[k] = mix(np.uint64(cp) + np.uint64(0x9E3779B97F4A7C15))
+            k += 1
+
+
+@nb.njit(nogil=True, cache=True)
+def _char_lens(data, offs, r0, r1, out):
+    for r in range(r0, r1):
+        n = 0
+        for i in range(offs[r], offs[r + 1]):
+            n += (data[i] & 0xC0) != 0x80  # every byte but a continuation byte starts a character
+        out[r] = n
+
+
+def char_tokens(texts: pl.Series, *, workers: int = 1) -> Tokens:
+    """Every row's characters (code points) as 64-bit hashes, one token per character."""
+    data, offs = utf8_buffers(texts)
+    n = np.zeros(offs.size - 1, np.int64)
+    run_chunks(lambda a, b: _char_lens(data, offs, a, b, n), offs, workers)
+    toffs = np.zeros(n.size + 1, np.int64)
+    np.cumsum(n, out=toffs[1:])
+    hashes = np.empty(int(toffs[-1]), np.uint64)
+    run_chunks(lambda a, b: _codepoint_hashes(data, offs, a, b, hashes[toffs[a] :]), offs, workers)
+    return Tokens(hashes, np.broadcast_to(np.int64(1), hashes.shape), toffs)
+
+
+def share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` as float64, 0.0 where ``den`` is 0 (an empty text has no share of anything)."""
+    out = np.zeros(num.size)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+@nb.njit(nogil=True, cache=True)
+def _row_sums(values, offs):
+    out = np.zeros(offs.size - 1, np.int64)
+    for r in range(offs.size - 1):
+        acc = 0
+        for i in range(offs[r], offs[r + 1]):
+            acc += values[i]
+        out[r] = acc
+    return out
+
+
+def row_sums(values: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """Per-row integer sums of a flat array laid out by CSR ``offs`` (0 for an empty row)."""
+    if values.dtype == np.bool_:
+        values = values.view(np.uint8)
+    return _row_sums(values, offs)

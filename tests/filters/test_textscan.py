@@ -1,0 +1,96 @@
+"""The compiled text scanner against the regex definitions it replaces, on real Chinese and English text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from curate.filters import ngrams, textscan, utf8
+from curate.filters.textstats import WORD_PATTERN, words
+
+DOCS = Path(__file__).parents[1] / "data" / "dedup" / "real_docs.jsonl"
+EDGE = [
+    "",
+    "don't stop’n go 'x' a''b x' 'y",
+    "İstanbul ISTANBUL istanbul",
+    "中文abc123_x カタカナーひらがな 한국어",
+    "tab\there\u00a0nbsp\u3000ideographic space",
+    "control\x00\x07\u200b\ufffd\ue000 chars",
+    "emoji 😀 and 𠀀 (astral Han)",
+    "UPPER lower Title ÉÀ éà",
+]
+
+
+@pytest.fixture(scope="module")
+def texts() -> pl.Series:
+    return pl.concat([pl.read_ndjson(DOCS)["text"][:300], pl.Series(EDGE)])
+
+
+def _regex_counts(texts: pl.Series, pattern: str) -> np.ndarray:
+    return pl.select(pl.lit(texts).str.count_matches(pattern)).to_series().to_numpy()
+
+
+def test_word_tokens_are_the_regex_words(texts: pl.Series) -> None:
+    for lowercase in (False, True):
+        got = textscan.word_tokens(texts, lowercase=lowercase, workers=2)
+        want = pl.select(words(pl.lit(texts), lowercase=lowercase)).to_series()
+        assert np.array_equal(np.diff(got.offs), want.list.len().to_numpy())
+        flat = want.explode().drop_nulls().to_list()
+        # equal words <=> equal hashes, across the whole column
+        pairs = set(zip(got.hashes.tolist(), flat, strict=True))
+        assert len(pairs) == len({h for h, _ in pairs}) == len(set(flat))
+        if not lowercase:  # lowercasing "İ" adds a combining dot; lengths are the source's characters
+            assert got.lens.tolist() == [len(w) for w in flat]
+    assert np.array_equal(textscan.word_counts(texts), _regex_counts(texts, WORD_PATTERN))
+
+
+def test_lowercase_words_match_across_case() -> None:
+    t = textscan.word_tokens(pl.Series(["Hello HELLO hello", "Straße STRASSE"]), lowercase=True)
+    assert t.hashes[0] == t.hashes[1] == t.hashes[2]
+    assert t.hashes[3] != t.hashes[4]  # per-character lowercase, no full case folding
+
+
+def test_class_counts_are_the_regex_classes(texts: pl.Series) -> None:
+    got = textscan.class_counts(texts, workers=3)
+    assert np.array_equal(got["chars"], texts.str.len_chars().to_numpy())
+    for name in ("alnum", "digit", "space", "upper", "lower", "control", "letter"):
+        want = _regex_counts(texts, utf8.CLASS_PATTERNS[name])
+        assert np.array_equal(got[name], want), name
+    assert got["control"][-3] == 5  # NUL, BEL, zero-width space, U+FFFD, private use
+
+
+def test_space_tokens(texts: pl.Series) -> None:
+    n, alpha, longest = textscan.space_tokens(texts, workers=2)
+    toks = pl.select(pl.lit(texts).str.extract_all(r"\S+")).to_series()
+    assert np.array_equal(n, toks.list.len().to_numpy())
+    want_alpha = [sum(any(ch.isalpha() for ch in t) for t in ts) for ts in toks.to_list()]
+    assert alpha.tolist() == want_alpha
+    assert longest.tolist() == [max(map(len, ts), default=0) for ts in toks.to_list()]
+
+
+def test_threads_do_not_change_scores(texts: pl.Series) -> None:
+    w = textscan.word_tokens(texts, lowercase=True)
+    for fn in (ngrams.dup_gram_share, ngrams.top_ngram_char_frac, ngrams.dup_ngram_char_frac):
+        assert fn(w, 3, workers=1).to_list() == fn(w, 3, workers=4).to_list()
+    assert ngrams.char_rep_ratio(texts, 5, workers=1).to_list() == ngrams.char_rep_ratio(
+        texts, 5, workers=4
+    ).to_list()
+
+
+def test_char_classes_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path))
+    utf8.char_classes.cache_clear()
+    try:
+        cls, lower = utf8.char_classes()
+        files = list((tmp_path / "charclass").glob("*.npz"))
+        assert len(files) == 1
+        utf8.char_classes.cache_clear()
+        cls2, lower2 = utf8.char_classes()
+        assert np.array_equal(cls, cls2) and np.array_equal(lower, lower2)
+        assert cls[ord("中")] & utf8.CJK and cls[ord("a")] & utf8.WORD and not cls[ord(" ")] & utf8.WORD
+        assert lower[ord("Ä")] == ord("ä")
+    finally:
+        utf8.char_classes.cache_clear()
