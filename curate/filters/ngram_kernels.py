@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from curate.filters.utf8 import decode, mix
+
 P = np.uint64(1_000_003)
 
 
@@ -64,28 +66,42 @@ def _count(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray
     return keys, cnt, size, d
 
 
+@nb.njit(inline="always")
+def _top_share(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Data-Juicer's ratio for one row's n-grams ``g`` (non-empty), with the reusable table."""
+    keys, cnt, size, d = _count(g, keys, cnt)
+    reps = np.empty(d, np.int64)
+    nrep = 0
+    for j in range(size):
+        if cnt[j] > 1:
+            reps[nrep] = cnt[j]
+            nrep += 1
+        cnt[j] = 0
+    k = min(int(np.floor(np.sqrt(float(d)))), nrep)
+    top = np.sort(reps[:nrep])[::-1][:k].sum()
+    return float(top) / float(g.size), keys, cnt
+
+
 @nb.njit(nogil=True, cache=True)
-def char_rep_ratio(h: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
-    """Data-Juicer ratio: occurrences of the k most frequent n-grams over all n-gram occurrences,
-    k = min(floor(sqrt(distinct)), distinct n-grams seen more than once)."""
-    out = np.zeros(offs.size - 1)
+def char_rep_ratio(data: np.ndarray, boffs: np.ndarray, n: int, r0: int, r1: int, out: np.ndarray) -> None:
+    """Data-Juicer ratio of rows ``[r0, r1)`` of a UTF-8 column, into ``out``: occurrences of the k
+    most frequent character n-grams over all n-gram occurrences, k = min(floor(sqrt(distinct)),
+    distinct n-grams seen more than once). Code points are decoded and hashed into a per-thread
+    buffer, so no array of all characters is ever built."""
     keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
-    for r in range(offs.size - 1):
-        g = _grams(h, offs[r], offs[r + 1], n)
-        if g.size == 0:
-            continue
-        keys, cnt, size, d = _count(g, keys, cnt)
-        reps = np.empty(d, np.int64)
-        nrep = 0
-        for j in range(size):
-            if cnt[j] > 1:
-                reps[nrep] = cnt[j]
-                nrep += 1
-            cnt[j] = 0
-        k = min(int(np.floor(np.sqrt(float(d)))), nrep)
-        top = np.sort(reps[:nrep])[::-1][:k].sum()
-        out[r] = float(top) / float(g.size)
-    return out
+    buf = np.empty(256, np.uint64)
+    for r in range(r0, r1):
+        lo, hi = boffs[r], boffs[r + 1]
+        if hi - lo > buf.size:
+            buf = np.empty(hi - lo, np.uint64)
+        k, i = 0, lo
+        while i < hi:
+            cp, i = decode(data, i)
+            buf[k] = mix(np.uint64(cp) + np.uint64(0x9E3779B97F4A7C15))
+            k += 1
+        g = _grams(buf, 0, k, n)
+        if g.size:
+            out[r], keys, cnt = _top_share(g, keys, cnt)
 
 
 @nb.njit(nogil=True, cache=True)

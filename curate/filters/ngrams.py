@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 
 from curate.filters import ngram_kernels as nk
-from curate.filters.textscan import Tokens, char_tokens, row_sums, share
-from curate.filters.utf8 import run_chunks
+from curate.filters.textscan import Tokens, row_sums, share
+from curate.filters.utf8 import run_chunks, utf8_buffers
 
 
 def flatten(tokens: pl.Series | Tokens) -> Tokens:
@@ -56,7 +56,10 @@ def char_rep_ratio(texts: pl.Series, n: int, *, workers: int = 1) -> pl.Series:
     min(floor(sqrt(distinct)), #n-grams seen more than once)`` most frequent; the ratio is their
     occurrences over all n-gram occurrences. 0.0 for texts shorter than n.
     """
-    return pl.Series(per_row(nk.char_rep_ratio, char_tokens(texts, workers=workers), n, workers=workers))
+    data, offs = utf8_buffers(texts)
+    out = np.zeros(offs.size - 1)
+    run_chunks(lambda a, b: nk.char_rep_ratio(data, offs, n, a, b, out), offs, workers)
+    return pl.Series(out)
 
 
 def dup_gram_share(tokens: pl.Series | Tokens, n: int, *, workers: int = 1) -> pl.Series:

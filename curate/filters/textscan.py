@@ -218,38 +218,6 @@ def space_tokens(texts: pl.Series, *, workers: int = 1) -> tuple[np.ndarray, np.
     return out[:, 0], out[:, 1], out[:, 2]
 
 
-@nb.njit(nogil=True, cache=True)
-def _codepoint_hashes(data, offs, r0, r1, out):
-    k = 0  # ``out`` starts at row r0's first character
-    for r in range(r0, r1):
-        i, hi = offs[r], offs[r + 1]
-        while i < hi:
-            cp, i = decode(data, i)
-            out[k] = mix(np.uint64(cp) + np.uint64(0x9E3779B97F4A7C15))
-            k += 1
-
-
-@nb.njit(nogil=True, cache=True)
-def _char_lens(data, offs, r0, r1, out):
-    for r in range(r0, r1):
-        n = 0
-        for i in range(offs[r], offs[r + 1]):
-            n += (data[i] & 0xC0) != 0x80  # every byte but a continuation byte starts a character
-        out[r] = n
-
-
-def char_tokens(texts: pl.Series, *, workers: int = 1) -> Tokens:
-    """Every row's characters (code points) as 64-bit hashes, one token per character."""
-    data, offs = utf8_buffers(texts)
-    n = np.zeros(offs.size - 1, np.int64)
-    run_chunks(lambda a, b: _char_lens(data, offs, a, b, n), offs, workers)
-    toffs = np.zeros(n.size + 1, np.int64)
-    np.cumsum(n, out=toffs[1:])
-    hashes = np.empty(int(toffs[-1]), np.uint64)
-    run_chunks(lambda a, b: _codepoint_hashes(data, offs, a, b, hashes[toffs[a] :]), offs, workers)
-    return Tokens(hashes, np.broadcast_to(np.int64(1), hashes.shape), toffs)
-
-
 def share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """``num / den`` as float64, 0.0 where ``den`` is 0 (an empty text has no share of anything)."""
     out = np.zeros(num.size)

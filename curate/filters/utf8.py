@@ -140,9 +140,7 @@ def _build_tables() -> tuple[np.ndarray, np.ndarray]:
     low = flags["low"]
     single = (low.str.len_chars() == 1).to_numpy()
     lower = np.arange(N_CODEPOINTS, dtype=np.int32)
-    lower[valid[single]] = (
-        np.array([ord(x) for x in low.filter(pl.Series(single)).to_list()], dtype=np.int32)
-    )
+    lower[valid[single]] = np.array([ord(x) for x in low.filter(pl.Series(single)).to_list()], dtype=np.int32)
     return cls, lower
 
 

@@ -1,10 +1,14 @@
-"""Several processes (``accelerate launch -m curate train ...``): accelerate's DDP/FSDP, not our own.
+"""Several processes (``accelerate launch -m curate train ...``): accelerate's DDP, not our own.
 
 One process (the default) makes every helper here a no-op. Under ``accelerate launch`` each rank
 takes every ``world``-th example of each step, the loss runs inside a module that accelerate wraps
 (so DDP/FSDP hooks see the forward), gradients synchronise once per step (``no_sync`` on the other
 micro-batches), and the per-rank token-loss sums are normalised by the step's global target count
 times ``world`` because DDP averages gradients. The main rank evaluates, logs and saves.
+
+FSDP and DeepSpeed are refused with a clear error (``check_engine``): they shard the weights, and
+without CUDA accelerate silently falls back to DDP, so they could not be run here (2 CPU cores,
+no multi-GPU machine) to make eval, sampling and saving gather the shards.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from curate.errors import TrainError
 from curate.train.batching import Batch
 from curate.train.loss import batch_loss
 
@@ -36,6 +41,24 @@ class LossModule(torch.nn.Module):
         )
 
 
+# Engines whose parameters are sharded across ranks: the main rank alone cannot evaluate, sample
+# or save from them, which is what the loop does, so they are refused until that is built and run.
+SHARDED = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
+
+
+def check_engine(kind: str) -> None:
+    """Refuse an accelerate engine this loop cannot drive correctly (see ``SHARDED``)."""
+    name = kind.rsplit(".", 1)[-1].upper()
+    if name in SHARDED:
+        raise TrainError(
+            f"accelerate is configured for {name}, which shards the weights across processes; "
+            "curate evaluates, samples and saves on the main process with whole weights, so it "
+            "supports data-parallel (DDP) launches only",
+            hint="run `accelerate launch --multi_gpu -m curate train ...` (DDP); LoRA on a model that "
+            "fits one GPU needs nothing more",
+        )
+
+
 @dataclass
 class Dist:
     """Rank, world size and the accelerate ``Accelerator`` (None in a single process)."""
@@ -51,6 +74,7 @@ class Dist:
         from accelerate import Accelerator
 
         acc = Accelerator(cpu=not torch.cuda.is_available())
+        check_engine(str(acc.distributed_type))
         return cls(acc, acc.process_index, acc.num_processes)
 
     @property

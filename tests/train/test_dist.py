@@ -66,3 +66,14 @@ def test_two_processes_equal_one(tmp_path):
     assert a.keys() == b.keys() and max(float(a[k].abs().max()) for k in a) > 0
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert not (tmp_path / "two" / "metrics.jsonl").read_text().count('"step": 1,') > 1  # one writer
+
+
+@pytest.mark.parametrize("kind", ["DistributedType.FSDP", "DistributedType.DEEPSPEED"])
+def test_sharded_engines_are_refused(kind):
+    from curate.errors import TrainError
+    from curate.train.dist import check_engine
+
+    with pytest.raises(TrainError, match="DDP"):
+        check_engine(kind)
+    for ok in ("DistributedType.MULTI_GPU", "DistributedType.MULTI_CPU", "DistributedType.NO"):
+        check_engine(ok)

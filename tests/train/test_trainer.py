@@ -176,7 +176,7 @@ def test_continued_pretraining_on_documents(tmp_path, cfg, make_model, tokenizer
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["full", "prompt_tuning"])
+@pytest.mark.parametrize("method", ["full", "freeze", "prompt_tuning", "prefix_tuning", "p_tuning"])
 def test_other_methods_train(tmp_path, cfg, small_df, make_model, tokenizer, method):
     s = run_training(
         small_df,
@@ -186,8 +186,9 @@ def test_other_methods_train(tmp_path, cfg, small_df, make_model, tokenizer, met
         model=make_model(),
         tokenizer=tokenizer,
     )
-    assert math.isfinite(s["final_eval_loss"])
-    assert ("model_dir" in s) == (method == "full") and ("adapter_dir" in s) == (method != "full")
+    assert math.isfinite(s["final_eval_loss"]) and s["final_eval_loss"] != s["base_eval_loss"]  # it learned
+    full = method in ("full", "freeze")  # these save a whole model, the others an adapter
+    assert ("model_dir" in s) == full and ("adapter_dir" in s) == (not full)
 
 
 def test_plora_saves_a_full_model_that_includes_every_cycle(tmp_path, cfg, small_df, make_model, tokenizer):
@@ -206,6 +207,24 @@ def test_plora_saves_a_full_model_that_includes_every_cycle(tmp_path, cfg, small
     base = make_model().state_dict()
     changed = [k for k, v in saved.state_dict().items() if k in base and not torch.equal(v, base[k])]
     assert any("q_proj" in k for k in changed) and not any("norm" in k for k in changed)
+
+
+def test_plora_resume_continues_exactly(tmp_path, cfg, small_df, make_model, tokenizer):
+    """A checkpoint after a PLoRA merge restores the merged base too: resuming equals not stopping."""
+    out = tmp_path / "run"
+    c = cfg(plora_merge_steps=2, save_steps=3, max_steps=6, sample_count=0)
+    s = run_training(small_df, None, c, out, model=make_model(), tokenizer=tokenizer)
+    straight = load_file(str(next(iter((out / "model").glob("*.safetensors")))))
+    shutil.rmtree(out / "checkpoints" / "step-000006")
+    shutil.rmtree(out / "model")
+    s = run_training(small_df, None, c, out, model=make_model(), tokenizer=tokenizer, resume=True)
+    assert s["resumed_from_step"] == 3
+    resumed = load_file(str(next(iter((out / "model").glob("*.safetensors")))))
+    assert straight.keys() == resumed.keys()
+    base = make_model().state_dict()
+    assert any(not torch.equal(straight[k], base[k]) for k in straight if "q_proj" in k and k in base)
+    for k in straight:
+        assert torch.allclose(straight[k], resumed[k], atol=1e-6), k
 
 
 def test_eval_max_rows_caps_a_supplied_eval_split(tmp_path, cfg, small_df, make_model, tokenizer):
