@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from curate.train.config import LOGIT_CHUNK_ROWS
+
 GB = 1e9  # decimal GB, as the 16-20 GB per billion parameters rule of thumb counts
 
 
@@ -57,7 +59,7 @@ def estimate_memory(
     rank: int = 8,
     precision: Literal["fp32", "bf16"] = "fp32",
     gradient_checkpointing: bool = False,
-    logit_chunk_rows: int = 1024,
+    logit_chunk_rows: int = LOGIT_CHUNK_ROWS,
     micro_batch_tokens: int | None = None,
 ) -> dict[str, float]:
     """GB per component for a step of ``batch`` x ``seq_len`` tokens.

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from curate.train.batching import Batch
+from curate.train.config import LOGIT_CHUNK_ROWS
 
 VARLEN = "curate_varlen"
 
@@ -86,7 +87,7 @@ def linear_cross_entropy(
     targets: torch.Tensor,
     *,
     bias: torch.Tensor | None = None,
-    chunk_rows: int = 1024,
+    chunk_rows: int = LOGIT_CHUNK_ROWS,
 ) -> torch.Tensor:
     """Summed cross-entropy of ``hidden @ weight.T (+ bias)`` against ``targets`` (fp32 result)."""
     if hidden.shape[0] == 0:
@@ -106,7 +107,7 @@ def batch_loss(
     *,
     prompt_learning: bool = False,
     virtual_tokens: int = 0,
-    chunk_rows: int = 1024,
+    chunk_rows: int = LOGIT_CHUNK_ROWS,
 ) -> torch.Tensor:
     """Summed token cross-entropy of one micro-batch (divide by the step's target count)."""
     causal, decoder, head = causal_parts(model)
