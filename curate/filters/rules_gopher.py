@@ -182,15 +182,16 @@ class GopherRepetitionFilter(RowStage):
             .str.split("\u2029")
             .list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
         )
-        tmp = batch.select(lines(t).alias("l"), paras.alias("p"))
-        line_sh, para_sh = ngrams.repeat_shares(tmp["l"]), ngrams.repeat_shares(tmp["p"])
+        texts = field_series(batch, self.cfg.field)
+        line_sh = ngrams.repeat_shares(textscan.line_tokens(texts, workers=workers))
+        para_sh = ngrams.repeat_shares(batch.select(paras).to_series())
         cols = [
             line_sh["frac"].alias(self._col("dup_line_frac")),
             para_sh["frac"].alias(self._col("dup_para_frac")),
             line_sh["char_frac"].alias(self._col("dup_line_char_frac")),
             para_sh["char_frac"].alias(self._col("dup_para_char_frac")),
         ]
-        words = textscan.word_tokens(field_series(batch, self.cfg.field), workers=workers)
+        words = textscan.word_tokens(texts, workers=workers)
         for n in sorted(self.cfg.max_top_ngram_char_frac):
             frac = ngrams.top_ngram_char_frac(words, n, workers=workers)
             cols.append(frac.alias(self._col(f"top_{n}gram_char_frac")))

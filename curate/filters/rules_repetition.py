@@ -6,7 +6,7 @@ import polars as pl
 from pydantic import Field as PydField
 
 from curate.filters import ngrams, textscan
-from curate.filters.textstats import FieldConfig, field_series, lines, score_name, text_of
+from curate.filters.textstats import FieldConfig, field_series, score_name
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
 
@@ -51,7 +51,7 @@ class RepetitionFilter(RowStage):
         c, workers = self.cfg, self.ctx.threads
         texts = field_series(batch, c.field)
         words = textscan.word_tokens(texts, lowercase=True, workers=workers)
-        ls = batch.select(lines(text_of(c.field))).to_series()
+        ls = textscan.line_tokens(texts, workers=workers)
         return batch.with_columns(
             ngrams.char_rep_ratio(texts, c.char_ngram_chars, workers=workers).alias(
                 self._col("char_rep_ratio")

@@ -158,6 +158,64 @@ def word_tokens(texts: pl.Series, *, lowercase: bool = False, workers: int = 1) 
     return Tokens(hashes, lens, toffs)
 
 
+@nb.njit(inline="always")
+def _scan_lines(data, lo, hi, cls, hashes, lens, pos) -> int:
+    """Non-blank lines of bytes ``[lo, hi)`` split at "\\n" and stripped of whitespace: hash, length."""
+    write = hashes.size > 0
+    n, start = 0, lo
+    while start <= hi:
+        e = start
+        while e < hi and data[e] != 0x0A:
+            e += 1
+        first, last_end, nch, c_first, c_last = -1, -1, 0, 0, 0
+        i = start
+        while i < e:
+            cp, j = decode(data, i)
+            if not cls[cp] & SPACE:
+                if first < 0:
+                    first, c_first = i, nch
+                last_end, c_last = j, nch + 1
+            nch += 1
+            i = j
+        if first >= 0:
+            if write:
+                h = _H0
+                for b in range(first, last_end):
+                    h = _step(h, data[b])
+                hashes[pos + n] = mix(h)
+                lens[pos + n] = c_last - c_first
+            n += 1
+        start = e + 1
+    return n
+
+
+@nb.njit(nogil=True, cache=True)
+def _count_lines(data, offs, cls, r0, r1, counts):
+    empty_h, empty_l = np.empty(0, np.uint64), np.empty(0, np.int64)
+    for r in range(r0, r1):
+        counts[r] = _scan_lines(data, offs[r], offs[r + 1], cls, empty_h, empty_l, 0)
+
+
+@nb.njit(nogil=True, cache=True)
+def _fill_lines(data, offs, cls, r0, r1, toffs, hashes, lens):
+    for r in range(r0, r1):
+        _scan_lines(data, offs[r], offs[r + 1], cls, hashes, lens, toffs[r])
+
+
+def line_tokens(texts: pl.Series, *, workers: int = 1) -> Tokens:
+    """Every row's non-blank lines (``textstats.lines``: split at newlines, stripped) as hashes
+    and lengths in characters: what the duplicate-line statistics compare, without the strings."""
+    data, offs = utf8_buffers(texts)
+    cls = char_classes()[0]
+    counts = np.zeros(offs.size - 1, np.int64)
+    run_chunks(lambda a, b: _count_lines(data, offs, cls, a, b, counts), offs, workers)
+    toffs = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=toffs[1:])
+    hashes, lens = np.empty(int(toffs[-1]), np.uint64), np.empty(int(toffs[-1]), np.int64)
+    run_chunks(lambda a, b: _fill_lines(data, offs, cls, a, b, toffs, hashes, lens), offs, workers)
+    return Tokens(hashes, lens, toffs)
+
+
 @nb.njit(nogil=True, cache=True)
 def _class_counts(data, offs, cls, r0, r1, out):
     for r in range(r0, r1):

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from curate.filters import ngrams, textscan, utf8
-from curate.filters.textstats import WORD_PATTERN, words
+from curate.filters.textstats import WORD_PATTERN, lines, words
 
 DOCS = Path(__file__).parents[1] / "data" / "dedup" / "real_docs.jsonl"
 EDGE = [
@@ -94,3 +94,16 @@ def test_char_classes_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert lower[ord("Ä")] == ord("ä")
     finally:
         utf8.char_classes.cache_clear()
+
+
+def test_line_tokens_are_the_stripped_non_blank_lines(texts: pl.Series) -> None:
+    extra = pl.Series(["a\n\n  a \n\tb\r\n b\n", "x  y\nx y\nx\ty\n", "\n\n", " \u3000中文 \n中文"])
+    texts = pl.concat([texts, extra])
+    got = textscan.line_tokens(texts, workers=2)
+    want = pl.select(lines(pl.lit(texts))).to_series()
+    assert np.array_equal(np.diff(got.offs), want.list.len().to_numpy())
+    flat = want.explode().drop_nulls().to_list()
+    assert got.lens.tolist() == [len(x) for x in flat]
+    pairs = set(zip(got.hashes.tolist(), flat, strict=True))
+    assert len(pairs) == len({h for h, _ in pairs}) == len(set(flat))
+    assert ngrams.repeat_shares(got).equals(ngrams.repeat_shares(want))
