@@ -132,30 +132,40 @@ def _fill_words(data, offs, cls, lower, lowercase, r0, r1, toffs, hashes, lens):
         _scan_words(data, offs[r], offs[r + 1], cls, lower, lowercase, hashes, lens, toffs[r])
 
 
-def _counts(texts: pl.Series, workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    data, offs = utf8_buffers(texts)
-    cls, lower = char_classes()
+def _row_counts(offs: np.ndarray, workers: int, count) -> np.ndarray:
+    """Per-row token counts from ``count(r0, r1, counts)`` run over row ranges on threads."""
     counts = np.zeros(offs.size - 1, np.int64)
-    run_chunks(lambda a, b: _count_words(data, offs, cls, lower, a, b, counts), offs, workers)
-    return data, offs, counts, cls
+    run_chunks(lambda a, b: count(a, b, counts), offs, workers)
+    return counts
+
+
+def _collect(offs: np.ndarray, workers: int, count, fill) -> Tokens:
+    """Two passes: count each row's tokens, then ``fill(r0, r1, toffs, hashes, lens)`` in place."""
+    counts = _row_counts(offs, workers, count)
+    toffs = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=toffs[1:])
+    hashes, lens = np.empty(int(toffs[-1]), np.uint64), np.empty(int(toffs[-1]), np.int64)
+    run_chunks(lambda a, b: fill(a, b, toffs, hashes, lens), offs, workers)
+    return Tokens(hashes, lens, toffs)
 
 
 def word_counts(texts: pl.Series, *, workers: int = 1) -> np.ndarray:
     """Number of words per row (``textstats.word_count`` without the regex)."""
-    return _counts(texts, workers)[2]
+    data, offs = utf8_buffers(texts)
+    cls, lower = char_classes()
+    return _row_counts(offs, workers, lambda a, b, c: _count_words(data, offs, cls, lower, a, b, c))
 
 
 def word_tokens(texts: pl.Series, *, lowercase: bool = False, workers: int = 1) -> Tokens:
     """Every row's words as 64-bit hashes and lengths in characters, in text order."""
-    data, offs, counts, cls = _counts(texts, workers)
-    lower = char_classes()[1]
-    toffs = np.zeros(counts.size + 1, np.int64)
-    np.cumsum(counts, out=toffs[1:])
-    hashes, lens = np.empty(int(toffs[-1]), np.uint64), np.empty(int(toffs[-1]), np.int64)
-    run_chunks(
-        lambda a, b: _fill_words(data, offs, cls, lower, lowercase, a, b, toffs, hashes, lens), offs, workers
+    data, offs = utf8_buffers(texts)
+    cls, lower = char_classes()
+    return _collect(
+        offs,
+        workers,
+        lambda a, b, c: _count_words(data, offs, cls, lower, a, b, c),
+        lambda a, b, t, h, n: _fill_words(data, offs, cls, lower, lowercase, a, b, t, h, n),
     )
-    return Tokens(hashes, lens, toffs)
 
 
 @nb.njit(inline="always")
@@ -207,13 +217,12 @@ def line_tokens(texts: pl.Series, *, workers: int = 1) -> Tokens:
     and lengths in characters: what the duplicate-line statistics compare, without the strings."""
     data, offs = utf8_buffers(texts)
     cls = char_classes()[0]
-    counts = np.zeros(offs.size - 1, np.int64)
-    run_chunks(lambda a, b: _count_lines(data, offs, cls, a, b, counts), offs, workers)
-    toffs = np.zeros(counts.size + 1, np.int64)
-    np.cumsum(counts, out=toffs[1:])
-    hashes, lens = np.empty(int(toffs[-1]), np.uint64), np.empty(int(toffs[-1]), np.int64)
-    run_chunks(lambda a, b: _fill_lines(data, offs, cls, a, b, toffs, hashes, lens), offs, workers)
-    return Tokens(hashes, lens, toffs)
+    return _collect(
+        offs,
+        workers,
+        lambda a, b, c: _count_lines(data, offs, cls, a, b, c),
+        lambda a, b, t, h, n: _fill_lines(data, offs, cls, a, b, t, h, n),
+    )
 
 
 @nb.njit(nogil=True, cache=True)
