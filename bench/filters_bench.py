@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,24 +70,31 @@ def tree_rss_kb(pid: int) -> int:
 
 
 def execute(run: Run, log: Path) -> Run:
+    """Run one tool; wall time ends when the process exits (a blocking ``wait4``), while a thread
+    samples the tree's RSS every 50 ms, so the sampling period does not round the wall time up."""
     env = dict(os.environ, PYTHONHASHSEED="0", TOKENIZERS_PARALLELISM="false")
-    t0 = time.perf_counter()
     stdout = log.with_suffix(".out")
     with open(log, "w") as err, open(stdout, "w") as std:
+        t0 = time.perf_counter()
         proc = subprocess.Popen(run.argv, stdout=std, stderr=err, env=env, cwd=ROOT)
-        peak = 0
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            peak = max(peak, tree_rss_kb(proc.pid))
-            time.sleep(0.05)
+        peak, done = [0], threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+                done.wait(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        run.wall_s = time.perf_counter() - t0
+        done.set()
+        sampler.join()
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code  # reaped by wait4 above
     out = stdout.read_text() + "\n" + log.read_text(errors="replace")  # some tools send stdout to logs
-    run.wall_s = time.perf_counter() - t0
     run.load_avg = os.getloadavg()[0]
-    run.rss_tree_mb = peak / 1024
+    run.rss_tree_mb = peak[0] / 1024
     run.rss_max_proc_mb = usage.ru_maxrss / 1024
     lines = [ln[ln.index("RESULT ") :] for ln in out.splitlines() if "RESULT {" in ln]
     if code == 0 and lines:
@@ -203,7 +211,11 @@ def table(runs: list[Run]) -> str:
 
 def warm_up(runs: list[Run], out: Path) -> None:
     """Run each curate task once on 2,000 documents first, so numba's one-time compile (cached in
-    ``__pycache__`` after the first use of an install) is not timed as the work."""
+    ``__pycache__`` after the first use of an install) is not timed as the work. Before that,
+    compile curate's bytecode, as pip did for the peers' packages at install: curate is an editable
+    install, and with PYTHONDONTWRITEBYTECODE set it would otherwise re-parse every module per run."""
+    compile_all = [PY["curate"], "-m", "compileall", "-q", str(ROOT / "curate")]
+    subprocess.run(compile_all, check=False, capture_output=True)
     head = out / "warmup.jsonl"
     with open(DATA / "corpus.jsonl") as src, open(head, "w") as dst:
         for _, line in zip(range(2000), src, strict=False):

@@ -13,10 +13,11 @@ per row, the index of the row it is a duplicate of (itself when it stays).
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
+
+from curate.filters.jit import nb
 
 
 def by_components(n: int, i: np.ndarray, j: np.ndarray, rank: np.ndarray) -> np.ndarray:

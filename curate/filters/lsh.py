@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba as nb
 import numpy as np
 
+from curate.filters.jit import nb
 from curate.filters.utf8 import mix64, ranges, run_chunks
 
 SMALL_BUCKET = 16  # buckets up to this size contribute all their pairs; larger ones a star + chain

@@ -10,31 +10,47 @@ n-grams are treated as equal only if their 64-bit hashes collide (p ~ 2^-64 per 
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
+from curate.filters.jit import nb
+from curate.filters.textscan import scan_lines, scan_words
 from curate.filters.utf8 import decode, mix
 
 P = np.uint64(1_000_003)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@nb.njit(inline="always")
+def _power(n: int) -> np.uint64:
+    """``P**(n - 1)`` (wrapping): what the oldest token of an n-gram is weighted by."""
+    pn = np.uint64(1)
+    for _ in range(n - 1):
+        pn = pn * P
+    return pn
+
+
+@nb.njit(inline="always")
+def _grams_into(h: np.ndarray, s: int, e: int, n: int, out: np.ndarray) -> int:
+    """Rolling hashes of the n-grams of tokens ``h[s:e]`` into ``out``; returns how many (>= 0)."""
+    m = e - s - n + 1
+    if m <= 0:
+        return 0
+    pn = _power(n)
+    acc = np.uint64(0)
+    for k in range(n):
+        acc = acc * P + h[s + k]
+    out[0] = acc
+    for i in range(1, m):
+        acc = (acc - h[s + i - 1] * pn) * P + h[s + i + n - 1]
+        out[i] = acc
+    return m
 
 
 @nb.njit(nogil=True, cache=True)
 def _grams(h: np.ndarray, s: int, e: int, n: int) -> np.ndarray:
     """Rolling hashes of the n-grams of tokens ``h[s:e]`` (empty with fewer than n tokens)."""
-    m = e - s - n + 1
-    if m <= 0:
-        return np.empty(0, np.uint64)
-    pn = np.uint64(1)
-    for _ in range(n - 1):
-        pn = pn * P
-    acc = np.uint64(0)
-    for k in range(n):
-        acc = acc * P + h[s + k]
-    out = np.empty(m, np.uint64)
-    out[0] = acc
-    for i in range(1, m):
-        acc = (acc - h[s + i - 1] * pn) * P + h[s + i + n - 1]
-        out[i] = acc
+    out = np.empty(max(e - s - n + 1, 0), np.uint64)
+    _grams_into(h, s, e, n, out)
     return out
 
 
@@ -82,6 +98,43 @@ def _top_share(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[float,
     return float(top) / float(g.size), keys, cnt
 
 
+@nb.njit(inline="always")
+def _char_grams(data: np.ndarray, lo: int, hi: int, n: int, ring: np.ndarray, out: np.ndarray) -> int:
+    """Rolling hashes of the code-point n-grams of bytes ``[lo, hi)`` into ``out`` (size >= hi - lo),
+    decoding as it goes (the last n code-point hashes sit in ``ring``); returns how many.
+
+    Same values as ``_grams`` over the per-code-point hashes, without storing those first.
+    """
+    pn = _power(n)
+    acc = np.uint64(0)
+    k, j, m, i = 0, 0, 0, lo
+    while i < hi:
+        cp, i = decode(data, i)
+        x = mix(np.uint64(cp) + _GOLDEN)
+        if k >= n:
+            acc -= ring[j] * pn
+        acc = acc * P + x
+        ring[j] = x
+        j = j + 1 if j + 1 < n else 0
+        k += 1
+        if k >= n:
+            out[m] = acc
+            m += 1
+    return m
+
+
+@nb.njit(inline="always")
+def _dup_share(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Share of ``g``'s values (non-empty) that occur more than once, with the reusable table."""
+    keys, cnt, size, _ = _count(g, keys, cnt)
+    dup = 0
+    for j in range(size):
+        if cnt[j] > 1:
+            dup += cnt[j]
+        cnt[j] = 0
+    return dup / g.size, keys, cnt
+
+
 @nb.njit(nogil=True, cache=True)
 def char_rep_ratio(data: np.ndarray, boffs: np.ndarray, n: int, r0: int, r1: int, out: np.ndarray) -> None:
     """Data-Juicer ratio of rows ``[r0, r1)`` of a UTF-8 column, into ``out``: occurrences of the k
@@ -89,19 +142,14 @@ def char_rep_ratio(data: np.ndarray, boffs: np.ndarray, n: int, r0: int, r1: int
     distinct n-grams seen more than once). Code points are decoded and hashed into a per-thread
     buffer, so no array of all characters is ever built."""
     keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
-    buf = np.empty(256, np.uint64)
+    buf, ring = np.empty(256, np.uint64), np.empty(n, np.uint64)
     for r in range(r0, r1):
         lo, hi = boffs[r], boffs[r + 1]
         if hi - lo > buf.size:
             buf = np.empty(hi - lo, np.uint64)
-        k, i = 0, lo
-        while i < hi:
-            cp, i = decode(data, i)
-            buf[k] = mix(np.uint64(cp) + np.uint64(0x9E3779B97F4A7C15))
-            k += 1
-        g = _grams(buf, 0, k, n)
-        if g.size:
-            out[r], keys, cnt = _top_share(g, keys, cnt)
+        m = _char_grams(data, lo, hi, n, ring, buf)
+        if m:
+            out[r], keys, cnt = _top_share(buf[:m], keys, cnt)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -111,16 +159,39 @@ def dup_gram_share(h: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
     keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
     for r in range(offs.size - 1):
         g = _grams(h, offs[r], offs[r + 1], n)
-        if g.size == 0:
-            continue
-        keys, cnt, size, _ = _count(g, keys, cnt)
-        dup = 0
-        for j in range(size):
-            if cnt[j] > 1:
-                dup += cnt[j]
-            cnt[j] = 0
-        out[r] = dup / g.size
+        if g.size:
+            out[r], keys, cnt = _dup_share(g, keys, cnt)
     return out
+
+
+@nb.njit(nogil=True, cache=True)
+def repetition(data, boffs, cls, lower, char_n, word_n, r0, r1, out) -> None:
+    """``filter.repetition``'s three scores of rows ``[r0, r1)`` in one visit per row, into
+    ``out[r] = (char_rep_ratio, word_rep_ratio, dup_line_frac)``.
+
+    Each row's characters, lowercased words and stripped lines are hashed into one per-thread
+    buffer in turn and counted while the row is in cache, instead of building corpus-wide token
+    arrays (250 MB of word hashes and lengths for 36 M characters) in separate passes.
+    """
+    keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
+    toks, grams, lens = np.empty(256, np.uint64), np.empty(256, np.uint64), np.empty(256, np.int64)
+    ring = np.empty(char_n, np.uint64)
+    for r in range(r0, r1):
+        lo, hi = boffs[r], boffs[r + 1]
+        if hi - lo > toks.size:
+            size = hi - lo
+            toks, grams, lens = np.empty(size, np.uint64), np.empty(size, np.uint64), np.empty(size, np.int64)
+        m = _char_grams(data, lo, hi, char_n, ring, grams)
+        if m:
+            out[r, 0], keys, cnt = _top_share(grams[:m], keys, cnt)
+        m = _grams_into(toks, 0, scan_words(data, lo, hi, cls, lower, True, toks, lens, 0), word_n, grams)
+        if m:
+            out[r, 1], keys, cnt = _dup_share(grams[:m], keys, cnt)
+        k = scan_lines(data, lo, hi, cls, toks, lens, 0)
+        if k:
+            keys, cnt, size, d = _count(toks[:k], keys, cnt)
+            cnt[:size] = 0
+            out[r, 2] = (k - d) / k
 
 
 @nb.njit(nogil=True, cache=True)

@@ -8,6 +8,10 @@ Tokens and n-grams are compared by 64-bit hash: a collision (p ~ 2^-64 per pair)
 count by one. Measured on 136 k real documents (35.7 M characters) on 2 busy shared cores:
 filter.repetition 12.8 s -> 5.6 s and filter.gopher_repetition 107 s -> 6.9 s against the earlier
 polars group-by version, with identical scores on every document.
+
+``repetition`` computes filter.repetition's three scores in one visit per row (characters, words
+and lines hashed into per-thread buffers while the row is in cache): 0.45 s for that corpus on 2
+quiet cores, against 0.73 s for the three separate passes with corpus-wide token arrays.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import polars as pl
 
 from curate.filters import ngram_kernels as nk
 from curate.filters.textscan import Tokens, row_sums, share
-from curate.filters.utf8 import run_chunks, utf8_buffers
+from curate.filters.utf8 import char_classes, run_chunks, utf8_buffers
 
 
 def flatten(tokens: pl.Series | Tokens) -> Tokens:
@@ -60,6 +64,16 @@ def char_rep_ratio(texts: pl.Series, n: int, *, workers: int = 1) -> pl.Series:
     out = np.zeros(offs.size - 1)
     run_chunks(lambda a, b: nk.char_rep_ratio(data, offs, n, a, b, out), offs, workers)
     return pl.Series(out)
+
+
+def repetition(texts: pl.Series, char_n: int, word_n: int, *, workers: int = 1) -> dict[str, np.ndarray]:
+    """``char_rep_ratio(texts, char_n)``, ``dup_gram_share`` of the lowercased words (``word_n``)
+    and ``repeat_shares(line_tokens(texts))["frac"]``, computed together in one visit per row."""
+    data, offs = utf8_buffers(texts)
+    cls, lower = char_classes()
+    out = np.zeros((offs.size - 1, 3))
+    run_chunks(lambda a, b: nk.repetition(data, offs, cls, lower, char_n, word_n, a, b, out), offs, workers)
+    return {"char_rep_ratio": out[:, 0], "word_rep_ratio": out[:, 1], "dup_line_frac": out[:, 2]}
 
 
 def dup_gram_share(tokens: pl.Series | Tokens, n: int, *, workers: int = 1) -> pl.Series:

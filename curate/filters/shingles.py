@@ -21,10 +21,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Literal
 
-import numba as nb
 import numpy as np
 import polars as pl
 
+from curate.filters.jit import nb
 from curate.filters.utf8 import decode, mix, run_chunks, utf8_buffers
 
 Unit = Literal["word", "char", "auto"]

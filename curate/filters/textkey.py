@@ -15,11 +15,11 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
-import numba as nb
 import numpy as np
 import polars as pl
 
 from curate.filters.dedup_common import FOLD, Punctuation, Whitespace
+from curate.filters.jit import nb
 from curate.filters.utf8 import decode, mix, run_chunks, utf8_buffers
 
 WS_MODES = {"keep": 0, "collapse": 1, "remove": 2}

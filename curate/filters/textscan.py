@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 import polars as pl
 
+from curate.filters.jit import nb
 from curate.filters.utf8 import (
     ALNUM,
     CJK,
@@ -75,7 +75,7 @@ def _inner(c: np.uint16) -> bool:
 
 
 @nb.njit(inline="always")
-def _scan_words(data, lo, hi, cls, lower, lowercase, hashes, lens, pos) -> int:
+def scan_words(data, lo, hi, cls, lower, lowercase, hashes, lens, pos) -> int:
     """Words of bytes ``[lo, hi)``; writes hashes and lengths at ``pos`` when ``hashes`` is non-empty."""
     write = hashes.size > 0
     n = 0
@@ -123,13 +123,13 @@ def _scan_words(data, lo, hi, cls, lower, lowercase, hashes, lens, pos) -> int:
 def _count_words(data, offs, cls, lower, r0, r1, counts):
     empty_h, empty_l = np.empty(0, np.uint64), np.empty(0, np.int64)
     for r in range(r0, r1):
-        counts[r] = _scan_words(data, offs[r], offs[r + 1], cls, lower, False, empty_h, empty_l, 0)
+        counts[r] = scan_words(data, offs[r], offs[r + 1], cls, lower, False, empty_h, empty_l, 0)
 
 
 @nb.njit(nogil=True, cache=True)
 def _fill_words(data, offs, cls, lower, lowercase, r0, r1, toffs, hashes, lens):
     for r in range(r0, r1):
-        _scan_words(data, offs[r], offs[r + 1], cls, lower, lowercase, hashes, lens, toffs[r])
+        scan_words(data, offs[r], offs[r + 1], cls, lower, lowercase, hashes, lens, toffs[r])
 
 
 def _row_counts(offs: np.ndarray, workers: int, count) -> np.ndarray:
@@ -169,31 +169,64 @@ def word_tokens(texts: pl.Series, *, lowercase: bool = False, workers: int = 1) 
 
 
 @nb.njit(inline="always")
-def _scan_lines(data, lo, hi, cls, hashes, lens, pos) -> int:
-    """Non-blank lines of bytes ``[lo, hi)`` split at "\\n" and stripped of whitespace: hash, length."""
+def _bytes_hash(data: np.ndarray, lo: int, hi: int) -> np.uint64:
+    """64-bit hash of bytes ``[lo, hi)``, eight at a time (a byte-wise FNV chain is one dependent
+    multiply per byte, the bottleneck of hashing long lines)."""
+    h = _H0 ^ np.uint64(hi - lo)
+    i = lo
+    while i + 8 <= hi:
+        w = np.uint64(0)
+        for k in range(8):
+            w |= np.uint64(data[i + k]) << np.uint64(8 * k)
+        h = (h ^ w) * _PRIME
+        h ^= h >> np.uint64(32)
+        i += 8
+    while i < hi:
+        h = _step(h, data[i])
+        i += 1
+    return mix(h)
+
+
+@nb.njit(inline="always")
+def _chars(data: np.ndarray, lo: int, hi: int) -> int:
+    """Code points in the valid UTF-8 bytes ``[lo, hi)``: the bytes that are not continuations."""
+    n = 0
+    for i in range(lo, hi):
+        n += (data[i] & 0xC0) != 0x80
+    return n
+
+
+@nb.njit(inline="always")
+def scan_lines(data, lo, hi, cls, hashes, lens, pos) -> int:
+    """Non-blank lines of bytes ``[lo, hi)`` split at "\n" and stripped of whitespace: hash, length.
+
+    Only the whitespace at a line's two ends is decoded; the rest is hashed as bytes.
+    """
     write = hashes.size > 0
     n, start = 0, lo
     while start <= hi:
         e = start
         while e < hi and data[e] != 0x0A:
             e += 1
-        first, last_end, nch, c_first, c_last = -1, -1, 0, 0, 0
-        i = start
-        while i < e:
-            cp, j = decode(data, i)
+        first = start
+        while first < e:
+            cp, j = decode(data, first)
             if not cls[cp] & SPACE:
-                if first < 0:
-                    first, c_first = i, nch
-                last_end, c_last = j, nch + 1
-            nch += 1
-            i = j
-        if first >= 0:
+                break
+            first = j
+        if first < e:
+            last = e  # step back over trailing whitespace; stops at the non-space char at ``first``
+            while True:
+                b = last - 1
+                while data[b] & 0xC0 == 0x80:
+                    b -= 1
+                cp, _ = decode(data, b)
+                if not cls[cp] & SPACE:
+                    break
+                last = b
             if write:
-                h = _H0
-                for b in range(first, last_end):
-                    h = _step(h, data[b])
-                hashes[pos + n] = mix(h)
-                lens[pos + n] = c_last - c_first
+                hashes[pos + n] = _bytes_hash(data, first, last)
+                lens[pos + n] = _chars(data, first, last)
             n += 1
         start = e + 1
     return n
@@ -203,13 +236,13 @@ def _scan_lines(data, lo, hi, cls, hashes, lens, pos) -> int:
 def _count_lines(data, offs, cls, r0, r1, counts):
     empty_h, empty_l = np.empty(0, np.uint64), np.empty(0, np.int64)
     for r in range(r0, r1):
-        counts[r] = _scan_lines(data, offs[r], offs[r + 1], cls, empty_h, empty_l, 0)
+        counts[r] = scan_lines(data, offs[r], offs[r + 1], cls, empty_h, empty_l, 0)
 
 
 @nb.njit(nogil=True, cache=True)
 def _fill_lines(data, offs, cls, r0, r1, toffs, hashes, lens):
     for r in range(r0, r1):
-        _scan_lines(data, offs[r], offs[r + 1], cls, hashes, lens, toffs[r])
+        scan_lines(data, offs[r], offs[r + 1], cls, hashes, lens, toffs[r])
 
 
 def line_tokens(texts: pl.Series, *, workers: int = 1) -> Tokens:

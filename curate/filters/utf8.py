@@ -17,11 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
-import numba as nb
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from curate.filters.jit import nb
 from curate.models import cache_root
 
 # Character-class bits of ``char_classes()``; each is the regex that defines it.
@@ -48,7 +48,8 @@ def utf8_buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     arr = texts.fill_null("").rechunk().to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
+    if arr.type != pa.large_string():  # polars exports large_string; cast() costs a pyarrow.compute import
+        arr = arr.cast(pa.large_string())
     _, off_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(off_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(1, np.uint8)

@@ -75,9 +75,10 @@ def test_threads_do_not_change_scores(texts: pl.Series) -> None:
     w = textscan.word_tokens(texts, lowercase=True)
     for fn in (ngrams.dup_gram_share, ngrams.top_ngram_char_frac, ngrams.dup_ngram_char_frac):
         assert fn(w, 3, workers=1).to_list() == fn(w, 3, workers=4).to_list()
-    assert ngrams.char_rep_ratio(texts, 5, workers=1).to_list() == ngrams.char_rep_ratio(
-        texts, 5, workers=4
-    ).to_list()
+    assert (
+        ngrams.char_rep_ratio(texts, 5, workers=1).to_list()
+        == ngrams.char_rep_ratio(texts, 5, workers=4).to_list()
+    )
 
 
 def test_char_classes_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,3 +108,20 @@ def test_line_tokens_are_the_stripped_non_blank_lines(texts: pl.Series) -> None:
     pairs = set(zip(got.hashes.tolist(), flat, strict=True))
     assert len(pairs) == len({h for h, _ in pairs}) == len(set(flat))
     assert ngrams.repeat_shares(got).equals(ngrams.repeat_shares(want))
+
+
+@pytest.mark.parametrize("char_n,word_n", [(10, 10), (3, 2), (1, 1)])
+def test_fused_repetition_equals_the_separate_statistics(texts: pl.Series, char_n: int, word_n: int) -> None:
+    texts = pl.concat([texts, pl.Series(["a\n a\n\n b \n a", "ab" * 50, "x " * 30])])
+    got = ngrams.repetition(texts, char_n, word_n, workers=2)
+    words = textscan.word_tokens(texts, lowercase=True)
+    assert got["char_rep_ratio"].tolist() == ngrams.char_rep_ratio(texts, char_n).to_list()
+    assert got["word_rep_ratio"].tolist() == ngrams.dup_gram_share(words, word_n).to_list()
+    lines = ngrams.repeat_shares(textscan.line_tokens(texts))
+    assert got["dup_line_frac"].tolist() == lines["frac"].to_list()
+    assert got["dup_line_frac"][-3] == pytest.approx(2 / 4)  # "a" twice again after the first "a"
+    m = 101 - char_n  # "abab…": two distinct n-grams, k = floor(sqrt(2)) = 1, the commoner one wins
+    assert got["char_rep_ratio"][-2] == pytest.approx(-(-m // 2) / m)
+    assert got["word_rep_ratio"][-1] == 1.0
+    one = ngrams.repetition(texts, char_n, word_n, workers=1)
+    assert all(np.array_equal(one[k], got[k]) for k in got)
