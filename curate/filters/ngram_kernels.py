@@ -187,7 +187,7 @@ def repetition(data, boffs, cls, lower, char_n, word_n, r0, r1, out) -> None:
         m = _grams_into(toks, 0, scan_words(data, lo, hi, cls, lower, True, toks, lens, 0), word_n, grams)
         if m:
             out[r, 1], keys, cnt = _dup_share(grams[:m], keys, cnt)
-        k = scan_lines(data, lo, hi, cls, toks, lens, 0)
+        k = scan_lines(data, lo, hi, cls, toks, lens[:0], 0)
         if k:
             keys, cnt, size, d = _count(toks[:k], keys, cnt)
             cnt[:size] = 0

@@ -226,7 +226,8 @@ def scan_lines(data, lo, hi, cls, hashes, lens, pos) -> int:
                 last = b
             if write:
                 hashes[pos + n] = _bytes_hash(data, first, last)
-                lens[pos + n] = _chars(data, first, last)
+                if lens.size:  # callers that only compare lines pass no lengths array
+                    lens[pos + n] = _chars(data, first, last)
             n += 1
         start = e + 1
     return n
@@ -262,17 +263,20 @@ def line_tokens(texts: pl.Series, *, workers: int = 1) -> Tokens:
 def _class_counts(data, offs, cls, r0, r1, out):
     for r in range(r0, r1):
         i, hi = offs[r], offs[r + 1]
+        n = alnum = digit = space = upper = lower = control = letter = 0  # in registers, not ``out``
         while i < hi:
             cp, i = decode(data, i)
             c = cls[cp]
-            out[r, 0] += 1
-            out[r, 1] += (c & ALNUM) != 0
-            out[r, 2] += (c & DIGIT) != 0
-            out[r, 3] += (c & SPACE) != 0
-            out[r, 4] += (c & UPPER) != 0
-            out[r, 5] += (c & LOWER) != 0
-            out[r, 6] += (c & CONTROL) != 0
-            out[r, 7] += (c & LETTER) != 0
+            n += 1
+            alnum += (c & ALNUM) != 0
+            digit += (c & DIGIT) != 0
+            space += (c & SPACE) != 0
+            upper += (c & UPPER) != 0
+            lower += (c & LOWER) != 0
+            control += (c & CONTROL) != 0
+            letter += (c & LETTER) != 0
+        out[r, 0], out[r, 1], out[r, 2], out[r, 3] = n, alnum, digit, space
+        out[r, 4], out[r, 5], out[r, 6], out[r, 7] = upper, lower, control, letter
 
 
 def class_counts(texts: pl.Series, *, workers: int = 1) -> dict[str, np.ndarray]:
@@ -289,7 +293,7 @@ def class_counts(texts: pl.Series, *, workers: int = 1) -> dict[str, np.ndarray]
 def _space_tokens(data, offs, cls, r0, r1, out):
     for r in range(r0, r1):
         i, hi = offs[r], offs[r + 1]
-        run, alpha = 0, False
+        run, alpha, tokens, alpha_tokens, longest = 0, False, 0, 0, 0
         while i <= hi:
             c = SPACE
             if i < hi:
@@ -299,13 +303,14 @@ def _space_tokens(data, offs, cls, r0, r1, out):
                 i += 1
             if c & SPACE:
                 if run:
-                    out[r, 0] += 1
-                    out[r, 1] += alpha
-                    out[r, 2] = max(out[r, 2], run)
+                    tokens += 1
+                    alpha_tokens += alpha
+                    longest = max(longest, run)
                 run, alpha = 0, False
             else:
                 run += 1
                 alpha = alpha or (c & LETTER) != 0
+        out[r, 0], out[r, 1], out[r, 2] = tokens, alpha_tokens, longest
 
 
 def space_tokens(texts: pl.Series, *, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
