@@ -94,20 +94,24 @@ def _converted_dir(name: str) -> Path:
     return cache_root() / "models" / ALIASES.get(name, name).replace("/", "--")
 
 
+def _from_pretrained(auto: Any, name: str, marker: str, what: str) -> Any:
+    """``auto.from_pretrained`` offline: from the converted copy when it holds ``marker``, else from
+    wherever ``resolve`` finds the model (a GGUF file included)."""
+    conv = _converted_dir(name)
+    if (conv / marker).exists():
+        return auto.from_pretrained(conv)
+    where, gguf = resolve(name)
+    try:
+        return auto.from_pretrained(where, gguf_file=gguf) if gguf else auto.from_pretrained(where)
+    except OSError as e:
+        raise ModelError(f"cannot {what} {name!r} offline: {e}") from None
+
+
 def load_config(name: str) -> Any:
     """The model's transformers config, offline, without loading weights (for estimates)."""
     from transformers import AutoConfig
 
-    conv = _converted_dir(name)
-    if (conv / "config.json").exists():
-        return AutoConfig.from_pretrained(conv)
-    where, gguf = resolve(name)
-    try:
-        return (
-            AutoConfig.from_pretrained(where, gguf_file=gguf) if gguf else AutoConfig.from_pretrained(where)
-        )
-    except OSError as e:
-        raise ModelError(f"cannot read the config of {name!r} offline: {e}") from None
+    return _from_pretrained(AutoConfig, name, "config.json", "read the config of")
 
 
 @lru_cache(maxsize=4)
@@ -115,19 +119,7 @@ def load_tokenizer(name: str) -> Any:
     """Tokenizer for a model name (cached per process)."""
     from transformers import AutoTokenizer
 
-    conv = _converted_dir(name)
-    if (conv / "tokenizer_config.json").exists():
-        return AutoTokenizer.from_pretrained(conv)
-    where, gguf = resolve(name)
-    try:
-        tok = (
-            AutoTokenizer.from_pretrained(where, gguf_file=gguf)
-            if gguf
-            else AutoTokenizer.from_pretrained(where)
-        )
-    except OSError as e:
-        raise ModelError(f"cannot load tokenizer for {name!r} offline: {e}") from None
-    return tok
+    return _from_pretrained(AutoTokenizer, name, "tokenizer_config.json", "load tokenizer for")
 
 
 def load_causal_lm(
