@@ -1,6 +1,8 @@
 """numba, set up once for every compiled kernel in curate (``from curate.filters.jit import nb``).
 
-One start-up fix lives here. numba's first compile or cache load imports ``numba.np.arraymath``,
+Two start-up fixes live here; each costs a short-lived process a tenth of a second or more.
+
+BLAS probe: numba's first compile or cache load imports ``numba.np.arraymath``,
 which probes for BLAS at import time by importing ``scipy.linalg``. That import pulls in
 ``numpy.f2py`` through scipy's array-API layer. On a 2-core machine it adds ~0.3 s of import and
 exit time to every process that runs a kernel, and none of curate's kernels use BLAS. So we import
@@ -8,6 +10,13 @@ exit time to every process that runs a kernel, and none of curate's kernels use 
 (is scipy installed?) without importing it. numba behaves the same afterwards: code that needs
 BLAS (``np.dot`` and friends) still imports scipy when numba compiles it. If numba's internals
 ever differ from what this expects, the fix does nothing and numba probes as usual.
+
+Cache loads: before loading a cached kernel, numba "refreshes" its compiler: it imports and
+registers the typing and lowering rules of every supported Python and NumPy feature (~60 modules,
+0.1 s). Cached machine code needs none of that, only the runtime (NRT) whose functions it calls.
+So a cache load here initializes the runtime alone; a real compile still refreshes everything
+first (numba's compiler does that itself on every compile), so nothing that compiles behaves
+differently.
 """
 
 from __future__ import annotations
@@ -44,4 +53,23 @@ def _defer_blas_probe() -> None:
         arraymath._HAVE_BLAS = importlib.util.find_spec("scipy") is not None
 
 
+def _lean_cache_loads() -> None:
+    try:
+        from numba.core.caching import Cache
+        from numba.core.runtime.nrt import rtsys
+    except ImportError:
+        return
+    if not all(hasattr(Cache, a) for a in ("_load_overload", "_guard_against_spurious_io_errors")):
+        return
+
+    def load_overload(self, sig, target_context):
+        """numba's ``Cache.load_overload`` without the compiler refresh (see module docstring)."""
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+
+    Cache.load_overload = load_overload
+
+
 _defer_blas_probe()
+_lean_cache_loads()

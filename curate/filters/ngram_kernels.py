@@ -55,47 +55,58 @@ def _grams(h: np.ndarray, s: int, e: int, n: int) -> np.ndarray:
 
 
 @nb.njit(nogil=True, cache=True)
-def _count(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _count(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray, reps: np.ndarray) -> tuple:
     """Count ``g``'s values in an open-addressing table (reused across rows, grown when too small).
 
-    Returns (keys, counts, slots used, distinct values); the caller zeroes ``counts[:slots]`` after
-    reading. Linear in the row, ~4x faster than sorting its n-grams.
+    Returns (keys, cnt, reps, slots, distinct, nrep, dup): ``reps[:nrep]`` are the slots of the
+    values seen more than once and ``dup`` counts their occurrences, both tracked while counting,
+    so no caller scans the table; the caller zeroes ``cnt[:slots]`` (a memset) after reading.
+    Four slots per value: fewer probes than two, still in L1 for a typical row (~25% faster).
     """
     size = 16
-    while size < 2 * g.size:
+    while size < 4 * g.size:
         size *= 2
     if size > keys.size:
         keys, cnt = np.empty(size, np.uint64), np.zeros(size, np.int64)
+    if reps.size < g.size:
+        reps = np.empty(g.size, np.int64)
     mask = np.uint64(size - 1)
-    d = 0
+    d, nrep, dup = 0, 0, 0
     for x in g:
         j = (x ^ (x >> np.uint64(29))) & mask
         while True:
-            if cnt[j] == 0:
+            c = cnt[j]
+            if c == 0:
                 keys[j], cnt[j] = x, 1
                 d += 1
                 break
             if keys[j] == x:
-                cnt[j] += 1
+                if c == 1:
+                    reps[nrep] = j
+                    nrep += 1
+                    dup += 1
+                cnt[j] = c + 1
+                dup += 1
                 break
             j = (j + np.uint64(1)) & mask
-    return keys, cnt, size, d
+    return keys, cnt, reps, size, d, nrep, dup
 
 
 @nb.njit(inline="always")
-def _top_share(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def _top_share(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray, reps: np.ndarray) -> tuple:
     """Data-Juicer's ratio for one row's n-grams ``g`` (non-empty), with the reusable table."""
-    keys, cnt, size, d = _count(g, keys, cnt)
-    reps = np.empty(d, np.int64)
-    nrep = 0
-    for j in range(size):
-        if cnt[j] > 1:
-            reps[nrep] = cnt[j]
-            nrep += 1
-        cnt[j] = 0
-    k = min(int(np.floor(np.sqrt(float(d)))), nrep)
-    top = np.sort(reps[:nrep])[::-1][:k].sum()
-    return float(top) / float(g.size), keys, cnt
+    keys, cnt, reps, size, d, nrep, _ = _count(g, keys, cnt, reps)
+    k = min(int(np.sqrt(float(d))), nrep)
+    top = 0
+    if k > 0:
+        rc = np.empty(nrep, np.int64)
+        for i in range(nrep):
+            rc[i] = cnt[reps[i]]
+        if k < nrep:
+            rc.sort()
+        top = rc[nrep - k :].sum()
+    cnt[:size] = 0
+    return float(top) / float(g.size), keys, cnt, reps
 
 
 @nb.njit(inline="always")
@@ -124,15 +135,11 @@ def _char_grams(data: np.ndarray, lo: int, hi: int, n: int, ring: np.ndarray, ou
 
 
 @nb.njit(inline="always")
-def _dup_share(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def _dup_share(g: np.ndarray, keys: np.ndarray, cnt: np.ndarray, reps: np.ndarray) -> tuple:
     """Share of ``g``'s values (non-empty) that occur more than once, with the reusable table."""
-    keys, cnt, size, _ = _count(g, keys, cnt)
-    dup = 0
-    for j in range(size):
-        if cnt[j] > 1:
-            dup += cnt[j]
-        cnt[j] = 0
-    return dup / g.size, keys, cnt
+    keys, cnt, reps, size, _, _, dup = _count(g, keys, cnt, reps)
+    cnt[:size] = 0
+    return dup / g.size, keys, cnt, reps
 
 
 @nb.njit(nogil=True, cache=True)
@@ -141,7 +148,7 @@ def char_rep_ratio(data: np.ndarray, boffs: np.ndarray, n: int, r0: int, r1: int
     most frequent character n-grams over all n-gram occurrences, k = min(floor(sqrt(distinct)),
     distinct n-grams seen more than once). Code points are decoded and hashed into a per-thread
     buffer, so no array of all characters is ever built."""
-    keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
+    keys, cnt, reps = np.empty(16, np.uint64), np.zeros(16, np.int64), np.empty(16, np.int64)
     buf, ring = np.empty(256, np.uint64), np.empty(n, np.uint64)
     for r in range(r0, r1):
         lo, hi = boffs[r], boffs[r + 1]
@@ -149,18 +156,18 @@ def char_rep_ratio(data: np.ndarray, boffs: np.ndarray, n: int, r0: int, r1: int
             buf = np.empty(hi - lo, np.uint64)
         m = _char_grams(data, lo, hi, n, ring, buf)
         if m:
-            out[r], keys, cnt = _top_share(buf[:m], keys, cnt)
+            out[r], keys, cnt, reps = _top_share(buf[:m], keys, cnt, reps)
 
 
 @nb.njit(nogil=True, cache=True)
 def dup_gram_share(h: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
     """Share of n-gram occurrences whose n-gram occurs more than once in the row."""
     out = np.zeros(offs.size - 1)
-    keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
+    keys, cnt, reps = np.empty(16, np.uint64), np.zeros(16, np.int64), np.empty(16, np.int64)
     for r in range(offs.size - 1):
         g = _grams(h, offs[r], offs[r + 1], n)
         if g.size:
-            out[r], keys, cnt = _dup_share(g, keys, cnt)
+            out[r], keys, cnt, reps = _dup_share(g, keys, cnt, reps)
     return out
 
 
@@ -173,7 +180,7 @@ def repetition(data, boffs, cls, lower, char_n, word_n, r0, r1, out) -> None:
     buffer in turn and counted while the row is in cache, instead of building corpus-wide token
     arrays (250 MB of word hashes and lengths for 36 M characters) in separate passes.
     """
-    keys, cnt = np.empty(16, np.uint64), np.zeros(16, np.int64)
+    keys, cnt, reps = np.empty(16, np.uint64), np.zeros(16, np.int64), np.empty(16, np.int64)
     toks, grams, lens = np.empty(256, np.uint64), np.empty(256, np.uint64), np.empty(256, np.int64)
     ring = np.empty(char_n, np.uint64)
     for r in range(r0, r1):
@@ -183,13 +190,13 @@ def repetition(data, boffs, cls, lower, char_n, word_n, r0, r1, out) -> None:
             toks, grams, lens = np.empty(size, np.uint64), np.empty(size, np.uint64), np.empty(size, np.int64)
         m = _char_grams(data, lo, hi, char_n, ring, grams)
         if m:
-            out[r, 0], keys, cnt = _top_share(grams[:m], keys, cnt)
+            out[r, 0], keys, cnt, reps = _top_share(grams[:m], keys, cnt, reps)
         m = _grams_into(toks, 0, scan_words(data, lo, hi, cls, lower, True, toks, lens, 0), word_n, grams)
         if m:
-            out[r, 1], keys, cnt = _dup_share(grams[:m], keys, cnt)
+            out[r, 1], keys, cnt, reps = _dup_share(grams[:m], keys, cnt, reps)
         k = scan_lines(data, lo, hi, cls, toks, lens[:0], 0)
         if k:
-            keys, cnt, size, d = _count(toks[:k], keys, cnt)
+            keys, cnt, reps, size, d, _, _ = _count(toks[:k], keys, cnt, reps)
             cnt[:size] = 0
             out[r, 2] = (k - d) / k
 

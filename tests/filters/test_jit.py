@@ -24,3 +24,24 @@ def test_kernels_run_without_scipy_and_numba_blas_still_works() -> None:
     first, second = out.split("\n")[:2]
     assert first == "False True"  # no scipy import for our kernels; numba still reports BLAS present
     assert second == "3.0 True"  # a kernel that needs BLAS compiles and imports scipy as it always did
+
+
+LEAN = """
+import sys
+import polars as pl
+from curate.filters import ngrams
+print(ngrams.repetition(pl.Series(["so so so so so so so so so so so so"]), 10, 2)["word_rep_ratio"][0])
+print("numba.np.npyimpl" in sys.modules)
+import numba
+upper = numba.njit(lambda s: len(s.upper()) + s.count("b"))  # needs the string rules: a full compile
+print(upper("abcb"))
+"""
+
+
+def test_cache_loads_skip_the_compiler_refresh_and_compiles_still_get_it() -> None:
+    run = [sys.executable, "-c", LEAN]
+    subprocess.run(run, capture_output=True, text=True, check=True)  # compiles and caches, if needed
+    ratio, refreshed, upper = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
+    assert float(ratio) == 1.0  # the kernel loaded from the cache gives the right answer
+    assert refreshed == "False"  # loading it did not import numba's typing and lowering rules
+    assert upper == "6"  # and a new kernel still compiles with all of them
