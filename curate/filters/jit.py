@@ -14,9 +14,9 @@ ever differ from what this expects, the fix does nothing and numba probes as usu
 Cache loads: before loading a cached kernel, numba "refreshes" its compiler: it imports and
 registers the typing and lowering rules of every supported Python and NumPy feature (~60 modules,
 0.1 s). Cached machine code needs none of that, only the runtime (NRT) whose functions it calls.
-So a cache load here initializes the runtime alone; a real compile still refreshes everything
-first (numba's compiler does that itself on every compile), so nothing that compiles behaves
-differently.
+So a cache load of a curate kernel initializes the runtime alone; a real compile still refreshes
+everything first (numba's compiler does that itself on every compile), so nothing that compiles
+behaves differently, and other libraries' cached functions load exactly as numba loads them.
 """
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ def _lean_cache_loads() -> None:
     if not all(hasattr(Cache, a) for a in ("_load_overload", "_guard_against_spurious_io_errors")):
         return
 
+    full = Cache.load_overload
+
     def load_overload(self, sig, target_context):
-        """numba's ``Cache.load_overload`` without the compiler refresh (see module docstring)."""
+        """numba's ``Cache.load_overload`` without the compiler refresh, for curate's own kernels
+        (see module docstring); other libraries' cached functions load as numba loads them."""
+        if not getattr(getattr(self, "_py_func", None), "__module__", "").startswith("curate."):
+            return full(self, sig, target_context)
         rtsys.initialize(target_context)
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)

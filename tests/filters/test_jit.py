@@ -45,3 +45,21 @@ def test_cache_loads_skip_the_compiler_refresh_and_compiles_still_get_it() -> No
     assert float(ratio) == 1.0  # the kernel loaded from the cache gives the right answer
     assert refreshed == "False"  # loading it did not import numba's typing and lowering rules
     assert upper == "6"  # and a new kernel still compiles with all of them
+
+
+OTHER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import curate.filters.jit
+import theirs
+print(theirs.total(3), "numba.np.npyimpl" in sys.modules)
+"""
+
+
+def test_other_libraries_cached_functions_load_as_numba_loads_them(tmp_path) -> None:
+    (tmp_path / "theirs.py").write_text(
+        "import numba\n\n@numba.njit(cache=True)\ndef total(n):\n    return sum(range(n))\n"
+    )
+    run = [sys.executable, "-c", OTHER, str(tmp_path)]
+    subprocess.run(run, capture_output=True, text=True, check=True)  # compiles and caches
+    assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.split() == ["3", "True"]
