@@ -1,6 +1,6 @@
 """numba, set up once for every compiled kernel in curate (``from curate.filters.jit import nb``).
 
-Two start-up fixes live here; each costs a short-lived process a tenth of a second or more.
+Two start-up fixes live here; each saves a short-lived process a tenth of a second or more.
 
 BLAS probe: numba's first compile or cache load imports ``numba.np.arraymath``,
 which probes for BLAS at import time by importing ``scipy.linalg``. That import pulls in
