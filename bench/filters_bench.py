@@ -8,6 +8,8 @@ ratio to curate. Nothing here tunes a peer: each uses its defaults except the sh
 named in its runner (bench/peers/*_run.py). Results go to bench/results/<time>.json and .md.
 With ``--repeat N`` the tools take turns N times and each one's fastest run is reported (every
 run's wall time is listed too): on a shared 2-core VM one run can be 50 % slower than the next.
+A curate run during which numba wrote its kernel cache (it compiled, e.g. because a kernel's source
+file changed after the warm-up) is marked ``*`` and never reported as the fastest.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class Run:
     result: dict | None = None
     error: str | None = None
     walls: list[float] = field(default_factory=list)  # every repeat; wall_s etc. are the fastest's
+    compiled: list[bool] = field(default_factory=list)  # per repeat: numba compiled inside the run
+
+
+def kernel_cache() -> dict[str, int]:
+    """curate's numba cache files and their mtimes: a run that changes them compiled kernels."""
+    return {str(f): f.stat().st_mtime_ns for f in (ROOT / "curate").rglob("__pycache__/*.nb[ic]")}
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -204,10 +212,11 @@ def table(runs: list[Run]) -> str:
         if r.task == "sketch":  # signatures alone: compare the timed kernel, not process wall time
             cur = next(x for x in runs if x.task == "sketch" and x.tool == "curate" and x.result)
             ratio = f"{r.result['core_s'] / cur.result['core_s']:.2f}x (core)"
+        walls = ", ".join(f"{w:.2f}{'*' if c else ''}" for w, c in zip(r.walls, r.compiled, strict=True))
         lines.append(
             f"| {r.task} | {r.tool} | {n} | {r.result['docs_kept']} | {r.wall_s:.1f} | {n / r.wall_s:,.0f} | "
             f"{ratio} | {r.result['core_s']:.1f} | {r.rss_tree_mb:,.0f} | {r.rss_max_proc_mb:,.0f} "
-            f"| {r.load_avg:.1f} | {', '.join(f'{w:.2f}' for w in r.walls)} |"
+            f"| {r.load_avg:.1f} | {walls} |"
         )
     return "\n".join(lines)
 
@@ -266,14 +275,19 @@ def main() -> None:
             print(f"[{time.strftime('%H:%M:%S')}] {r.task}: {r.tool} ...", file=sys.stderr, flush=True)
             argv = [f"{a}-{k}" if k and j and r.argv[j - 1] == "--out" else a for j, a in enumerate(r.argv)]
             # a fresh output folder per repeat: datatrove skips tasks it finds completed there
+            before = kernel_cache() if r.tool.startswith("curate") else {}
             got = execute(replace(r, argv=argv, walls=[]), out / f"{r.task}-{r.tool}.{k}.log")
+            compiled = r.tool.startswith("curate") and kernel_cache() != before
             r.walls.append(got.wall_s)
+            r.compiled.append(compiled)
             last[i] = got
-            if got.result and (i not in best or got.wall_s < best[i].wall_s):
+            if got.result and not compiled and (i not in best or got.wall_s < best[i].wall_s):
                 best[i] = got
             status = f"{got.wall_s:.1f}s" if got.result else got.error
+            if compiled:
+                status += "  (* numba compiled during the run: a kernel source changed; not counted)"
             print(f"    {status}  (load avg {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
-    runs = [replace(best.get(i, last[i]), walls=r.walls) for i, r in enumerate(runs)]
+    runs = [replace(best.get(i, last[i]), walls=r.walls, compiled=r.compiled) for i, r in enumerate(runs)]
     md = [f"machine: {os.cpu_count()} cores, load average at the end {os.getloadavg()}", "", table(runs)]
     if sample is not None:
         outputs = {r.tool: out / f"quality-{r.tool}" for r in runs if r.task == "quality" and r.result}
