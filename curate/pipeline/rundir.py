@@ -19,6 +19,10 @@ from typing import Any
 import polars as pl
 
 SHARD_ROWS = 200_000
+# Stage files are checkpoints, read back only to resume: zstd level 1 writes the 124k-document
+# rule-filter table in 0.17 s instead of 0.29 s at polars' default level and reads it back 1.4x
+# faster, for files ~30% larger (36 vs 27 MB). The run's output keeps its own settings.
+CHECKPOINT: dict = {"compression": "zstd", "compression_level": 1}
 
 
 class RunDir:
@@ -65,11 +69,11 @@ class RunDir:
             shutil.rmtree(sdir)
         sdir.mkdir(parents=True)
         for n, start in enumerate(range(0, max(kept.height, 1), SHARD_ROWS)):
-            kept.slice(start, SHARD_ROWS).write_parquet(sdir / f"kept-{n:05d}.parquet")
+            kept.slice(start, SHARD_ROWS).write_parquet(sdir / f"kept-{n:05d}.parquet", **CHECKPOINT)
         if removed is not None and removed.height:
-            removed.write_parquet(sdir / "removed.parquet")
+            removed.write_parquet(sdir / "removed.parquet", **CHECKPOINT)
         for name, df in side.items():
-            df.write_parquet(sdir / f"side-{name}.parquet")
+            df.write_parquet(sdir / f"side-{name}.parquet", **CHECKPOINT)
         (sdir / "_done.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
 
     @staticmethod

@@ -146,8 +146,9 @@ class Runner:
         self.n_rejects = 0
 
     # --- reading ------------------------------------------------------------------------------
-    def read(self) -> tuple[pl.DataFrame, str]:
-        """Read every source into one canonical table (stage 00), reusing a finished read."""
+    def read(self) -> tuple[pl.DataFrame | Path, str]:
+        """Read every source into one canonical table (stage 00). A finished read is reused: its
+        stage dir is returned instead, read by ``run_stages`` only if a stage has to run."""
         from curate.formats import read_source
 
         base = self.recipe.base_dir
@@ -163,7 +164,6 @@ class Runner:
         done = None if self.force else RunDir.done(sdir)
         t0 = time.perf_counter()
         if done and done.get("fingerprint") == fp:
-            table = RunDir.read_kept(sdir)
             self.sources = done["stats"]["sources"]
             self.n_rejects = done["stats"]["rejects"]
             self.records.append(
@@ -171,7 +171,7 @@ class Runner:
                     0,
                     "read",
                     done["rows_in"],
-                    table.height,
+                    done["kept"],
                     done["removed"],
                     reused=True,
                     fingerprint=fp,
@@ -179,7 +179,7 @@ class Runner:
                     reasons=done.get("reasons", {}),
                 )
             )
-            return table, fp
+            return sdir, fp
         tables, rejects = [], []
         for spec in self.recipe.sources:
             res = read_source(spec, base_dir=base, on_error=self.recipe.on_error)
@@ -258,7 +258,12 @@ class Runner:
             stats=stats,
         )
 
-    def run_stages(self, table: pl.DataFrame, fp: str) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    def run_stages(self, table: pl.DataFrame | Path, fp: str) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+        """Run the recipe's stages on ``table``: a frame, or the finished stage dir that holds it.
+
+        A reused stage's kept rows are read only when a later stage must run (or at the end), so
+        resuming reads one checkpoint, not one per finished stage.
+        """
         ctx = self._context()
         side: dict[str, pl.DataFrame] = {}
         for i, spec in enumerate(self.recipe.stages, start=1):
@@ -268,14 +273,16 @@ class Runner:
             sdir = self.rd.stage_dir(i, spec.name)
             done = None if self.force else RunDir.done(sdir)
             if done and done.get("fingerprint") == fp:
-                table = RunDir.read_kept(sdir)
+                table = sdir
                 side.update(RunDir.read_side(sdir))
                 done.update(reused=True)
                 self.records.append(
                     StageRecord(**{k: v for k, v in done.items() if k in StageRecord.__dataclass_fields__})
                 )
-                log.info("stage %s: reused (%d kept)", spec.name, table.height)
+                log.info("stage %s: reused (%d kept)", spec.name, done["kept"])
                 continue
+            if isinstance(table, Path):
+                table = RunDir.read_kept(table)
             self.rd.clear_from(i)
             stage = cls(cfg, ctx=ctx)
             t0 = time.perf_counter()
@@ -309,7 +316,7 @@ class Runner:
             side.update(res.side)
             table = res.kept
             log.info("stage %s: kept %d, removed %d (%.2fs)", spec.name, rec.kept, rec.removed, rec.seconds)
-        return table, side
+        return (RunDir.read_kept(table) if isinstance(table, Path) else table), side
 
     @staticmethod
     def _check_ledger(name: str, rows_in: int, res: StageResult) -> None:

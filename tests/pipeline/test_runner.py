@@ -12,6 +12,7 @@ import yaml
 import curate
 from curate.errors import StageError
 from curate.pipeline import registry
+from curate.pipeline.rundir import RunDir
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
 from curate.recipe import parse
 from tests.helpers import chatterbot_dialogues
@@ -68,12 +69,16 @@ def test_every_record_is_accounted_for(tmp_path: Path):
     assert (tmp_path / "run" / "report.html").read_text(encoding="utf-8").count("<svg") >= 2
 
 
-def test_rerun_reuses_and_config_change_reruns_from_there(tmp_path: Path):
+def test_rerun_reuses_and_config_change_reruns_from_there(tmp_path: Path, monkeypatch):
     run_dir = tmp_path / "run"
     r1 = curate.run(_recipe(tmp_path, STAGES), out=run_dir)
+    read = RunDir.read_kept
+    reads: list[str] = []
+    monkeypatch.setattr(RunDir, "read_kept", staticmethod(lambda d: (reads.append(d.name), read(d))[1]))
     r2 = curate.run(_recipe(tmp_path, STAGES), out=run_dir)
     assert all(s["reused"] for s in r2.manifest["stages"])
     assert r2.output.equals(r1.output)
+    assert reads == [f"{len(STAGES):02d}-{next(iter(STAGES[-1]))}"]  # only the last checkpoint is read
     changed = [STAGES[0], STAGES[1], {"sample.random": {"fraction": 0.25}}]
     r3 = curate.run(_recipe(tmp_path, changed), out=run_dir)
     assert [s["reused"] for s in r3.manifest["stages"]] == [True, True, True, False]
