@@ -125,3 +125,17 @@ def test_fused_repetition_equals_the_separate_statistics(texts: pl.Series, char_
     assert got["word_rep_ratio"][-1] == 1.0
     one = ngrams.repetition(texts, char_n, word_n, workers=1)
     assert all(np.array_equal(one[k], got[k]) for k in got)
+
+
+def test_collapse_whitespace_is_python_split_join(texts: pl.Series) -> None:
+    odd = pl.Series(["\x1c\x1d x\x85y\u2028\u2029z\u1680 ", None, "   ", "\u205fa\u202f\u200ab\u3000"])
+    sample = pl.concat([texts, odd])
+    got = utf8.collapse_whitespace(sample).to_list()
+    assert got == [" ".join((t or "").split()) for t in sample.to_list()]
+    assert got[-4:] == ["x y z", "", "", "a b"]
+
+
+def test_whitespace_table_covers_every_python_space() -> None:
+    spaces = [c for c in range(0x110000) if chr(c).isspace()]
+    assert max(spaces) < utf8.PY_SPACE_TABLE.size
+    assert np.flatnonzero(utf8.PY_SPACE_TABLE).tolist() == spaces

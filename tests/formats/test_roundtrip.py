@@ -79,3 +79,16 @@ def test_frame_ids_split_between_polars_and_python(data_dir) -> None:
                            text=r["text"]) for r in df.iter_rows(named=True)]
     assert df["id"].to_list() == expected
     assert frame_ids(df, min_rows=1).to_list() == expected
+
+
+def test_frame_ids_of_a_slice_and_of_chunked_columns() -> None:
+    turns = [[{"role": "user", "content": f"问题\u3000{i}"}, {"role": "assistant", "content": f"a  {i}"}]
+             for i in range(6)]
+    rows = [{"kind": "chat", "system": f"s {i}", "tools": None, "text": None, "messages": t}
+            for i, t in enumerate(turns)]
+    df = frame([{**r, "id": ""} for r in rows])
+    expected = [content_id(**r) for r in rows]
+    assert frame_ids(df.slice(2, 3), min_rows=0).to_list() == expected[2:5]
+    chunked = df.slice(0, 2).vstack(df.slice(2, 4))
+    assert chunked.n_chunks() > 1
+    assert frame_ids(chunked, min_rows=0).to_list() == expected
