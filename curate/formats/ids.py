@@ -33,7 +33,7 @@ from curate.schema import _SEP_FIELD, _SEP_ROLE, _SEP_TURN, content_id
 def unassigned_pattern() -> str:
     """Regex class of code points Python's Unicode database leaves unassigned (category Cn).
 
-    Planes 4-13 are unassigned in every Unicode version; the others are scanned once (~0.2 s).
+    Planes 4-13 are unassigned in every Unicode version; the others are scanned once (~0.04 s).
     """
     ranges, start = [], None
     for cp in [*range(0x40000), *range(0xE0000, 0xF0000)]:
@@ -51,8 +51,12 @@ def unassigned_pattern() -> str:
 
 def _python_ids(df: pl.DataFrame) -> list[str]:
     cols = df.select("kind", "system", "messages", "tools", "text")
-    return [content_id(kind=r["kind"], system=r["system"], messages=r["messages"], tools=r["tools"],
-                       text=r["text"]) for r in cols.iter_rows(named=True)]
+    return [
+        content_id(
+            kind=r["kind"], system=r["system"], messages=r["messages"], tools=r["tools"], text=r["text"]
+        )
+        for r in cols.iter_rows(named=True)
+    ]
 
 
 def _wide(s: pl.Series) -> pl.Series:
@@ -87,14 +91,23 @@ def _turns(messages: pl.Series) -> pl.Series:
 
 
 def _columnar_ids(df: pl.DataFrame) -> list[str]:
-    parts = [df["kind"].fill_null(""), normalized(df["system"]), _turns(df["messages"]),
-             normalized(df["tools"]), normalized(df["text"])]
+    parts = [
+        df["kind"].fill_null(""),
+        normalized(df["system"]),
+        _turns(df["messages"]),
+        normalized(df["tools"]),
+        normalized(df["text"]),
+    ]
     key = pl.select(pl.concat_str([pl.lit(p) for p in parts], separator=_SEP_FIELD)).to_series()
     digest = xxhash.xxh3_128_hexdigest
     ids = [digest(k.encode("utf-8")) for k in key]
     raw = df.select(_all_text().alias("t"))["t"]
-    wide = _wide(raw).arg_true()
-    odd = wide.gather(raw.gather(wide).str.contains(unassigned_pattern()).arg_true()).to_list()
+    wide = _wide(raw).arg_true()  # ASCII is assigned in every Unicode version
+    odd = (
+        wide.gather(raw.gather(wide).str.contains(unassigned_pattern()).arg_true()).to_list()
+        if wide.len()
+        else []
+    )
     for i, id_ in zip(odd, _python_ids(df[odd]), strict=True):
         ids[i] = id_
     return ids
@@ -102,8 +115,14 @@ def _columnar_ids(df: pl.DataFrame) -> list[str]:
 
 def _all_text() -> pl.Expr:
     contents = pl.col("messages").list.eval(pl.element().struct.field("content")).list.join("")
-    return pl.concat_str([pl.col("system").fill_null(""), pl.col("tools").fill_null(""),
-                          pl.col("text").fill_null(""), contents.fill_null("")])
+    return pl.concat_str(
+        [
+            pl.col("system").fill_null(""),
+            pl.col("tools").fill_null(""),
+            pl.col("text").fill_null(""),
+            contents.fill_null(""),
+        ]
+    )
 
 
 def frame_ids(df: pl.DataFrame, *, min_rows: int = 2000) -> pl.Series:
