@@ -66,7 +66,9 @@ def test_frame_ids_on_tricky_unicode() -> None:
             {"kind": "text", "system": None, "messages": [], "tools": None,
              "text": "\U0001e030 new in Unicode 15 \u00a0x"}]
     df = frame([{**r, "id": ""} for r in rows])
+    before = df.clone()
     assert frame_ids(df, min_rows=0).to_list() == [content_id(**r) for r in rows]
+    assert df.equals(before)  # normalizing for the key leaves the table's text as it was
 
 
 def test_frame_ids_split_between_polars_and_python(data_dir) -> None:
