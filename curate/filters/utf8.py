@@ -122,6 +122,7 @@ PY_SPACE_TABLE = np.array([chr(c).isspace() for c in range(0x3001)], dtype=np.bo
 
 @nb.njit(nogil=True, cache=True)
 def _collapse(data, offs, space, out, out_offs) -> int:
+    """Rows of ``data`` with whitespace runs collapsed into ``out``; returns the bytes written."""
     pos = 0
     for r in range(offs.size - 1):
         i, hi, start, pending = offs[r], offs[r + 1], pos, False
@@ -150,7 +151,8 @@ def _collapse(data, offs, space, out, out_offs) -> int:
 
 def collapse_whitespace(texts: pl.Series) -> pl.Series:
     """Python's ``" ".join(s.split())`` for every row (null reads as ""), in one compiled pass:
-    ~20x faster than ``str.replace_all`` with the same whitespace class plus ``strip_chars``."""
+    0.15 s for the 61 MB benchmark corpus, against 0.33 s for ``str.replace_all`` with the same
+    whitespace class plus ``strip_chars``."""
     data, offs = utf8_buffers(texts)
     out = np.empty(max(int(offs[-1] - offs[0]), 1), np.uint8)
     out_offs = np.zeros(offs.size, np.int64)
