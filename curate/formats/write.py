@@ -3,6 +3,17 @@
 Rows a format cannot hold (a document in ShareGPT, tool turns in Alpaca) raise SchemaError naming
 the first one, instead of being dropped: put the ``convert`` stage last to set them aside with a
 reason. JSON arrays are written one record per line, readable and diff-friendly.
+
+Every record of a file has the same keys with the same JSON types, so a reader that infers a schema
+from the first rows (``datasets.load_dataset("json")`` and so LLaMA-Factory infer per 10 MB chunk
+and fail on a later chunk with "Couldn't cast array of type string to null") reads the whole file:
+an absent system prompt or tool schema is written ``""`` (LLaMA-Factory's converters read ``""``
+as none and index these columns directly, so the key must exist), never ``null`` and never
+omitted. The one exception is OpenAI ``tools``, an optional array in OpenAI's spec, omitted where a
+row has none (a file that mixes tool and plain rows still needs one chunk, ``file_format: json``,
+or Parquet, because free-form tool schemas and ``tool_calls`` have no single Arrow type). An empty JSON list has no element type, so in JSONL the first
+row with a non-empty ``history`` (Alpaca, prompt/response) or ``messages`` (canonical) is written
+first. ``shuffled`` gives the output's default row order.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ _WRITERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "prompt_response_history": to_prompt_response,
     "openai": to_openai,
 }
+_LIST_FIELDS = {"alpaca": "history", "prompt_response_history": "history", "canonical": "messages"}
 _EMPTY_COLUMNS = {
     "alpaca": ("instruction", "input", "output", "system", "history"),
     "prompt_response_history": ("prompt", "response", "history", "system"),
@@ -64,7 +76,7 @@ def to_frame(df: pl.DataFrame, fmt: str, *, roles: dict[str, str] | None = None)
         conv = pl.col("messages").list.eval(pl.struct(
             el.struct.field("role").replace_strict(tags, return_dtype=pl.Utf8).alias("from"),
             el.struct.field("content").alias("value")))
-        return df.select(conv.alias("conversations"), pl.col("system"), pl.col("tools"))
+        return df.select(conv.alias("conversations"), *_blank_if_null("system", "tools"))
     if fmt == "text":
         turns = pl.col("messages").list.eval(el.struct.field("content"))
         chat = pl.concat_list(pl.col("system").replace("", None), turns).list.drop_nulls().list.join("\n\n")
@@ -72,14 +84,62 @@ def to_frame(df: pl.DataFrame, fmt: str, *, roles: dict[str, str] | None = None)
     return None
 
 
+def _blank_if_null(*cols: str) -> list[pl.Expr]:
+    return [pl.col(c).fill_null("") for c in cols]
+
+
 def to_records(df: pl.DataFrame, fmt: str, *, roles: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Canonical rows as ``fmt`` records; ``roles`` renames ShareGPT tags (e.g. ``{assistant: "model"}``)."""
+    """Canonical rows as ``fmt`` records; ``roles`` renames ShareGPT tags (e.g. ``{assistant: "model"}``).
+
+    Optional string fields are ``""`` when absent (see the module docstring); canonical records
+    keep their nulls here (``write`` blanks them in JSON files).
+    """
     framed = to_frame(df, fmt, roles=roles)
     if framed is not None:
         return framed.to_dicts()
     cols = [c for c in ("origin", "kind", "system", "messages", "tools", "text") if c in df.columns]
     convert = _WRITERS[fmt]
-    return [convert(r) for r in df.select(cols).iter_rows(named=True)]
+    records = [convert(r) for r in df.select(cols).iter_rows(named=True)]
+    if fmt == "openai":  # an optional array in OpenAI's spec: omitted, not null
+        for r in records:
+            if r["tools"] is None:
+                del r["tools"]
+    else:
+        for r in records:
+            if r["system"] is None:
+                r["system"] = ""
+    return records
+
+
+def shuffled(df: pl.DataFrame, *, seed: int) -> pl.DataFrame:
+    """``df`` in a seeded random order: the same seed and rows give the same order.
+
+    Mixing leaves rows grouped by domain with up-sampled copies side by side, so anything that
+    reads the first N rows (LLaMA-Factory's ``max_samples``, streaming) would see one domain.
+    A NumPy ``Generator`` permutation (stable across NumPy versions for a seed) costs ~2 ms per
+    100k rows plus one gather.
+    """
+    import numpy as np
+
+    if df.height < 2:
+        return df
+    return df[np.random.default_rng(seed).permutation(df.height)]
+
+
+def _lead_typed(records: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
+    """Records with the first one whose list field is non-empty moved to the front (JSONL only).
+
+    ``[]`` tells a chunked reader nothing about its element type, so a file whose first chunk
+    has only single-turn rows cannot take a later ``history`` of pairs; one row moved first fixes
+    that for any file size. The order is otherwise unchanged.
+    """
+    key = _LIST_FIELDS.get(fmt)
+    if key is None or not records or records[0][key]:
+        return records
+    first = next((i for i, r in enumerate(records) if r[key]), None)
+    if first is None:
+        return records
+    return [records[first], *records[:first], *records[first + 1:]]
 
 
 def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
@@ -92,11 +152,14 @@ def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
         return path
     if file_format not in ("jsonl", "json"):
         raise SchemaError(f"unknown file_format {file_format!r}", hint="valid: jsonl, json, parquet")
+    if fmt == "canonical":
+        strings = [c for c, t in df.schema.items() if t == pl.Utf8]
+        df = df.with_columns(pl.col(strings).fill_null(""))
     records = to_records(df, fmt)
     dumps = orjson.dumps
     with open(path, "wb") as f:
         if file_format == "jsonl":
-            for r in records:
+            for r in _lead_typed(records, fmt):
                 f.write(dumps(r, default=str) + b"\n")
         else:
             f.write(b"[\n" + b",\n".join(dumps(r, default=str) for r in records) + b"\n]\n")
@@ -109,7 +172,7 @@ def _write_parquet(df: pl.DataFrame, path: Path, fmt: str) -> None:
         records = to_records(df, fmt)
         if fmt == "openai":  # free-form JSON schemas do not fit one Parquet struct type: keep them as text
             for r in records:
-                if r["tools"] is not None and not isinstance(r["tools"], str):
+                if r.get("tools") is not None and not isinstance(r["tools"], str):
                     r["tools"] = orjson.dumps(r["tools"]).decode()
         if records:
             out = pl.DataFrame(records, infer_schema_length=None)

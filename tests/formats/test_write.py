@@ -36,8 +36,14 @@ def test_write_then_read_back(tmp_path: Path, chats: pl.DataFrame, fmt: str, fil
     assert path.exists()
     back = load_with_rejects(path)
     assert back.format == fmt and back.rejects.height == 0
-    assert back.table["id"].to_list() == chats["id"].to_list()
-    assert back.table["system"].to_list() == chats["system"].to_list()
+    expected = chats
+    if file_format == "jsonl" and fmt in ("alpaca", "prompt_response_history"):
+        # the first multi-turn row leads, so a chunked reader learns history's type (write.py)
+        lead = chats.with_row_index("i").filter(pl.col("messages").list.len() > 2)["i"][0]
+        assert lead > 0
+        expected = pl.concat([chats[lead], chats[:lead], chats[lead + 1:]])
+    assert back.table["id"].to_list() == expected["id"].to_list()
+    assert back.table["system"].to_list() == expected["system"].to_list()
 
 
 @pytest.mark.parametrize("file_format", FILES)
