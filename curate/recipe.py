@@ -53,10 +53,17 @@ class SourceSpec(_Strict):
 
 
 class OutputSpec(_Strict):
-    """Final dataset format(s) and file type written to ``output/``."""
+    """Final dataset format(s) and file type written to ``output/``.
+
+    ``shuffle`` (default on) writes the train and eval rows in an order seeded by the recipe's
+    ``seed``: mixing groups rows by domain with up-sampled copies side by side, and a reader of the
+    first N rows (LLaMA-Factory ``max_samples``, streaming) would otherwise get one domain.
+    ``shuffle: false`` keeps the order the stages left.
+    """
 
     format: str | list[str] = "sharegpt"
     file_format: Literal["jsonl", "json", "parquet"] = "jsonl"
+    shuffle: bool = True
 
     @field_validator("format")
     @classmethod

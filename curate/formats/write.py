@@ -126,6 +126,18 @@ def shuffled(df: pl.DataFrame, *, seed: int) -> pl.DataFrame:
     return df[np.random.default_rng(seed).permutation(df.height)]
 
 
+def output_order(table: pl.DataFrame, side: dict[str, pl.DataFrame], shuffle: bool, *,
+                 seed: int) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """The run's train table and side outputs in the order ``output/`` gets them.
+
+    With ``shuffle`` the train table and the ``eval`` split are ``shuffled`` by ``seed`` (each
+    independently); other side outputs (rows set aside by ``convert``) keep stage order for audit.
+    """
+    if not shuffle:
+        return table, side
+    return shuffled(table, seed=seed), {k: shuffled(v, seed=seed) if k == "eval" else v for k, v in side.items()}
+
+
 def _lead_typed(records: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
     """Records with the first one whose list field is non-empty moved to the front (JSONL only).
 

@@ -342,7 +342,9 @@ class Runner:
     # --- output -------------------------------------------------------------------------------
     def write_output(self, table: pl.DataFrame, side: dict[str, pl.DataFrame]) -> dict[str, str]:
         from curate.formats import write
+        from curate.formats.write import output_order
 
+        table, side = output_order(table, side, self.recipe.output.shuffle, seed=self.recipe.seed)
         self.rd.output.mkdir(exist_ok=True)
         ext = self.recipe.output.file_format
         paths = {}

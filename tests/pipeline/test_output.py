@@ -1,0 +1,90 @@
+"""A run's output/: shuffled by the recipe's seed (mixing leaves domains in blocks), loadable with
+``datasets`` whatever the first rows lack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+import curate
+from curate.formats.write import shuffled
+from curate.recipe import parse
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "recipes" / "data"
+
+
+def _recipe(tmp: Path, *, seed: int = 42, **output) -> curate.recipe.Recipe:
+    """Quickstart's law + chit-chat sources mixed 1:3 (chit-chat is up-sampled 4x, copies adjacent)."""
+    body = {
+        "name": "mix",
+        "seed": seed,
+        "sources": [
+            {"name": "law", "path": str(DATA / "lawbench_consult.jsonl"), "format": "alpaca",
+             "columns": {"prompt": "query", "response": "response", "system": "system"}, "domain": "law",
+             "limit": 100},
+            {"name": "chit", "path": str(DATA / "chitchat.sharegpt.json"), "domain": "general", "limit": 75},
+        ],
+        "stages": [{"split": {"fraction": 0.1}},
+                   {"mix.ratio": {"domain": "law", "general_per_domain": 3, "unit": "examples"}}],
+        "output": {"format": ["sharegpt", "alpaca"], **output},
+    }
+    p = tmp / f"r{seed}.yaml"
+    p.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
+    return parse(p.read_text(encoding="utf-8"), file=str(p), path=p)
+
+
+def _lines(run: Path, name: str = "train.sharegpt.jsonl") -> list[dict]:
+    return [json.loads(x) for x in (run / "output" / name).read_text(encoding="utf-8").splitlines()]
+
+
+def test_output_is_shuffled_by_seed_and_shuffle_false_keeps_stage_order(tmp_path: Path) -> None:
+    res = curate.run(_recipe(tmp_path), out=tmp_path / "a", train=False)
+    rows = _lines(tmp_path / "a")
+    assert len(rows) == res.output.height
+    # the first 40 rows hold both domains (law rows carry LawBench's system prompt) ...
+    head = [bool(r["system"]) for r in rows[:40]]
+    assert 0 < sum(head) < 40
+    # ... and up-sampled copies are not side by side
+    convs = [json.dumps(r["conversations"], ensure_ascii=False) for r in rows]
+    assert sum(a == b for a, b in zip(convs, convs[1:], strict=False)) <= 2
+    # the same seed gives the same file; the canonical parquet is in the same order
+    again = curate.run(_recipe(tmp_path), out=tmp_path / "b", train=False)
+    assert _lines(tmp_path / "b") == rows and again.output.equals(res.output)
+    canon = pl.read_parquet(tmp_path / "a" / "output" / "train.canonical.parquet")
+    assert canon["id"].to_list() == shuffled(res.output, seed=42)["id"].to_list()
+    assert sorted(canon["id"].to_list()) == sorted(res.output["id"].to_list())  # nothing lost or added
+    ev = pl.read_parquet(tmp_path / "a" / "output" / "eval.canonical.parquet")
+    assert sorted(ev["id"].to_list()) == sorted(res.side["eval"]["id"].to_list())
+    # another seed, another order
+    other = curate.run(_recipe(tmp_path, seed=7), out=tmp_path / "c", train=False)
+    assert [r["conversations"] for r in _lines(tmp_path / "c")] != [r["conversations"] for r in rows]
+    assert sorted(other.output["id"].to_list()) != []
+    # shuffle: false writes the rows in the order the stages left them
+    kept = curate.run(_recipe(tmp_path, shuffle=False), out=tmp_path / "d", train=False)
+    plain = pl.read_parquet(tmp_path / "d" / "output" / "train.canonical.parquet")
+    assert plain["id"].to_list() == kept.output["id"].to_list()
+
+
+def test_shuffled_is_a_seeded_permutation() -> None:
+    df = pl.DataFrame({"i": range(1000)})
+    a, b = shuffled(df, seed=1), shuffled(df, seed=1)
+    assert a.equals(b) and not a.equals(df) and sorted(a["i"].to_list()) == list(range(1000))
+    assert not shuffled(df, seed=2).equals(a)
+    assert shuffled(df.head(1), seed=1).equals(df.head(1)) and shuffled(df.head(0), seed=1).height == 0
+
+
+def test_run_output_loads_with_datasets(tmp_path: Path) -> None:
+    """Every file in output/ loads with the real loader, chunked as for a >10 MB file."""
+    datasets = pytest.importorskip("datasets")
+    curate.run(_recipe(tmp_path), out=tmp_path / "a", train=False)
+    files = sorted((tmp_path / "a" / "output").iterdir())
+    assert {f.name for f in files} >= {"train.sharegpt.jsonl", "eval.alpaca.jsonl", "train.canonical.parquet"}
+    for f in files:
+        kind, kw = ("parquet", {}) if f.suffix == ".parquet" else ("json", {"chunksize": 16 << 10})
+        ds = datasets.load_dataset(kind, data_files=str(f), split="train", cache_dir=str(tmp_path / "hf"), **kw)
+        assert ds.num_rows > 0, f.name
