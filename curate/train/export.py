@@ -1,5 +1,5 @@
 """After training: save the adapter (or model), merge it into a full model and check the merge,
-write a model card carrying the data manifest, and export the dataset for LLaMA-Factory.
+write a model card carrying the data manifest (the LLaMA-Factory export is ``train/llamafactory.py``).
 
 The merge check exists because a merge can silently go wrong (a dtype, a tied head, DoRA's
 magnitude): the merged model's logits on probe inputs must match base+adapter within a tolerance.
@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 
 from curate.errors import TrainError
 from curate.train.config import TrainConfig
@@ -44,8 +43,13 @@ def save_trained(
         plain = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
         plain.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    base_id, base_local = _base_refs(cfg.model)
+    if peft_out:
+        _point_adapter_at(folder, base_id)
     meta = {
         "model": cfg.model,
+        "base_model_id": base_id,
+        "base_model_local": base_local,
         "method": cfg.method,
         "config": cfg.model_dump(mode="json"),
         "summary": summary,
@@ -53,6 +57,31 @@ def save_trained(
     (folder / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     (folder / "README.md").write_text(model_card(cfg, summary, manifest, adapter=peft_out), encoding="utf-8")
     return {"adapter_dir" if peft_out else "model_dir": str(folder)}
+
+
+def _base_refs(model: str) -> tuple[str | None, str | None]:
+    """(portable Hugging Face id or None, plain local folder or None) for the trained base model."""
+    from curate.models import local_dir, portable_id
+
+    local = local_dir(model)
+    return portable_id(model), str(local) if local else None
+
+
+def _point_adapter_at(folder: Path, base_id: str | None) -> None:
+    """Write the portable base id into ``adapter_config.json`` (peft writes the path it loaded from).
+
+    ``PeftModel.from_pretrained(base, folder)`` takes the base model as an object and never reads
+    this field; ``AutoPeftModelForCausalLM``, the Hub and LLaMA-Factory's ``adapter_name_or_path``
+    users read it, and a cache path of this machine (``~/.cache/curate/models/...``) loads nowhere
+    else. The local folder stays in ``curate_train.json`` (``base_model_local``), which ``curate
+    merge`` and ``curate eval`` use offline. A model trained from a local path keeps that path.
+    """
+    cfg_path = folder / "adapter_config.json"
+    if base_id is None or not cfg_path.exists():
+        return
+    data = json.loads(cfg_path.read_text(encoding="utf-8"))
+    data["base_model_name_or_path"] = base_id
+    cfg_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def merge(
@@ -125,9 +154,11 @@ def model_card(
     """A README with front matter, results, the training config and the data manifest."""
     m = manifest or {}
     licenses = sorted({str(s.get("license")) for s in m.get("sources", []) if s.get("license")})
+    from curate.models import portable_id
+
     front = [
         "---",
-        f"base_model: {cfg.model}",
+        f"base_model: {portable_id(cfg.model) or cfg.model}",
         f"library_name: {'peft' if adapter else 'transformers'}",
         f"license: {licenses[0] if len(licenses) == 1 else 'other'}",
         "tags: [curate, sft]",
@@ -173,84 +204,3 @@ def model_card(
         "",
     ]
     return "\n".join(front + lines)
-
-
-def export_llamafactory(
-    df: pl.DataFrame,
-    out_dir: Path,
-    *,
-    name: str = "curate",
-    cfg: TrainConfig | None = None,
-    template: str | None = None,
-) -> dict[str, Any]:
-    """``dataset_info.json`` + ShareGPT (chat) / text (documents) files that LLaMA-Factory reads as is.
-
-    With ``cfg`` also writes ``train_lora.yaml`` with the same hyperparameters, so both tools train
-    the same thing. Returns the paths and row counts.
-    """
-    from curate.formats import write
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    info: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    chat, text = df.filter(pl.col("kind") == "chat"), df.filter(pl.col("kind") == "text")
-    if chat.height:
-        write(chat, out_dir / f"{name}.json", fmt="sharegpt", file_format="json")
-        info[name] = {
-            "file_name": f"{name}.json",
-            "formatting": "sharegpt",
-            "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
-            "tags": {
-                "role_tag": "from",
-                "content_tag": "value",
-                "user_tag": "human",
-                "assistant_tag": "gpt",
-                "observation_tag": "observation",
-                "function_tag": "function_call",
-                "system_tag": "system",
-            },
-        }
-        counts[name] = chat.height
-    if text.height:
-        write(text, out_dir / f"{name}_pt.json", fmt="text", file_format="json")
-        info[f"{name}_pt"] = {"file_name": f"{name}_pt.json", "columns": {"prompt": "text"}}
-        counts[f"{name}_pt"] = text.height
-    (out_dir / "dataset_info.json").write_text(
-        json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8"
-    )
-    result: dict[str, Any] = {"dir": str(out_dir), "datasets": counts}
-    if cfg is not None and chat.height:
-        result["train_yaml"] = str(_lf_yaml(out_dir, name, cfg, template))
-    return result
-
-
-def _lf_yaml(out_dir: Path, name: str, cfg: TrainConfig, template: str | None) -> Path:
-    """LLaMA-Factory args matching ``cfg`` (LoRA SFT); the model path must be a HF folder or id."""
-    lines = {
-        "model_name_or_path": cfg.model,
-        "stage": "sft",
-        "do_train": True,
-        "finetuning_type": "full" if cfg.method == "full" else "lora",
-        "lora_rank": cfg.rank,
-        "lora_alpha": cfg.alpha,
-        "lora_dropout": cfg.dropout,
-        "lora_target": "all" if cfg.target_modules == "all-linear" else ",".join(cfg.target_modules),
-        "dataset": name,
-        "dataset_dir": str(out_dir),
-        "template": template or "chatml",
-        "cutoff_len": cfg.max_len,
-        "per_device_train_batch_size": cfg.batch_size,
-        "gradient_accumulation_steps": 1,
-        "learning_rate": cfg.lr,
-        "num_train_epochs": cfg.epochs,
-        "lr_scheduler_type": "cosine",
-        "warmup_ratio": cfg.warmup_ratio,
-        "seed": cfg.seed,
-        "output_dir": str(out_dir / "lf_output"),
-        "logging_steps": cfg.log_steps,
-    }
-    if cfg.max_steps:
-        lines["max_steps"] = cfg.max_steps
-    path = out_dir / "train_lora.yaml"
-    path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in lines.items()), encoding="utf-8")
-    return path

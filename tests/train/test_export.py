@@ -12,7 +12,8 @@ from curate.errors import TrainError
 from curate.schema import chat_row, frame, text_row
 from curate.train import run_training
 from curate.train.config import TrainConfig
-from curate.train.export import export_llamafactory, merge, model_card
+from curate.train.export import merge, model_card
+from curate.train.llamafactory import export_llamafactory
 
 MANIFEST = {
     "name": "demo",
@@ -90,7 +91,7 @@ def test_model_card_carries_the_data_manifest():
         MANIFEST,
         adapter=True,
     )
-    assert card.startswith("---\nbase_model: smollm2-135m\nlibrary_name: peft\nlicense: MIT")
+    assert card.startswith("---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\nlibrary_name: peft\nlicense: MIT")
     assert "| chitchat | MIT | 48 | general |" in card and "| 1 | dedup.minhash | 50 | 48 | 2 |" in card
     assert "2.5" in card and "2.1" in card and "too_long" in card and '"rank": 8' in card
 
