@@ -11,9 +11,10 @@ an absent system prompt or tool schema is written ``""`` (LLaMA-Factory's conver
 as none and index these columns directly, so the key must exist), never ``null`` and never
 omitted. The one exception is OpenAI ``tools``, an optional array in OpenAI's spec, omitted where a
 row has none (a file that mixes tool and plain rows still needs one chunk, ``file_format: json``,
-or Parquet, because free-form tool schemas and ``tool_calls`` have no single Arrow type). An empty JSON list has no element type, so in JSONL the first
-row with a non-empty ``history`` (Alpaca, prompt/response) or ``messages`` (canonical) is written
-first. ``shuffled`` gives the output's default row order.
+or Parquet, because free-form tool schemas and ``tool_calls`` have no single Arrow type). An empty
+JSON list has no element type, so in JSONL the first row with a non-empty ``history`` (Alpaca,
+prompt/response) or ``messages`` (canonical) is written first. ``shuffled`` gives the output's
+default row order.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def output_order(table: pl.DataFrame, side: dict[str, pl.DataFrame], shuffle: bo
     """
     if not shuffle:
         return table, side
-    return shuffled(table, seed=seed), {k: shuffled(v, seed=seed) if k == "eval" else v for k, v in side.items()}
+    side = {k: shuffled(v, seed=seed) if k == "eval" else v for k, v in side.items()}
+    return shuffled(table, seed=seed), side
 
 
 def _lead_typed(records: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-
 from curate.errors import TrainError
 from curate.train.config import TrainConfig
 

@@ -27,7 +27,7 @@ CHUNK = 16 << 10  # the loader's smallest effective chunk (its JSON block size f
 @pytest.fixture(scope="module")
 def messy() -> pl.DataFrame:
     """Real rows, optional fields absent from every row of the first ~70 KB."""
-    data, tests = ROOT / "recipes" / "data", ROOT / "tests" / "data"
+    data = ROOT / "recipes" / "data"
     bot = read_source(SourceSpec(name="bot", path="chatterbot.prh.jsonl"), base_dir=data).table
     single = bot.filter(pl.col("messages").list.len() == 2)
     multi = bot.filter(pl.col("messages").list.len() > 2)
@@ -42,16 +42,19 @@ def messy() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def tools() -> pl.DataFrame:
-    return read_source(SourceSpec(name="o", path="openai_tools.jsonl"), base_dir=ROOT / "tests" / "data").table
+    spec = SourceSpec(name="o", path="openai_tools.jsonl")
+    return read_source(spec, base_dir=ROOT / "tests" / "data").table
 
 
 def _load(path: Path, tmp_path: Path, **kw):
     kind = "parquet" if path.suffix == ".parquet" else "json"
-    return datasets.load_dataset(kind, data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"), **kw)
+    return datasets.load_dataset(kind, data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"),
+                                 **kw)
 
 
 @pytest.mark.parametrize("file_format", ["jsonl", "json", "parquet"])
-@pytest.mark.parametrize("fmt", ["alpaca", "sharegpt", "openai", "prompt_response_history", "text", "canonical"])
+@pytest.mark.parametrize("fmt", ["alpaca", "sharegpt", "openai", "prompt_response_history", "text",
+                                 "canonical"])
 def test_output_whose_first_rows_lack_optional_fields_loads(tmp_path: Path, messy: pl.DataFrame, fmt: str,
                                                            file_format: str) -> None:
     path = write(messy, tmp_path / f"train.{fmt}.{file_format}", fmt=fmt, file_format=file_format)

@@ -91,7 +91,9 @@ def test_model_card_carries_the_data_manifest():
         MANIFEST,
         adapter=True,
     )
-    assert card.startswith("---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\nlibrary_name: peft\nlicense: MIT")
+    # the portable HF id, not curate's alias, so the Hub links the base model
+    assert card.startswith("---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\nlibrary_name: peft\n"
+                           "license: MIT")
     assert "| chitchat | MIT | 48 | general |" in card and "| 1 | dedup.minhash | 50 | 48 | 2 |" in card
     assert "2.5" in card and "2.1" in card and "too_long" in card and '"rank": 8' in card
 

@@ -43,7 +43,7 @@ def _documented() -> set[str]:
 
 @pytest.fixture(scope="module")
 def rows() -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Real train rows (chit-chat without a system prompt first, LawBench with one later) and an eval split."""
+    """Real train rows (chit-chat without a system prompt first, LawBench with one later) + an eval split."""
     data = ROOT / "recipes" / "data"
     chit = read_source(SourceSpec(name="c", path="chitchat.sharegpt.json"), base_dir=data).table
     law = read_source(SourceSpec(name="l", path="lawbench_consult.jsonl", format="alpaca",
