@@ -134,9 +134,15 @@ def _item_html(n: int, rec: dict[str, Any]) -> str:
     )
 
 
+# Optional text fields written "" rather than null: `datasets` types a JSONL column from its first
+# chunk and cannot cast a later string into a null column (see formats/write.py).
+_BLANK_IF_NULL = ("system", "task", "text", "tools")
+
+
 def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
     with path.open("w", encoding="utf-8") as fh:
         for r in records:
+            r = {k: "" if v is None and k in _BLANK_IF_NULL else v for k, v in r.items()}
             fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
     return path
 

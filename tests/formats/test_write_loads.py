@@ -103,3 +103,13 @@ def test_jsonl_lead_row_keeps_every_row(tmp_path: Path, messy: pl.DataFrame) -> 
     assert back.table["system"].null_count() == messy["system"].null_count()  # "" reads back as none
     canon = load_with_rejects(write(messy, tmp_path / "c.jsonl", fmt="canonical"))
     assert canon.table.sort("id")["system"].to_list() == messy.sort("id")["system"].to_list()
+
+
+def test_eval_set_files_load(tmp_path: Path, messy: pl.DataFrame) -> None:
+    """eval/eval.jsonl, mcq.jsonl and open_ended.jsonl (the run's eval seeds) load the same way."""
+    from curate.mixing.evalset import write_eval_files
+
+    written = write_eval_files(messy.with_columns(domain=pl.lit("general")), tmp_path / "eval", seed=1)
+    for key in ("eval", "mcq", "open_ended"):
+        ds = _load(written[key], tmp_path, chunksize=CHUNK)
+        assert ds.num_rows > 0 and None not in ds["system"], key

@@ -80,11 +80,12 @@ def test_shuffled_is_a_seeded_permutation() -> None:
 
 
 def test_run_output_loads_with_datasets(tmp_path: Path) -> None:
-    """Every file in output/ loads with the real loader, chunked as for a >10 MB file."""
+    """Every file in output/ and eval/ loads with the real loader, chunked as for a >10 MB file."""
     datasets = pytest.importorskip("datasets")
     curate.run(_recipe(tmp_path), out=tmp_path / "a", train=False)
-    files = sorted((tmp_path / "a" / "output").iterdir())
-    assert {f.name for f in files} >= {"train.sharegpt.jsonl", "eval.alpaca.jsonl", "train.canonical.parquet"}
+    files = sorted([*(tmp_path / "a" / "output").iterdir(), *(tmp_path / "a" / "eval").glob("*.jsonl")])
+    assert {f.name for f in files} >= {"train.sharegpt.jsonl", "eval.alpaca.jsonl", "train.canonical.parquet",
+                                       "mcq.jsonl", "open_ended.jsonl"}
     for f in files:
         kind, kw = ("parquet", {}) if f.suffix == ".parquet" else ("json", {"chunksize": 16 << 10})
         ds = datasets.load_dataset(kind, data_files=str(f), split="train", cache_dir=str(tmp_path / "hf"),
