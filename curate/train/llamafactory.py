@@ -131,7 +131,7 @@ def _lf_yaml(out_dir: Path, name: str, cfg: TrainConfig, template: str | None, e
     if cfg.method in ("lora", "qlora"):
         lines |= {
             "lora_rank": cfg.rank,
-            "lora_alpha": cfg.alpha,
+            "lora_alpha": int(cfg.alpha) if float(cfg.alpha).is_integer() else cfg.alpha,  # an int there
             "lora_dropout": cfg.dropout,
             "lora_target": "all" if cfg.target_modules == "all-linear" else ",".join(cfg.target_modules),
         }

@@ -63,6 +63,7 @@ def test_export_names_a_loadable_model_the_eval_split_and_documented_args(tmp_pa
     assert args["template"] == "smollm2"  # the same chat format (and default system) curate trains with
     assert args["eval_dataset"] == "mix_eval" and args["eval_steps"] == 20  # capped at max_steps
     assert args["lora_rank"] == 16 and args["cutoff_len"] == 256 and args["lora_target"] == "all"
+    assert args["lora_alpha"] == 16 and isinstance(args["lora_alpha"], int)  # LLaMA-Factory types it int
     assert Path(args["dataset_dir"]).is_absolute()
     unknown = set(args) - _documented()
     assert not unknown, f"not LLaMA-Factory arguments: {unknown}"
@@ -80,8 +81,14 @@ def test_dataset_info_columns_match_the_files(tmp_path: Path, rows) -> None:
                                    cache_dir=str(tmp_path / "hf"))
         assert set(entry["columns"].values()) <= set(ds.column_names), name
         tags = entry["tags"]
-        seen = {t[tags["role_tag"]] for conv in ds[entry["columns"]["messages"]] for t in conv}
-        assert seen <= {tags["user_tag"], tags["assistant_tag"]}
+        convs = ds[entry["columns"]["messages"]]
+        # LLaMA-Factory's ShareGPT converter skips a conversation unless odd turns are user/observation,
+        # even turns assistant/function and the count is even (data/converter.py): none may be skipped
+        odd, even = (tags["user_tag"], tags["observation_tag"]), (tags["assistant_tag"], tags["function_tag"])
+        for conv in convs:
+            roles = [t[tags["role_tag"]] for t in conv]
+            assert len(roles) % 2 == 0 and all(r in (odd, even)[i % 2] for i, r in enumerate(roles)), roles
+            assert all(isinstance(t[tags["content_tag"]], str) and t[tags["content_tag"]] for t in conv)
         assert all(isinstance(s, str) for s in ds["system"])  # "" where none: LLaMA-Factory reads "" as none
     first = json.loads((tmp_path / "mix.json").read_text(encoding="utf-8"))[0]
     assert first["system"] == "" and first["tools"] == ""
