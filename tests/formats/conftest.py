@@ -16,3 +16,13 @@ def law():
     from tests.stages.mix.mixing_samples import law_frame
 
     return law_frame()
+
+
+@pytest.fixture(scope="session")
+def mixed(law):
+    """LawBench QA plus real chit-chat, as the mixing tests use them."""
+    import polars as pl
+
+    from tests.stages.mix.mixing_samples import chitchat_frame
+
+    return pl.concat([law, chitchat_frame()])
