@@ -107,7 +107,7 @@ def test_jsonl_lead_row_keeps_every_row(tmp_path: Path, messy: pl.DataFrame) -> 
 
 def test_eval_set_files_load(tmp_path: Path, messy: pl.DataFrame) -> None:
     """eval/eval.jsonl, mcq.jsonl and open_ended.jsonl (the run's eval seeds) load the same way."""
-    from curate.mixing.evalset import write_eval_files
+    from curate.formats.evalset import write_eval_files
 
     written = write_eval_files(messy.with_columns(domain=pl.lit("general")), tmp_path / "eval", seed=1)
     for key in ("eval", "mcq", "open_ended"):

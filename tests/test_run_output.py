@@ -15,7 +15,7 @@ import curate
 from curate.formats.write import shuffled
 from curate.recipe import parse
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "recipes" / "data"
 
 
