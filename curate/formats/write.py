@@ -117,8 +117,9 @@ def shuffled(df: pl.DataFrame, *, seed: int) -> pl.DataFrame:
 
     Mixing leaves rows grouped by domain with up-sampled copies side by side, so anything that
     reads the first N rows (LLaMA-Factory's ``max_samples``, streaming) would see one domain.
-    A NumPy ``Generator`` permutation (stable across NumPy versions for a seed) costs ~2 ms per
-    100k rows plus one gather.
+    A NumPy ``Generator`` permutation (its stream is stable across NumPy versions) takes 1.5 ms for
+    100k rows; the gather of the nested ``messages`` column dominates: 0.4-0.7 s for 100k chit-chat
+    rows (2 shared cores, 8 agents running), next to seconds for writing the same rows as JSONL.
     """
     import numpy as np
 
