@@ -110,6 +110,24 @@ def model_reference(model: str) -> tuple[str, list[str]]:
     )
 
 
+def template_default_system(model: str) -> str | None:
+    """The system prompt the model's own chat template inserts when a row has none (ChatML
+    templates only), or None. SmolLM2's says "...trained by Hugging Face" and LLaMA-Factory's
+    ``smollm2`` template adds a final period; passing it as ``default_system`` makes both tools
+    train on the same tokens."""
+    from curate.errors import CurateError
+    from curate.models import load_tokenizer
+
+    try:
+        text = load_tokenizer(model).apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+    except (CurateError, OSError, ValueError):  # no tokenizer or no template: LLaMA-Factory's decides
+        return None
+    head = "<|im_start|>system\n"
+    if not isinstance(text, str) or not text.startswith(head) or "<|im_end|>" not in text:
+        return None
+    return text[len(head):text.index("<|im_end|>")] or None
+
+
 def _lf_yaml(out_dir: Path, name: str, cfg: TrainConfig, template: str | None, eval_name: str | None) -> Path:
     """LLaMA-Factory SFT args matching ``cfg``."""
     from curate.models import ALIASES, PACKAGED
@@ -162,6 +180,9 @@ def _lf_yaml(out_dir: Path, name: str, cfg: TrainConfig, template: str | None, e
         "output_dir": str((out_dir / "lf_output").resolve()),
         "logging_steps": cfg.log_steps,
     }
+    system = template_default_system(cfg.model)
+    if system:
+        lines["default_system"] = system
     if cfg.precision in ("bf16", "fp16"):
         lines[cfg.precision] = True
     if cfg.max_steps:

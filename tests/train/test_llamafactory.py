@@ -60,7 +60,9 @@ def test_export_names_a_loadable_model_the_eval_split_and_documented_args(tmp_pa
     text = Path(res["train_yaml"]).read_text(encoding="utf-8")
     args = yaml.safe_load(text)
     assert args["model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # not curate's alias
-    assert args["template"] == "smollm2"  # the same chat format (and default system) curate trains with
+    assert args["template"] == "smollm2"  # the same chat format curate trains with, and the same
+    # default system prompt as SmolLM2's own template (LLaMA-Factory's ends with a period)
+    assert args["default_system"] == "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
     assert args["eval_dataset"] == "mix_eval" and args["eval_steps"] == 20  # capped at max_steps
     assert args["lora_rank"] == 16 and args["cutoff_len"] == 256 and args["lora_target"] == "all"
     assert args["lora_alpha"] == 16 and isinstance(args["lora_alpha"], int)  # LLaMA-Factory types it int
