@@ -20,7 +20,7 @@ import with ast and names the file and the rule it breaks):
 * nothing imports ``stages/`` except the registry, by name (``importlib``, from each family's
   ``STAGES`` dict);
 * ``formats/`` imports only ``text/`` and the ground floor;
-* only ``run.py`` and ``cli/`` import ``train/``; only ``cli/`` imports the package face.
+* only ``app.py`` (the application) and ``cli/`` import ``train/``; only ``cli/`` imports the package face.
 """
 
 from __future__ import annotations
