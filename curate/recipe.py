@@ -28,21 +28,40 @@ class SourceSpec(_Strict):
     """One raw corpus: where it is, how to read it, and what it is (domain, task, license)."""
 
     name: str
-    path: str | list[str]
+    path: str | list[str] = Field(
+        description="File, folder or glob (or a list of them), relative to the recipe's folder. It may "
+        "point anywhere the user can read; set the recipe's sources_root (or run with --sandbox) to "
+        "refuse paths outside a root."
+    )
     format: Literal[
         "auto", "alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"
-    ] = "auto"
-    columns: dict[str, str] = Field(default_factory=dict)
-    roles: dict[str, str] = Field(default_factory=dict)
+    ] = Field(default="auto", description="Record format; auto detects it per file from the keys.")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Field names as LLaMA-Factory's dataset_info columns, e.g. "
+        "prompt=query,response=response,system=system.",
+    )
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Role tags when they differ, e.g. user=human,assistant=gpt (LLaMA-Factory's tags).",
+    )
     domain: str = "general"
     task: str | None = None
     license: str | None = None
     terms: str | None = None
-    text_split: Literal["file", "paragraph", "line"] = "file"
-    text_field: str = "text"
-    file_type: Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf"] = "auto"
-    limit: int | None = Field(default=None, ge=1)
-    drop_leading_assistant: bool = False
+    text_split: Literal["file", "paragraph", "line"] = Field(
+        default="file", description="Text files: one document per file, paragraph or line."
+    )
+    text_field: str = Field(default="text", description="Field that holds a document (format text).")
+    file_type: Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf"] = Field(
+        default="auto", description="File type when the name does not say (auto: from the suffix)."
+    )
+    limit: int | None = Field(default=None, ge=1, description="Read at most this many records.")
+    drop_leading_assistant: bool = Field(
+        default=False,
+        description="Drop assistant turns before the first user turn instead of rejecting the "
+        "conversation as role_order (many ShareGPT exports start with gpt).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -95,6 +114,12 @@ class Recipe(_Strict):
     allowed_licenses: list[str] | None = None
     commercial: bool = False
     workers: int | None = Field(default=None, ge=1)
+    sources_root: str | None = Field(
+        default=None,
+        description="Refuse source paths that resolve (symlinks followed) outside this folder, relative "
+        "to the recipe's folder. For recipes that come from others; `curate run --sandbox` sets it to "
+        "the recipe's folder.",
+    )
     path: Path | None = None
 
     @field_validator("sources")
@@ -112,6 +137,13 @@ class Recipe(_Strict):
     @property
     def base_dir(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def root(self) -> Path | None:
+        """The folder every source must lie in (``sources_root``), or None when paths may go anywhere."""
+        if self.sources_root is None:
+            return None
+        return (self.base_dir / Path(self.sources_root).expanduser()).resolve()
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -152,7 +184,9 @@ def _load_yaml(text: str, file: str) -> tuple[Any, _Lines]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise RecipeError(f"not valid YAML: {getattr(e, 'problem', e)}", file=file, line=line) from None
+        hint = ("recipes and train configs are data: YAML tags that build Python objects (!!python/...) "
+                "are refused, never run" if isinstance(e, yaml.constructor.ConstructorError) else None)
+        raise RecipeError(f"not valid YAML: {getattr(e, 'problem', e)}", file=file, line=line, hint=hint) from None
     return data, _Lines(node)
 
 

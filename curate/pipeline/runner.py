@@ -182,7 +182,7 @@ class Runner:
             return sdir, fp
         tables, rejects = [], []
         for spec in self.recipe.sources:
-            res = read_source(spec, base_dir=base, on_error=self.recipe.on_error)
+            res = read_source(spec, base_dir=base, on_error=self.recipe.on_error, root=self.recipe.root)
             tables.append(conform(res.table))
             rejects.append(res.rejects)
             self.sources.append(

@@ -181,6 +181,11 @@ class TrainConfig(BaseModel):
             "auto = fp32 on CPU, bf16 on GPUs that support it, else fp16 with dynamic loss scaling."
         ),
     )
+    trust_remote_code: bool = Field(
+        default=False,
+        description="Let transformers run the model's own Python code (auto_map); off unless set, so a "
+        "model folder cannot run code by being loaded. Only for a model you trust.",
+    )
     seed: int = Field(default=42, description="Seeds the eval split, shuffling, adapter init and dropout.")
     threads: int | None = Field(
         default=None,
