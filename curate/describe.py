@@ -69,7 +69,9 @@ def table_stats(df: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def compute(data: str | Path | pl.DataFrame, *, format: str = "auto", **source_options: Any) -> dict[str, Any]:
+def compute(
+    data: str | Path | pl.DataFrame, *, format: str = "auto", **source_options: Any
+) -> dict[str, Any]:
     """Stats of a canonical table, a data file/folder/glob, or a run directory.
 
     ``source_options`` are a recipe source's reading options (columns, roles, file_type, ...).

@@ -140,7 +140,9 @@ def _from_pretrained(auto: Any, name: str, marker: str, what: str, trust_remote_
         return auto.from_pretrained(conv, **trust)
     where, gguf = resolve(name)
     try:
-        return auto.from_pretrained(where, gguf_file=gguf, **trust) if gguf else auto.from_pretrained(where, **trust)
+        if gguf:
+            return auto.from_pretrained(where, gguf_file=gguf, **trust)
+        return auto.from_pretrained(where, **trust)
     except OSError as e:
         raise ModelError(f"cannot {what} {name!r} offline: {e}") from None
     except ValueError as e:
@@ -161,7 +163,9 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False) -> Any:
     """Tokenizer for a model name (cached per process)."""
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, name, "tokenizer_config.json", "load tokenizer for", trust_remote_code)
+    return _from_pretrained(
+        AutoTokenizer, name, "tokenizer_config.json", "load tokenizer for", trust_remote_code
+    )
 
 
 def load_causal_lm(
@@ -193,7 +197,9 @@ def load_causal_lm(
                 raise _remote_code(name, e) from None
             raise
     log.info("loading %s from GGUF (first time only; converting to safetensors)", name)
-    src = AutoModelForCausalLM.from_pretrained(where, gguf_file=gguf, dtype=torch.float32, trust_remote_code=False)
+    src = AutoModelForCausalLM.from_pretrained(
+        where, gguf_file=gguf, dtype=torch.float32, trust_remote_code=False
+    )
     _save_plain(src, load_tokenizer(name), conv)
     return AutoModelForCausalLM.from_pretrained(conv, dtype=dtype, **extra)
 

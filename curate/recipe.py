@@ -186,7 +186,9 @@ def _load_yaml(text: str, file: str) -> tuple[Any, _Lines]:
         line = mark.line + 1 if mark else None
         hint = ("recipes and train configs are data: YAML tags that build Python objects (!!python/...) "
                 "are refused, never run" if isinstance(e, yaml.constructor.ConstructorError) else None)
-        raise RecipeError(f"not valid YAML: {getattr(e, 'problem', e)}", file=file, line=line, hint=hint) from None
+        raise RecipeError(
+            f"not valid YAML: {getattr(e, 'problem', e)}", file=file, line=line, hint=hint
+        ) from None
     return data, _Lines(node)
 
 

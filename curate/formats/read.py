@@ -155,13 +155,13 @@ class _Collector:
         return ReadResult(table=table, rejects=rejects, format=fmt, files=names)
 
 
-def _choose(spec: SourceSpec, items: Iterator[files.Item], rel: str
-            ) -> tuple[str | None, Iterator[files.Item], str | None]:
+def _choose(spec: SourceSpec, items: Iterator[files.Item], rel: str, seen: list[str]
+            ) -> tuple[str | None, Iterator[files.Item], InputError | None]:
     """Detect one file's format from its first parsed records; returns it, all items, and why not.
 
     The format is None when no record parses at all (every item is then a reject and no format is
-    needed) or when the records fit no format: then the reason is the third value and every record
-    of the file becomes a reject with it, wherever the file sorts in a folder.
+    needed) or when the records fit no format: then the third value says why, and every record of
+    the file becomes a reject with that reason, wherever the file sorts in a folder.
     """
     head: list[files.Item] = []
     sample: list[Any] = []
@@ -177,9 +177,9 @@ def _choose(spec: SourceSpec, items: Iterator[files.Item], rel: str
     try:
         fmt = detect_format(sample, columns=spec.columns, text_field=spec.text_field)
     except InputError as e:
-        log.warning("source %s: %s: %s; its records go to rejects (hint: %s)", spec.name, rel, e.message, e.hint)
-        return None, rest, f"unknown_format: {e.message}"
-    log.info("source %s: detected format %s from %s", spec.name, fmt, rel)
+        log.warning("source %s: %s: %s; its records go to rejects", spec.name, rel, e.message)
+        return None, rest, e
+    (log.debug if fmt in seen else log.info)("source %s: detected format %s from %s", spec.name, fmt, rel)
     return fmt, rest, None
 
 
@@ -244,10 +244,12 @@ def _read(spec: SourceSpec, parts: Iterable[tuple[str, str, str, Iterator[files.
 
     With ``format: auto`` each file is detected on its own, so a folder may mix formats and one
     undetectable file (binary, or keys no format has) becomes rejects instead of stopping the read.
+    Only when no file of the source is detectable does the read stop, naming the keys it saw.
     """
     col = _Collector(spec, on_error)
     convs: dict[str, Converter] = {}
     used: list[str] = []
+    undetected: InputError | None = None
     for rel, sep, ftype, items in parts:
         if col.full():
             break
@@ -261,19 +263,26 @@ def _read(spec: SourceSpec, parts: Iterable[tuple[str, str, str, Iterator[files.
                 log.info("source %s: text documents from %s", spec.name, rel)
             fmt = "text"
         elif fmt is None:
-            fmt, items, why = _choose(spec, items, rel)
+            fmt, items, why = _choose(spec, items, rel, used)
         if fmt is not None and fmt not in convs:
             convs[fmt] = converter(fmt, spec)
         if fmt is not None and fmt not in used:
             used.append(fmt)
-        conv = convs[fmt] if fmt else _Undetected(why) if why else _unparsed
-        col.run(items, conv, rel, sep)  # type: ignore[arg-type]
+        if why is not None:
+            undetected = undetected or why
+            conv: Any = _Undetected(f"unknown_format: {why.message}")
+        else:
+            conv = convs[fmt] if fmt else _unparsed
+        col.run(items, conv, rel, sep)
+    if undetected is not None and not used:
+        raise InputError(f"source {spec.name}: {undetected.message}", hint=undetected.hint)
     result = col.result(used[0] if len(used) == 1 else ("mixed: " + ", ".join(used) if used else "unknown"),
                         names)
     if result.rejects.height:
         result.hint = hint = reject_hint(result.rejects, spec)
+        first = result.rejects.row(0, named=True)
         log.warning("source %s: %d record(s) rejected (first: %s %s)%s", spec.name, result.rejects.height,
-                    result.rejects["origin"][0], result.rejects["error"][0], f"; hint: {hint}" if hint else "")
+                    first["origin"], first["error"], f"; hint: {hint}" if hint else "")
     return result
 
 
@@ -304,8 +313,11 @@ def from_records(records: Iterable[Any], *, format: str = "auto", name: str = "i
 
 
 def _spec(path: str | Path, format: str, options: dict[str, Any]) -> SourceSpec:
+    p = Path(path)
+    while any(ch in p.name for ch in "*?[") and p.parent != p:  # a glob: name it after its folder
+        p = p.parent
     name = options.pop("name", None) or "".join(ch if ch.isalnum() or ch in "-_." else "_"
-                                                 for ch in Path(path).name.split(".")[0]) or "data"
+                                                 for ch in p.name.split(".")[0]) or "data"
     return SourceSpec(name=name, path=str(path), format=format, **options)
 
 
