@@ -83,7 +83,9 @@ def _check_languages(recipe: Recipe, file: str) -> None:
             continue
         module = sys.modules[registry.get(st.name).__module__]  # wherever the stage lives
         model = module.load_langid(st.params.get("model_path"))
-        labels = sorted({lab.removeprefix("__label__") for lab in model.get_labels()})
+        # every label, with its (possibly zero) probability: fasttext-predict has no get_labels()
+        every = model.predict("a", k=-1, threshold=-1.0)[0]
+        labels = sorted({lab.removeprefix("__label__") for lab in every})
         for code in langs:
             if str(code) not in labels:
                 near = difflib.get_close_matches(str(code), labels, n=3)
