@@ -1,0 +1,372 @@
+"""The ``curate`` command. The only place that configures logging and renders errors.
+
+Subcommands load lazily, so ``curate validate`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from curate.errors import CurateError
+
+LAZY: dict[str, str] = {
+    "train": "curate.cli.train:train",
+    "estimate": "curate.cli.train:estimate",
+    "merge": "curate.cli.train:merge",
+    "export-llamafactory": "curate.cli.train:export_llamafactory",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose heavy subcommands are imported only when called."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY:
+            mod, attr = LAZY[name].split(":")
+            try:
+                return getattr(importlib.import_module(mod), attr)
+            except (ImportError, AttributeError) as e:  # pragma: no cover - broken install
+                raise click.ClickException(f"command {name!r} is unavailable: {e}") from e
+        return super().get_command(ctx, name)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    con = Console()
+    return con if con.is_terminal else Console(width=max(con.width, 130))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="curate")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug logs).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
+    """curate: raw corpora -> curated instruction-tuning mixture -> LoRA adapter, from one YAML recipe.
+
+    Start with `curate run recipes/quickstart.yaml`, then `curate stats runs/quickstart`.
+    """
+    from rich.logging import RichHandler
+
+    level = logging.WARNING - 10 * min(verbose + 1, 2) if verbose else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(show_path=False, console=_stderr())],
+        force=True,
+    )
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.obj = {"debug": debug}
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+
+# A recipe source's reading options, offered by `convert` and `stats`. Built from SourceSpec's fields
+# (name, type, default, description), so the CLI and the recipe cannot drift apart.
+READ_OPTIONS = (
+    "columns", "roles", "file_type", "text_split", "text_field", "limit", "drop_leading_assistant"
+)
+
+
+class _Pairs(click.ParamType):
+    """``key=value,key=value`` -> dict: a recipe's ``columns: {prompt: query}`` on one line."""
+
+    name = "KEY=FIELD,..."
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, dict):
+            return value
+        out: dict[str, str] = {}
+        for part in (p.strip() for p in str(value).split(",")):
+            if not part:
+                continue
+            key, sep, field = part.partition("=")
+            if not sep or not key.strip() or not field.strip():
+                self.fail(f"{part!r} is not KEY=FIELD (e.g. prompt=query,response=response)", param, ctx)
+            out[key.strip()] = field.strip()
+        return out
+
+
+def source_options(f: Any) -> Any:
+    """Decorate a command with the reading options of a recipe source (see READ_OPTIONS)."""
+    from typing import Literal, get_args, get_origin
+
+    from curate.recipe import SourceSpec
+
+    for name in reversed(READ_OPTIONS):
+        fld = SourceSpec.model_fields[name]
+        ann, kw = fld.annotation, {"help": f"{fld.description} (recipe: {name}:)", "default": None}
+        if ann is bool:
+            kw.update(is_flag=True, default=False)
+        elif get_origin(ann) is Literal:
+            kw.update(type=click.Choice(get_args(ann)), default=fld.default, show_default=True)
+        elif get_origin(ann) is dict:
+            kw["type"] = _Pairs()
+        elif int in get_args(ann):
+            kw["type"] = click.IntRange(min=1)
+        f = click.option("--" + name.replace("_", "-"), name, **kw)(f)
+    return f
+
+
+def format_choice() -> click.Choice:
+    """The recipe's ``format:`` values, auto included."""
+    from typing import get_args
+
+    from curate.recipe import SourceSpec
+
+    return click.Choice(get_args(SourceSpec.model_fields["format"].annotation))
+
+
+def read_options(kw: dict[str, Any]) -> dict[str, Any]:
+    """The source options a user actually gave (defaults left to SourceSpec)."""
+    return {k: kw[k] for k in READ_OPTIONS if kw.get(k) not in (None, False, {})}
+
+
+_SANDBOX_HELP = ("Refuse source paths outside the recipe's folder (or its sources_root), for recipes "
+                 "from others; without it sources may point anywhere you can read.")
+
+
+def _load_recipe(recipe: Path, sandbox: bool) -> Any:
+    from curate.recipe import load
+
+    r = load(recipe)
+    if sandbox and r.sources_root is None:
+        r.sources_root = "."
+    return r
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory (default: runs/<recipe name>).",
+)
+@click.option("--force", is_flag=True, help="Re-run every stage instead of reusing finished ones.")
+@click.option("--no-train", is_flag=True, help="Skip the recipe's train: block.")
+@click.option("--sandbox", is_flag=True, help=_SANDBOX_HELP)
+def run(recipe: Path, out: Path | None, force: bool, no_train: bool, sandbox: bool) -> None:
+    """Run RECIPE: read sources, run stages, write output (and train when the recipe says so).
+
+    Finished stages are reused when their input and config are unchanged; a killed run resumes at
+    the first unfinished stage. Prints a summary table; details are in <run>/manifest.json and
+    <run>/report.html.
+    """
+    import curate
+
+    res = curate.run(_load_recipe(recipe, sandbox), out=out, force=force, train=not no_train, progress=None)
+    _print_summary(res.manifest, res.run_dir.root)
+
+
+def _print_summary(m: dict[str, Any], root: Path) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"run {m['name']}")
+    for col in ("#", "stage", "in", "kept", "removed", "top reasons", "time"):
+        t.add_column(col, justify="right" if col in ("in", "kept", "removed", "time") else "left")
+    for s in m["stages"]:
+        reasons = ", ".join(f"{k}:{v}" for k, v in list(s["reasons"].items())[:3])
+        extra = " (reused)" if s.get("reused") else ""
+        side = "".join(f" +{k}:{v}" for k, v in (s.get("side") or {}).items())
+        t.add_row(
+            str(s["index"]),
+            s["name"] + extra,
+            f"{s['rows_in']:,}",
+            f"{s['kept']:,}{side}",
+            f"{s['removed']:,}",
+            reasons,
+            f"{s['seconds']:.2f}s",
+        )
+    con = _console()
+    con.print(t)
+    con.print(f"rejected input records: {m['rejects']:,} (see {root / 'rejects.parquet'})")
+    con.print(f"output: {m['output']['rows']:,} rows -> {root / 'output'}")
+    if m.get("train"):
+        tr = m["train"]
+        con.print(
+            f"train: eval loss {tr.get('base_eval_loss')} -> {tr.get('final_eval_loss')}; "
+            f"adapter at {tr.get('adapter_dir')}"
+        )
+    for w in m.get("warnings", []):
+        con.print(f"[yellow]warning:[/] {w}")
+    con.print(f"report: {root / 'report.html'}")
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sandbox", is_flag=True, help=_SANDBOX_HELP)
+def validate(recipe: Path, sandbox: bool) -> None:
+    """Check RECIPE without running anything: keys, stage names and options, formats, that every source
+    path matches files, that model names resolve offline (no weights loaded) and language codes exist."""
+    from curate.preflight import check
+
+    r = _load_recipe(recipe, sandbox)
+    n_files = check(r)
+    click.echo(
+        f"ok: {recipe} ({len(r.sources)} sources, {n_files} files, {len(r.stages)} stages"
+        f"{', train' if r.train else ''})"
+    )
+
+
+@cli.command()
+@click.argument("src")
+@click.option(
+    "--to",
+    "to_format",
+    required=True,
+    type=click.Choice(["alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"]),
+    help="Target format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output file; .jsonl, .json or .parquet decides the file type.",
+)
+@click.option(
+    "--from",
+    "from_format",
+    default="auto",
+    show_default=True,
+    type=format_choice(),
+    help="Source format (auto detects it per file and says which).",
+)
+@source_options
+def convert(src: str, to_format: str, output: Path, from_format: str, **options: Any) -> None:
+    """Convert SRC (file, folder or quoted glob) to another chat format; bad records are counted, not lost.
+
+    Takes a recipe source's reading options. Fails (exit 2) when records were read but none could
+    be written.
+    """
+    from curate.errors import InputError
+    from curate.formats import load_with_rejects, write
+    from curate.formats.compat import incompatibility
+
+    ext = output.suffix.lstrip(".").lower()
+    file_format = {"jsonl": "jsonl", "json": "json", "parquet": "parquet"}.get(ext)
+    if file_format is None:
+        raise InputError(
+            f"cannot tell the file type of {output}", hint="use a .jsonl, .json or .parquet name"
+        )
+    res = load_with_rejects(src, format=from_format, **read_options(options))
+    df = res.table.with_columns(incompatibility(to_format).alias("__why"))
+    bad = df.filter(df["__why"].is_not_null())
+    good = df.filter(df["__why"].is_null()).drop("__why")
+    rej = output.with_name(output.stem + ".rejects.jsonl")
+    if res.rejects.height:
+        res.rejects.write_ndjson(rej)
+    if good.height == 0 and (res.table.height or res.rejects.height):
+        why = {**dict(bad["__why"].value_counts().iter_rows())} if bad.height else {}
+        if res.rejects.height:
+            from curate.report.describe import reject_reasons
+
+            why.update(reject_reasons(res.rejects))
+        raise InputError(
+            f"nothing to write: all {res.table.height + res.rejects.height:,} records of {src} were "
+            f"rejected or cannot be held by {to_format} ({', '.join(f'{k}: {v:,}' for k, v in why.items())})",
+            hint=res.hint or (f"see {rej}" if res.rejects.height else "choose another --to format"),
+        )
+    write(good, output, fmt=to_format, file_format=file_format)
+    click.echo(
+        f"read {res.table.height:,} rows as {res.format}; wrote {good.height:,} as {to_format} to {output}"
+    )
+    if bad.height:
+        click.echo(
+            f"skipped {bad.height:,} rows that {to_format} cannot hold: "
+            f"{dict(bad['__why'].value_counts().iter_rows())}"
+        )
+    if res.rejects.height:
+        click.echo(f"rejected {res.rejects.height:,} malformed records -> {rej}")
+        if res.hint:
+            click.echo(f"  hint: {res.hint}")
+
+
+@cli.command()
+@click.argument("path")
+@click.option("--format", "fmt", default="auto", show_default=True, type=format_choice(),
+              help="Input format when PATH is data.")
+@source_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def stats(path: str, fmt: str, as_json: bool, **options: Any) -> None:
+    """Row counts, length percentiles, turns, formats and sources of PATH: a run directory, or data
+    (file, folder or quoted glob) read with a recipe source's reading options."""
+    from curate.report.describe import compute
+
+    s = compute(path, format=fmt, **read_options(options))
+    if as_json:
+        click.echo(json.dumps(s, ensure_ascii=False, indent=2))
+        return
+    from curate.report.describe import render
+
+    con = _console()
+    for r in render(s):
+        con.print(r)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(run_dir: Path) -> None:
+    """(Re)draw RUN_DIR/report.html from its manifest and outputs."""
+    from curate.pipeline.rundir import RunDir
+    from curate.report.html import write_report
+
+    m = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    p = write_report(RunDir(run_dir), m)
+    click.echo(str(p))
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--markdown", is_flag=True, help="Print the stage reference as Markdown.")
+def stages(name: str | None, markdown: bool) -> None:
+    """List stages, or show one stage's options (from its typed config)."""
+    from curate.pipeline.docs import reference_markdown, stage_reference
+
+    click.echo(reference_markdown() if markdown and not name else stage_reference(name, markdown=markdown))
+
+
+def main() -> None:
+    """Console entry: render CurateError as one line plus hint, exit code 2."""
+    debug = "--debug" in sys.argv
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except CurateError as e:
+        if debug:
+            raise
+        click.secho(f"error: {e.message}", fg="red", err=True)
+        if e.hint:
+            click.echo(f"  hint: {e.hint}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
