@@ -26,6 +26,8 @@ import xxhash
 from curate import __version__
 from curate.errors import StageError
 from curate.pipeline import registry
+from curate.pipeline.progress import CompileClock, compile_clock, run_log, status
+from curate.pipeline.progress import mode as progress_mode
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.stage import Stage, StageContext, StageResult, available_cpus
 from curate.recipe import Recipe
@@ -48,6 +50,7 @@ class StageRecord:
     side: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    compile_s: float = 0.0  # numba's one-time JIT compiles inside ``seconds`` (0 once cached)
     reused: bool = False
     fingerprint: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +144,7 @@ class Runner:
         self.rd = RunDir(out or Path("runs") / recipe.name).create()
         self.force = force
         self.progress = sys.stderr.isatty() if progress is None else progress
+        self.mode = progress_mode(progress)  # bar on a TTY, heartbeat lines otherwise, off for the API
         self.records: list[StageRecord] = []
         self.sources: list[dict[str, Any]] = []
         self.n_rejects = 0
@@ -286,7 +290,7 @@ class Runner:
             self.rd.clear_from(i)
             stage = cls(cfg, ctx=ctx)
             t0 = time.perf_counter()
-            with self._status(f"{spec.name} on {table.height:,} rows"):
+            with self._status(f"{spec.name} on {table.height:,} rows") as clock:
                 try:
                     res = self._apply(stage, table)
                 except StageError:
@@ -308,6 +312,7 @@ class Runner:
                 side={k: v.height for k, v in res.side.items()},
                 reasons=_reason_counts(res.removed),
                 seconds=round(time.perf_counter() - t0, 3),
+                compile_s=round(clock.seconds, 3),
                 fingerprint=fp,
                 stats=res.stats,
             )
@@ -330,14 +335,9 @@ class Runner:
             )
 
     @contextmanager
-    def _status(self, what: str) -> Iterator[None]:
-        if not self.progress:
-            yield
-            return
-        from rich.console import Console
-
-        with Console(stderr=True).status(what):
-            yield
+    def _status(self, what: str) -> Iterator[CompileClock]:
+        with status(what, self.mode), compile_clock() as clock:
+            yield clock
 
     # --- output -------------------------------------------------------------------------------
     def write_output(self, table: pl.DataFrame, side: dict[str, pl.DataFrame]) -> dict[str, str]:
@@ -405,7 +405,7 @@ def run(
 ) -> RunResult:
     """Run ``recipe`` end to end and return the result (see ``curate.run`` for the public entry)."""
 
-    with registry.frozen():
+    with registry.frozen(), run_log(out or Path("runs") / recipe.name):
         return _run(recipe, out=out, force=force, progress=progress, train=train)
 
 

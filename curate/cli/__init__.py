@@ -59,14 +59,13 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     """
     from rich.logging import RichHandler
 
+    from curate.pipeline.progress import is_note
+
     level = logging.WARNING - 10 * min(verbose + 1, 2) if verbose else logging.INFO
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, console=_stderr())],
-        force=True,
-    )
+    console = RichHandler(show_path=False, console=_stderr())
+    if verbose < 2:  # developer notes go to <run>/run.log; -vv shows them here too
+        console.addFilter(lambda record: not is_note(record))
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[console], force=True)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = {"debug": debug}
@@ -194,7 +193,7 @@ def _print_summary(m: dict[str, Any], root: Path) -> None:
             f"{s['kept']:,}{side}",
             f"{s['removed']:,}",
             reasons,
-            f"{s['seconds']:.2f}s",
+            _seconds(s),
         )
     con = _console()
     con.print(t)
@@ -208,7 +207,18 @@ def _print_summary(m: dict[str, Any], root: Path) -> None:
         )
     for w in m.get("warnings", []):
         con.print(f"[yellow]warning:[/] {w}")
+    compiled = sum(s.get("compile_s") or 0 for s in m["stages"])
+    if compiled >= 0.5:
+        con.print(f"first-run cost: {compiled:.1f}s of the stage times is numba's one-time compile; "
+                  "later runs load the compiled kernels from its cache")
     con.print(f"report: {root / 'report.html'}")
+    con.print(f"log: {root / 'run.log'}")
+
+
+def _seconds(s: dict[str, Any]) -> str:
+    """A stage's time, with numba's one-time compile shown apart (a first run's minhash: 16 s of it)."""
+    c = s.get("compile_s") or 0
+    return f"{s['seconds']:.2f}s" + (f" (incl. {c:.1f}s one-time compile)" if c >= 0.05 else "")
 
 
 @cli.command()
