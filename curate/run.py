@@ -434,7 +434,9 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
 
         cfg = TrainConfig(**{"seed": recipe.seed, **recipe.train})
         t0 = time.perf_counter()
-        metrics = run_training(table, side.get("eval"), cfg, runner.rd.train, manifest=manifest)
+        beat = "heartbeat" if runner.mode == "heartbeat" else "off"  # the trainer draws its own bar
+        with status("train: tokenize, set up and train", beat):
+            metrics = run_training(table, side.get("eval"), cfg, runner.rd.train, manifest=manifest)
         manifest["train"] = metrics
         manifest["timings"]["train_s"] = round(time.perf_counter() - t0, 3)
     manifest["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)

@@ -360,7 +360,13 @@ def main() -> None:
     debug = "--debug" in sys.argv
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__context__, EOFError) and not debug:  # click turns every EOFError into Abort
+            click.secho(f"error: input ended unexpectedly: {e.__context__}", fg="red", err=True)
+            click.echo("  hint: re-run with --debug for the traceback", err=True)
+            sys.exit(2)
+        if isinstance(e.__context__, EOFError):
+            raise e.__context__ from None
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:
