@@ -88,7 +88,8 @@ def test_role_order_rejects_hint_at_drop_leading_assistant(tmp_path, monkeypatch
 def test_source_options_share_the_recipe_definition():
     from click.testing import CliRunner
 
-    from curate.cli import READ_OPTIONS, cli
+    from curate.cli import cli
+    from curate.cli.data import READ_OPTIONS
     from curate.recipe import SourceSpec
 
     for cmd in ("stats", "convert"):
