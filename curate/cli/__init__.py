@@ -61,12 +61,10 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     """
     from rich.logging import RichHandler
 
-    from curate.pipeline.progress import is_note
-
     level = logging.WARNING - 10 * min(verbose + 1, 2) if verbose else logging.INFO
     console = RichHandler(show_path=False, console=_stderr())
     if verbose < 2:  # developer notes go to <run>/run.log; -vv shows them here too
-        console.addFilter(lambda record: not is_note(record))
+        console.addFilter(lambda record: not getattr(record, "curate_note", False))  # progress.is_note
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[console], force=True)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
