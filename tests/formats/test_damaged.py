@@ -46,7 +46,9 @@ def test_whole_compressed_files_read_in_full(tmp_path, data_dir):
     raw = _jsonl(data_dir)
     (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(raw))
     (tmp_path / "a.jsonl.zst").write_bytes(_zstd(raw))
-    for name in ("a.jsonl.gz", "a.jsonl.zst"):
+    half = raw.index(b"\n", len(raw) // 2) + 1  # two frames back to back, as `cat a.zst b.zst` makes
+    (tmp_path / "two.jsonl.zst").write_bytes(_zstd(raw[:half]) + _zstd(raw[half:]))
+    for name in ("a.jsonl.gz", "a.jsonl.zst", "two.jsonl.zst"):
         table, rejects = _read(tmp_path, name)
         assert table.height == N and rejects.height == 0, name
 
