@@ -1,4 +1,4 @@
-"""The local runner: sources -> stages -> output (-> train), with a ledger that must balance.
+"""The application: sources -> stages -> output (-> train) -> report, with a ledger that must balance.
 
 Each stage's output is keyed by a fingerprint of its input (the previous fingerprint) and its own
 config, so re-running an unchanged recipe reuses finished stages and a killed run resumes at the
