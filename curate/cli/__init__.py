@@ -109,9 +109,9 @@ def run(recipe: Path, out: Path | None, force: bool, no_train: bool, sandbox: bo
     the first unfinished stage. Prints a summary table; details are in <run>/manifest.json and
     <run>/report.html.
     """
-    from curate.run import run as run_recipe
+    import curate
 
-    res = run_recipe(_load_recipe(recipe, sandbox), out=out, force=force, train=not no_train, progress=None)
+    res = curate.run(_load_recipe(recipe, sandbox), out=out, force=force, train=not no_train, progress=None)
     _print_summary(res.manifest, res.run_dir.root)
 
 
