@@ -75,14 +75,21 @@ def _check_model(name: str, file: str, key: str, line: int | None) -> None:
 
 
 def _check_languages(recipe: Recipe, file: str) -> None:
+    from curate.errors import ModelError
     from curate.pipeline import registry
 
     for i, st in enumerate(recipe.stages):
         langs = st.params.get("languages")
-        if st.name != "filter.language" or not langs:
+        if st.name != "filter.language" or not (langs or st.params.get("model_path")):
             continue
         module = sys.modules[registry.get(st.name).__module__]  # wherever the stage lives
-        model = module.load_langid(st.params.get("model_path"))
+        try:
+            model = module.load_langid(st.params.get("model_path"))
+        except ModelError as e:
+            raise RecipeError(e.message, file=file, line=st.line, key=f"stages.{i}.{st.name}.model_path",
+                              hint=e.hint) from None
+        if not langs:
+            continue
         # every label, with its (possibly zero) probability: fasttext-predict has no get_labels()
         every = model.predict("a", k=-1, threshold=-1.0)[0]
         labels = sorted({lab.removeprefix("__label__") for lab in every})

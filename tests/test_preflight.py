@@ -75,3 +75,9 @@ def test_bad_language_code(recipe, monkeypatch, capsys):
 def test_train_key_typo(recipe, monkeypatch, capsys):
     code, out = _validate(monkeypatch, capsys, recipe("train: {model: smollm2-135m, max_lenght: 256}\n"))
     assert code == 2 and "did you mean 'max_len'" in out
+
+
+def test_missing_language_id_model_file(recipe, monkeypatch, capsys):
+    code, out = _validate(monkeypatch, capsys,
+                          recipe("stages:\n  - filter.language: {model_path: lid.999.ftz}\n"))
+    assert code == 2 and "model_path" in out and "lid.999.ftz" in out
