@@ -15,7 +15,7 @@ import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from curate.version import __version__
 
 # At exit, CPython runs a full cycle collection over every live object before freeing modules.
 # After numba has loaded kernels that is ~10^6 objects and 0.2-0.3 s of a short run's wall time,

@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from curate.cache import cache_dir
 from curate.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,6 @@ ALIASES = {
     "all-MiniLM-L6-v2": "minilm-l6",
     "sentence-transformers/all-MiniLM-L6-v2": "minilm-l6",
 }
-
-
-def cache_root() -> Path:
-    """Where converted models and cached model outputs live (``CURATE_CACHE`` overrides)."""
-    return Path(os.environ.get("CURATE_CACHE", Path.home() / ".cache" / "curate"))
 
 
 def _package_dir(pkg: str) -> Path | None:
@@ -128,7 +124,7 @@ def _remote_code(name: str, e: ValueError) -> ModelError:
 
 
 def _converted_dir(name: str) -> Path:
-    return cache_root() / "models" / ALIASES.get(name, name).replace("/", "--")
+    return cache_dir("models") / ALIASES.get(name, name).replace("/", "--")
 
 
 def _from_pretrained(auto: Any, name: str, marker: str, what: str, trust_remote_code: bool) -> Any:

@@ -23,6 +23,7 @@ LAZY: dict[str, str] = {
     "export-llamafactory": "curate.cli.train:export_llamafactory",
     "convert": "curate.cli.data:convert",
     "stats": "curate.cli.data:stats",
+    "cache": "curate.cli.cache:cache_group",
 }
 
 
