@@ -200,6 +200,7 @@ def test_model_code_never_runs_unless_asked(tmp_path):
     assert not (model / "MARKER").exists()
 
 
+@pytest.mark.slow  # imports transformers in-process (~10 s on 2 busy cores); the control for the test above
 def test_trust_remote_code_is_a_train_key_that_reaches_the_loader(tmp_path, monkeypatch):
     from curate.models import load_config
     from curate.train.config import TrainConfig
