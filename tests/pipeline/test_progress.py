@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from curate.pipeline.progress import compile_clock, mode, status
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -55,3 +57,22 @@ def test_run_writes_run_log_with_developer_notes_kept_off_the_console(tmp_path, 
     m = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
     assert all("compile_s" in s for s in m["stages"][1:])
     assert "log:" in out.out
+
+
+@pytest.mark.slow  # compiles every kernel once (~25 s of CPU; 90 s wall on 2 busy cores)
+def test_cache_warm_compiles_ahead_so_a_first_run_has_no_compile(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "nb"), "HF_HUB_OFFLINE": "1"}
+    warm = subprocess.run([sys.executable, "-m", "curate", "cache", "warm"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900)
+    assert warm.returncode == 0, warm.stderr[-2000:]
+    shutil.copy(DATA / "alpaca.json", tmp_path / "alpaca.json")
+    (tmp_path / "r.yaml").write_text("name: r\nsources:\n  - {name: a, path: alpaca.json}\n"
+                                     "stages:\n  - dedup.minhash: {}\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "curate", "run", "r.yaml"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    m = json.loads((tmp_path / "runs" / "r" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["stages"][1]["compile_s"] == 0
