@@ -72,7 +72,18 @@ class Recipe(StrictModel):
     allowed_licenses: list[str] | None = None
     commercial: bool = False
     workers: int | None = Field(default=None, ge=1)
+    executor: str = "local"
     path: Path | None = None
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, v: str) -> str:
+        from curate.pipeline.executors import executor_problem
+
+        problem = executor_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("sources")
     @classmethod
