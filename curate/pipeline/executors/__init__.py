@@ -18,7 +18,9 @@ def executor_problem(name: str) -> str | None:
     """Why ``name`` is not an executor (None when it is one)."""
     if name in EXECUTORS:
         return None
-    why = f" ({PLANNED[name]} is planned: the scale issue adds it behind this protocol)" if name in PLANNED else ""
+    why = ""
+    if name in PLANNED:
+        why = f" ({PLANNED[name]} is planned: the scale issue adds it behind this protocol)"
     return f"unknown executor {name!r}{why}; valid: {', '.join(EXECUTORS)}"
 
 
