@@ -78,7 +78,18 @@ class Recipe(StrictModel):
         "to the recipe's folder. For recipes that come from others; `curate run --sandbox` sets it to "
         "the recipe's folder.",
     )
+    executor: str = "local"
     path: Path | None = None
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, v: str) -> str:
+        from curate.pipeline.executors import executor_problem
+
+        problem = executor_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("sources")
     @classmethod
