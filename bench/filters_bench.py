@@ -125,6 +125,11 @@ def plan(tasks: list[str], out: Path, workers: int, sample: Path | None) -> list
         argv = [PY["curate"], str(PEERS / "curate_run.py"), task, "--input", inp, "--out", o]
         return Run(task, tool, [*argv, "--workers", w, "--clustering", clustering])
 
+    def cli(task: str) -> Run:  # the product path: `curate run recipe.yaml`, same stages and options
+        o = str(out / f"{task}-curate-cli")
+        argv = [PY["curate"], str(PEERS / "curate_cli_run.py"), task, "--input", corpus, "--out", o]
+        return Run(task, "curate-cli", [*argv, "--workers", w])
+
     def dj(task: str) -> Run:
         return Run(
             task,
@@ -177,13 +182,13 @@ def plan(tasks: list[str], out: Path, workers: int, sample: Path | None) -> list
 
     for t in tasks:
         if t == "rules_dj":
-            runs += [cur(t), dj(t)]
+            runs += [cur(t), cli(t), dj(t)]
         elif t == "rules_dt":
-            runs += [cur(t), dt(t)]
+            runs += [cur(t), cli(t), dt(t)]
         elif t == "exact":
-            runs += [cur(t), dj(t), dt(t)]
+            runs += [cur(t), cli(t), dj(t), dt(t)]
         elif t == "minhash":
-            runs += [cur(t), mh("rensa", t), mh("datasketch", t), dt(t), dj(t)]
+            runs += [cur(t), cli(t), mh("rensa", t), mh("datasketch", t), dt(t), dj(t)]
         elif t == "sketch":  # signatures alone, same shingle hashes: curate's kernel vs rensa's
             runs += [cur(t), mh("rensa", t, str(out / "sketch-curate"))]
         elif t == "quality" and sample is not None:

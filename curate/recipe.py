@@ -79,7 +79,24 @@ class Recipe(StrictModel):
     allowed_licenses: list[str] | None = None
     commercial: bool = False
     workers: int | None = Field(default=None, ge=1)
+    sources_root: str | None = Field(
+        default=None,
+        description="Refuse source paths that resolve (symlinks followed) outside this folder, relative "
+        "to the recipe's folder. For recipes that come from others; `curate run --sandbox` sets it to "
+        "the recipe's folder.",
+    )
+    executor: str = "local"
     path: Path | None = None
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, v: str) -> str:
+        from curate.pipeline.executors import executor_problem
+
+        problem = executor_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("sources")
     @classmethod
@@ -96,6 +113,13 @@ class Recipe(StrictModel):
     @property
     def base_dir(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def root(self) -> Path | None:
+        """The folder every source must lie in (``sources_root``), or None when paths may go anywhere."""
+        if self.sources_root is None:
+            return None
+        return (self.base_dir / Path(self.sources_root).expanduser()).resolve()
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -136,7 +160,11 @@ def _load_yaml(text: str, file: str) -> tuple[Any, _Lines]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise RecipeError(f"not valid YAML: {getattr(e, 'problem', e)}", file=file, line=line) from None
+        hint = ("recipes and train configs are data: YAML tags that build Python objects (!!python/...) "
+                "are refused, never run" if isinstance(e, yaml.constructor.ConstructorError) else None)
+        raise RecipeError(
+            f"not valid YAML: {getattr(e, 'problem', e)}", file=file, line=line, hint=hint
+        ) from None
     return data, _Lines(node)
 
 

@@ -21,6 +21,8 @@ LAZY: dict[str, str] = {
     "estimate": "curate.cli.train:estimate",
     "merge": "curate.cli.train:merge",
     "export-llamafactory": "curate.cli.train:export_llamafactory",
+    "convert": "curate.cli.data:convert",
+    "stats": "curate.cli.data:stats",
     "cache": "curate.cli.cache:cache_group",
 }
 
@@ -61,13 +63,10 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     from rich.logging import RichHandler
 
     level = logging.WARNING - 10 * min(verbose + 1, 2) if verbose else logging.INFO
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, console=_stderr())],
-        force=True,
-    )
+    console = RichHandler(show_path=False, console=_stderr())
+    if verbose < 2:  # developer notes go to <run>/run.log; -vv shows them here too
+        console.addFilter(lambda record: not getattr(record, "curate_note", False))  # progress.is_note
+    logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]", handlers=[console], force=True)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = {"debug": debug}
@@ -77,6 +76,20 @@ def _stderr() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+
+_SANDBOX_HELP = ("Refuse source paths outside the recipe's folder (or its sources_root), for recipes "
+                 "from others; without it sources may point anywhere you can read.")
+
+
+def _load_recipe(recipe: Path, sandbox: bool) -> Any:
+    from curate.recipe import load
+
+    r = load(recipe)
+    if sandbox and r.sources_root is None:
+        r.sources_root = "."
+    return r
 
 
 @cli.command()
@@ -89,7 +102,8 @@ def _stderr() -> Any:
 )
 @click.option("--force", is_flag=True, help="Re-run every stage instead of reusing finished ones.")
 @click.option("--no-train", is_flag=True, help="Skip the recipe's train: block.")
-def run(recipe: Path, out: Path | None, force: bool, no_train: bool) -> None:
+@click.option("--sandbox", is_flag=True, help=_SANDBOX_HELP)
+def run(recipe: Path, out: Path | None, force: bool, no_train: bool, sandbox: bool) -> None:
     """Run RECIPE: read sources, run stages, write output (and train when the recipe says so).
 
     Finished stages are reused when their input and config are unchanged; a killed run resumes at
@@ -98,7 +112,7 @@ def run(recipe: Path, out: Path | None, force: bool, no_train: bool) -> None:
     """
     import curate
 
-    res = curate.run(recipe, out=out, force=force, train=not no_train, progress=None)
+    res = curate.run(_load_recipe(recipe, sandbox), out=out, force=force, train=not no_train, progress=None)
     _print_summary(res.manifest, res.run_dir.root)
 
 
@@ -119,7 +133,7 @@ def _print_summary(m: dict[str, Any], root: Path) -> None:
             f"{s['kept']:,}{side}",
             f"{s['removed']:,}",
             reasons,
-            f"{s['seconds']:.2f}s",
+            _seconds(s),
         )
     con = _console()
     con.print(t)
@@ -133,90 +147,34 @@ def _print_summary(m: dict[str, Any], root: Path) -> None:
         )
     for w in m.get("warnings", []):
         con.print(f"[yellow]warning:[/] {w}")
+    compiled = sum(s.get("compile_s") or 0 for s in m["stages"])
+    if compiled >= 0.5:
+        con.print(f"first-run cost: {compiled:.1f}s of the stage times is numba's one-time compile; "
+                  "later runs load the compiled kernels from its cache")
     con.print(f"report: {root / 'report.html'}")
+    con.print(f"log: {root / 'run.log'}")
+
+
+def _seconds(s: dict[str, Any]) -> str:
+    """A stage's time, with numba's one-time compile shown apart (a first run's minhash: 16 s of it)."""
+    c = s.get("compile_s") or 0
+    return f"{s['seconds']:.2f}s" + (f" (incl. {c:.1f}s one-time compile)" if c >= 0.05 else "")
 
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-def validate(recipe: Path) -> None:
-    """Check RECIPE (keys, stage names and options, formats) without running anything."""
-    from curate.recipe import load
+@click.option("--sandbox", is_flag=True, help=_SANDBOX_HELP)
+def validate(recipe: Path, sandbox: bool) -> None:
+    """Check RECIPE without running anything: keys, stage names and options, formats, that every source
+    path matches files, that model names resolve offline (no weights loaded) and language codes exist."""
+    from curate.preflight import check
 
-    r = load(recipe)
+    r = _load_recipe(recipe, sandbox)
+    n_files = check(r)
     click.echo(
-        f"ok: {recipe} ({len(r.sources)} sources, {len(r.stages)} stages{', train' if r.train else ''})"
+        f"ok: {recipe} ({len(r.sources)} sources, {n_files} files, {len(r.stages)} stages"
+        f"{', train' if r.train else ''})"
     )
-
-
-@cli.command()
-@click.argument("src", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--to",
-    "to_format",
-    required=True,
-    type=click.Choice(["alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"]),
-    help="Target format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Output file; .jsonl, .json or .parquet decides the file type.",
-)
-@click.option(
-    "--from",
-    "from_format",
-    default="auto",
-    show_default=True,
-    help="Source format (auto detects and says which).",
-)
-def convert(src: Path, to_format: str, output: Path, from_format: str) -> None:
-    """Convert SRC (file, folder or glob) to another chat format; bad records are counted, not lost."""
-    from curate.errors import InputError
-    from curate.formats import load_with_rejects, write
-    from curate.formats.compat import incompatibility
-
-    ext = output.suffix.lstrip(".").lower()
-    file_format = {"jsonl": "jsonl", "json": "json", "parquet": "parquet"}.get(ext)
-    if file_format is None:
-        raise InputError(
-            f"cannot tell the file type of {output}", hint="use a .jsonl, .json or .parquet name"
-        )
-    res = load_with_rejects(src, format=from_format)
-    df = res.table.with_columns(incompatibility(to_format).alias("__why"))
-    bad = df.filter(df["__why"].is_not_null())
-    write(df.filter(df["__why"].is_null()).drop("__why"), output, fmt=to_format, file_format=file_format)
-    click.echo(
-        f"read {res.table.height:,} rows as {res.format}; wrote {res.table.height - bad.height:,} as "
-        f"{to_format} to {output}"
-    )
-    if bad.height:
-        click.echo(
-            f"skipped {bad.height:,} rows that {to_format} cannot hold: "
-            f"{dict(bad['__why'].value_counts().iter_rows())}"
-        )
-    if res.rejects.height:
-        rej = output.with_name(output.stem + ".rejects.jsonl")
-        res.rejects.write_ndjson(rej)
-        click.echo(f"rejected {res.rejects.height:,} malformed records -> {rej}")
-
-
-@cli.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", default="auto", show_default=True, help="Input format when PATH is data.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def stats(path: Path, fmt: str, as_json: bool) -> None:
-    """Row counts, length percentiles, turns, formats and sources of PATH (data or a run directory)."""
-    from curate.report.describe import compute, render
-
-    s = compute(path, format=fmt)
-    if as_json:
-        click.echo(json.dumps(s, ensure_ascii=False, indent=2))
-        return
-    con = _console()
-    for r in render(s):
-        con.print(r)
 
 
 @cli.command()
@@ -249,7 +207,13 @@ def main() -> None:
     debug = "--debug" in sys.argv
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__context__, EOFError) and not debug:  # click turns every EOFError into Abort
+            click.secho(f"error: input ended unexpectedly: {e.__context__}", fg="red", err=True)
+            click.echo("  hint: re-run with --debug for the traceback", err=True)
+            sys.exit(2)
+        if isinstance(e.__context__, EOFError):
+            raise e.__context__ from None
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:

@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 import polars as pl
-import yaml
 from pydantic import ValidationError
 
 from curate.errors import InputError, RecipeError
@@ -22,27 +21,44 @@ _OVERRIDES = ("model", "method", "max_steps", "epochs", "lr", "max_len", "batch_
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
-    """TrainConfig from a YAML file (its top level, or a recipe's ``train:`` block) plus CLI overrides."""
+    """TrainConfig from a YAML file (its top level, or a recipe's ``train:`` block) plus CLI overrides.
+
+    Read like a recipe (``curate.recipe``): safe YAML only, so a ``!!python`` tag is a one-line
+    RecipeError with its line, and an unknown key gets the same "did you mean" as recipe keys.
+    """
+    from curate.recipe import _load_yaml, _raise_validation, _unknown
+
     data: dict[str, Any] = {}
+    base: tuple[str, ...] = ()
+    lines = None
+    file = str(path) if path else "<options>"
     if path is not None:
         if not path.exists():
-            raise RecipeError("config file not found", file=str(path))
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raise RecipeError("config file not found", file=file)
+        raw, lines = _load_yaml(path.read_text(encoding="utf-8"), file)
+        raw = raw or {}
         if not isinstance(raw, dict):
-            raise RecipeError("a train config is a mapping of options", file=str(path))
-        data = raw.get("train", raw) if "sources" in raw or "train" in raw else raw
+            raise RecipeError("a train config is a mapping of options", file=file, line=1)
+        if "sources" in raw or "train" in raw:
+            data, base = raw.get("train") or {}, ("train",)
+        else:
+            data = raw
+        if not isinstance(data, dict):
+            raise RecipeError("train: is a mapping of options", file=file, line=lines.line(base), key="train")
         if "seed" not in data and isinstance(raw.get("seed"), int):
             data = {**data, "seed": raw["seed"]}
     data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     try:
         return TrainConfig(**data)
     except ValidationError as err:
+        if lines is not None:
+            _raise_validation(err, lines, file, base, TrainConfig)
         e = err.errors()[0]
         key = ".".join(str(p) for p in e["loc"]) or "train"
-        valid = ", ".join(TrainConfig.model_fields) if e["type"] == "extra_forbidden" else None
-        raise RecipeError(
-            "unknown option" if valid else e["msg"], file=str(path) if path else None, key=key, valid=valid
-        ) from None
+        if e["type"] == "extra_forbidden":
+            raise _unknown("option", str(e["loc"][-1]), list(TrainConfig.model_fields), file=file, line=None,
+                           key=key) from None
+        raise RecipeError(e["msg"], file=file, key=key) from None
 
 
 def load_dataset(
@@ -130,7 +146,7 @@ def train(
         con.print(
             render(
                 train_df,
-                load_tokenizer(cfg.model),
+                load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code),
                 max_len=cfg.max_len,
                 last_turn_only=cfg.last_turn_only,
                 markers=not con.is_terminal,

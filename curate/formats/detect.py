@@ -59,6 +59,7 @@ def detect_format(records: list[Any], *, columns: dict[str, str] | None = None,
     keys = sorted({k for r in records[:SAMPLE] if isinstance(r, dict) for k in r})
     raise InputError(
         f"cannot detect the format from keys {keys or '(no JSON objects)'}",
-        hint="set format: (alpaca, sharegpt, openai, prompt_response_history, canonical, text) and, if "
-        "the field names differ, columns: e.g. {prompt: query, response: response, system: system}",
+        hint="set the format (recipe format:, CLI --format/--from: alpaca, sharegpt, openai, "
+        "prompt_response_history, canonical, text) and, if the field names differ, the columns (recipe "
+        "columns: {prompt: query, response: response}, CLI --columns prompt=query,response=response)",
     )

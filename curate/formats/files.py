@@ -13,6 +13,8 @@ import csv
 import gzip
 import io
 import json
+import logging
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,18 +27,100 @@ import pyarrow as pa
 _WRAPPERS = frozenset({"data", "rows", "records", "examples", "instances", "items", "train"})
 BOM = b"\xef\xbb\xbf"  # Windows tools start UTF-8 files with it; it is not part of the data
 Item = tuple[int, Any, "str | None", "bytes | str | None"]
+log = logging.getLogger(__name__)
+
+
+class _ZstdStream(io.RawIOBase):
+    """A .zst file decompressed frame by frame, raising EOFError when the file ends inside a frame.
+
+    ``zstandard``'s ``stream_reader`` returns a short read at a truncated frame without any error
+    (a 1,000-record file cut in half read as 0 records and no reject); its ``decompressobj`` tells
+    whether the frame ended (``eof``), which is what this checks. Same speed: one 1 MiB chunk at a time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import zstandard
+
+        self._raw = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._zd = zstandard.ZstdDecompressor()
+        self._d = self._zd.decompressobj()
+        self._buf, self._pos, self._in_frame = memoryview(b""), 0, False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> bool:
+        chunk = self._raw.read(1 << 20)
+        if not chunk:
+            if self._in_frame:
+                raise EOFError("zstd stream ended inside a frame (file truncated)")
+            return False
+        out = []
+        while chunk:
+            if self._d.eof:
+                self._d = self._zd.decompressobj()
+            out.append(self._d.decompress(chunk))
+            chunk = self._d.unused_data if self._d.eof else b""
+        self._in_frame = not self._d.eof
+        self._buf, self._pos = memoryview(b"".join(out)), 0
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while self._pos >= len(self._buf):
+            if not self._fill():
+                return 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def open_binary(path: Path) -> BinaryIO:
-    """Open a file for reading, undoing .gz / .zst compression."""
+    """Open a file for reading, undoing .gz / .zst compression (a truncated stream raises EOFError)."""
     name = path.name.lower()
     if name.endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
     if name.endswith((".zst", ".zstd")):
+        return io.BufferedReader(_ZstdStream(path), buffer_size=1 << 16)  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _damage_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged or mislabelled file raises while it is read (never a bug in curate)."""
+    errs: list[type[BaseException]] = [OSError, EOFError, zlib.error, csv.Error, UnicodeDecodeError,
+                                        pl.exceptions.PolarsError, pa.ArrowException]
+    try:
         import zstandard
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
-    return open(path, "rb")
+        errs.append(zstandard.ZstdError)
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+    return tuple(errs)
+
+
+def guarded(items: Iterator[Item], rel: str, *, start: int = 1) -> Iterator[Item]:
+    """``items`` of one file; if the file turns out damaged (truncated or corrupt compression, not
+    the file type its name says), the records read so far stay and the unreadable rest becomes one
+    reject ``damaged_file: ...`` that names what went wrong and how many records were recovered.
+
+    Without this a truncated .gz ended the run as "aborted" (click maps EOFError to Ctrl-C) and a
+    .gz that is not gzip ended it in a traceback. ``start`` is the position of a first record (1 for
+    line-based files, 0 for row-based ones), used when nothing could be read at all.
+    """
+    n, pos = 0, start
+    try:
+        for item in items:
+            n, pos = n + 1, item[0] + 1
+            yield item
+    except _damage_errors() as e:
+        why = str(e).strip() or type(e).__name__
+        log.warning("%s: damaged file (%s); recovered %d record(s) before the damage, the rest is one "
+                    "reject", rel, why, n)
+        yield pos, None, f"damaged_file: {why} ({n} records recovered before it; rest unreadable)", None
 
 
 def json_error(data: bytes | str) -> str:

@@ -47,6 +47,7 @@ class ReadResult:
     rejects: pl.DataFrame
     format: str
     files: list[str] = field(default_factory=list)
+    hint: str | None = None  # the source option that would have read the most common rejects
 
 
 def converter(fmt: str, spec: SourceSpec) -> Converter:
@@ -154,11 +155,13 @@ class _Collector:
         return ReadResult(table=table, rejects=rejects, format=fmt, files=names)
 
 
-def _choose(spec: SourceSpec, items: Iterator[files.Item], rel: str
-            ) -> tuple[str | None, Iterator[files.Item]]:
-    """Detect the format from the first parsed records of ``items``; returns it and all items.
+def _choose(spec: SourceSpec, items: Iterator[files.Item], rel: str, seen: list[str]
+            ) -> tuple[str | None, Iterator[files.Item], InputError | None]:
+    """Detect one file's format from its first parsed records; returns it, all items, and why not.
 
-    None when no record parses at all: every item is then a reject and no format is needed.
+    The format is None when no record parses at all (every item is then a reject and no format is
+    needed) or when the records fit no format: then the third value says why, and every record of
+    the file becomes a reject with that reason, wherever the file sorts in a folder.
     """
     head: list[files.Item] = []
     sample: list[Any] = []
@@ -168,29 +171,51 @@ def _choose(spec: SourceSpec, items: Iterator[files.Item], rel: str
             sample.append(item[1])
             if len(sample) >= SAMPLE:
                 break
+    rest = itertools.chain(head, items)
     if not sample:
-        return None, iter(head)
-    fmt = detect_format(sample, columns=spec.columns, text_field=spec.text_field)
-    log.info("source %s: detected format %s from %s", spec.name, fmt, rel)
-    return fmt, itertools.chain(head, items)
+        return None, rest, None
+    try:
+        fmt = detect_format(sample, columns=spec.columns, text_field=spec.text_field)
+    except InputError as e:
+        log.warning("source %s: %s: %s; its records go to rejects", spec.name, rel, e.message)
+        return None, rest, e
+    (log.debug if fmt in seen else log.info)("source %s: detected format %s from %s", spec.name, fmt, rel)
+    return fmt, rest, None
 
 
 def _unparsed(rec: Any) -> Any:
     raise AssertionError("unreachable: no record parsed, so none is converted")
 
 
-def _file_items(path: Path, ftype: str, spec: SourceSpec) -> Iterator[tuple[str, Iterator[files.Item]]]:
-    """``(suffix, items)`` per part of one file (HF dataset dicts have one part per split)."""
+class _Undetected:
+    """The converter of a file whose format could not be detected: every record is a reject."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __call__(self, rec: Any) -> Any:
+        raise RecordError(self.reason)
+
+
+def _file_items(path: Path, ftype: str, spec: SourceSpec, rel: str
+                ) -> Iterator[tuple[str, Iterator[files.Item]]]:
+    """``(suffix, items)`` per part of one file (HF dataset dicts have one part per split).
+
+    Every part is ``files.guarded``: a damaged file keeps what was read and rejects the rest.
+    """
+    start = 0 if ftype in ROW_BASED else 1
     if ftype == "jsonl":
-        yield "", files.read_jsonl(path)
+        yield "", files.guarded(files.read_jsonl(path), rel, start=start)
     elif ftype == "json":
-        yield "", files.read_json(path)
+        yield "", files.guarded(files.read_json(path), rel, start=start)
     elif ftype == "parquet":
-        yield "", files.read_parquet(path)
+        yield "", files.guarded(files.read_parquet(path), rel, start=start)
     elif ftype in ("csv", "tsv"):
-        yield "", files.read_csv(path, delimiter="," if ftype == "csv" else "\t")
+        yield "", files.guarded(files.read_csv(path, delimiter="," if ftype == "csv" else "\t"), rel,
+                                start=start)
     elif ftype in ("text", "markdown"):
-        yield "", files.read_text(path, split=spec.text_split, markdown=ftype == "markdown")
+        yield "", files.guarded(files.read_text(path, split=spec.text_split, markdown=ftype == "markdown"),
+                                rel, start=start)
     elif ftype == "hf":
         for split, items in files.read_hf(path):
             yield f"/{split}" if split else "", items
@@ -198,47 +223,82 @@ def _file_items(path: Path, ftype: str, spec: SourceSpec) -> Iterator[tuple[str,
         raise InputError(f"unknown file_type {ftype!r} for {path}")
 
 
+def reject_hint(rejects: pl.DataFrame, spec: SourceSpec) -> str | None:
+    """The source option that would have read the most common kind of reject, when one would."""
+    if not rejects.height:
+        return None
+    lead = int(rejects["error"].str.starts_with("role_order: conversation starts with assistant").sum())
+    if lead and not spec.drop_leading_assistant:
+        return (f"{lead:,} conversation(s) start with an assistant turn: --drop-leading-assistant "
+                "(recipe: drop_leading_assistant: true) drops those turns instead of the conversation")
+    unknown = int(rejects["error"].str.starts_with("unknown_format").sum())
+    if unknown and spec.format == "auto":
+        return ("set the format (--format / recipe format:) and, if the field names differ, the columns "
+                "(--columns prompt=query,response=response,system=system / recipe columns:)")
+    return None
+
+
 def _read(spec: SourceSpec, parts: Iterable[tuple[str, str, str, Iterator[files.Item]]], on_error: str,
           names: list[str]) -> ReadResult:
-    """Convert ``(rel, sep, ftype, items)`` parts into one ReadResult."""
+    """Convert ``(rel, sep, ftype, items)`` parts into one ReadResult.
+
+    With ``format: auto`` each file is detected on its own, so a folder may mix formats and one
+    undetectable file (binary, or keys no format has) becomes rejects instead of stopping the read.
+    Only when no file of the source is detectable does the read stop, naming the keys it saw.
+    """
     col = _Collector(spec, on_error)
-    fmt = None if spec.format == "auto" else spec.format
-    conv = converter(fmt, spec) if fmt else None
+    convs: dict[str, Converter] = {}
+    used: list[str] = []
+    undetected: InputError | None = None
     for rel, sep, ftype, items in parts:
         if col.full():
             break
+        fmt: str | None = None if spec.format == "auto" else spec.format
+        why = None
         if ftype in ("text", "markdown"):
             if fmt not in (None, "text"):
                 raise InputError(f"{rel} is a {ftype} file, which holds documents, not {fmt} records",
                                  hint="use format: text (or auto) for text and Markdown files")
             if fmt is None:
-                fmt = "text"
                 log.info("source %s: text documents from %s", spec.name, rel)
-                conv = converter(fmt, spec)
+            fmt = "text"
         elif fmt is None:
-            try:
-                fmt, items = _choose(spec, items, rel)
-            except InputError as e:
-                raise InputError(f"source {spec.name}: {e.message}", hint=e.hint) from None
-            conv = converter(fmt, spec) if fmt else _unparsed
-        col.run(items, conv, rel, sep)  # type: ignore[arg-type]
-    result = col.result(fmt or "unknown", names)
+            fmt, items, why = _choose(spec, items, rel, used)
+        if fmt is not None and fmt not in convs:
+            convs[fmt] = converter(fmt, spec)
+        if fmt is not None and fmt not in used:
+            used.append(fmt)
+        if why is not None:
+            undetected = undetected or why
+            conv: Any = _Undetected(f"unknown_format: {why.message}")
+        else:
+            conv = convs[fmt] if fmt else _unparsed
+        col.run(items, conv, rel, sep)
+    if undetected is not None and not used:
+        raise InputError(f"source {spec.name}: {undetected.message}", hint=undetected.hint)
+    result = col.result(used[0] if len(used) == 1 else ("mixed: " + ", ".join(used) if used else "unknown"),
+                        names)
     if result.rejects.height:
-        log.warning("source %s: %d record(s) rejected (first: %s %s)", spec.name, result.rejects.height,
-                    result.rejects["origin"][0], result.rejects["error"][0])
+        result.hint = hint = reject_hint(result.rejects, spec)
+        first = result.rejects.row(0, named=True)
+        log.warning("source %s: %d record(s) rejected (first: %s %s)%s", spec.name, result.rejects.height,
+                    first["origin"], first["error"], f"; hint: {hint}" if hint else "")
     return result
 
 
-def read_source(spec: SourceSpec, *, base_dir: Path,
-                on_error: Literal["skip", "fail"] = "skip") -> ReadResult:
-    """Read every file of ``spec`` into canonical rows; bad records go to rejects (or raise on fail)."""
-    paths = expand(spec.path, Path(base_dir), spec.file_type)
+def read_source(spec: SourceSpec, *, base_dir: Path, on_error: Literal["skip", "fail"] = "skip",
+                root: Path | None = None) -> ReadResult:
+    """Read every file of ``spec`` into canonical rows; bad records go to rejects (or raise on fail).
+
+    ``root`` (the recipe's ``sources_root``) refuses any file that resolves outside it.
+    """
+    paths = expand(spec.path, Path(base_dir), spec.file_type, root=root)
     names = [relative(p, Path(base_dir)) for p, _ in paths]
 
     def parts() -> Iterator[tuple[str, str, str, Iterator[files.Item]]]:
         for (path, ftype), rel in zip(paths, names, strict=True):
             sep = "#" if ftype in ROW_BASED else ":"
-            for suffix, items in _file_items(path, ftype, spec):
+            for suffix, items in _file_items(path, ftype, spec, rel):
                 yield rel + suffix, sep, ftype, items
 
     return _read(spec, parts(), on_error, names)
@@ -253,8 +313,11 @@ def from_records(records: Iterable[Any], *, format: str = "auto", name: str = "i
 
 
 def _spec(path: str | Path, format: str, options: dict[str, Any]) -> SourceSpec:
+    p = Path(path)
+    while any(ch in p.name for ch in "*?[") and p.parent != p:  # a glob: name it after its folder
+        p = p.parent
     name = options.pop("name", None) or "".join(ch if ch.isalnum() or ch in "-_." else "_"
-                                                 for ch in Path(path).name.split(".")[0]) or "data"
+                                                 for ch in p.name.split(".")[0]) or "data"
     return SourceSpec(name=name, path=str(path), format=format, **options)
 
 

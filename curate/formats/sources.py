@@ -1,6 +1,9 @@
 """Find a source's files and type them: globs, folders of shards, lists, a saved HF dataset.
 
-Paths are relative to the recipe's folder. A folder means every readable file under it (hidden
+Paths are relative to the recipe's folder (the working folder for ``curate convert``/``stats``) and
+may point anywhere the user can read, as any local tool's paths do. A recipe from someone else can
+be confined with ``sources_root`` (or ``curate run --sandbox``): every file must then resolve, with
+symlinks followed, inside that folder. A folder means every readable file under it (hidden
 files skipped), sorted so shard order and so origins are stable; a folder written by
 ``datasets.save_to_disk`` is one HF source. Compressed files (``.gz``, ``.zst``) are typed by the
 suffix before the compression suffix.
@@ -55,8 +58,20 @@ def _folder(path: Path) -> list[Path]:
     return sorted(found)
 
 
-def expand(paths: str | list[str], base_dir: Path, file_type: str = "auto") -> list[tuple[Path, str]]:
-    """Every file (or HF folder) a source names, with its file type, in a stable order."""
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def expand(paths: str | list[str], base_dir: Path, file_type: str = "auto", *,
+           root: Path | None = None) -> list[tuple[Path, str]]:
+    """Every file (or HF folder) a source names, with its file type, in a stable order.
+
+    With ``root`` (a resolved folder), a path that resolves outside it is refused before it is read.
+    """
     out: list[tuple[Path, str]] = []
     for pattern in [paths] if isinstance(paths, str) else paths:
         full = Path(pattern).expanduser()
@@ -70,11 +85,15 @@ def expand(paths: str | list[str], base_dir: Path, file_type: str = "auto") -> l
             hits = [full]
         else:
             raise InputError(f"source path not found: {full}",
-                             hint="paths are relative to the recipe's folder")
+                             hint=f"relative paths start from {base_dir}; check the spelling")
         if not hits:
             raise InputError(f"no readable files match {pattern!r} (looked in {full})",
                              hint=f"known file types: {', '.join(sorted(SUFFIXES))} (optionally .gz/.zst)")
         for p in hits:
+            if root is not None and not _inside(p, root):
+                raise InputError(f"source path {p} is outside the sources root {root}",
+                                 hint="sources_root (or --sandbox) confines sources to that folder; move "
+                                 "the data inside it or drop the option if you trust the recipe")
             if file_type != "auto":
                 ftype = file_type
             elif is_hf_folder(p):

@@ -24,21 +24,40 @@ class SourceSpec(StrictModel):
     """One raw corpus: where it is, how to read it, and what it is (domain, task, license)."""
 
     name: str
-    path: str | list[str]
+    path: str | list[str] = Field(
+        description="File, folder or glob (or a list of them), relative to the recipe's folder. It may "
+        "point anywhere the user can read; set the recipe's sources_root (or run with --sandbox) to "
+        "refuse paths outside a root."
+    )
     format: Literal[
         "auto", "alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"
-    ] = "auto"
-    columns: dict[str, str] = Field(default_factory=dict)
-    roles: dict[str, str] = Field(default_factory=dict)
+    ] = Field(default="auto", description="Record format; auto detects it per file from the keys.")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Field names as LLaMA-Factory's dataset_info columns, e.g. "
+        "prompt=query,response=response,system=system.",
+    )
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Role tags when they differ, e.g. user=human,assistant=gpt (LLaMA-Factory's tags).",
+    )
     domain: str = "general"
     task: str | None = None
     license: str | None = None
     terms: str | None = None
-    text_split: Literal["file", "paragraph", "line"] = "file"
-    text_field: str = "text"
-    file_type: Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf"] = "auto"
-    limit: int | None = Field(default=None, ge=1)
-    drop_leading_assistant: bool = False
+    text_split: Literal["file", "paragraph", "line"] = Field(
+        default="file", description="Text files: one document per file, paragraph or line."
+    )
+    text_field: str = Field(default="text", description="Field that holds a document (format text).")
+    file_type: Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf"] = Field(
+        default="auto", description="File type when the name does not say (auto: from the suffix)."
+    )
+    limit: int | None = Field(default=None, ge=1, description="Read at most this many records.")
+    drop_leading_assistant: bool = Field(
+        default=False,
+        description="Drop assistant turns before the first user turn instead of rejecting the "
+        "conversation as role_order (many ShareGPT exports start with gpt).",
+    )
 
     @field_validator("name")
     @classmethod

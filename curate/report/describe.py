@@ -69,8 +69,13 @@ def table_stats(df: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def compute(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[str, Any]:
-    """Stats of a canonical table, a data file/folder/glob, or a run directory."""
+def compute(
+    data: str | Path | pl.DataFrame, *, format: str = "auto", **source_options: Any
+) -> dict[str, Any]:
+    """Stats of a canonical table, a data file/folder/glob, or a run directory.
+
+    ``source_options`` are a recipe source's reading options (columns, roles, file_type, ...).
+    """
     if isinstance(data, pl.DataFrame):
         return {"path": None, "format": "canonical", "rejects": 0, **table_stats(data)}
     p = Path(data)
@@ -90,12 +95,13 @@ def compute(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[st
         }
     from curate.formats import load_with_rejects
 
-    res = load_with_rejects(p, format=format)
+    res = load_with_rejects(p, format=format, **source_options)
     return {
         "path": str(p),
         "format": res.format,
         "rejects": res.rejects.height,
         "reject_reasons": reject_reasons(res.rejects),
+        "reject_hint": res.hint,
         **table_stats(res.table),
     }
 
@@ -118,6 +124,8 @@ def render(stats: dict[str, Any]) -> list[Any]:
     head.add_row("format", str(stats.get("format")))
     reasons = ", ".join(f"{k}: {v:,}" for k, v in (stats.get("reject_reasons") or {}).items())
     head.add_row("rejected records", f"{stats.get('rejects', 0):,}" + (f" ({reasons})" if reasons else ""))
+    if stats.get("reject_hint"):
+        head.add_row("hint", stats["reject_hint"])
     for key in ("kinds", "sources", "domains", "tasks"):
         if stats.get(key):
             head.add_row(key, ", ".join(f"{k}: {v:,}" for k, v in stats[key].items()))

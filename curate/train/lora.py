@@ -83,7 +83,7 @@ def load_base(cfg: TrainConfig, device: Any, dtype: Any) -> Any:
     from curate.models import load_causal_lm
 
     if cfg.method != "qlora":
-        return load_causal_lm(cfg.model, dtype=dtype).to(device)
+        return load_causal_lm(cfg.model, dtype=dtype, trust_remote_code=cfg.trust_remote_code).to(device)
     if device.type != "cuda":
         raise TrainError(
             "method=qlora needs a CUDA GPU (bitsandbytes 4-bit kernels)",
@@ -102,7 +102,8 @@ def load_base(cfg: TrainConfig, device: Any, dtype: Any) -> Any:
         bnb_4bit_compute_dtype=dtype,
     )
     return load_causal_lm(
-        cfg.model, dtype=dtype, quantization_config=quant, device_map={"": device.index or 0}
+        cfg.model, dtype=dtype, quantization_config=quant, device_map={"": device.index or 0},
+        trust_remote_code=cfg.trust_remote_code,
     )
 
 

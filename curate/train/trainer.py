@@ -57,7 +57,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     dist = Dist.detect()  # one process unless started by `accelerate launch`
     rt = runtime(cfg)
-    tokenizer = tokenizer or load_tokenizer(cfg.model)
+    tokenizer = tokenizer or load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     # 1. rows -> examples

@@ -146,10 +146,10 @@ def test_glob_and_list_of_shards(tmp_path: Path, data_dir: Path) -> None:
     assert res.files == ["shards/alpaca.json", "shards/alpaca.jsonl.gz"] and res.table.height == 12
     folder = read_source(SourceSpec(name="s", path="shards"), base_dir=tmp_path)
     assert folder.files == res.files
-    # the format is detected once, on the first file: the prh records do not fit it and say why
+    # the format is detected per file (issue 13): a source may mix alpaca and prompt/response files
     both = read(data_dir, ["alpaca.json", "prh.jsonl"], format="auto")
-    assert both.format == "alpaca" and both.table.height == 6
-    assert set(both.rejects["error"]) == {"missing_field: instruction"} and both.rejects.height == 6
+    assert both.format == "mixed: alpaca, prompt_response_history"
+    assert both.table.height == 12 and both.rejects.height == 0
 
 
 def test_limit_counts_rows_and_rejects(data_dir: Path) -> None:
