@@ -16,7 +16,8 @@ Jaccard is below the threshold (0 by construction with verification) plus found 
 different source documents ("other pairs": real near-duplicates already in the data, e.g. law
 articles repeated across laws, listed separately since they are not errors).
 
-    python bench/minhash_curve.py            # ~1 min on 2 shared cores
+    python bench/minhash_curve.py                      # ~1 min on 2 shared cores
+    python bench/minhash_curve.py --shingle-words 3    # English shingles of 3 words
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def main() -> None:
     ap.add_argument("--n-en", type=int, default=1500)
     ap.add_argument("--n-orig", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shingle-words", type=int, default=5, help="dedup.minhash shingle_words")
+    ap.add_argument("--shingle-chars", type=int, default=4, help="dedup.minhash shingle_chars")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     zh = laws(a.n_zh, rng) + rng.sample([t for t in lawbench_answers() if len(t) >= 80], a.n_zh)
@@ -107,7 +110,8 @@ def main() -> None:
                 lang.append(name)
     df = frame([text_row(t) for t in texts])
     t0 = time.perf_counter()
-    exact = all_pairs_jaccard(texts, MinHashDedup({}))
+    shingles = {"shingle_words": a.shingle_words, "shingle_chars": a.shingle_chars}
+    exact = all_pairs_jaccard(texts, MinHashDedup(shingles))
     print(f"{len(texts)} rows ({len(zh)} zh + {len(en)} en documents, {len(copies)} edited copies); "
           f"all-pairs Jaccard in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     doc_a = np.array(doc)
@@ -116,7 +120,7 @@ def main() -> None:
           + " | lsh_recall | false_pos | other pairs |")
     print("|---" * (4 + 2 * len(EDITS)) + "|")
     for thr in THRESHOLDS:
-        st = MinHashDedup({"threshold": thr})
+        st = MinHashDedup({"threshold": thr, **shingles})
         p = st.near_pairs(df)
         lo, hi = np.minimum(p.i, p.j), np.maximum(p.i, p.j)
         found = set(zip(lo.tolist(), hi.tolist()))
