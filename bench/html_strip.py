@@ -21,17 +21,23 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from realtext import sharegpt_answers, web_html  # noqa: E402
+from realtext import sharegpt_answers, web_html
 
-from curate.filters.clean_text import html_to_text  # noqa: E402
+from curate.filters.clean_text import html_to_text
 
 OLD_TAGS = (
     "a|abbr|article|b|big|blockquote|body|br|button|center|code|del|div|em|font|footer|form|h[1-6]|head|"
     "header|hr|html|i|iframe|img|input|ins|label|li|link|mark|meta|nav|ol|option|p|pre|s|section|select|"
     "small|span|strike|strong|style|sub|sup|table|tbody|td|textarea|th|thead|title|tr|u|ul"
 )
-OLD = [re.compile(p) for p in (r"(?is)<(script|style)\b[^>]*>.*?</(?:script|style)>", r"(?s)<!--.*?-->",
-                               rf"(?i)</?(?:{OLD_TAGS})\b[^<>]*>")]
+OLD = [
+    re.compile(p)
+    for p in (
+        r"(?is)<(script|style)\b[^>]*>.*?</(?:script|style)>",
+        r"(?s)<!--.*?-->",
+        rf"(?i)</?(?:{OLD_TAGS})\b[^<>]*>",
+    )
+]
 
 
 class _Stdlib(HTMLParser):
@@ -40,13 +46,13 @@ class _Stdlib(HTMLParser):
         self.out: list[str] = []
         self.skip = 0
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+    def handle_starttag(self, tag, attrs):
         self.skip += tag in ("script", "style")
 
-    def handle_endtag(self, tag):  # noqa: ANN001
+    def handle_endtag(self, tag):
         self.skip -= tag in ("script", "style") and self.skip > 0
 
-    def handle_data(self, data):  # noqa: ANN001
+    def handle_data(self, data):
         if not self.skip:
             self.out.append(data)
 
@@ -92,7 +98,11 @@ def main() -> None:
     a = ap.parse_args()
     rows = [t for t in sharegpt_answers() if re.search(r"</[a-zA-Z]", t)] + web_html()
     mb = sum(len(t.encode()) for t in rows) / 1e6
-    tools = {"selectolax (curate)": lambda r: html_to_text(pl.Series(r)), "stdlib html.parser": stdlib, "old regex tag list": regex}
+    tools = {
+        "selectolax (curate)": lambda r: html_to_text(pl.Series(r)),
+        "stdlib html.parser": stdlib,
+        "old regex tag list": regex,
+    }
     if a.lxml:
         sys.path.insert(0, a.lxml)
         tools["lxml"] = lxml_text

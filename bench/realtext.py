@@ -55,7 +55,9 @@ def web_html() -> list[str]:
     pages = sorted((DEB_ROOT / "usr/share/doc/python3.11/html").rglob("*.html"))
     pages += sorted((DEB_ROOT / "usr/share/debian-reference").glob("*.en.html"))
     if not pages:
-        raise SystemExit("apt-get download python3.11-doc debian-reference-en; dpkg-deb -x each into $CURATE_DEB_ROOT")
+        raise SystemExit(
+            "apt-get download python3.11-doc debian-reference-en; dpkg-deb -x each into $CURATE_DEB_ROOT"
+        )
     return [p.read_text("utf-8", errors="replace") for p in pages]
 
 

@@ -18,11 +18,11 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from realtext import chitchat, lawbench_answers, sharegpt_answers, web_pages  # noqa: E402
+from realtext import chitchat, lawbench_answers, sharegpt_answers, web_pages
 
-from curate.filters.rules_repetition import RepetitionFilter  # noqa: E402
-from curate.formats.read import load_with_rejects  # noqa: E402
-from curate.schema import frame, text_row  # noqa: E402
+from curate.filters.rules_repetition import RepetitionFilter
+from curate.formats.read import load_with_rejects
+from curate.schema import frame, text_row
 
 OLD = {"skip_code_blocks": False, "skip_trivial_lines": False}
 
@@ -52,12 +52,18 @@ def main() -> None:
         old = RepetitionFilter({"field": field, **OLD}).apply(df).removed
         new = RepetitionFilter({"field": field}).apply(df).removed
         by = dict(new.group_by("reason").len().iter_rows())
-        parts = " / ".join(str(by.get(f"high_{s}", 0)) for s in ("dup_line_frac", "word_rep_ratio", "char_rep_ratio"))
-        print(f"| {name} | {df.height:,} | {old.height:,} ({old.height / df.height:.1%}) | "
-              f"{new.height:,} ({new.height / df.height:.1%}) | {parts} |")
+        parts = " / ".join(
+            str(by.get(f"high_{s}", 0)) for s in ("dup_line_frac", "word_rep_ratio", "char_rep_ratio")
+        )
+        print(
+            f"| {name} | {df.height:,} | {old.height:,} ({old.height / df.height:.1%}) | "
+            f"{new.height:,} ({new.height / df.height:.1%}) | {parts} |"
+        )
         samples[name] = new
     if a.sample:
-        df = samples["ShareGPT answers (turns)"].sample(min(a.sample, samples["ShareGPT answers (turns)"].height), seed=0)
+        df = samples["ShareGPT answers (turns)"].sample(
+            min(a.sample, samples["ShareGPT answers (turns)"].height), seed=0
+        )
         for row in df.iter_rows(named=True):
             print(f"\n----- {row['reason']} {row['value']:.2f}\n{row['text'][:600]}")
 

@@ -91,7 +91,7 @@ HTML_ELEMENTS = frozenset(
     link main map mark marquee menu meta meter nav nobr noframes noscript object ol optgroup option
     output p param picture plaintext pre progress q rp rt ruby s samp script search section select
     slot small source span strike strong style sub summary sup svg math table tbody td template
-    textarea tfoot th thead time title tr track tt u ul var video wbr""".split()
+    textarea tfoot th thead time title tr track tt u ul var video wbr""".split()  # noqa: SIM905
 )
 # Elements that start a new line when rendered: a newline is put before each of their tags so the
 # text keeps paragraph, list-item and table-row breaks.
@@ -231,7 +231,8 @@ class NormalizeCleaner(CleanerStage):
             stripped = html_to_text(texts)
             marks = texts.str.count_matches(_MARKUP).cast(pl.Int64)
             moved = changed(texts, stripped)
-            n, texts = n + pl.select(pl.when(moved > 0).then(marks.clip(1)).otherwise(0)).to_series(), stripped
+            n = n + pl.select(pl.when(moved > 0).then(marks.clip(1)).otherwise(0)).to_series()
+            texts = stripped
         if c.strip_markdown:
             texts, k = run_steps(texts, MARKDOWN_STEPS)
             n = n + k

@@ -178,8 +178,9 @@ def repetition(data, boffs, cls, lower, char_n, word_n, skip_trivial, r0, r1, ou
     ``out[r] = (char_rep_ratio, word_rep_ratio, dup_line_frac)``.
 
     Each row's characters, lowercased words and stripped lines are hashed into one per-thread
-    buffer in turn and counted while the row is in cache (``skip_trivial``: see ``scan_lines``), instead of building corpus-wide token
+    buffer in turn and counted while the row is in cache, instead of building corpus-wide token
     arrays (250 MB of word hashes and lengths for 36 M characters) in separate passes.
+    ``skip_trivial`` leaves letterless and fence lines out of the line count (see ``scan_lines``).
     """
     keys, cnt, reps = np.empty(16, np.uint64), np.zeros(16, np.int64), np.empty(16, np.int64)
     toks, grams, lens = np.empty(256, np.uint64), np.empty(256, np.uint64), np.empty(256, np.int64)

@@ -99,7 +99,9 @@ class GopherQualityFilter(RowStage):
         min_alpha_words_frac: float | None = PydField(
             0.8, ge=0, le=1, description="remove below this share of tokens with a letter"
         )
-        min_stop_words: int | None = PydField(2, ge=0, description="remove below this many different stop words")
+        min_stop_words: int | None = PydField(
+            2, ge=0, description="remove below this many different stop words"
+        )
         stop_words: list[str] = PydField(
             GOPHER_STOP_WORDS, description="stop words counted (distinct, case-sensitive) for min_stop_words"
         )

@@ -10,7 +10,6 @@ from curate.filters.textstats import FieldConfig, field_series, score_name
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
 
-
 # A fenced code block: an opening fence line (``` or ~~~, any info string), everything up to the
 # next fence line, or to the end of the text when the fence is never closed (cut-off answers).
 CODE_BLOCK = r"(?ms)^[ \t]*(?:```|~~~)[^\n]*\n?.*?(?:^[ \t]*(?:```|~~~)[^\n]*$|\z)"

@@ -91,7 +91,9 @@ class LinesFilter(RowStage):
     def rules(self) -> list[Rule]:
         c = self.cfg
         return (
-            range_rules(self._col(), lo=c.min_lines, hi=c.max_lines, below="too_few_lines", above="too_many_lines")
+            range_rules(
+                self._col(), lo=c.min_lines, hi=c.max_lines, below="too_few_lines", above="too_many_lines"
+            )
             + range_rules(
                 self._col("longest_line_chars"),
                 lo=c.min_longest_line_chars,

@@ -78,7 +78,7 @@ To run this script, you will need to have the .NET framework installed on your c
 csc HelloWorld.cs
 HelloWorld.exe
 ```
-This will compile the script and then run the resulting `HelloWorld.exe` file, which will print "Hello, World!" to the console."""
+This will compile the script and then run the resulting `HelloWorld.exe` file, which will print "Hello, World!" to the console."""  # noqa: E501
 
 
 def test_code_answer_is_not_repetition_by_default() -> None:
@@ -97,7 +97,8 @@ def test_trivial_lines_without_code_fences() -> None:
     text = "if (a) {\n  f();\n}\nif (b) {\n  f();\n}\n1.\n1.\n"
     res = RepetitionFilter({"max_dup_line_frac": None}).apply(frame([text_row(text)]))
     assert res.kept["score_dup_line_frac"][0] == pytest.approx(1 / 4)  # f(); repeats; if-lines differ
-    res = RepetitionFilter({"max_dup_line_frac": None, "skip_trivial_lines": False}).apply(frame([text_row(text)]))
+    exact = RepetitionFilter({"max_dup_line_frac": None, "skip_trivial_lines": False})
+    res = exact.apply(frame([text_row(text)]))
     assert res.kept["score_dup_line_frac"][0] == pytest.approx(3 / 8)
 
 

@@ -98,10 +98,12 @@ def test_line_length_data_juicer_cases() -> None:
     assert res.kept["score_mean_line_chars"].to_list() == [19.0, 18.0]
     # 'a=1','b','c=1+2+3+5','d=6': (3+1+9+3)/4 = 4 (Data-Juicer: 19/4, newlines included)
     assert res.removed.filter(pl.col("text") == DJ_LINE_CASES[0])["value"][0] == 4.0
-    cases = [*DJ_LINE_CASES[:1], "Today is Sund Sund Sund Sunda and it's a happy day!\nYou know", *DJ_LINE_CASES[2:]]
+    today = "Today is Sund Sund Sund Sunda and it's a happy day!\nYou know"
+    cases = [DJ_LINE_CASES[0], today, *DJ_LINE_CASES[2:]]
     res = LinesFilter({"min_longest_line_chars": 10, "max_longest_line_chars": 20}).apply(
         frame([text_row(t) for t in cases])
     )
     assert res.kept["text"].to_list() == [cases[2], cases[5]]
     assert res.removed.filter(pl.col("value") == 9.0)["reason"].to_list() == ["longest_line_too_short"]
-    assert sorted(res.removed["value"].to_list()) == [9.0, 28.0, 34.0, 51.0]  # c=1+2+3+5, coffee, punctuation, Today
+    # c=1+2+3+5, coffee, the punctuation line, Today...
+    assert sorted(res.removed["value"].to_list()) == [9.0, 28.0, 34.0, 51.0]
