@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from realtext import sharegpt_answers, web_html
 
-from curate.filters.clean_text import html_to_text
+from curate.stages.clean.text import html_to_text
 
 OLD_TAGS = (
     "a|abbr|article|b|big|blockquote|body|br|button|center|code|del|div|em|font|footer|form|h[1-6]|head|"

@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from realtext import chitchat, lawbench_answers, package_dir
 
-from curate.filters.minhash import MinHashDedup
-from curate.filters.shingles import shingle_hashes
 from curate.schema import frame, text_row
+from curate.stages.dedup.minhash import MinHashDedup
+from curate.text.shingles import shingle_hashes
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 EDITS = (1, 2, 5, 10, 20)

@@ -63,8 +63,8 @@ def web_html() -> list[str]:
 
 def web_pages() -> list[str]:
     """The documentation pages as text, by ``clean.normalize``'s HTML parser and whitespace steps."""
-    from curate.filters.clean_text import NormalizeCleaner
     from curate.schema import frame, text_row
+    from curate.stages.clean.text import NormalizeCleaner
 
     cfg = {"strip_html": True, "fix_mojibake": False}
     kept = NormalizeCleaner(cfg).apply(frame([text_row(t) for t in web_html()])).kept

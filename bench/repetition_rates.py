@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from realtext import chitchat, lawbench_answers, sharegpt_answers, web_pages
 
-from curate.filters.rules_repetition import RepetitionFilter
 from curate.formats.read import load_with_rejects
 from curate.schema import frame, text_row
+from curate.stages.filter.repetition import RepetitionFilter
 
 OLD = {"skip_code_blocks": False, "skip_trivial_lines": False}
 
