@@ -173,13 +173,14 @@ def dup_gram_share(h: np.ndarray, offs: np.ndarray, n: int) -> np.ndarray:
 
 
 @nb.njit(nogil=True, cache=True)
-def repetition(data, boffs, cls, lower, char_n, word_n, r0, r1, out) -> None:
+def repetition(data, boffs, cls, lower, char_n, word_n, skip_trivial, r0, r1, out) -> None:
     """``filter.repetition``'s three scores of rows ``[r0, r1)`` in one visit per row, into
     ``out[r] = (char_rep_ratio, word_rep_ratio, dup_line_frac)``.
 
     Each row's characters, lowercased words and stripped lines are hashed into one per-thread
     buffer in turn and counted while the row is in cache, instead of building corpus-wide token
     arrays (250 MB of word hashes and lengths for 36 M characters) in separate passes.
+    ``skip_trivial`` leaves letterless and fence lines out of the line count (see ``scan_lines``).
     """
     keys, cnt, reps = np.empty(16, np.uint64), np.zeros(16, np.int64), np.empty(16, np.int64)
     toks, grams, lens = np.empty(256, np.uint64), np.empty(256, np.uint64), np.empty(256, np.int64)
@@ -195,7 +196,7 @@ def repetition(data, boffs, cls, lower, char_n, word_n, r0, r1, out) -> None:
         m = _grams_into(toks, 0, scan_words(data, lo, hi, cls, lower, True, toks, lens, 0), word_n, grams)
         if m:
             out[r, 1], keys, cnt, reps = _dup_share(grams[:m], keys, cnt, reps)
-        k = scan_lines(data, lo, hi, cls, toks, lens[:0], 0)
+        k = scan_lines(data, lo, hi, cls, toks, lens[:0], 0, skip_trivial)
         if k:
             keys, cnt, reps, size, d, _, _ = _count(toks[:k], keys, cnt, reps)
             cnt[:size] = 0

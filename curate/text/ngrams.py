@@ -66,13 +66,19 @@ def char_rep_ratio(texts: pl.Series, n: int, *, workers: int = 1) -> pl.Series:
     return pl.Series(out)
 
 
-def repetition(texts: pl.Series, char_n: int, word_n: int, *, workers: int = 1) -> dict[str, np.ndarray]:
+def repetition(
+    texts: pl.Series, char_n: int, word_n: int, *, skip_trivial_lines: bool = False, workers: int = 1
+) -> dict[str, np.ndarray]:
     """``char_rep_ratio(texts, char_n)``, ``dup_gram_share`` of the lowercased words (``word_n``)
-    and ``repeat_shares(line_tokens(texts))["frac"]``, computed together in one visit per row."""
+    and ``repeat_shares(line_tokens(texts))["frac"]``, computed together in one visit per row.
+    ``skip_trivial_lines`` leaves lines without a letter and code fences out of the last."""
     data, offs = utf8_buffers(texts)
     cls, lower = char_classes()
     out = np.zeros((offs.size - 1, 3))
-    run_chunks(lambda a, b: nk.repetition(data, offs, cls, lower, char_n, word_n, a, b, out), offs, workers)
+    skip = bool(skip_trivial_lines)
+    run_chunks(
+        lambda a, b: nk.repetition(data, offs, cls, lower, char_n, word_n, skip, a, b, out), offs, workers
+    )
     return {"char_rep_ratio": out[:, 0], "word_rep_ratio": out[:, 1], "dup_line_frac": out[:, 2]}
 
 

@@ -197,10 +197,32 @@ def _chars(data: np.ndarray, lo: int, hi: int) -> int:
 
 
 @nb.njit(inline="always")
-def scan_lines(data, lo, hi, cls, hashes, lens, pos) -> int:
+def trivial_line(data: np.ndarray, lo: int, hi: int, cls: np.ndarray) -> bool:
+    """True for a stripped line ``[lo, hi)`` with no letter (``}``, ``);``, ``1.``, ``---``), or a code
+    fence (```` ``` ````, ``~~~``, with or without a language): what code and Markdown repeat by design."""
+    if hi - lo >= 3 and data[lo] == data[lo + 1] == data[lo + 2] and (data[lo] == 0x60 or data[lo] == 0x7E):
+        return True
+    i = lo
+    while i < hi:
+        b = data[i]
+        if b < 0x80:
+            if (0x41 <= b <= 0x5A) or (0x61 <= b <= 0x7A):
+                return False
+            i += 1
+        else:
+            cp, i = decode(data, i)
+            if cls[cp] & LETTER:
+                return False
+    return True
+
+
+@nb.njit(inline="always")
+def scan_lines(data, lo, hi, cls, hashes, lens, pos, skip_trivial=False) -> int:
     """Non-blank lines of bytes ``[lo, hi)`` split at "\n" and stripped of whitespace: hash, length.
 
-    Only the whitespace at a line's two ends is decoded; the rest is hashed as bytes.
+    Only the whitespace at a line's two ends is decoded; the rest is hashed as bytes. With
+    ``skip_trivial`` a line without a letter (``}``, ``);``, ``1.``, ``---``) or a code-fence line
+    (starting with three backticks or tildes) is skipped like a blank one (``trivial_line``).
     """
     write = hashes.size > 0
     n, start = 0, lo
@@ -224,6 +246,9 @@ def scan_lines(data, lo, hi, cls, hashes, lens, pos) -> int:
                 if not cls[cp] & SPACE:
                     break
                 last = b
+            if skip_trivial and trivial_line(data, first, last, cls):
+                start = e + 1
+                continue
             if write:
                 hashes[pos + n] = _bytes_hash(data, first, last)
                 if lens.size:  # callers that only compare lines pass no lengths array
@@ -237,13 +262,13 @@ def scan_lines(data, lo, hi, cls, hashes, lens, pos) -> int:
 def _count_lines(data, offs, cls, r0, r1, counts):
     empty_h, empty_l = np.empty(0, np.uint64), np.empty(0, np.int64)
     for r in range(r0, r1):
-        counts[r] = scan_lines(data, offs[r], offs[r + 1], cls, empty_h, empty_l, 0)
+        counts[r] = scan_lines(data, offs[r], offs[r + 1], cls, empty_h, empty_l, 0, False)
 
 
 @nb.njit(nogil=True, cache=True)
 def _fill_lines(data, offs, cls, r0, r1, toffs, hashes, lens):
     for r in range(r0, r1):
-        scan_lines(data, offs[r], offs[r + 1], cls, hashes, lens, toffs[r])
+        scan_lines(data, offs[r], offs[r + 1], cls, hashes, lens, toffs[r], False)
 
 
 def line_tokens(texts: pl.Series, *, workers: int = 1) -> Tokens:

@@ -13,7 +13,14 @@ from curate.stages.clean.base import CleanerConfig, CleanerStage, run_steps
 PiiKind = Literal["email", "id_card", "phone", "ip"]
 
 _B = r"(?-u:\b)"  # ASCII word boundary: "号110105..." has one between 号 and 1, Unicode \b has none
-EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+# The domain is a host name with a letter TLD, or an IP address: bare (john@192.168.0.1) or as
+# RFC 5321 writes it, in brackets (john@[192.168.0.1], john@[IPv6:2001:db8::1]), as datatrove's
+# PIIFormatter matches it.
+_IP4 = r"(?:\d{1,3}\.){3}\d{1,3}"
+EMAIL = (
+    r"[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+    rf"|\[(?:{_IP4}|IPv6:[0-9A-Fa-f:.]+)\]|{_IP4}{_B})"
+)
 # PRC resident ID: 6-digit area, birth date 18xx-20xx, 3-digit sequence, check digit or X.
 ID_CARD = r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
 PHONE = "|".join(

@@ -80,18 +80,83 @@ CONTROL = r"[[\p{Cc}--[\t\n\r]]\x{200B}\x{200E}\x{200F}\x{2060}\x{FEFF}]"
 MOJIBAKE_HINT = re.compile(
     "[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd]"
 )
-_HTML_TAGS = (
-    "a|abbr|article|b|big|blockquote|body|br|button|center|code|del|div|em|font|footer|form|h[1-6]|head|"
-    "header|hr|html|i|iframe|img|input|ins|label|li|link|mark|meta|nav|ol|option|p|pre|s|section|select|"
-    "small|span|strike|strong|style|sub|sup|table|tbody|td|textarea|th|thead|title|tr|u|ul"
+# Every element of the WHATWG HTML standard (plus obsolete ones still met in scraped pages). A
+# tag-like run whose name is not here (``<No Output>``, ``vector<int>``) is text, not markup: it is
+# escaped before parsing so the parser keeps it.
+HTML_ELEMENTS = frozenset(
+    """a abbr acronym address applet area article aside audio b base basefont bdi bdo big blink
+    blockquote body br button canvas caption center cite code col colgroup data datalist dd del
+    details dfn dialog dir div dl dt em embed fieldset figcaption figure font footer form frame
+    frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe img input ins kbd label legend li
+    link main map mark marquee menu meta meter nav nobr noframes noscript object ol optgroup option
+    output p param picture plaintext pre progress q rp rt ruby s samp script search section select
+    slot small source span strike strong style sub summary sup svg math table tbody td template
+    textarea tfoot th thead time title tr track tt u ul var video wbr""".split()  # noqa: SIM905
 )
-HTML_STEPS = [
-    (r"(?is)<(script|style)\b[^>]*>.*?</(?:script|style)>", ""),
-    (r"(?s)<!--.*?-->", ""),
-    (r"(?i)<br\s*/?>|</p\s*>", "\n"),
-    (rf"(?i)</?(?:{_HTML_TAGS})\b[^<>]*>", ""),
+# Elements that start a new line when rendered: a newline is put before each of their tags so the
+# text keeps paragraph, list-item and table-row breaks.
+_BLOCK = (
+    "address|article|aside|blockquote|br|caption|center|dd|details|dialog|div|dl|dt|fieldset|"
+    "figcaption|figure|footer|form|h[1-6]|header|hgroup|hr|li|main|nav|ol|p|pre|section|summary|"
+    "table|tbody|td|tfoot|th|thead|title|tr|ul"
+)
+_ELEMENT_ALT = "|".join(sorted(HTML_ELEMENTS, key=len, reverse=True))
+_MARK = "\ufdd0"  # a Unicode noncharacter: never in real text
+# Before parsing (polars, whole column): a "<" that starts no comment, doctype or well-formed HTML
+# tag ("a<b", "x < 3", "<No Output>") is escaped so the parser keeps it as text; a newline goes
+# before each block-level tag so paragraphs, list items and table rows stay lines.
+_PREPARE = [
+    (rf"<(?:!|/?(?i-u:{_ELEMENT_ALT})(?:[ \t\r\n\f/][^<>]*)?>)", _MARK + "$0"),  # mark real tags
+    (_MARK + "<", _MARK),
+    ("<", "&lt;"),  # every other "<" is text
+    (rf"{_MARK}/?(?i-u:{_BLOCK})[ \t\r\n\f/>]", "\n$0"),
+    (_MARK, "<"),
 ]
-ENTITIES = {"&nbsp;": " ", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'", "&apos;": "'", "&amp;": "&"}
+_DROP = "script, style, noscript, template, head > meta, head > link"
+# What counts as one change: a tag, a comment, or an entity of the original text.
+_MARKUP = r"</?[A-Za-z][^<>]*>|<!--|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);"
+
+
+def html_to_text(texts: pl.Series) -> pl.Series:
+    """Text of HTML-ish strings, parsed by lexbor (selectolax): any element, every named entity.
+
+    Rows without ``<`` or ``&`` pass untouched; rows with ``&`` only get ``html.unescape``; the rest
+    are prepared by ``_PREPARE`` (polars) and parsed as HTML5, dropping script, style, template
+    and noscript contents and comments. Measured on 1,876 real HTML-ish rows, 55.6 MB (ShareGPT
+    answers with HTML, Python and Debian documentation pages; ``bench/html_strip.py``, 2 shared
+    cores under load): selectolax 9.5 MB/s with the preparation (as fast as the old regex tag
+    list, 9.6), lxml 5.2 MB/s, the stdlib ``html.parser`` 2.1 MB/s.
+    """
+    import html
+
+    from selectolax.lexbor import LexborHTMLParser
+
+    def parse(rows: Sequence[str]) -> list[str]:
+        out = []
+        for t in rows:
+            tree = LexborHTMLParser(t)
+            for node in tree.css(_DROP):
+                node.decompose()
+            out.append(tree.root.text(deep=True, separator="") if tree.root is not None else "")
+        return out
+
+    has_tag = texts.str.contains("<", literal=True).fill_null(False)
+    has_amp = texts.str.contains("&", literal=True).fill_null(False)
+    out = texts.to_list()
+    only_amp = (has_amp & ~has_tag).arg_true().to_list()
+    for i in only_amp:
+        out[i] = html.unescape(out[i])
+    idx = has_tag.arg_true()
+    if idx.len():
+        prepared = texts.gather(idx)
+        for pattern, repl in _PREPARE:
+            prepared = prepared.str.replace_all(pattern, repl, literal="$" not in repl)
+        parsed = map_rows("clean.normalize/html", parse, prepared.to_list())
+        for i, t in zip(idx.to_list(), parsed, strict=True):
+            out[i] = t
+    return pl.Series(texts.name, out, dtype=pl.Utf8)
+
+
 MARKDOWN_STEPS = [
     (r"(?m)^[ \t]*```[^\n]*\n?", ""),  # code fence lines (the code stays)
     (r"(?m)^#{1,6}[ \t]+", ""),  # headings
@@ -128,7 +193,8 @@ class NormalizeCleaner(CleanerStage):
     ``map_rows``, only for texts holding a Latin-1/cp1252 hint character); ``strip_control``
     (control characters except tab/newline, zero-width space, BOM, direction marks); ``nfkc``
     (off by default: NFKC also turns Chinese full-width punctuation ，！？：into ASCII);
-    ``strip_html`` (known HTML tags, comments, script/style blocks, common entities);
+    ``strip_html`` (an HTML5 parser, lexbor via selectolax: every element and entity; tag-like runs
+    that name no HTML element, ``<No Output>``, stay; see ``html_to_text``);
     ``strip_markdown`` (headings, emphasis, links -> text, images -> alt, fences, quotes, rules);
     ``normalize_whitespace`` (CRLF -> LF, exotic spaces incl. U+3000 -> space, trailing spaces,
     runs of spaces inside a line, 3+ newlines -> 2, trimmed ends). Changes count regex matches,
@@ -141,7 +207,7 @@ class NormalizeCleaner(CleanerStage):
         fix_mojibake: bool = PydField(True, description="repair UTF-8 decoded as Latin-1/cp1252 (ftfy)")
         strip_control: bool = PydField(True, description="remove control and zero-width characters")
         nfkc: bool = PydField(False, description="Unicode NFKC (also rewrites full-width CJK punctuation)")
-        strip_html: bool = PydField(False, description="remove HTML tags, comments and common entities")
+        strip_html: bool = PydField(False, description="HTML to text with a real parser (selectolax)")
         strip_markdown: bool = PydField(False, description="remove Markdown markup, keep its text")
         normalize_whitespace: bool = PydField(True, description="tidy spaces and blank lines, trim ends")
 
@@ -162,10 +228,11 @@ class NormalizeCleaner(CleanerStage):
             normed = texts.str.normalize("NFKC")
             n, texts = n + changed(texts, normed), normed
         if c.strip_html:
-            texts, k = run_steps(texts, HTML_STEPS)
-            ent = texts.str.count_matches("|".join(ENTITIES)).cast(pl.Int64)
-            texts = texts.str.replace_many(list(ENTITIES), list(ENTITIES.values()))
-            n = n + k + ent
+            stripped = html_to_text(texts)
+            marks = texts.str.count_matches(_MARKUP).cast(pl.Int64)
+            moved = changed(texts, stripped)
+            n = n + pl.select(pl.when(moved > 0).then(marks.clip(1)).otherwise(0)).to_series()
+            texts = stripped
         if c.strip_markdown:
             texts, k = run_steps(texts, MARKDOWN_STEPS)
             n = n + k

@@ -41,6 +41,19 @@ def _word_hashes(entries: list[str]) -> np.ndarray:
     return t.hashes[t.offs[:-1][one]]
 
 
+def distinct_hits(w: textscan.Tokens, entries: np.ndarray) -> np.ndarray:
+    """Per row, how many different ``entries`` (word hashes) occur among its words."""
+    entries = np.unique(entries)
+    n_rows = w.offs.size - 1
+    if entries.size == 0 or w.hashes.size == 0:
+        return np.zeros(n_rows, np.int64)
+    pos = np.minimum(np.searchsorted(entries, w.hashes), entries.size - 1)
+    hit = entries[pos] == w.hashes
+    rows = np.repeat(np.arange(n_rows), np.diff(w.offs))[hit]
+    pairs = np.unique(rows * entries.size + pos[hit])
+    return np.bincount(pairs // entries.size, minlength=n_rows).astype(np.int64)
+
+
 def _max_rule(col: str, thr: float | None, reason: str) -> list[Rule]:
     return [] if thr is None else [Rule(reason, pl.col(col) > thr, pl.col(col), thr)]
 
@@ -58,9 +71,11 @@ class GopherQualityFilter(RowStage):
     and ``ellipsis_ratio`` ("#" and "..."/"…" occurrences per word); ``bullet_lines_frac`` and
     ``ellipsis_lines_frac`` (share of non-blank lines starting with a bullet / ending in an
     ellipsis); ``alpha_words_frac`` (share of whitespace-separated tokens with at least one letter);
-    ``stop_words`` (words from ``stop_words``, lowercased). Paper thresholds: 50-100,000 words, mean
-    word length 3-10, symbol ratios <= 0.1, bullet lines <= 90 %, ellipsis lines <= 30 %, alphabetic
-    words >= 80 %, at least 2 of the 8 stop words.
+    ``stop_words`` (how many DIFFERENT words of ``stop_words`` occur, case-sensitively, as in
+    datatrove's ``len(self.stop_words.intersection(set(words)))``: six "the" count 1, and "The" is
+    not "the"). Paper thresholds: 50-100,000 words, mean word length 3-10, symbol ratios <= 0.1,
+    bullet lines <= 90 %, ellipsis lines <= 30 %, alphabetic words >= 80 %, at least 2 of the 8
+    stop words.
     """
 
     class Config(_GopherConfig):
@@ -85,9 +100,11 @@ class GopherQualityFilter(RowStage):
         min_alpha_words_frac: float | None = PydField(
             0.8, ge=0, le=1, description="remove below this share of tokens with a letter"
         )
-        min_stop_words: int | None = PydField(2, ge=0, description="remove below this many stop words")
+        min_stop_words: int | None = PydField(
+            2, ge=0, description="remove below this many different stop words"
+        )
         stop_words: list[str] = PydField(
-            GOPHER_STOP_WORDS, description="stop words counted for min_stop_words"
+            GOPHER_STOP_WORDS, description="stop words counted (distinct, case-sensitive) for min_stop_words"
         )
 
     def _col(self, stat: str) -> str:
@@ -96,12 +113,12 @@ class GopherQualityFilter(RowStage):
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         workers = self.ctx.threads
         texts = field_series(batch, self.cfg.field)
-        w = textscan.word_tokens(texts, lowercase=True, workers=workers)
+        w = textscan.word_tokens(texts, workers=workers)
         n_words = np.diff(w.offs)
         words = pl.lit(pl.Series(n_words))
         mean_chars = textscan.share(textscan.row_sums(w.lens, w.offs), n_words)
         n_tokens, n_alpha, _ = textscan.space_tokens(texts, workers=workers)
-        stop = np.isin(w.hashes, _word_hashes([s.lower() for s in self.cfg.stop_words]))
+        stops = _word_hashes(self.cfg.stop_words)
         t, e = pl.col(TMP), pl.element()
         ls = lines(t)
         n_lines = ls.list.len()
@@ -117,7 +134,7 @@ class GopherQualityFilter(RowStage):
                 self._col("ellipsis_lines_frac")
             ),
             pl.Series(self._col("alpha_words_frac"), textscan.share(n_alpha, n_tokens)),
-            pl.Series(self._col("stop_words"), textscan.row_sums(stop, w.offs)),
+            pl.Series(self._col("stop_words"), distinct_hits(w, stops)),
         )
         return out.drop(TMP)
 

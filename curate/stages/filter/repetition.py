@@ -11,6 +11,18 @@ from curate.stages.filter.base import FieldConfig, score_name
 from curate.text import ngrams
 from curate.text.textstats import field_series
 
+# A fenced code block: an opening fence line (``` or ~~~, any info string), everything up to the
+# next fence line, or to the end of the text when the fence is never closed (cut-off answers).
+CODE_BLOCK = r"(?ms)^[ \t]*(?:```|~~~)[^\n]*\n?.*?(?:^[ \t]*(?:```|~~~)[^\n]*$|\z)"
+
+
+def without_code_blocks(texts: pl.Series) -> pl.Series:
+    """``texts`` with every fenced code block removed (rows without a fence are left as they are)."""
+    has = texts.str.contains("```", literal=True) | texts.str.contains("~~~", literal=True)
+    return pl.select(
+        pl.when(has).then(texts.str.replace_all(CODE_BLOCK, "")).otherwise(texts)
+    ).to_series()
+
 
 @register("filter.repetition")
 class RepetitionFilter(RowStage):
@@ -28,8 +40,20 @@ class RepetitionFilter(RowStage):
     * ``score_dup_line_frac`` — share of non-blank lines (stripped) equal to an earlier line of the
       same row. Default max 0.3 (Gopher, Rae et al. 2021, table A1).
 
+    Chat and code defaults: Gopher's 0.3 was set for web pages, where a repeated line is
+    boilerplate. In chat answers most repeated lines are code: ``}``, fences, ``return x``,
+    ``</ul>``. So by default fenced code blocks (```` ``` ```` or ``~~~``; an unclosed fence runs to
+    the end of the text) are left out of all three scores (``skip_code_blocks``), and lines with no
+    letter (``}``, ``);``, ``1.``, ``---``) and fence lines are not lines for ``dup_line_frac``
+    (``skip_trivial_lines``). Measured on real text (``bench/repetition_rates.py``; turn = one
+    assistant turn): ShareGPT V3 answers 3.2 % -> 0.5 % removed (60,796 turns; whole
+    conversations' assistant text 17.6 % -> 4.4 %), LawBench answers 0.3 % -> 0.3 %, chitchat
+    conversations 0.6 % -> 0.6 %, Python/Debian documentation pages 4.4 % -> 4.0 %. Set both to false
+    for Data-Juicer's and Gopher's exact definitions (web text).
+
     A text shorter than n scores 0.0. Cost: ~0.01 s per M characters for all three on 2 threads
-    (n-grams compared by 64-bit hash).
+    (n-grams compared by 64-bit hash); ``skip_code_blocks`` adds one regex pass over rows that hold
+    a fence.
     """
 
     class Config(FieldConfig):
@@ -45,13 +69,27 @@ class RepetitionFilter(RowStage):
             0.3, ge=0, le=1, description="remove above this share of repeated lines"
         )
 
+        skip_code_blocks: bool = PydField(
+            True, description="leave fenced code blocks (``` or ~~~) out of all three scores"
+        )
+        skip_trivial_lines: bool = PydField(
+            True, description="dup_line_frac ignores lines without a letter, and fence lines"
+        )
+
     def _col(self, stat: str) -> str:
         return score_name(stat, self.cfg.field, "all")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         c = self.cfg
+        texts = field_series(batch, c.field)
+        if c.skip_code_blocks:
+            texts = without_code_blocks(texts)
         scores = ngrams.repetition(
-            field_series(batch, c.field), c.char_ngram_chars, c.word_ngram_words, workers=self.ctx.threads
+            texts,
+            c.char_ngram_chars,
+            c.word_ngram_words,
+            skip_trivial_lines=c.skip_trivial_lines,
+            workers=self.ctx.threads,
         )
         return batch.with_columns(pl.Series(self._col(k), v) for k, v in scores.items())
 

@@ -13,7 +13,7 @@ from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
 from curate.stages.filter.base import FieldConfig, range_rules, score_name
 from curate.text.textscan import word_counts
-from curate.text.textstats import field_series, line_count, text_of
+from curate.text.textstats import field_series, lines, text_of
 
 
 @register("filter.words")
@@ -48,28 +48,67 @@ class WordsFilter(RowStage):
 
 @register("filter.lines")
 class LinesFilter(RowStage):
-    """Keep rows whose field has between ``min_lines`` and ``max_lines`` non-blank lines.
+    """Keep rows whose field has between ``min_lines`` and ``max_lines`` non-blank lines, and whose
+    lines are not too long or too short.
 
-    Blank lines do not count: a one-line answer followed by "\\n\\n" is still one line.
+    Blank lines do not count: a one-line answer followed by "\\n\\n" is still one line. Line lengths
+    are characters of the non-blank lines, stripped: ``score_longest_line_chars`` (Data-Juicer's
+    ``maximum_line_length_filter``: minified code, base64, tables on one line) and
+    ``score_mean_line_chars`` (its ``average_line_length_filter``: menus and lists of fragments are
+    short). Data-Juicer splits with ``str.splitlines`` and keeps blank lines and line ends in its
+    mean (``len(text) / len(lines)``); here they are left out, as in the line count, so a row of two
+    10-character lines and a blank line has mean 10, not 7. Its test cases keep the same rows.
     """
 
     class Config(FieldConfig):
         min_lines: int | None = PydField(None, ge=0, description="remove below this many non-blank lines")
         max_lines: int | None = PydField(None, ge=0, description="remove above this many non-blank lines")
+        min_longest_line_chars: int | None = PydField(
+            None, ge=0, description="remove when even the longest line is shorter"
+        )
+        max_longest_line_chars: int | None = PydField(
+            None, ge=0, description="remove when any line is longer"
+        )
+        min_mean_line_chars: float | None = PydField(
+            None, ge=0, description="remove below this mean line length"
+        )
+        max_mean_line_chars: float | None = PydField(
+            None, ge=0, description="remove above this mean line length"
+        )
 
-    def _col(self) -> str:
-        return score_name("lines", self.cfg.field, "all")
+    def _col(self, stat: str = "lines") -> str:
+        return score_name(stat, self.cfg.field, "all")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return batch.with_columns(line_count(text_of(self.cfg.field)).alias(self._col()))
+        ls = lines(text_of(self.cfg.field))
+        lens = ls.list.eval(pl.element().str.len_chars())
+        n = ls.list.len().cast(pl.Int64)
+        return batch.with_columns(
+            n.alias(self._col()),
+            lens.list.max().fill_null(0).cast(pl.Int64).alias(self._col("longest_line_chars")),
+            pl.when(n > 0).then(lens.list.sum() / n).otherwise(0.0).alias(self._col("mean_line_chars")),
+        )
 
     def rules(self) -> list[Rule]:
-        return range_rules(
-            self._col(),
-            lo=self.cfg.min_lines,
-            hi=self.cfg.max_lines,
-            below="too_few_lines",
-            above="too_many_lines",
+        c = self.cfg
+        return (
+            range_rules(
+                self._col(), lo=c.min_lines, hi=c.max_lines, below="too_few_lines", above="too_many_lines"
+            )
+            + range_rules(
+                self._col("longest_line_chars"),
+                lo=c.min_longest_line_chars,
+                hi=c.max_longest_line_chars,
+                below="longest_line_too_short",
+                above="line_too_long",
+            )
+            + range_rules(
+                self._col("mean_line_chars"),
+                lo=c.min_mean_line_chars,
+                hi=c.max_mean_line_chars,
+                below="lines_too_short",
+                above="lines_too_long",
+            )
         )
 
 

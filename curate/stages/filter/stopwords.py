@@ -20,7 +20,8 @@ _HAS_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 def list_hits(text: pl.Expr, entries: tuple[str, ...]) -> pl.Expr:
     """Words of ``text`` that belong to ``entries``, in CJK-aware word units.
 
-    Latin entries match whole lowercased words. CJK entries match as substrings (longest first),
+    Latin entries match whole lowercased words; a contraction is one word (``it's``, as in
+    Data-Juicer), curly apostrophes read as straight ones. CJK entries match as substrings (longest first),
     and each CJK character inside a match counts as one word, the same unit ``word_count`` uses; so
     ``我们的`` against [我们, 的] is 3 of 3 words.
     """
@@ -28,7 +29,8 @@ def list_hits(text: pl.Expr, entries: tuple[str, ...]) -> pl.Expr:
     cjk = sorted((e for e in entries if _HAS_CJK.search(e)), key=len, reverse=True)
     hits = pl.lit(0, dtype=pl.Int64)
     if latin:
-        lat = words(text, lowercase=True).list.eval(pl.element().is_in(latin)).list.sum()
+        straight = text.str.replace_all("’", "'", literal=True)  # it’s matches the entry it's
+        lat = words(straight, lowercase=True).list.eval(pl.element().is_in(latin)).list.sum()
         hits = hits + lat.fill_null(0).cast(pl.Int64)
     if cjk:
         pat = "|".join(re.escape(e) for e in cjk)

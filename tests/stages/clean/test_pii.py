@@ -58,3 +58,20 @@ def test_kinds_select_what_is_masked_and_messages_are_rewritten() -> None:
     assert row["system"] == "客服邮箱 help@example.com"  # field user leaves the system prompt
     assert row["id"] == chat["id"]
     assert row["score_pii_changes"] == 1
+
+
+def test_email_with_an_ip_domain_is_masked_whole() -> None:
+    # datatrove tests/pipeline/filters/test_pii_removal.py, "List of Valid Email Addresses": the
+    # IP-domain lines become one placeholder, not "email@<IP>" (the name left behind).
+    out = _clean(
+        "email@123.123.123.123",
+        "email@[123.123.123.123]",
+        "john.smith@[192.168.0.1] or john.smith@192.168.0.1, ops@[IPv6:2001:db8::1]",
+        "email@111.222.333.44444",  # not an IP, no letter TLD: stays (datatrove's regex masks it)
+    )
+    assert out["text"].to_list() == [
+        "<EMAIL>",
+        "<EMAIL>",
+        "<EMAIL> or <EMAIL>, <EMAIL>",
+        "email@111.222.333.44444",
+    ]

@@ -105,3 +105,20 @@ def test_html_and_markdown_stripping() -> None:
     md = "## Install\n\nRun **pip install curate** and see [the docs](https://example.org)."
     res = NormalizeCleaner({"strip_markdown": True}).apply(frame([text_row(md)]))
     assert res.kept["text"][0] == "Install\n\nRun pip install curate and see the docs."
+
+
+def test_strip_html_parses_html5_and_every_entity() -> None:
+    # HTML5 sectioning elements and named entities beyond the seven common ones (issue 11, item 8).
+    html = (
+        "<main><aside>Related</aside><figure><img src='a.png' alt=''>"
+        "<figcaption>Figure 1 &copy; 2024 &mdash; caf&eacute; &#8364;5</figcaption></figure>"
+        "<details><summary>More</summary><p>Text&hellip;</p></details></main>"
+    )
+    res = NormalizeCleaner({"strip_html": True}).apply(frame([text_row(html)]))
+    assert res.kept["text"][0] == "Related\n\nFigure 1 © 2024 — café €5\n\nMore\n\nText…"
+
+
+def test_strip_html_keeps_text_that_only_looks_like_markup() -> None:
+    rows = [text_row("if a<b and vector<int> v; x < 3"), text_row("AT&T &amp; friends"), text_row("plain")]
+    res = NormalizeCleaner({"strip_html": True}).apply(frame(rows))
+    assert res.kept["text"].to_list() == ["if a<b and vector<int> v; x < 3", "AT&T & friends", "plain"]

@@ -232,8 +232,8 @@ def test_band_shape_from_threshold() -> None:
 
 def test_greedy_clustering_removes_only_within_threshold(real) -> None:
     rows, truth = real
-    greedy = run(rows, clustering="greedy")
-    components = run(rows)
+    greedy = run(rows, clustering="greedy", threshold=0.8)
+    components = run(rows, threshold=0.8)
     assert greedy.removed.height > 0 and min(greedy.removed["value"]) >= 0.8
     assert greedy.removed.height <= components.removed.height
     pos = {r["id"]: k for k, r in enumerate(rows)}
@@ -253,3 +253,23 @@ def test_empty_texts_and_chats_are_never_merged() -> None:
     assert "" not in removed  # empty rows have no shingles: exact dedup's job, not this stage's
     assert res.removed.height == 2 and res.removed["kind"].to_list() == ["text", "chat"]
     assert run([]).removed.height == 0 and run([text_row(q)]).removed.height == 0
+
+
+def scattered_edits(text: str, share: float, rng: random.Random) -> str:
+    """``share`` of the characters replaced by other characters of the same text, at random places."""
+    chars = list(text)
+    for k in rng.sample(range(len(chars)), max(1, round(len(chars) * share))):
+        chars[k] = rng.choice(text)
+    return "".join(chars)
+
+
+def test_default_threshold_catches_chinese_copies_with_a_few_edits() -> None:
+    # bench/minhash_curve.py: a 2-3 % scattered edit of Chinese leaves character-4-gram Jaccard
+    # ~0.75-0.85; the default (0.7, 20 x 6 bands) removes such copies, 0.8 misses many.
+    laws = [d["text"] for d in real_docs() if d["source"] == "laws" and len(d["text"]) >= 120][:40]
+    rng = random.Random(0)
+    rows = [text_row(t) for t in laws] + [text_row(scattered_edits(t, 0.03, rng)) for t in laws]
+    assert get("dedup.minhash")({}).band_shape() == (20, 6)
+    caught = run(rows).removed.height
+    strict = run(rows, threshold=0.8).removed.height
+    assert caught >= 0.9 * len(laws) and strict <= 0.7 * len(laws), (caught, strict)

@@ -29,7 +29,24 @@ def test_gopher_quality_statistics_of_the_pass_topic() -> None:
     assert s["score_gopher_bullet_lines_frac"] == 0.0  # "*****" is an underline, not a bullet
     # 60 whitespace tokens; without a letter: ****, ::=, —, #, # -> 55/60
     assert s["score_gopher_alpha_words_frac"] == pytest.approx(55 / 60)
-    assert s["score_gopher_stop_words"] == 5  # The, to, be, that, with
+    assert s["score_gopher_stop_words"] == 4  # to, be, that, with; "The" is not "the" (datatrove)
+
+
+def test_gopher_stop_words_are_distinct_and_case_sensitive_as_in_datatrove() -> None:
+    # datatrove GopherQualityFilter: len(self.stop_words.intersection(set(words))) < min_stop_words.
+    # datatrove's own passing case (tests/pipeline/filters/test_filters.py TEXT_LF_1, Tolkien):
+    lf1 = (
+        "I wish it need not have happened in my time,' said Frodo. 'So do I,' said Gandalf, 'and so do all "
+        "who live to see such times. But that is not for them to decide. All we have to decide is what to "
+        "do with the time that is given us.'"
+    )
+    cfg = {"min_words": 10, "max_words": 1000}
+    kept = GopherQualityFilter(cfg).apply(frame([text_row(lf1)])).kept
+    assert kept["score_gopher_stop_words"][0] == 6  # have, and, to, that, with, the
+    # six "the" are one stop word, and "The"/"OF" are none: below 2, removed.
+    six = "the river by the sea " * 3 + "The tide OF it"
+    res = GopherQualityFilter(cfg).apply(frame([text_row(six)]))
+    assert res.removed.select("reason", "value").row(0) == ("gopher_few_stop_words", 1.0)
 
 
 def test_gopher_quality_removes_chinese_for_short_words() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from curate.schema import frame, text_row
@@ -59,3 +60,24 @@ def test_thresholds_remove_with_value_and_threshold_and_none_only_scores() -> No
     assert res.removed["value"][0] == pytest.approx(3 / 18)
     res = RatiosFilter({"min_alnum_ratio": 0.9}).apply(df)
     assert sorted(res.removed["reason"].to_list()) == ["low_alnum_ratio", "low_alnum_ratio"]
+
+
+def test_special_chars_data_juicer_definition() -> None:
+    # Data-Juicer tests/ops/filter/test_special_characters_filter.py test_case (max_ratio 0.25):
+    # same inputs, same survivors. Its set counts spaces and digits: the emoji text is 8/18.
+    texts = [
+        "Today is Sunday and it's a happy day!",
+        "Today is Sund Sund Sund Sund Sunda and it's a happy day!",
+        "a v s e c s f e f g a qkc",
+        "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►",
+        "Do you need a cup of coffee?",
+        "emoji表情测试下😊，😸31231",
+    ]
+    rows = frame([text_row(t) for t in texts])
+    res = RatiosFilter({"special_chars": "data_juicer", "max_special_ratio": 0.25}).apply(rows)
+    assert res.kept["text"].to_list() == [texts[0], texts[1], texts[4]]
+    assert res.kept["score_special_ratio"].to_list() == pytest.approx([9 / 37, 13 / 56, 7 / 28])
+    assert res.removed.filter(pl.col("text") == texts[5])["value"][0] == pytest.approx(8 / 18)
+    # curate's own definition (not letter, digit or whitespace) keeps the emoji text: 3/18.
+    res = RatiosFilter({"max_special_ratio": 0.25}).apply(rows)
+    assert res.kept.filter(pl.col("text") == texts[5])["score_special_ratio"][0] == pytest.approx(3 / 18)

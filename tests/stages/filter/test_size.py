@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from curate.schema import chat_row, frame, text_row
@@ -76,3 +77,33 @@ def test_turns_count_messages_and_user_turns_documents_pass() -> None:
         "too_few_turns",
         "8",
     )
+
+
+DJ_LINE_CASES = [
+    "a=1\nb\nc=1+2+3+5\nd=6",
+    "Today is Sund Sund Sunda and it's a happy day!\nYou know",
+    "a v s e e f g a qkc",
+    "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►",
+    "Do you need a cup of coffee?",
+    "emoji表情测试下😊，😸31231\n",
+]
+
+
+def test_line_length_data_juicer_cases() -> None:
+    # Data-Juicer tests/ops/filter/test_{average,maximum}_line_length_filter.py, min_len 10,
+    # max_len 20: the same two rows survive (the maximum test's 2nd text has one more "Sund").
+    rows = frame([text_row(t) for t in DJ_LINE_CASES])
+    res = LinesFilter({"min_mean_line_chars": 10, "max_mean_line_chars": 20}).apply(rows)
+    assert res.kept["text"].to_list() == [DJ_LINE_CASES[2], DJ_LINE_CASES[5]]
+    assert res.kept["score_mean_line_chars"].to_list() == [19.0, 18.0]
+    # 'a=1','b','c=1+2+3+5','d=6': (3+1+9+3)/4 = 4 (Data-Juicer: 19/4, newlines included)
+    assert res.removed.filter(pl.col("text") == DJ_LINE_CASES[0])["value"][0] == 4.0
+    today = "Today is Sund Sund Sund Sunda and it's a happy day!\nYou know"
+    cases = [DJ_LINE_CASES[0], today, *DJ_LINE_CASES[2:]]
+    res = LinesFilter({"min_longest_line_chars": 10, "max_longest_line_chars": 20}).apply(
+        frame([text_row(t) for t in cases])
+    )
+    assert res.kept["text"].to_list() == [cases[2], cases[5]]
+    assert res.removed.filter(pl.col("value") == 9.0)["reason"].to_list() == ["longest_line_too_short"]
+    # c=1+2+3+5, coffee, the punctuation line, Today...
+    assert sorted(res.removed["value"].to_list()) == [9.0, 28.0, 34.0, 51.0]

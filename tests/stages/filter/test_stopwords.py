@@ -51,3 +51,20 @@ def test_flagged_words_from_a_user_list_file(tmp_path: Path) -> None:
 def test_unknown_list_name_is_a_recipe_error() -> None:
     with pytest.raises(RecipeError, match="stopwords_en"):
         StopwordsFilter({"lists": ["stopwords_xx"]}).apply(frame([text_row("x")]))
+
+
+def test_data_juicer_english_case_counts_contractions() -> None:
+    # Data-Juicer tests/ops/filter/test_stopwords_filter.py test_en_case, min_ratio 0.3: same
+    # inputs, same survivors; "it's" is a stopword there (0.333 for the second text, not 0.25).
+    texts = [
+        "Today is Sunday and it's a happy day!",
+        "Today is Sund Sund Sund Sund Sunda and it's a happy day!",
+        "a v s e c s f e f g a qkc",
+        "，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►",
+        "Do you need a cup of coffee?",
+    ]
+    res = StopwordsFilter({"min_stopword_ratio": 0.3}).apply(frame([text_row(t) for t in texts]))
+    assert res.kept["text"].to_list() == [texts[0], texts[1], texts[4]]
+    assert res.kept["score_stopword_ratio"].to_list() == pytest.approx([4 / 8, 4 / 12, 4 / 7])
+    curly = StopwordsFilter().apply(frame([text_row("Don’t worry, it’s fine")])).kept
+    assert curly["score_stopword_ratio"][0] == pytest.approx(2 / 4)
