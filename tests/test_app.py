@@ -123,3 +123,29 @@ def test_stats_of_a_run_has_the_funnel(tmp_path: Path):
     assert [f["name"] for f in s["funnel"]] == ["read", "filter.length", "dedup.exact", "sample.random"]
     assert s["rows"] == res.output.height
     assert s["lengths"]["assistant"]["p50"] > 0
+
+
+BUILT: list[int] = []
+
+
+class _Counted(GlobalStage):
+    """Keeps everything; counts how often its Config is built."""
+
+    class Config(StageConfig):
+        keep: bool = True
+
+        def model_post_init(self, _ctx: object) -> None:
+            BUILT.append(1)
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        return StageResult(kept=df)
+
+
+def test_the_recipe_is_parsed_once(tmp_path: Path):
+    """Each stage's Config is built when the recipe is parsed and reused by the runner."""
+    registry.register("test.counted")(_Counted)
+    BUILT.clear()
+    recipe = _recipe(tmp_path, [{"test.counted": {"keep": True}}])
+    assert len(BUILT) == 1 and recipe.stages[0].config.keep
+    curate.run(recipe, out=tmp_path / "run", train=False)
+    assert len(BUILT) == 1

@@ -102,7 +102,7 @@ def run_stages(
     side: dict[str, pl.DataFrame] = {}
     for i, spec in enumerate(specs, start=1):
         cls = registry.get(spec.name)
-        cfg = cls.Config(**spec.params)
+        cfg = spec.config  # built once when the recipe was parsed
         fp = fingerprint(fp, spec.name, cfg.model_dump(mode="json"), seed, __version__)
         sdir = rd.stage_dir(i, spec.name)
         done = None if force else RunDir.done(sdir)
