@@ -101,6 +101,21 @@ class Rule:
     value: pl.Expr | None = None
     threshold: float | int | str | None = None
 
+    @classmethod
+    def above(cls, reason: str, column: str, limit: float | None) -> list[Rule]:
+        """``[Rule]`` removing rows whose ``column`` exceeds ``limit``; ``[]`` when the limit is off (None).
+
+        The threshold pattern every filter repeats: ``rules = [*Rule.below(...), *Rule.above(...)]``.
+        """
+        c = pl.col(column)
+        return [] if limit is None else [cls(reason, c > limit, c, limit)]
+
+    @classmethod
+    def below(cls, reason: str, column: str, limit: float | None) -> list[Rule]:
+        """``[Rule]`` removing rows whose ``column`` is under ``limit``; ``[]`` when the limit is off."""
+        c = pl.col(column)
+        return [] if limit is None else [cls(reason, c < limit, c, limit)]
+
 
 class Stage(ABC):
     """Base of all stages. Subclasses set ``Config`` and are registered with ``@register``."""

@@ -109,3 +109,17 @@ def test_row_stage_is_batch_invariant(name: str, table: pl.DataFrame):
         removed = res.removed if res.removed is not None else whole.kept.clear()
         expect = whole.removed if whole.removed is not None else whole.kept.clear()
         assert removed.select("id", "reason", "value").equals(expect.select("id", "reason", "value"))
+
+
+def test_rule_above_and_below_are_the_threshold_pattern():
+    from curate.pipeline.stage import Rule, split_by_rules
+
+    df = pl.DataFrame({"id": ["a", "b", "c"], "score_chars": [3, 50, 9000]})
+    rules = [*Rule.below("too_short", "score_chars", 8), *Rule.above("too_long", "score_chars", 8000)]
+    res = split_by_rules(df, rules, stage="t")
+    assert res.kept["id"].to_list() == ["b"]
+    assert res.removed.select("reason", "value", "threshold").rows() == [
+        ("too_short", 3.0, "8"),
+        ("too_long", 9000.0, "8000"),
+    ]
+    assert Rule.above("x", "score_chars", None) == [] == Rule.below("x", "score_chars", None)

@@ -61,17 +61,13 @@ class LengthFilter(RowStage):
         return out
 
     def rules(self) -> list[Rule]:
-        c, t, cfg = pl.col("score_chars"), pl.col("score_tokens"), self.cfg
-        rules = []
-        if cfg.min_chars is not None:
-            rules.append(Rule("too_short", c < cfg.min_chars, c, cfg.min_chars))
-        if cfg.max_chars is not None:
-            rules.append(Rule("too_long", c > cfg.max_chars, c, cfg.max_chars))
-        if cfg.min_tokens is not None:
-            rules.append(Rule("too_few_tokens", t < cfg.min_tokens, t, cfg.min_tokens))
-        if cfg.max_tokens is not None:
-            rules.append(Rule("too_many_tokens", t > cfg.max_tokens, t, cfg.max_tokens))
-        return rules
+        cfg = self.cfg
+        return [
+            *Rule.below("too_short", "score_chars", cfg.min_chars),
+            *Rule.above("too_long", "score_chars", cfg.max_chars),
+            *Rule.below("too_few_tokens", "score_tokens", cfg.min_tokens),
+            *Rule.above("too_many_tokens", "score_tokens", cfg.max_tokens),
+        ]
 
 
 def _tokenizer(name: str) -> object:
