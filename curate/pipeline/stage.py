@@ -78,7 +78,8 @@ class StageResult:
 
     ``side`` holds named side outputs (e.g. an eval split) that leave the main flow but are not
     removed; ``added`` counts rows the stage created (repeats from up-sampling). The runner checks
-    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``.
+    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``. A row stage's ``stats`` are
+    merged across batches by type (``curate.pipeline.stats``: ``Count`` adds, ``Same`` must agree).
     """
 
     kept: pl.DataFrame
