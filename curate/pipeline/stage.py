@@ -145,6 +145,13 @@ class RowStage(Stage):
     """A stage that decides each row alone: ``transform`` adds scores, ``rules`` decide."""
 
     scope: ClassVar[Literal["row", "global"]] = "row"
+    # Config fields read only by ``rules``: changing one re-runs the split, not the scoring (the
+    # runner caches the scored table under a fingerprint of every other field and ``score_key``).
+    thresholds: ClassVar[frozenset[str]] = frozenset()
+
+    def score_key(self) -> object:
+        """What, besides the non-threshold config, decides the score columns (default: nothing)."""
+        return None
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Add ``score_*`` columns or rewrite fields. Default: unchanged."""
@@ -157,6 +164,25 @@ class RowStage(Stage):
     def apply(self, df: pl.DataFrame) -> StageResult:
         scored = self.transform(df)
         return split_by_rules(scored, self.rules(), stage=self.name)
+
+
+class ScoreOnly(Stage):
+    """A row stage's ``transform`` as a stage that removes nothing: the executor batches it as usual."""
+
+    scope: ClassVar[Literal["row", "global"]] = "row"
+
+    def __init__(self, stage: RowStage):
+        super().__init__(stage.cfg, ctx=stage.ctx)
+        self.stage = stage
+        self.name = stage.name
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        return StageResult(kept=self.stage.transform(df))
+
+
+def caches_scores(stage: Stage) -> bool:
+    """True for a row stage that declares thresholds and splits with the base ``apply``."""
+    return isinstance(stage, RowStage) and bool(stage.thresholds) and type(stage).apply is RowStage.apply
 
 
 class GlobalStage(Stage):
