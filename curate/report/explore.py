@@ -42,9 +42,13 @@ class StageInfo:
 def preview(*, chars: int = PREVIEW_CHARS) -> pl.Expr:
     """First user turn and first answer (or the document) as one short line of text."""
     user = field_text("first_user")
-    answer = pl.col("messages").list.eval(
-        pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content")
-    ).list.first()
+    answer = (
+        pl.col("messages")
+        .list.eval(
+            pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content")
+        )
+        .list.first()
+    )
     chat = pl.concat_str([pl.lit("Q: "), user, pl.lit("  A: "), answer.fill_null("")])
     body = pl.when(pl.col("kind") == "text").then(pl.col("text").fill_null("")).otherwise(chat)
     return (
@@ -70,7 +74,9 @@ class Run:
         self.stages: list[StageInfo] = self._stages()
 
     def __repr__(self) -> str:
-        return f"Run({str(self.rd.root)!r}, {len(self.stages)} stages, {self.manifest['output']['rows']} rows)"
+        return (
+            f"Run({str(self.rd.root)!r}, {len(self.stages)} stages, {self.manifest['output']['rows']} rows)"
+        )
 
     def _stages(self) -> list[StageInfo]:
         out, prev = [], set()
@@ -97,7 +103,7 @@ class Run:
         return pl.scan_parquet(sorted(self.stage(stage).dir.glob("kept-*.parquet")))
 
     def removed(self, stage: str | int | None = None, reason: str | None = None) -> pl.DataFrame:
-        """Removed rows (all stages, or one) with ``stage``, ``reason``, ``value``, ``threshold``, ``dup_of``."""
+        """Removed rows (all stages, or one): ``stage``, ``reason``, ``value``, ``threshold``, ``dup_of``."""
         if stage is None:
             df = self.rd.removed()
         else:
@@ -139,7 +145,8 @@ class Run:
             kept = self.kept(s.index).filter(pl.col("id").is_in(rem["dup_of"].unique().implode()))
             kept = kept.select("id", "origin", "kind", "text", "messages").collect()
             kept = kept.select(
-                pl.col("id").alias("dup_of"), pl.col("origin").alias("kept_origin"),
+                pl.col("id").alias("dup_of"),
+                pl.col("origin").alias("kept_origin"),
                 preview().alias("kept_text"),
             )
             rem = rem.select("stage", "origin", preview().alias("removed_text"), "value", "dup_of")

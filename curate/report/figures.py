@@ -61,8 +61,14 @@ def _log_ticks(fig: go.Figure, edges: np.ndarray, axis: str = "xaxis") -> None:
     fig.update_layout({axis: {"tickvals": list(ks), "ticktext": [f"{10**k:,.0f}" for k in ks]}})
 
 
-def hist(series: dict[str, pl.Series], title: str, *, stacked: bool = False, colors: list[str] | None = None,
-         xlabel: str = "") -> tuple[go.Figure, np.ndarray, bool]:
+def hist(
+    series: dict[str, pl.Series],
+    title: str,
+    *,
+    stacked: bool = False,
+    colors: list[str] | None = None,
+    xlabel: str = "",
+) -> tuple[go.Figure, np.ndarray, bool]:
     """Bars of several series on shared bins; returns the figure, the bin edges and whether log10."""
     arrays = {k: _np(v) for k, v in series.items()}
     edges, log = _bins(list(arrays.values()))
@@ -74,8 +80,12 @@ def hist(series: dict[str, pl.Series], title: str, *, stacked: bool = False, col
         lo = 10 ** edges[:-1] if log else edges[:-1]
         hi = 10 ** edges[1:] if log else edges[1:]
         fig.add_bar(
-            x=centers.tolist(), y=counts.tolist(), name=f"{name} ({a.size:,})", width=float(edges[1] - edges[0]),
-            marker_color=(colors or [KEEP, DROP, ADD, SIDE])[i % 4], opacity=1.0 if stacked else 0.6,
+            x=centers.tolist(),
+            y=counts.tolist(),
+            name=f"{name} ({a.size:,})",
+            width=float(edges[1] - edges[0]),
+            marker_color=(colors or [KEEP, DROP, ADD, SIDE])[i % 4],
+            opacity=1.0 if stacked else 0.6,
             customdata=np.stack([lo, hi], axis=1).tolist(),
             hovertemplate="%{customdata[0]:,.4g} – %{customdata[1]:,.4g}: %{y:,} rows<extra></extra>",
         )
@@ -95,7 +105,9 @@ def thresholds(removed: pl.DataFrame, col: str) -> list[dict[str, Any]]:
     if not removed.height or col not in removed.columns or "threshold" not in removed.columns:
         return []
     out = []
-    rows = removed.select("reason", "value", pl.col(col).cast(pl.Float64), pl.col("threshold").cast(pl.String))
+    rows = removed.select(
+        "reason", "value", pl.col(col).cast(pl.Float64), pl.col("threshold").cast(pl.String)
+    )
     for (reason,), g in rows.group_by("reason"):
         t = g["threshold"].drop_nulls()
         try:
@@ -119,8 +131,13 @@ def score_hist(scores: pl.DataFrame, col: str, thr: list[dict[str, Any]]) -> go.
         x = math.log10(max(t["threshold"], 1)) if log else t["threshold"]
         x0, x1 = (edges[0], x) if t["side"] == "below" else (x, edges[-1])
         fig.add_vrect(x0=min(x0, x1), x1=max(x0, x1), fillcolor=DROP, opacity=0.12, line_width=0)
-        fig.add_vline(x=x, line_dash="dash", line_color=DROP,
-                      annotation_text=f"{t['reason']}: {t['threshold']:g}", annotation_position="top")
+        fig.add_vline(
+            x=x,
+            line_dash="dash",
+            line_color=DROP,
+            annotation_text=f"{t['reason']}: {t['threshold']:g}",
+            annotation_position="top",
+        )
     return fig
 
 
@@ -136,14 +153,27 @@ def funnel(stages: list[dict[str, Any]]) -> go.Figure:
     fig = _fig("Rows per stage", barmode="stack", height=max(260, 28 * len(stages) + 90))
     for label, color, vals in parts:
         if any(vals) or label == "kept":
-            fig.add_bar(y=names, x=vals[::-1], name=label, orientation="h", marker_color=color,
-                        hovertemplate="%{y}: %{x:,} " + label + "<extra></extra>")
+            fig.add_bar(
+                y=names,
+                x=vals[::-1],
+                name=label,
+                orientation="h",
+                marker_color=color,
+                hovertemplate="%{y}: %{x:,} " + label + "<extra></extra>",
+            )
     fig.update_xaxes(title_text="rows")
     return fig
 
 
-def bars(labels: list[str], values: dict[str, list[float]], title: str, *, ytitle: str = "",
-         colors: list[str] | None = None, height: int = 320) -> go.Figure:
+def bars(
+    labels: list[str],
+    values: dict[str, list[float]],
+    title: str,
+    *,
+    ytitle: str = "",
+    colors: list[str] | None = None,
+    height: int = 320,
+) -> go.Figure:
     """Grouped bars: one series per key of ``values``."""
     fig = _fig(title, barmode="group", height=height)
     for i, (name, vals) in enumerate(values.items()):
@@ -154,19 +184,29 @@ def bars(labels: list[str], values: dict[str, list[float]], title: str, *, ytitl
 
 def mix(stages: list[dict[str, Any]]) -> go.Figure | None:
     """Output mix per group: share of rows, tokens and assistant tokens, beside the target share."""
-    st = next((s["stats"] for s in stages if s["name"].startswith("mix.") and s.get("stats", {}).get("groups")),
-              None)
+    st = next(
+        (s["stats"] for s in stages if s["name"].startswith("mix.") and s.get("stats", {}).get("groups")),
+        None,
+    )
     if not st:
         return None
     g = st["groups"]
     labels = [str(x["group"]) for x in g]
     vals = {"target": [x.get("target_share") for x in g]}
-    for key, name in (("share_rows", "rows"), ("share_tokens", "tokens"),
-                      ("share_assistant_tokens", "assistant tokens")):
+    for key, name in (
+        ("share_rows", "rows"),
+        ("share_tokens", "tokens"),
+        ("share_assistant_tokens", "assistant tokens"),
+    ):
         if any(key in x for x in g):
             vals[name] = [x.get(key) for x in g]
-    fig = bars(labels, vals, f"Output mix by {st.get('by', 'group')}: share, target vs achieved",
-               ytitle="share", colors=[BASE, KEEP, ADD, DROP])
+    fig = bars(
+        labels,
+        vals,
+        f"Output mix by {st.get('by', 'group')}: share, target vs achieved",
+        ytitle="share",
+        colors=[BASE, KEEP, ADD, DROP],
+    )
     fig.update_yaxes(tickformat=".0%")
     return fig
 
@@ -178,8 +218,12 @@ def lengths(before: pl.DataFrame, after: pl.DataFrame, field: str = "all") -> go
     def chars(df: pl.DataFrame) -> pl.Series:
         return df.select(field_text(field).str.len_chars().alias("n"))["n"] if df.height else pl.Series([])
 
-    return hist({"input": chars(before), "output": chars(after)}, f"{field} characters",
-                colors=[BASE, KEEP], xlabel="characters")[0]
+    return hist(
+        {"input": chars(before), "output": chars(after)},
+        f"{field} characters",
+        colors=[BASE, KEEP],
+        xlabel="characters",
+    )[0]
 
 
 def loss(metrics: pl.DataFrame) -> go.Figure | None:
@@ -190,8 +234,9 @@ def loss(metrics: pl.DataFrame) -> go.Figure | None:
     for col, color in (("loss", KEEP), ("eval_loss", DROP)):
         if col in metrics.columns:
             d = metrics.select("step", col).drop_nulls()
-            fig.add_scatter(x=d["step"].to_list(), y=d[col].to_list(), name=col, mode="lines+markers",
-                            line_color=color)
+            fig.add_scatter(
+                x=d["step"].to_list(), y=d[col].to_list(), name=col, mode="lines+markers", line_color=color
+            )
     return fig
 
 
@@ -206,6 +251,13 @@ def train_rate(metrics: pl.DataFrame) -> go.Figure | None:
     fig.update_layout(**_LAYOUT, showlegend=False)
     for i, col in enumerate(have, start=1):
         d = metrics.select("step", col).drop_nulls()
-        fig.add_scatter(x=d["step"].to_list(), y=d[col].to_list(), name=col, mode="lines+markers",
-                        row=1, col=i, line_color=KEEP)
+        fig.add_scatter(
+            x=d["step"].to_list(),
+            y=d[col].to_list(),
+            name=col,
+            mode="lines+markers",
+            row=1,
+            col=i,
+            line_color=KEEP,
+        )
     return fig

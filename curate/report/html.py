@@ -60,8 +60,12 @@ def chart(fig: go.Figure | None) -> str:
     """A figure as a ``<div class="chart">`` that the inlined plotly.js draws on load."""
     if fig is None:
         return ""
-    div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{next(_ids)}",
-                      config={"displaylogo": False, "responsive": True})
+    div = fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=f"chart-{next(_ids)}",
+        config={"displaylogo": False, "responsive": True},
+    )
     return f'<div class="chart">{div}</div>'
 
 

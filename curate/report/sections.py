@@ -16,6 +16,7 @@ from curate.report.html import chart, e, table
 
 LARGE_SHARE = 0.3  # a stage that removes or cuts more than this share of its input is a warning
 EXAMPLES_PER_REASON = 3
+OK = "No warnings: no unmet targets, repeats, large cuts, license flags or damaged input."
 
 
 def collect_warnings(run: Run) -> list[str]:
@@ -37,37 +38,53 @@ def collect_warnings(run: Run) -> list[str]:
             out += [f"{s['name']}: {w}" for w in st.get("warnings") or [] if isinstance(w, str)]
         for g in st["groups"] if isinstance(st.get("groups"), list) else []:
             if isinstance(g, dict) and g.get("met") is False:
-                out.append(f"{s['name']}: target for {g.get('group')} not met "
-                           f"({g.get('units_out')} of {g.get('units_target')} {st.get('unit', '')})")
+                out.append(
+                    f"{s['name']}: target for {g.get('group')} not met "
+                    f"({g.get('units_out')} of {g.get('units_target')} {st.get('unit', '')})"
+                )
             if isinstance(g, dict) and g.get("repeats"):
-                out.append(f"{s['name']}: {g['repeats']:,} repeated rows in {g.get('group')} "
-                           f"(up to {g.get('max_copies_used')} copies of a row)")
+                out.append(
+                    f"{s['name']}: {g['repeats']:,} repeated rows in {g.get('group')} "
+                    f"(up to {g.get('max_copies_used')} copies of a row)"
+                )
     for lic in m["output"].get("licenses") or []:
         if lic.get("category") not in ("permissive", None) or lic.get("commercial") is False:
-            out.append(f"license: {lic['source']} is {lic.get('license')} ({lic.get('category')}, "
-                       f"commercial use {'allowed' if lic.get('commercial') else 'not allowed'}), "
-                       f"{lic.get('share', 0):.0%} of the output")
+            out.append(
+                f"license: {lic['source']} is {lic.get('license')} ({lic.get('category')}, "
+                f"commercial use {'allowed' if lic.get('commercial') else 'not allowed'}), "
+                f"{lic.get('share', 0):.0%} of the output"
+            )
     mcq = (m.get("eval") or {}).get("mcq") or {}
     for name, r in mcq.items():
         if isinstance(r, dict) and (r.get("adapter_accuracy") or 0) < (r.get("base_accuracy") or 0):
-            out.append(f"eval: adapter accuracy on {name} fell below the base model's "
-                       f"({r['adapter_accuracy']:.1%} vs {r['base_accuracy']:.1%})")
+            out.append(
+                f"eval: adapter accuracy on {name} fell below the base model's "
+                f"({r['adapter_accuracy']:.1%} vs {r['base_accuracy']:.1%})"
+            )
     return list(dict.fromkeys(out))
 
 
 def warnings(run: Run) -> str:
     ws = collect_warnings(run)
     if not ws:
-        return '<div class="ok">No warnings: no unmet targets, repeats, large cuts, license flags or damaged input.</div>'
+        return '<div class="ok">' + OK + '</div>'
     return "".join(f'<div class="warn">{e(w)}</div>' for w in ws)
 
 
 def funnel(run: Run) -> str:
     st = run.manifest["stages"]
     rows = [
-        [s["index"], s["name"], s["rows_in"], s["kept"], s["removed"],
-         ", ".join(f"{k} {v:,}" for k, v in (s.get("side") or {}).items()) or None, s.get("added", 0),
-         ", ".join(f"{r} {c:,}" for r, c in s["reasons"].items()) or None, round(s["seconds"], 2)]
+        [
+            s["index"],
+            s["name"],
+            s["rows_in"],
+            s["kept"],
+            s["removed"],
+            ", ".join(f"{k} {v:,}" for k, v in (s.get("side") or {}).items()) or None,
+            s.get("added", 0),
+            ", ".join(f"{r} {c:,}" for r, c in s["reasons"].items()) or None,
+            round(s["seconds"], 2),
+        ]
         for s in st
     ]
     return chart(figures.funnel(st)) + table(
@@ -78,9 +95,14 @@ def funnel(run: Run) -> str:
 def _examples(removed: pl.DataFrame) -> str:
     if not removed.height:
         return ""
-    ex = (removed.group_by("reason", maintain_order=True).head(EXAMPLES_PER_REASON)
-          .select("reason", "origin", "value", "threshold", preview()))
-    return "<p><b>Removed rows</b> (a few per reason)</p>" + table(ex.columns, [list(r) for r in ex.iter_rows()])
+    ex = (
+        removed.group_by("reason", maintain_order=True)
+        .head(EXAMPLES_PER_REASON)
+        .select("reason", "origin", "value", "threshold", preview())
+    )
+    return "<p><b>Removed rows</b> (a few per reason)</p>" + table(
+        ex.columns, [list(r) for r in ex.iter_rows()]
+    )
 
 
 def scores(run: Run) -> str:
@@ -98,8 +120,11 @@ def scores(run: Run) -> str:
             charts.append(chart(figures.score_hist(sc, col, figures.thresholds(rem, col))))
         note = f"<p class='muted'>constant: {e(', '.join(flat))}</p>" if flat else ""
         if charts or rem.height:
-            out.append(f"<h3>{s.index:02d} {e(s.name)}</h3><div class='grid'>{''.join(charts)}</div>"
-                       + note + _examples(rem))
+            out.append(
+                f"<h3>{s.index:02d} {e(s.name)}</h3><div class='grid'>{''.join(charts)}</div>"
+                + note
+                + _examples(rem)
+            )
     return "".join(out)
 
 
@@ -115,7 +140,9 @@ def duplicates(run: Run, limit: int = 10) -> str:
             f"<div class='pair'><div><small>removed {e(r['origin'])}</small>\n{e(r['removed_text'])}</div>"
             f"<div><small>kept {e(r['kept_origin'])}</small>\n{e(r['kept_text'] or '')}</div></div>"
         )
-    return f"<p>{d.height:,} rows removed as duplicates; the first {min(limit, d.height)}:</p>" + "".join(rows)
+    return f"<p>{d.height:,} rows removed as duplicates; the first {min(limit, d.height)}:</p>" + "".join(
+        rows
+    )
 
 
 def lengths(run: Run) -> str:
@@ -127,37 +154,67 @@ def lengths(run: Run) -> str:
     charts = [chart(figures.lengths(before, after, f)) for f in fields]
     for col in ("score_tokens_rendered", "score_tokens_assistant"):
         if col in after.columns:
-            charts.append(chart(figures.hist({"output": after[col]}, col.removeprefix("score_"),
-                                             xlabel="tokens")[0]))
+            charts.append(
+                chart(figures.hist({"output": after[col]}, col.removeprefix("score_"), xlabel="tokens")[0])
+            )
     t_in = before.filter(pl.col("kind") == "chat").select(turn_count().alias("t"))["t"]
     t_out = after.filter(pl.col("kind") == "chat").select(turn_count().alias("t"))["t"]
     if t_out.len():
         vin, vout = t_in.value_counts(), t_out.value_counts()
         keys = sorted(set(vin["t"].to_list()) | set(vout["t"].to_list()))
         din, dout = dict(vin.iter_rows()), dict(vout.iter_rows())
-        charts.append(chart(figures.bars([str(k) for k in keys],
-                                         {"input": [din.get(k, 0) for k in keys],
-                                          "output": [dout.get(k, 0) for k in keys]},
-                                         "turns per conversation", ytitle="rows",
-                                         colors=[figures.BASE, figures.KEEP])))
+        charts.append(
+            chart(
+                figures.bars(
+                    [str(k) for k in keys],
+                    {"input": [din.get(k, 0) for k in keys], "output": [dout.get(k, 0) for k in keys]},
+                    "turns per conversation",
+                    ytitle="rows",
+                    colors=[figures.BASE, figures.KEEP],
+                )
+            )
+        )
     return "<div class='grid'>" + "".join(charts) + "</div>"
 
 
 def mix(run: Run) -> str:
     fig = figures.mix(run.manifest["stages"])
-    st = next((s["stats"] for s in run.manifest["stages"]
-               if s["name"].startswith("mix.") and (s.get("stats") or {}).get("groups")), None)
+    st = next(
+        (
+            s["stats"]
+            for s in run.manifest["stages"]
+            if s["name"].startswith("mix.") and (s.get("stats") or {}).get("groups")
+        ),
+        None,
+    )
     if fig is not None and st:
-        keys = ["group", "rows_in", "rows_out", "target_share", "share_rows", "tokens", "share_tokens",
-                "assistant_tokens", "share_assistant_tokens", "repeats", "met"]
+        keys = [
+            "group",
+            "rows_in",
+            "rows_out",
+            "target_share",
+            "share_rows",
+            "tokens",
+            "share_tokens",
+            "assistant_tokens",
+            "share_assistant_tokens",
+            "repeats",
+            "met",
+        ]
         keys = [k for k in keys if any(k in g for g in st["groups"])]
         return chart(fig) + table(keys, [[g.get(k) for k in keys] for g in st["groups"]])
     out = run.output()
     if not out.height:
         return ""
     c = out.group_by("domain", "source").len().sort("len", descending=True)
-    return chart(figures.bars([f"{d} / {s}" for d, s, _ in c.iter_rows()], {"rows": c["len"].to_list()},
-                              "Output rows by domain / source", ytitle="rows"))
+    return chart(
+        figures.bars(
+            [f"{d} / {s}" for d, s, _ in c.iter_rows()],
+            {"rows": c["len"].to_list()},
+            "Output rows by domain / source",
+            ytitle="rows",
+        )
+    )
 
 
 def _label_counts(df: pl.DataFrame, col: str, top: int = 30) -> tuple[list[str], list[int], float]:
@@ -176,7 +233,11 @@ def tags(run: Run) -> str:
     for col in cols:
         labels, counts, cov = _label_counts(out, col)
         if labels:
-            fig = figures.bars(labels, {"rows": counts}, f"{col}: top {len(labels)} labels, "
-                               f"{cov:.0%} of rows labelled", ytitle="rows")
+            fig = figures.bars(
+                labels,
+                {"rows": counts},
+                f"{col}: top {len(labels)} labels, {cov:.0%} of rows labelled",
+                ytitle="rows",
+            )
             parts.append(chart(fig))
     return "<div class='grid'>" + "".join(parts) + "</div>" if parts else ""

@@ -60,11 +60,20 @@ def evaluation(run: Run) -> str:
     mcq = {k: v for k, v in (ev.get("mcq") or {}).items() if isinstance(v, dict)}
     if mcq:
         names = list(mcq)
-        fig = figures.bars(names, {k: [mcq[n].get(f"{k}_accuracy") for n in names] for k in ("base", "adapter")},
-                           "Multiple-choice accuracy: base vs adapter", ytitle="accuracy",
-                           colors=[figures.BASE, figures.KEEP])
-        fig.add_scatter(x=names, y=[mcq[n].get("chance") for n in names], mode="markers", name="chance",
-                        marker={"symbol": "line-ew-open", "size": 30, "color": figures.DROP})
+        fig = figures.bars(
+            names,
+            {k: [mcq[n].get(f"{k}_accuracy") for n in names] for k in ("base", "adapter")},
+            "Multiple-choice accuracy: base vs adapter",
+            ytitle="accuracy",
+            colors=[figures.BASE, figures.KEEP],
+        )
+        fig.add_scatter(
+            x=names,
+            y=[mcq[n].get("chance") for n in names],
+            mode="markers",
+            name="chance",
+            marker={"symbol": "line-ew-open", "size": 30, "color": figures.DROP},
+        )
         fig.update_yaxes(tickformat=".0%")
         out.append(chart(fig))
         keys = ["items", "base_accuracy", "adapter_accuracy", "chance"]
@@ -72,8 +81,13 @@ def evaluation(run: Run) -> str:
     by_dom = ev.get("eval_loss_by_domain")
     if isinstance(by_dom, dict) and by_dom:
         keys = sorted({k for v in by_dom.values() if isinstance(v, dict) for k in v})
-        out.append("<h3>Eval loss by domain</h3>" + table(
-            ["domain", *keys], [[d, *(v.get(k) for k in keys)] for d, v in by_dom.items() if isinstance(v, dict)]))
+        out.append(
+            "<h3>Eval loss by domain</h3>"
+            + table(
+                ["domain", *keys],
+                [[d, *(v.get(k) for k in keys)] for d, v in by_dom.items() if isinstance(v, dict)],
+            )
+        )
     rest = _scalars({k: v for k, v in ev.items() if k not in ("mcq", "eval_loss_by_domain")})
     if rest:
         out.append(table(["", "value"], rest))
@@ -85,8 +99,10 @@ def sources(run: Run) -> str:
     m = run.manifest
     out = table(
         ["source", "format", "read", "rejected", "domain", "license"],
-        [[s["name"], s["format"], s["rows"], s["rejects"], s["domain"], s.get("license") or "unknown"]
-         for s in m["sources"]],
+        [
+            [s["name"], s["format"], s["rows"], s["rejects"], s["domain"], s.get("license") or "unknown"]
+            for s in m["sources"]
+        ],
     )
     lic = m["output"].get("licenses") or []
     if lic:
@@ -102,9 +118,16 @@ def _stat_tables(stats: dict[str, Any]) -> str:
             keys = list(dict.fromkeys(k2 for x in v for k2 in x))
             parts.append(f"<p><b>{e(k)}</b></p>" + table(keys, [[x.get(c) for c in keys] for x in v]))
         elif isinstance(v, dict) and v:
-            parts.append(f"<p><b>{e(k)}</b></p>" + table(["", "value"], [
-                [k2, v2 if not isinstance(v2, (dict, list)) else json.dumps(v2, ensure_ascii=False)]
-                for k2, v2 in v.items()]))
+            parts.append(
+                f"<p><b>{e(k)}</b></p>"
+                + table(
+                    ["", "value"],
+                    [
+                        [k2, v2 if not isinstance(v2, (dict, list)) else json.dumps(v2, ensure_ascii=False)]
+                        for k2, v2 in v.items()
+                    ],
+                )
+            )
         elif isinstance(v, list):
             flat.append([k, ", ".join(map(str, v)) or None])
         else:
@@ -121,16 +144,23 @@ def details(run: Run) -> str:
     out = []
     for s in run.stages:
         files = sorted(p for p in s.dir.glob("*") if p.is_file()) if s.dir.exists() else []
-        links = " · ".join(f'<a href="{e(p.relative_to(run.rd.root).as_posix())}">{e(p.name)}</a>' for p in files)
+        links = " · ".join(
+            f'<a href="{e(p.relative_to(run.rd.root).as_posix())}">{e(p.name)}</a>' for p in files
+        )
         st = s.record.get("stats") or {}
         reused = " · reused from a previous run" if s.record.get("reused") else ""
-        out.append(f"<h3>{s.index:02d} {e(s.name)}</h3><small>{s.record['seconds']:.2f}s{reused} · "
-                   f"{links}</small>" + (_stat_tables(st) if st else ""))
+        out.append(
+            f"<h3>{s.index:02d} {e(s.name)}</h3><small>{s.record['seconds']:.2f}s{reused} · "
+            f"{links}</small>" + (_stat_tables(st) if st else "")
+        )
     files = run.manifest["output"].get("files") or {}
     if files:
         rows = [[k, f'<a href="{e(_rel(run, v))}">{e(_rel(run, v))}</a>'] for k, v in files.items()]
-        out.append("<h3>Output files</h3><table>" + "".join(
-            f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
+        out.append(
+            "<h3>Output files</h3><table>"
+            + "".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
     return "".join(out)
 
 
@@ -139,5 +169,6 @@ def rejects(run: Run) -> str:
     if not r.height:
         return ""
     head = r.head(20).select("origin", "error")
-    return f"<p>{r.height:,} records; the first {head.height}:</p>" + table(head.columns,
-                                                                        [list(x) for x in head.iter_rows()])
+    return f"<p>{r.height:,} records; the first {head.height}:</p>" + table(
+        head.columns, [list(x) for x in head.iter_rows()]
+    )

@@ -13,8 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -32,15 +37,24 @@ class Page:
     chart_shots: list[bytes] = field(default_factory=list)
 
 
-def open_page(html: Path, *, screenshot: Path | None = None, full_page: bool = False,
-              width: int = 1200, height: int = 900) -> Page:
+def open_page(
+    html: Path,
+    *,
+    screenshot: Path | None = None,
+    full_page: bool = False,
+    width: int = 1200,
+    height: int = 900,
+) -> Page:
     """Load ``html`` from disk with the network blocked; collect console errors and what was drawn."""
     from playwright.sync_api import sync_playwright
 
     out = Page()
     with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
-            profile, executable_path=chromium_path(), headless=True, args=ARGS,
+            profile,
+            executable_path=chromium_path(),
+            headless=True,
+            args=ARGS,
             viewport={"width": width, "height": height},
         )
         ctx.route("http*://**", lambda r: r.abort())  # the report must need nothing from the network
@@ -51,7 +65,8 @@ def open_page(html: Path, *, screenshot: Path | None = None, full_page: bool = F
         page.wait_for_timeout(500)
         out.charts = page.locator("div.chart").count()
         out.drawn = page.eval_on_selector_all(
-            "div.chart", "els => els.map(e => e.querySelectorAll('svg.main-svg path, svg.main-svg rect').length)"
+            "div.chart",
+            "els => els.map(e => e.querySelectorAll('svg.main-svg path, svg.main-svg rect').length)",
         )
         out.sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
         for i in range(min(out.charts, 40)):

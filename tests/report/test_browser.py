@@ -12,12 +12,13 @@ import pytest
 
 from curate.pipeline.rundir import RunDir
 from curate.report.html import write_report
-
 from tests.report.chromium import chromium_path, open_page
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed (.ci/run installs it)"),
+    pytest.mark.skipif(
+        chromium_path() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+    ),
 ]
 
 
@@ -63,8 +64,10 @@ def test_training_and_eval_sections_render(quickstart_run: Path, tmp_path: Path)
     shutil.copytree(quickstart_run, run)
     (run / "train").mkdir()
     lines = [{"step": 0, "eval_loss": 2.43}]
-    lines += [{"step": s, "loss": 3.3 - 0.2 * s, "lr": 1e-3 * (1 - s / 10), "tokens": 400, "tokens_per_s": 24.0}
-              for s in range(1, 9)]
+    lines += [
+        {"step": s, "loss": 3.3 - 0.2 * s, "lr": 1e-3 * (1 - s / 10), "tokens": 400, "tokens_per_s": 24.0}
+        for s in range(1, 9)
+    ]
     lines += [{"step": 8, "eval_loss": 2.1}]
     (run / "train" / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
     m = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
