@@ -67,7 +67,7 @@ class Run:
     """A run directory: its manifest, stages, removed rows, scores and output."""
 
     def __init__(self, root: str | Path):
-        self.rd = RunDir(Path(root))
+        self.rd = RunDir(Path(root).resolve())
         if not self.rd.manifest.exists():
             raise FileNotFoundError(f"{root} has no manifest.json: not a finished curate run")
         self.manifest: dict[str, Any] = json.loads(self.rd.manifest.read_text(encoding="utf-8"))
