@@ -72,6 +72,7 @@ class Run:
             raise FileNotFoundError(f"{root} has no manifest.json: not a finished curate run")
         self.manifest: dict[str, Any] = json.loads(self.rd.manifest.read_text(encoding="utf-8"))
         self.stages: list[StageInfo] = self._stages()
+        self._outputs: dict[str, pl.DataFrame] = {}
 
     def __repr__(self) -> str:
         return (
@@ -126,8 +127,10 @@ class Run:
         return pl.concat([kept, rem.with_columns(removed=pl.lit(True))], how="diagonal_relaxed")
 
     def output(self, split: str = "train") -> pl.DataFrame:
-        """The final dataset (canonical table); ``split="eval"`` for the held-out rows."""
-        return pl.read_parquet(self.rd.output / f"{split}.canonical.parquet")
+        """The final dataset (canonical table); ``split="eval"`` for the held-out rows. Read once."""
+        if split not in self._outputs:
+            self._outputs[split] = pl.read_parquet(self.rd.output / f"{split}.canonical.parquet")
+        return self._outputs[split]
 
     def rejects(self) -> pl.DataFrame:
         """Input records that could not be parsed, with origin and error."""

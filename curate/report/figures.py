@@ -226,17 +226,20 @@ def lengths(before: pl.DataFrame, after: pl.DataFrame, field: str = "all") -> go
     )[0]
 
 
-def loss(metrics: pl.DataFrame) -> go.Figure | None:
-    """Train and eval loss per step."""
+def loss(metrics: pl.DataFrame, final_eval: float | None = None) -> go.Figure | None:
+    """Train and eval loss per step; ``final_eval`` (the manifest's, measured after the last step)
+    is drawn at the last step when the metrics file has no eval point there."""
     if not metrics.height or "step" not in metrics.columns:
         return None
     fig = _fig("Loss", xaxis_title="step", yaxis_title="loss")
+    last = metrics["step"].max()
     for col, color in (("loss", KEEP), ("eval_loss", DROP)):
         if col in metrics.columns:
             d = metrics.select("step", col).drop_nulls()
-            fig.add_scatter(
-                x=d["step"].to_list(), y=d[col].to_list(), name=col, mode="lines+markers", line_color=color
-            )
+            x, y = d["step"].to_list(), d[col].to_list()
+            if col == "eval_loss" and final_eval is not None and last not in x:
+                x, y = [*x, last], [*y, final_eval]
+            fig.add_scatter(x=x, y=y, name=col, mode="lines+markers", line_color=color)
     return fig
 
 

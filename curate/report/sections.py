@@ -67,7 +67,7 @@ def collect_warnings(run: Run) -> list[str]:
 def warnings(run: Run) -> str:
     ws = collect_warnings(run)
     if not ws:
-        return '<div class="ok">' + OK + '</div>'
+        return '<div class="ok">' + OK + "</div>"
     return "".join(f'<div class="warn">{e(w)}</div>' for w in ws)
 
 
@@ -108,7 +108,8 @@ def _examples(removed: pl.DataFrame) -> str:
 def scores(run: Run) -> str:
     out = []
     for s in run.stages:
-        if not s.score_columns:
+        has_removed = s.removed_path.exists() and not s.name.startswith("dedup.")  # dedup: see Duplicates
+        if not s.score_columns and not has_removed:
             continue
         sc, rem = run.scores(s.index), run.removed(s.index)
         charts, flat = [], []
@@ -146,7 +147,7 @@ def duplicates(run: Run, limit: int = 10) -> str:
 
 
 def lengths(run: Run) -> str:
-    before, after = run.kept(0).collect(), run.output()
+    before, after = run.kept(0).select("kind", "messages", "text").collect(), run.output()
     if not after.height:
         return ""
     fields = [f for f in ("user", "assistant") if (after["kind"] == "chat").any()]

@@ -25,7 +25,9 @@ def training(run: Run) -> str:
     met, tr = run.metrics(), run.manifest.get("train")
     if not met.height and not tr:
         return ""
-    out = "<div class='grid'>" + chart(figures.loss(met)) + chart(figures.train_rate(met)) + "</div>"
+    final = tr.get("final_eval_loss") if isinstance(tr, dict) else None
+    final = final if isinstance(final, (int, float)) else None
+    out = "<div class='grid'>" + chart(figures.loss(met, final)) + chart(figures.train_rate(met)) + "</div>"
     if isinstance(tr, dict):
         out += table(["metric", "value"], _scalars(tr))
     return out
