@@ -62,8 +62,10 @@ def suggest_threshold(df: pl.DataFrame, col: str, keep: float = 0.9, *, side: Si
     """
     if not 0 < keep <= 1:
         raise ValueError(f"keep must be in (0, 1], got {keep}")
-    q = 1 - keep if side == "min" else keep
-    v = df.select(pl.col(col).cast(pl.Float64).quantile(q, "lower")).item()
+    # the kept rows are the values at or past the cut: "higher" for a minimum, "lower" for a maximum,
+    # so that at most 1 - keep of the rows fall strictly on the removed side
+    q, how = (1 - keep, "higher") if side == "min" else (keep, "lower")
+    v = df.select(pl.col(col).cast(pl.Float64).quantile(q, how)).item()
     if v is None:
         raise ValueError(f"{col} has no values")
     return float(v)
