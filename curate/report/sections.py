@@ -229,16 +229,22 @@ def _label_counts(df: pl.DataFrame, col: str, top: int = 30) -> tuple[list[str],
 
 def tags(run: Run) -> str:
     out = run.output()
-    cols = [c for c in out.columns if c == "cluster" or c.startswith("tag_")]
+    cols = [
+        c
+        for c in out.columns
+        if c.startswith("tag_") or (c == "cluster" and "tag_cluster" not in out.columns)
+    ]
     parts: list[Any] = []
     for col in cols:
         labels, counts, cov = _label_counts(out, col)
         if labels:
-            fig = figures.bars(
-                labels,
-                {"rows": counts},
-                f"{col}: top {len(labels)} labels, {cov:.0%} of rows labelled",
-                ytitle="rows",
-            )
-            parts.append(chart(fig))
+            title = f"{col}: top {len(labels)} labels, {cov:.0%} of rows labelled"
+            parts.append(chart(figures.bars(labels, {"rows": counts}, title, ytitle="rows")))
+    if "cluster" in out.columns:
+        from curate.report.projection import coordinates, scatter
+
+        label = "tag_cluster" if "tag_cluster" in out.columns else "cluster"
+        xy = coordinates(out, label=label, seed=run.manifest.get("seed", 0))
+        if xy.height:
+            parts.append(chart(scatter(xy, f"Texts in 2-D, coloured by {label} (char n-gram TF-IDF + SVD)")))
     return "<div class='grid'>" + "".join(parts) + "</div>" if parts else ""

@@ -8,6 +8,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from curate.pipeline.rundir import RunDir
@@ -59,7 +60,7 @@ def test_quickstart_report_renders(quickstart_run: Path):
 
 
 def test_training_and_eval_sections_render(quickstart_run: Path, tmp_path: Path):
-    """Trainer metrics and ``curate eval`` results (their on-disk shapes) add two drawn sections."""
+    """Trainer metrics, ``curate eval`` results and cluster columns (their on-disk shapes) are drawn."""
     run = tmp_path / "run"
     shutil.copytree(quickstart_run, run)
     (run / "train").mkdir()
@@ -78,5 +79,15 @@ def test_training_and_eval_sections_render(quickstart_run: Path, tmp_path: Path)
         "seconds": 12.5,
     }
     (run / "manifest.json").write_text(json.dumps(m, ensure_ascii=False), encoding="utf-8")
-    sections = _check(write_report(RunDir(run)))
-    assert {"training", "eval"} <= set(sections)
+    # a clustering stage's columns (tag.clusters writes cluster + tag_cluster): here the source's task
+    out = run / "output" / "train.canonical.parquet"
+    df = pl.read_parquet(out)
+    codes = {t: i for i, t in enumerate(sorted(set(df["task"].to_list())))}
+    df.with_columns(cluster=pl.col("task").replace_strict(codes), tag_cluster=pl.col("task")).write_parquet(
+        out
+    )
+    report = write_report(RunDir(run))
+    sections = _check(report)
+    assert {"training", "eval", "tags"} <= set(sections)
+    html = report.read_text(encoding="utf-8")
+    assert "coloured by tag_cluster" in html and "tag_cluster: top 3 labels" in html
