@@ -151,6 +151,7 @@ def funnel(stages: list[dict[str, Any]]) -> go.Figure:
         ("side output", SIDE, [sum((s.get("side") or {}).values()) for s in stages]),
     ]
     fig = _fig("Rows per stage", barmode="stack", height=max(260, 28 * len(stages) + 90))
+    fig.update_layout(legend_traceorder="normal")
     for label, color, vals in parts:
         if any(vals) or label == "kept":
             fig.add_bar(

@@ -153,11 +153,33 @@ def lengths(run: Run) -> str:
     fields = [f for f in ("user", "assistant") if (after["kind"] == "chat").any()]
     fields += ["text"] if (after["kind"] == "text").any() else []
     charts = [chart(figures.lengths(before, after, f)) for f in fields]
-    for col in ("score_tokens_rendered", "score_tokens_assistant"):
-        if col in after.columns:
-            charts.append(
-                chart(figures.hist({"output": after[col]}, col.removeprefix("score_"), xlabel="tokens")[0])
+    if {"score_truncate_size", "score_tokens_rendered"} <= set(after.columns):  # truncate.history counted
+        series = {"before truncation": after["score_truncate_size"], "output": after["score_tokens_rendered"]}
+        charts.append(
+            chart(
+                figures.hist(series, "rendered tokens", colors=[figures.BASE, figures.KEEP], xlabel="tokens")[
+                    0
+                ]
             )
+        )
+    elif "score_tokens_rendered" in after.columns:
+        charts.append(
+            chart(
+                figures.hist({"output": after["score_tokens_rendered"]}, "rendered tokens", xlabel="tokens")[
+                    0
+                ]
+            )
+        )
+    if "score_tokens_assistant" in after.columns:
+        charts.append(
+            chart(
+                figures.hist(
+                    {"output": after["score_tokens_assistant"]},
+                    "assistant tokens (the trained ones)",
+                    xlabel="tokens",
+                )[0]
+            )
+        )
     t_in = before.filter(pl.col("kind") == "chat").select(turn_count().alias("t"))["t"]
     t_out = after.filter(pl.col("kind") == "chat").select(turn_count().alias("t"))["t"]
     if t_out.len():
@@ -169,7 +191,7 @@ def lengths(run: Run) -> str:
                 figures.bars(
                     [str(k) for k in keys],
                     {"input": [din.get(k, 0) for k in keys], "output": [dout.get(k, 0) for k in keys]},
-                    "turns per conversation",
+                    "messages per conversation (user + assistant turns)",
                     ytitle="rows",
                     colors=[figures.BASE, figures.KEEP],
                 )

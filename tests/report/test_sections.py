@@ -111,3 +111,23 @@ def test_suggest_and_preview_threshold():
     assert top.removed == 20 and top.rows["score_x"][0] == 99
     with pytest.raises(ValueError):
         suggest_threshold(df, "score_x", keep=0)
+
+
+def test_funnel_marks_side_outputs_and_repeats():
+    fig = figures.funnel(
+        _manifest()["stages"]
+        + [
+            {
+                "index": 3,
+                "name": "split",
+                "rows_in": 60,
+                "kept": 54,
+                "removed": 0,
+                "side": {"eval": 6},
+                "reasons": {},
+            }
+        ]
+    )
+    traces = {t.name: list(t.x)[::-1] for t in fig.data}
+    assert traces["added (repeats)"] == [0, 0, 10, 0] and traces["side output"] == [0, 0, 0, 6]
+    assert traces["kept"] == [100, 50, 50, 54]
