@@ -28,21 +28,33 @@ def training(run: Run) -> str:
     final = tr.get("final_eval_loss") if isinstance(tr, dict) else None
     final = final if isinstance(final, (int, float)) else None
     out = "<div class='grid'>" + chart(figures.loss(met, final)) + chart(figures.train_rate(met)) + "</div>"
+    samples = _jsonl(run.rd.train / "samples.jsonl")[:SAMPLES]
+    if samples:
+        rows = [[r.get("prompt"), r.get("reference"), r.get("generated")] for r in samples]
+        out += "<h3>Generated after training</h3>" + table(["prompt", "reference", "generated"], rows)
     if isinstance(tr, dict):
         out += table(["metric", "value"], _scalars(tr))
     return out
 
 
-def _samples(run: Run) -> str:
-    p = run.rd.root / "eval" / "open_ended.jsonl"
-    if not p.exists():
-        return ""
-    rows = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSON-lines file; unreadable lines are skipped (the report must always draw)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            r = json.loads(line)
+            rec = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def _samples(run: Run) -> str:
+    rows = []
+    for r in _jsonl(run.rd.root / "eval" / "open_ended.jsonl"):
         if r.get("model_answer"):
             msgs = r.get("messages") or []
             q = next((m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "user"), "")

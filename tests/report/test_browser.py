@@ -86,8 +86,15 @@ def test_training_and_eval_sections_render(quickstart_run: Path, tmp_path: Path)
     df.with_columns(cluster=pl.col("task").replace_strict(codes), tag_cluster=pl.col("task")).write_parquet(
         out
     )
+    sample = {"id": "x", "prompt": "你好", "reference": "你好！", "generated": "你好，有什么可以帮你？"}
+    (run / "train" / "samples.jsonl").write_text(json.dumps(sample, ensure_ascii=False), encoding="utf-8")
+    opened = run / "eval" / "open_ended.jsonl"  # curate eval fills model_answer into the held-out rows
+    recs = [json.loads(x) for x in opened.read_text(encoding="utf-8").splitlines()]
+    recs[0]["model_answer"] = "回答：可以。"
+    opened.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in recs), encoding="utf-8")
     report = write_report(RunDir(run))
     sections = _check(report)
     assert {"training", "eval", "tags"} <= set(sections)
     html = report.read_text(encoding="utf-8")
     assert "coloured by tag_cluster" in html and "tag_cluster: top 3 labels" in html
+    assert "你好，有什么可以帮你？" in html and "回答：可以。" in html
