@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import itertools
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from curate.pipeline.rundir import RunDir
+
+log = logging.getLogger(__name__)
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1150px;color:#222;padding:0 1rem}
@@ -73,6 +77,19 @@ def section(anchor: str, title: str, body: str) -> str:
     return f'<section id="{anchor}"><h2>{e(title)}</h2>{body}</section>' if body else ""
 
 
+def _drawn(fn: Callable[[Any], str], run: Any, title: str) -> str:
+    """One section's HTML; a section that fails says so in the page instead of losing the report.
+
+    The report is the last step of a run (after hours of training, perhaps) and reads files that
+    other tools may have edited, so a damaged file costs one section, not the report.
+    """
+    try:
+        return fn(run)
+    except Exception as exc:  # any failure becomes a visible note, logged once
+        log.warning("report: %s could not be drawn: %s", title, exc)
+        return f'<div class="warn">This section could not be drawn: {e(type(exc).__name__)}: {e(exc)}</div>'
+
+
 def render(root: Path) -> str:
     """The report of the run in ``root`` as an HTML string."""
     from plotly.offline import get_plotlyjs
@@ -83,18 +100,21 @@ def render(root: Path) -> str:
     run = Run(root)
     m = run.manifest
     parts = [
-        ("warnings", "Warnings", sections.warnings(run)),
-        ("funnel", "Funnel", sections.funnel(run)),
-        ("scores", "Scores and thresholds", sections.scores(run)),
-        ("duplicates", "Duplicates", sections.duplicates(run)),
-        ("lengths", "Lengths and turns", sections.lengths(run)),
-        ("mix", "Output mix", sections.mix(run)),
-        ("tags", "Clusters and tags", sections.tags(run)),
-        ("training", "Training", sections_run.training(run)),
-        ("eval", "Evaluation", sections_run.evaluation(run)),
-        ("sources", "Sources and licenses", sections_run.sources(run)),
-        ("details", "Stage details and files", sections_run.details(run)),
-        ("rejects", "Rejected input", sections_run.rejects(run)),
+        (anchor, title, _drawn(fn, run, title))
+        for anchor, title, fn in (
+            ("warnings", "Warnings", sections.warnings),
+            ("funnel", "Funnel", sections.funnel),
+            ("scores", "Scores and thresholds", sections.scores),
+            ("duplicates", "Duplicates", sections.duplicates),
+            ("lengths", "Lengths and turns", sections.lengths),
+            ("mix", "Output mix", sections.mix),
+            ("tags", "Clusters and tags", sections.tags),
+            ("training", "Training", sections_run.training),
+            ("eval", "Evaluation", sections_run.evaluation),
+            ("sources", "Sources and licenses", sections_run.sources),
+            ("details", "Stage details and files", sections_run.details),
+            ("rejects", "Rejected input", sections_run.rejects),
+        )
     ]
     nav = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t, b in parts if b)
     head = (

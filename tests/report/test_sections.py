@@ -131,3 +131,36 @@ def test_funnel_marks_side_outputs_and_repeats():
     traces = {t.name: list(t.x)[::-1] for t in fig.data}
     assert traces["added (repeats)"] == [0, 0, 10, 0] and traces["side output"] == [0, 0, 0, 6]
     assert traces["kept"] == [100, 50, 50, 54]
+
+
+def test_a_damaged_file_costs_one_section(tmp_path):
+    """A run whose metrics file is garbage and whose output is missing still gets its report."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from curate.pipeline.rundir import RunDir
+    from curate.report.html import render
+
+    data = Path(__file__).resolve().parents[1] / "data" / "prh.jsonl"
+    run = tmp_path / "run"
+    (run / "stages" / "00-read").mkdir(parents=True)
+    pl.DataFrame({"id": ["a"], "origin": [f"{data}:1"], "kind": ["chat"]}).write_parquet(
+        run / "stages" / "00-read" / "kept-00000.parquet"
+    )
+    stage = {"index": 0, "name": "read", "rows_in": 1, "kept": 1, "removed": 0, "reasons": {}, "seconds": 0.1}
+    m = {
+        "name": "t",
+        "versions": {},
+        "seed": 1,
+        "stages": [stage],
+        "sources": [],
+        "timings": {},
+        "output": {"rows": 1},
+        "train": {"steps": 1},
+    }
+    (run / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    (run / "train").mkdir()
+    shutil.copy(data, run / "train" / "metrics.jsonl")  # not metrics at all
+    page = render(RunDir(run).root)
+    assert 'id="funnel"' in page and "could not be drawn" in page  # the output-reading sections say why
