@@ -204,10 +204,27 @@ class Run:
 
         return figures.mix(self.manifest["stages"])
 
+    def plot_tags(self, column: str) -> go.Figure:
+        """Counts of a ``tag_*`` (or ``cluster``) column's labels in the output."""
+        from curate.report import figures
+        from curate.report.sections import _label_counts
+
+        labels, counts, cov = _label_counts(self.output(), column)
+        return figures.bars(labels, {"rows": counts}, f"{column}: {cov:.0%} of rows labelled", ytitle="rows")
+
+    def plot_clusters(self, column: str = "cluster") -> go.Figure | None:
+        """The output's texts in 2-D (char n-gram TF-IDF + SVD), coloured by ``column``."""
+        from curate.report.projection import coordinates, scatter
+
+        xy = coordinates(self.output(), label=column, seed=self.manifest.get("seed", 0))
+        return scatter(xy, f"coloured by {column}") if xy.height else None
+
     def plot_loss(self) -> go.Figure | None:
         from curate.report import figures
 
-        return figures.loss(self.metrics())
+        tr = self.manifest.get("train") or {}
+        final = tr.get("final_eval_loss") if isinstance(tr, dict) else None
+        return figures.loss(self.metrics(), final if isinstance(final, (int, float)) else None)
 
 
 def open_run(run_dir: str | Path) -> Run:

@@ -53,5 +53,8 @@ def test_plots_are_figures(quickstart_run: Path):
     for fig in (run.plot_funnel(), run.plot_scores("filter.length"), run.plot_lengths(), run.plot_mix()):
         assert fig is not None and len(fig.data) >= 1
     assert run.plot_loss() is None  # --no-train
+    assert list(run.plot_tags("tag_truncate").data[0].x) == ["none", "user_cut"]
+    clusters = run.plot_clusters("source")  # any label column: here the three sources
+    assert clusters is not None and {t.name for t in clusters.data} == {"law_qa", "chitchat", "chatterbot"}
     shapes = run.plot_scores("filter.length").layout.shapes
     assert any(s.type == "line" and s.x0 == 2 for s in shapes)  # min_chars drawn
