@@ -190,6 +190,24 @@ def report(run_dir: Path) -> None:
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("key")
+def trace(run_dir: Path, key: str) -> None:
+    """Follow one row of RUN_DIR from raw record to training example.
+
+    KEY is a content id (or its first 8+ characters), an origin (file:line, file#n) or a text substring.
+    """
+    from curate.report.explore import Run
+    from curate.report.trace import trace as follow
+
+    try:
+        t = follow(Run(run_dir), key)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    click.echo(str(t))
+
+
+@cli.command()
 @click.argument("name", required=False)
 @click.option("--markdown", is_flag=True, help="Print the stage reference as Markdown.")
 def stages(name: str | None, markdown: bool) -> None:
