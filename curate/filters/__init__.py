@@ -22,6 +22,7 @@ STAGES: dict[str, str] = {
     "filter.echo": "curate.filters.rules_chat",
     "filter.placeholder": "curate.filters.rules_chat",
     "filter.mid_sentence": "curate.filters.rules_chat",
+    "filter.special_tokens": "curate.filters.special_tokens",
     "clean.filler_words": "curate.filters.clean_text",
     "clean.normalize": "curate.filters.clean_text",
     "clean.pii": "curate.filters.clean_pii",

@@ -25,7 +25,7 @@ from curate.train.data import ChatEncoder, Dropped, Encoded, text_blocks
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: literal special tokens encoded as text; blank answers untrained
 SCHEMA = pa.schema(
     [
         ("input_ids", pa.list_(pa.int32())),

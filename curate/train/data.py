@@ -12,6 +12,11 @@ user turn), keeping the system prompt and the final answer; rows that still do n
 with reason ``too_long`` and counted. Documents (``kind=text``) become one token stream with EOS
 after each document, cut into ``max_len`` blocks; the short last block is kept and counted.
 
+A blank assistant turn stays in the context but is not trained (it would teach the end-of-turn
+token alone); a row whose every answer is blank is dropped as ``empty_assistant_turn``. Special-token
+strings written inside message contents (a user quoting ``<|im_end|>``) are encoded as plain text,
+never as control tokens (see ``curate.special_tokens``); ``filter.special_tokens`` removes such rows.
+
 Cost: one Jinja render per trained turn and two per prefix check, all tokenized in one batch per
 row — about 1-2 ms a row for short chats, paid once because the result is cached on disk.
 """
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curate.errors import TrainError
+from curate.special_tokens import Shield
 
 TRAINED_ROLES = ("assistant", "tool_call")
 TOOLS_HEADER = "You can call these tools (JSON schema):\n"
@@ -61,6 +67,8 @@ class ChatTurns:
     trained: list[int]
     tools: list[Any] | None = None
     exchanges: list[int] = field(default_factory=list)  # index where each user exchange starts
+    empty: int = 0  # trained-role turns left untrained because they are blank
+    literal_specials: bool = False  # contents had special-token strings, swapped for sentinels
 
 
 class ChatEncoder:
@@ -78,6 +86,7 @@ class ChatEncoder:
         self.last_turn_only = last_turn_only
         self.native_tools = "tools" in template
         self.native_tool_calls = "tool_calls" in template
+        self.shield = Shield(tokenizer)
 
     # --- row -> template messages -----------------------------------------------------------------
     def turns(self, row: dict[str, Any]) -> ChatTurns:
@@ -97,15 +106,19 @@ class ChatEncoder:
                     f"{system}\n\n{TOOLS_HEADER}{tools_text}" if system else f"{TOOLS_HEADER}{tools_text}"
                 )
         msgs: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
-        trained, exchanges = [], []
+        trained, exchanges, empty = [], [], 0
         for m in row.get("messages") or []:
             role, content = m["role"], m["content"] or ""
             if role == "user" or not exchanges:
                 exchanges.append(len(msgs))
             if role in TRAINED_ROLES:
-                trained.append(len(msgs))
+                if content.strip():
+                    trained.append(len(msgs))
+                else:  # a blank answer would train the end-of-turn token alone
+                    empty += 1
             msgs.append(self._message(role, content))
-        return ChatTurns(msgs, trained, tools, exchanges)
+        shielded = self.shield.shield(msgs)
+        return ChatTurns(shielded or msgs, trained, tools, exchanges, empty, shielded is not None)
 
     def _message(self, role: str, content: str) -> dict[str, Any]:
         if role != "tool_call":
@@ -125,7 +138,8 @@ class ChatEncoder:
         )
 
     def _ids(self, texts: list[str]) -> list[list[int]]:
-        return self.tok(texts, add_special_tokens=False)["input_ids"]
+        # One batched tokenizer call, as before, unless a render holds sentinels (see special_tokens).
+        return self.shield.encode(texts)
 
     # --- encode ---------------------------------------------------------------------------------
     def encode(self, row: dict[str, Any]) -> Encoded | Dropped:
@@ -133,6 +147,8 @@ class ChatEncoder:
         rid = str(row.get("id"))
         t = self.turns(row)
         if not t.trained:
+            if t.empty:
+                return Dropped(rid, "empty_assistant_turn", f"{t.empty} blank answer(s), none trainable")
             return Dropped(rid, "no_assistant_turn")
         try:
             fitted = self._fit(t)
@@ -210,7 +226,10 @@ def text_blocks(
     pending: list[tuple[str, str]] = []
 
     def flush_docs() -> None:
-        ids = tokenizer([t for _, t in pending], add_special_tokens=False)["input_ids"]
+        # split_special_tokens: a document quoting "<|im_end|>" is text, not an end of turn
+        ids = tokenizer([t for _, t in pending], add_special_tokens=False, split_special_tokens=True)[
+            "input_ids"
+        ]
         for (rid, _), toks in zip(pending, ids, strict=False):
             owners.append((len(buf), rid))
             buf.extend(toks)
