@@ -98,6 +98,10 @@ def _curve(points: dict[str, list[tuple[float, float]]], *, width: int = 760, he
             for x, y in ps
         )
         out.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="{xy}"/>')
+        if len(ps) <= 30:  # sparse series (eval every N steps): mark each point, one point stays visible
+            for p in xy.split():
+                cx, cy = p.split(",")
+                out.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{c}"/>')
         out.append(
             f'<text x="{width - 140}" y="{20 + 14 * list(points).index(name)}" fill="{c}">{_e(name)}</text>'
         )
