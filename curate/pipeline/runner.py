@@ -144,6 +144,7 @@ class Runner:
         self.records: list[StageRecord] = []
         self.sources: list[dict[str, Any]] = []
         self.n_rejects = 0
+        self.mcq_sets: dict[str, Any] = {}
 
     # --- reading ------------------------------------------------------------------------------
     def read(self) -> tuple[pl.DataFrame | Path, str]:
@@ -360,6 +361,16 @@ class Runner:
 
             written = write_eval_files(side["eval"], self.rd.root / "eval", pool=table, seed=self.recipe.seed)
             paths.update({f"eval_set:{k}": str(v) for k, v in written.items()})
+        if self.recipe.eval.mcq:  # multiple-choice sets from files (e.g. LawBench's MCQ CSVs)
+            from curate.formats.mcq import write_mcq_sources
+
+            ev = self.rd.root / "eval"
+            if side.get("eval") is None or not side["eval"].height:
+                (ev / "mcq.jsonl").unlink(missing_ok=True)  # no held-out items: start the file afresh
+            self.mcq_sets = write_mcq_sources(
+                self.recipe.eval.mcq, ev, recipe_dir=self.recipe.base_dir, seed=self.recipe.seed
+            )
+            paths["eval_set:mcq"] = str(ev / "mcq.jsonl")
         return paths
 
     def manifest(
@@ -382,6 +393,7 @@ class Runner:
             "output": {"rows": table.height, "files": outputs, "licenses": licenses},
             "warnings": warnings,
             "timings": timings,
+            **({"eval_sets": self.mcq_sets} if self.mcq_sets else {}),
         }
 
 
