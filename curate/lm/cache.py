@@ -73,8 +73,11 @@ class ScoreCache:
                 for f in sorted(self.dir.glob("*.parquet")):
                     t = pl.read_parquet(f)
                     self._mem.update(
-                        zip(t["key"].to_list(), zip(t["nll"].to_list(), t["tokens"].to_list(), strict=True),
-                            strict=True)
+                        zip(
+                            t["key"].to_list(),
+                            zip(t["nll"].to_list(), t["tokens"].to_list(), strict=True),
+                            strict=True,
+                        )
                     )
         return self._mem
 

@@ -57,8 +57,9 @@ class CostModel:
         attn = sum(2 * self.layers * self.hidden * t * t for t in lengths)
         return 2.0 * self.decoder_params * fwd + attn + 2.0 * self.hidden * self.vocab * scored
 
-    def seconds(self, lengths: Sequence[int], scored: int, *, threads: int | None = None,
-                cuda: bool = False) -> float:
+    def seconds(
+        self, lengths: Sequence[int], scored: int, *, threads: int | None = None, cuda: bool = False
+    ) -> float:
         rate = CUDA_GFLOPS if cuda else CPU_GFLOPS_PER_THREAD * (threads or cpu_threads())
         return self.flops(lengths, scored) / (rate * 1e9)
 
@@ -99,8 +100,9 @@ def quantize_int8(model: Any) -> Any:
     return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def make_scorer(name: str, model: Any, tokenizer: Any, *, quantize: str | None = None,
-                device: str = "auto") -> LMScorer:
+def make_scorer(
+    name: str, model: Any, tokenizer: Any, *, quantize: str | None = None, device: str = "auto"
+) -> LMScorer:
     """Wrap a loaded model: eval mode, device and dtype chosen, fingerprinted, optionally int8."""
     import torch
 
@@ -114,5 +116,11 @@ def make_scorer(name: str, model: Any, tokenizer: Any, *, quantize: str | None =
     elif quantize not in (None, "int8"):
         raise ValueError(f"unknown quantize {quantize!r} (valid: int8)")
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return LMScorer(name, model, tokenizer, fp, CostModel.from_config(causal.config),
-                    info={"quantize": quantize, "device": "cuda" if cuda else "cpu"})
+    return LMScorer(
+        name,
+        model,
+        tokenizer,
+        fp,
+        CostModel.from_config(causal.config),
+        info={"quantize": quantize, "device": "cuda" if cuda else "cpu"},
+    )

@@ -18,8 +18,10 @@ TEXTS = [
 
 
 def _rows(tok):
-    return [(tok(q, add_special_tokens=False)["input_ids"], tok(a, add_special_tokens=False)["input_ids"])
-            for q, a in TEXTS]
+    return [
+        (tok(q, add_special_tokens=False)["input_ids"], tok(a, add_special_tokens=False)["input_ids"])
+        for q, a in TEXTS
+    ]
 
 
 @pytest.mark.parametrize("batch_tokens", [1, 64, 4096])
