@@ -21,6 +21,7 @@ LAZY: dict[str, str] = {
     "estimate": "curate.train.commands:estimate",
     "merge": "curate.train.commands:merge",
     "export-llamafactory": "curate.train.commands:export_llamafactory",
+    "eval": "curate.train.eval_command:eval_cmd",
 }
 
 

@@ -172,8 +172,9 @@ def build_mcq(
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>
 body{{font-family:sans-serif;max-width:70em;margin:auto}} .item{{border-top:1px solid #ccc;padding:.6em 0}}
 .turn{{white-space:pre-wrap;margin:.2em 0}} .role{{font-weight:bold;color:#555}} .ref{{background:#f4f8f4}}
+.model{{background:#f4f4fb}}
 .meta{{color:#888;font-size:.85em}}</style></head><body><h1>{title}</h1>
-<p>{count} prompts. Judge each answer against the reference and pick a rating; then
+<p>{count} prompts. Judge each model answer against the reference and pick a rating; then
 <button onclick="save()">download ratings (JSON)</button>.</p>{items}
 <script>function save(){{const r={{}};document.querySelectorAll('select').forEach(s=>r[s.name]=s.value);
 const a=document.createElement('a');a.href=URL.createObjectURL(new Blob([JSON.stringify(r,null,1)],
@@ -187,13 +188,30 @@ def _item_html(n: int, rec: dict[str, Any]) -> str:
         f"{html.escape(m['content'] or '')}</div>"
         for m in ([{"role": "system", "content": rec["system"]}] if rec["system"] else []) + rec["messages"]
     )
+    answer = rec.get("model_answer")
+    shown = (
+        f'<div class="turn model"><span class="role">model answer:</span> {html.escape(answer)}</div>'
+        if answer is not None
+        else '<div class="turn meta">no model answer yet: run <code>curate eval RUN_DIR</code></div>'
+    )
     opts = "".join(f"<option>{v}</option>" for v in ("", "1", "2", "3", "4", "5"))
     return (
         f'<div class="item"><div class="meta">#{n} · {html.escape(str(rec["domain"]))} · '
         f"{html.escape(str(rec['task'] or ''))} · {html.escape(str(rec['origin']))}</div>{turns}"
         f'<div class="turn ref"><span class="role">reference:</span> {html.escape(rec["reference"])}</div>'
-        f'<label>rating <select name="{html.escape(rec["id"])}">{opts}</select></label></div>'
+        f'{shown}<label>rating <select name="{html.escape(rec["id"])}">{opts}</select></label></div>'
     )
+
+
+def write_open_ended_html(records: Sequence[dict[str, Any]], path: Path) -> Path:
+    """The review page: each prompt, its reference and (after ``curate eval``) the model's answer."""
+    page = _PAGE.format(
+        title="curate eval: open-ended review",
+        count=len(records),
+        items="".join(_item_html(i + 1, r) for i, r in enumerate(records)),
+    )
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
@@ -228,12 +246,7 @@ def write_eval_files(
             open_ended.append(
                 {**keep, "messages": qa[0], "reference": qa[1], "model_answer": None, "rating": None}
             )
-    page = _PAGE.format(
-        title="curate eval: open-ended review",
-        count=len(open_ended),
-        items="".join(_item_html(i + 1, r) for i, r in enumerate(open_ended)),
-    )
-    (out / "open_ended.html").write_text(page, encoding="utf-8")
+    write_open_ended_html(open_ended, out / "open_ended.html")
     return {
         "eval": _write_jsonl(out / "eval.jsonl", rows),
         "mcq": _write_jsonl(out / "mcq.jsonl", build_mcq(eval_df, n_choices=n_choices, seed=seed, pool=pool)),

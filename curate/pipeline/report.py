@@ -211,6 +211,8 @@ def render(rd: RunDir, m: dict[str, Any]) -> str:
                 [[k, v] for k, v in m["train"].items() if isinstance(v, (int, float, str))],
             )
         )
+    if m.get("eval"):
+        parts.append(_eval_section(m["eval"]))
     rej = rd.rejects
     if rej.exists():
         r = pl.read_parquet(rej)
@@ -221,6 +223,30 @@ def render(rd: RunDir, m: dict[str, Any]) -> str:
                 + _table(head.columns, [list(x) for x in head.iter_rows()])
             )
     return "".join(parts)
+
+
+def _eval_section(ev: dict[str, Any]) -> str:
+    """``curate eval`` results: MCQ accuracy and eval loss per domain, base model beside the adapter."""
+    rows = [
+        [f"MCQ accuracy: {k}", v["items"], v["base_accuracy"], v["adapter_accuracy"], v["chance"]]
+        for k, v in ev.get("mcq", {}).items()
+    ]
+    rows += [
+        [f"eval loss: {d}", v["examples"], v["base"], v["adapter"], ""]
+        for d, v in ev.get("eval_loss_by_domain", {}).items()
+    ]
+    o = ev.get("open_ended") or {}
+    note = (
+        f"<p>Model answers to {o['answered']} of {o['of']} open-ended prompts: "
+        "<a href='eval/open_ended.html'>eval/open_ended.html</a> (rate them there).</p>"
+        if o
+        else ""
+    )
+    head = ["metric", "items", "base", "adapter", "chance"]
+    return (
+        f"<h2>Evaluation</h2><p><small>options scored by {_e(ev.get('score'))} log-likelihood</small></p>"
+        + (_table(head, rows) + note)
+    )
 
 
 def write_report(rd: RunDir, manifest: dict[str, Any]) -> Path:

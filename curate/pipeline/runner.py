@@ -449,6 +449,12 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
         metrics = run_training(table, side.get("eval"), cfg, runner.rd.train, manifest=manifest)
         manifest["train"] = metrics
         manifest["timings"]["train_s"] = round(time.perf_counter() - t0, 3)
+        if recipe.eval.after_train:  # the adapter meets the eval sets (curate eval RUN_DIR does the same)
+            from curate.train.assess import evaluate_run
+
+            t0 = time.perf_counter()
+            evaluate_run(runner.rd.root, spec=recipe.eval, manifest=manifest)
+            manifest["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
     manifest["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
     runner.rd.manifest.write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8"

@@ -44,16 +44,17 @@ def eval_loss(
     pad_id: int,
     prompt_learning: bool = False,
     virtual_tokens: int = 0,
+    indices: Any = None,
 ) -> float | None:
-    """Mean cross-entropy per trained token over every example of ``ds`` (None when empty)."""
-    if ds is None or len(ds) == 0:
+    """Mean cross-entropy per trained token over the examples of ``ds`` (all, or ``indices``);
+    None when there are none."""
+    idx = np.arange(len(ds)) if ds is not None and indices is None else np.asarray(indices, dtype=np.int64)
+    if ds is None or len(idx) == 0:
         return None
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    for mb in micro_batches(
-        np.arange(len(ds)), ds.lengths, micro_batch_tokens=micro_batch_tokens, packing=packing
-    ):
+    for mb in micro_batches(idx, ds.lengths, micro_batch_tokens=micro_batch_tokens, packing=packing):
         b = collate(ds, mb, packing=packing, pad_id=pad_id, varlen=varlen).to(rt.device)
         # no autograd graph: eval was costing as much as a training step per token
         with torch.no_grad(), rt.autocast():
