@@ -2,7 +2,7 @@
 
 Why: a user turn quoting ``<|im_end|>`` or ``<|eot_id|>`` is either a prompt-injection sample or a
 pasted template; tokenized naively it becomes a real end-of-turn in mid-message. Training encodes such
-strings as plain text (``curate.special_tokens``), so nothing breaks, but the row still teaches the
+strings as plain text (``curate.chat.special_tokens``), so nothing breaks, but the row still teaches the
 model about its own control syntax; most recipes want it gone, and it is one regex over a column.
 """
 
@@ -13,11 +13,11 @@ from functools import cached_property
 import polars as pl
 from pydantic import Field as PydField
 
+from curate.chat.special_tokens import pattern, tokens_of
 from curate.fields import field_text
 from curate.filters.textstats import FieldConfig, score_name
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.special_tokens import pattern, tokens_of
 
 
 @register("filter.special_tokens")

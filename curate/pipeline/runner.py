@@ -51,6 +51,7 @@ class StageRecord:
     reused: bool = False
     fingerprint: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -246,17 +247,19 @@ class Runner:
     def _apply(self, stage: Stage, df: pl.DataFrame) -> StageResult:
         if stage.scope == "global" or df.height <= BATCH_ROWS:
             return stage.apply(df)
-        kept, removed, stats = [], [], {}
+        kept, removed, stats, warnings = [], [], {}, []
         for start in range(0, df.height, BATCH_ROWS):
             r = stage.apply(df.slice(start, BATCH_ROWS))
             kept.append(r.kept)
             if r.removed is not None:
                 removed.append(r.removed)
             _add_stats(stats, r.stats)
+            warnings += [w for w in r.all_warnings() if w not in warnings]
         return StageResult(
             kept=pl.concat(kept, how="diagonal_relaxed"),
             removed=pl.concat(removed, how="diagonal_relaxed") if removed else None,
             stats=stats,
+            warnings=warnings,
         )
 
     def run_stages(self, table: pl.DataFrame | Path, fp: str) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
@@ -311,6 +314,7 @@ class Runner:
                 seconds=round(time.perf_counter() - t0, 3),
                 fingerprint=fp,
                 stats=res.stats,
+                warnings=res.all_warnings(),
             )
             RunDir.write_stage(sdir, kept=res.kept, removed=res.removed, side=res.side, record=rec.__dict__)
             self.records.append(rec)
@@ -431,7 +435,8 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
     table, side = runner.run_stages(table, fp)
     t_stages = time.perf_counter()
     counts = table.group_by("source").len().to_dict(as_series=False)
-    warnings = check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
+    warnings = [f"{r.name}: {w}" for r in runner.records for w in r.warnings]  # stage warnings first
+    warnings += check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
     for w in warnings:
         log.warning(w)
     outputs = runner.write_output(table, side)

@@ -77,14 +77,13 @@ def score_mcq(
     model: Any, tokenizer: Any, items: list[dict[str, Any]], *, max_len: int, score: str
 ) -> list[list[float]]:
     """Per item, each option's log-likelihood after the rendered prompt (``mean`` per token or ``sum``)."""
+    from curate.chat import ChatEncoder
     from curate.lm import answer_nll, clip
-    from curate.train.data import ChatEncoder
 
     enc = ChatEncoder(tokenizer, max_len=max_len)
     rows, owner = [], []
     for k, it in enumerate(items):
-        t = enc.turns({"system": it.get("system"), "messages": it["messages"]})
-        ctx = enc._ids([enc.render(t.messages, t.tools, prompt=True)])[0]
+        ctx = enc.prompt_ids({"system": it.get("system"), "messages": it["messages"]})
         opts = tokenizer(it["choices"], add_special_tokens=False, split_special_tokens=True)["input_ids"]
         for o in opts:
             rows.append(clip(ctx, o, max_answer=256, max_total=max_len))
@@ -103,7 +102,7 @@ def generate(
     """Greedy answers to chat prompts (``system`` + ``messages``), left-padded batches."""
     import torch
 
-    from curate.train.data import ChatEncoder
+    from curate.chat import ChatEncoder
     from curate.train.evaluate import attention
 
     enc = ChatEncoder(tokenizer, max_len=10**9)
@@ -112,10 +111,10 @@ def generate(
     out: list[str] = []
     with torch.no_grad(), attention(model, "sdpa"):
         for s in range(0, len(prompts), batch):
-            ids = []
-            for p in prompts[s : s + batch]:
-                t = enc.turns({"system": p.get("system"), "messages": p["messages"]})
-                ids.append(enc._ids([enc.render(t.messages, t.tools, prompt=True)])[0])
+            ids = [
+                enc.prompt_ids({"system": p.get("system"), "messages": p["messages"]})
+                for p in prompts[s : s + batch]
+            ]
             width = max(len(x) for x in ids)
             x = torch.tensor([[pad] * (width - len(r)) + r for r in ids], device=device)
             mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids], device=device)

@@ -105,7 +105,7 @@ def samples(
                 continue
             last = t.trained[-1]
             prompt = enc.render(t.messages[:last], t.tools, prompt=True)
-            ids = torch.tensor([enc._ids([prompt])[0]], device=device)  # literal specials stay text
+            ids = torch.tensor([enc.ids([prompt])[0]], device=device)  # literal specials stay text
             gen = model.generate(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
