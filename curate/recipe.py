@@ -101,9 +101,9 @@ class EvalSpec(_Strict):
     after_train: bool = True
     mcq: list[McqSpec] = Field(default_factory=list)
     n_choices: int = Field(default=4, ge=2)  # choices of items built from the held-out split
-    max_mcq_items: int | None = Field(default=200, ge=1)  # per set, seeded
+    max_mcq_items: int | None = Field(default=100, ge=1)  # per set, seeded
     score: Literal["mean", "sum"] = "mean"  # log-prob of an option: per token, or summed
-    max_open_ended: int = Field(default=16, ge=0)  # held-out prompts the adapter answers
+    max_open_ended: int = Field(default=8, ge=0)  # held-out prompts the adapter answers
     max_new_tokens: int = Field(default=128, ge=1)
 
 

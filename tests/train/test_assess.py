@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -149,3 +150,24 @@ def test_run_then_eval_fills_answers_scores_both_models_and_updates_the_manifest
     assert "mcq lawbench: 3 items" in r.output and "eval loss law" in r.output
     again = json.loads((run / "manifest.json").read_text())["eval"]
     assert again["mcq"]["held_out"]["items"] == 3 and again["open_ended"]["answered"] == 1
+
+
+@pytest.mark.slow
+def test_real_smollm2_scores_lawbench_mcq_and_answers_in_chinese():
+    """The real model through the same path: chat-rendered prompts, finite option scores, and a
+    generated Chinese answer without replacement characters."""
+    from curate.models import load_causal_lm, load_tokenizer
+    from curate.train.assess import generate, score_mcq
+
+    tok = load_tokenizer("smollm2-135m")
+    model = load_causal_lm("smollm2-135m").eval()
+    items, _, _ = read_mcq("*.csv", fmt="lawbench_mcq", name=None, base_dir=MCQ, domain="law")
+    scores = score_mcq(model, tok, items, max_len=1024, score="mean")
+    assert [len(s) for s in scores] == [len(it["choices"]) for it in items]
+    assert all(-30 < v < 0 for s in scores for v in s)
+    acc = sum(int(np.argmax(s)) == it["answer_index"] for s, it in zip(scores, items, strict=True)) / len(
+        items
+    )
+    assert 0 <= acc <= 1
+    answer = generate(model, tok, [{"system": None, "messages": items[0]["messages"]}], max_new_tokens=24)[0]
+    assert answer and "\ufffd" not in answer
