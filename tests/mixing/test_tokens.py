@@ -62,3 +62,16 @@ def test_tool_rows_count_what_training_trains():
     ):
         e = enc.encode(row)
         assert isinstance(e, Encoded) and (n, k) == (len(e.ids), sum(e.mask)), row["origin"]
+
+
+def test_reuses_the_rendered_counts_truncate_history_wrote(mixed: pl.DataFrame, ctx):
+    """Issue 11 item 6: mix.ratio re-rendered and re-encoded every row that truncate.history had
+    just measured exactly; the column is now reused (shifted here to prove it is not recomputed)."""
+    from curate.formats.truncate import TruncateHistory
+
+    kept = TruncateHistory({"max_tokens": 4000}, ctx=ctx).apply(mixed).kept
+    marked = kept.with_columns(pl.col("score_tokens_rendered") + 1000)
+    m = measure(marked, tokenizer=byte_tokenizer())
+    assert m["score_tokens_rendered"].to_list() == marked["score_tokens_rendered"].to_list()
+    fresh = measure(kept.drop("score_tokens_rendered"), tokenizer=byte_tokenizer())
+    assert fresh["score_tokens_rendered"].to_list() == kept["score_tokens_rendered"].to_list()
