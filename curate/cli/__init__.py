@@ -21,6 +21,7 @@ LAZY: dict[str, str] = {
     "estimate": "curate.cli.train:estimate",
     "merge": "curate.cli.train:merge",
     "export-llamafactory": "curate.cli.train:export_llamafactory",
+    "cache": "curate.cli.cache:cache_group",
 }
 
 

@@ -1,4 +1,4 @@
-"""The local runner: sources -> stages -> output (-> train), with a ledger that must balance.
+"""The application: sources -> stages -> output (-> train) -> report, with a ledger that must balance.
 
 Each stage's output is keyed by a fingerprint of its input (the previous fingerprint) and its own
 config, so re-running an unchanged recipe reuses finished stages and a killed run resumes at the
@@ -23,13 +23,13 @@ from typing import Any
 import polars as pl
 import xxhash
 
-from curate import __version__
 from curate.errors import StageError
 from curate.pipeline import registry
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.stage import Stage, StageContext, StageResult, available_cpus
 from curate.recipe import Recipe
 from curate.schema import REJECT_SCHEMA, conform, dumps, empty
+from curate.version import __version__
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 100_000
@@ -232,13 +232,14 @@ class Runner:
 
     # --- stages -------------------------------------------------------------------------------
     def _context(self) -> StageContext:
-        from curate.models import ModelHub, cache_root
+        from curate.cache import cache_dir
+        from curate.models import ModelHub
 
         model = (self.recipe.train or {}).get("model", "smollm2-135m")
         return StageContext(
             seed=self.recipe.seed,
             models=ModelHub(),
-            cache_dir=cache_root() / "scores",
+            cache_dir=cache_dir("scores"),
             train_model=model,
             workers=self.recipe.workers or available_cpus(),
         )
