@@ -11,48 +11,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from curate.errors import RecipeError
+from curate.formats.spec import CHAT_FORMATS, FILE_FORMATS, FORMATS, SourceSpec, StrictModel
 
-CHAT_FORMATS = ("alpaca", "sharegpt", "openai", "prompt_response_history", "canonical")
-FORMATS = ("auto", *CHAT_FORMATS, "text")
-FILE_FORMATS = ("jsonl", "json", "parquet")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SourceSpec(_Strict):
-    """One raw corpus: where it is, how to read it, and what it is (domain, task, license)."""
-
-    name: str
-    path: str | list[str]
-    format: Literal[
-        "auto", "alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"
-    ] = "auto"
-    columns: dict[str, str] = Field(default_factory=dict)
-    roles: dict[str, str] = Field(default_factory=dict)
-    domain: str = "general"
-    task: str | None = None
-    license: str | None = None
-    terms: str | None = None
-    text_split: Literal["file", "paragraph", "line"] = "file"
-    text_field: str = "text"
-    file_type: Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf"] = "auto"
-    limit: int | None = Field(default=None, ge=1)
-    drop_leading_assistant: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not v or any(ch in v for ch in "/\\ "):
-            raise ValueError("must be non-empty, without spaces or slashes")
-        return v
+__all__ = [
+    "CHAT_FORMATS",
+    "FILE_FORMATS",
+    "FORMATS",
+    "OutputSpec",
+    "Recipe",
+    "SourceSpec",
+    "StageSpec",
+    "load",
+    "parse",
+]
 
 
-class OutputSpec(_Strict):
+class OutputSpec(StrictModel):
     """Final dataset format(s) and file type written to ``output/``."""
 
     format: str | list[str] = "sharegpt"
@@ -73,7 +50,7 @@ class OutputSpec(_Strict):
         return [self.format] if isinstance(self.format, str) else list(self.format)
 
 
-class McqSpec(_Strict):
+class McqSpec(StrictModel):
     """A multiple-choice eval set read from files; ``curate eval`` scores it beside the held-out items."""
 
     name: str
@@ -95,7 +72,7 @@ class McqSpec(_Strict):
         return v
 
 
-class EvalSpec(_Strict):
+class EvalSpec(StrictModel):
     """What ``curate eval`` measures, after training in ``curate run`` or on its own."""
 
     after_train: bool = True
@@ -115,7 +92,7 @@ class StageSpec(BaseModel):
     line: int | None = None
 
 
-class Recipe(_Strict):
+class Recipe(StrictModel):
     """A whole run: sources -> stages -> output (-> train)."""
 
     name: str

@@ -9,7 +9,7 @@ this step. When even the last exchange is too long, ``policy`` decides:
   boundary* (``。！？；`` and newline always; ``.!?;`` when followed by white space), so the ask at
   its end survives and no kept text starts inside a word or sentence. A turn with no boundary late
   enough is removed (``no_boundary``). Measured on all 17 LawBench QA files at 1024 SmolLM2 tokens
-  (see docs/stages-mixing.md): it keeps 1,106 more rows than ``remove``, none cut mid-sentence.
+  (see docs/stages-mixing.md): it keeps 1,967 more rows (23 %) than ``remove``, none cut mid-sentence.
 * ``truncate_answer``: drop the end of the final answer at a boundary (the answer ends on a full
   sentence);
 * ``remove``: remove the row.

@@ -248,7 +248,7 @@ def evaluate_run(
         for rec, a in zip(todo, answers, strict=True):
             rec["model_answer"] = a
         _write_jsonl(ev / "open_ended.jsonl", opened)
-        from curate.mixing.evalset import write_open_ended_html
+        from curate.formats.evalset import write_open_ended_html
 
         write_open_ended_html(opened, ev / "open_ended.html")
         results["open_ended"] = {
@@ -261,8 +261,8 @@ def evaluate_run(
     (ev / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     manifest["eval"] = results
     mpath.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    from curate.pipeline.report import write_report
     from curate.pipeline.rundir import RunDir
+    from curate.report.html import write_report
 
     write_report(RunDir(run_dir), manifest)
     return results

@@ -15,7 +15,7 @@ from curate.chat import ChatEncoder, ChatRenderer, Encoded, count_tokens, cut_at
 from curate.formats import read_source
 from curate.recipe import SourceSpec
 from curate.schema import chat_row, frame
-from tests.mixing.mixing_samples import chitchat_frame, law_frame
+from tests.stages.mix.mixing_samples import chitchat_frame, law_frame
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import cli
-from curate.filters.special_tokens import SpecialTokensFilter
 from curate.formats import write
 from curate.schema import chat_row, frame, text_row
+from curate.stages.filter.special_tokens import SpecialTokensFilter
 from curate.train.data import ChatEncoder, Dropped, Encoded, text_blocks
 from curate.train.evaluate import preview
 

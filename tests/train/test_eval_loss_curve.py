@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from curate.pipeline.report import _curve, _loss_points
+from curate.report.html import _curve, _loss_points
 from curate.train import run_training
 from curate.train.config import TrainConfig
 
