@@ -26,8 +26,8 @@ atexit.register(gc.freeze)
 if TYPE_CHECKING:
     import polars as pl
 
-    from curate.pipeline.runner import RunResult
     from curate.recipe import Recipe
+    from curate.run import RunResult
 
 
 def load(path: str | Path, *, format: str = "auto", **options: Any) -> pl.DataFrame:
@@ -39,7 +39,7 @@ def load(path: str | Path, *, format: str = "auto", **options: Any) -> pl.DataFr
 
 def stats(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[str, Any]:
     """Row counts, length percentiles, turns, formats and sources of a table, file or run dir."""
-    from curate.describe import compute
+    from curate.report.describe import compute
 
     return compute(data, format=format)
 
@@ -53,9 +53,9 @@ def run(
     progress: bool | None = False,
 ) -> RunResult:
     """Run a recipe (a path or a parsed ``Recipe``) and return its ``RunResult``."""
-    from curate.pipeline.runner import run as _run
     from curate.recipe import Recipe
     from curate.recipe import load as load_recipe
+    from curate.run import run as _run
 
     r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     return _run(r, out=Path(out) if out else None, force=force, progress=progress, train=train)

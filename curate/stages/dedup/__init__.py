@@ -1,0 +1,6 @@
+"""``dedup.*``: exact and near (MinHash-LSH) dedup, one survivor per group by a stated rule."""
+
+STAGES: dict[str, str] = {
+    "dedup.exact": "curate.stages.dedup.exact",
+    "dedup.minhash": "curate.stages.dedup.minhash",
+}
