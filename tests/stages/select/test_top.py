@@ -29,7 +29,9 @@ def test_top_n_per_task_keeps_the_longest(law):
     assert res.kept.group_by("task").len()["len"].to_list() == [2] * law["task"].n_unique()
     for task, g in law.group_by("task"):
         best = sorted(g["score_chars"].to_list(), reverse=True)[:2]
-        assert sorted(res.kept.filter(pl.col("task") == task[0])["score_chars"].to_list(), reverse=True) == best
+        assert (
+            sorted(res.kept.filter(pl.col("task") == task[0])["score_chars"].to_list(), reverse=True) == best
+        )
     gone = res.removed
     assert set(gone["reason"]) == {"not_top"}
     # every removed row carries its score and its group's cut, and is no better than that cut
@@ -38,8 +40,9 @@ def test_top_n_per_task_keeps_the_longest(law):
 
 
 def test_fraction_range_and_ascending(law):
-    res = SelectTop({"score": "score_chars", "min": 50, "max": 400, "top_fraction": 0.25,
-                     "order": "asc"}).apply(law)
+    res = SelectTop(
+        {"score": "score_chars", "min": 50, "max": 400, "top_fraction": 0.25, "order": "asc"}
+    ).apply(law)
     _balanced(law, res)
     assert res.kept.height == -(-law.height // 4)
     assert res.kept["score_chars"].is_between(50, 400, closed="left").all()
@@ -51,8 +54,12 @@ def test_fraction_range_and_ascending(law):
 
 
 def test_null_scores_removed_or_kept(law):
-    df = law.with_columns(pl.when(pl.int_range(pl.len()) % 5 == 0).then(None)
-                          .otherwise(pl.col("score_chars")).alias("score_chars"))
+    df = law.with_columns(
+        pl.when(pl.int_range(pl.len()) % 5 == 0)
+        .then(None)
+        .otherwise(pl.col("score_chars"))
+        .alias("score_chars")
+    )
     res = SelectTop({"score": "score_chars"}).apply(df)
     assert res.removed["reason"].unique().to_list() == ["no_score"]
     assert res.n_removed == df["score_chars"].null_count()
