@@ -2,7 +2,9 @@
 
 One row gives one pair per scored assistant turn (the last, or every one): ``context`` is the
 conversation rendered up to the turn with the template's generation header (system prompt and
-history included), ``answer`` the tokens the turn owns, exactly as training masks them. For IFD the
+history included), ``answer`` the tokens the turn owns, exactly as training masks them: both come
+from ``curate.chat.ChatRenderer`` (role mapping, tools placement), the renderer training uses, and
+the whole text is tokenized once and split where the context ends, as ``ChatEncoder`` does. For IFD the
 same answer is also paired with an *alone* context: the generation header only (plus BOS where the
 tokenizer adds one), so the model sees that an assistant speaks, but not what was asked.
 
@@ -26,12 +28,12 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from curate.chat import ChatRenderer, ChatTurns, plain_render
 from curate.lm.likelihood import Row, clip
 
 Part = Literal["answer", "conversation", "text"]
 Turns = Literal["last", "all"]
 Render = Literal["chat", "plain"]
-SCORED_ROLES = ("assistant", "tool_call")
 
 
 @dataclass
@@ -47,32 +49,22 @@ class Pairs:
         return len(self.cond)
 
 
-def _template_messages(system: str | None, messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    out = [{"role": "system", "content": system}] if system else []
-    for m in messages:
-        role = "assistant" if m["role"] == "tool_call" else m["role"]
-        out.append({"role": role, "content": m["content"] or ""})
-    return out
-
-
-class _Renderer:
-    """Renders prefixes of a conversation with the tokenizer's chat template (text, not ids)."""
-
-    def __init__(self, tokenizer: Any):
-        self.tok = tokenizer
-
-    def text(self, msgs: list[dict[str, str]], *, gen: bool) -> str:
-        return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
-
-    def turn(self, msgs: list[dict[str, str]], i: int) -> tuple[str, str, str]:
-        """(text before turn ``i`` with header, the turn's own text, the header alone)."""
-        before = self.text(msgs[:i], gen=True) if i else ""
-        through = self.text(msgs[: i + 1], gen=False)
-        plain = self.text(msgs[:i], gen=False) if i else ""
-        header = before[len(plain) :] if before.startswith(plain) else ""
-        if not through.startswith(before):
-            raise ValueError("chat template does not render turns as prefixes")
-        return before, through[len(before) :], header
+def _turn_texts(r: ChatRenderer, t: ChatTurns, i: int) -> tuple[str, str, str]:
+    """(text before template message ``i`` with the assistant header, the turn's own text, the
+    header alone), rendered by the one chat renderer exactly as training renders them."""
+    if not r.has_template:  # a base model: the renderer's plain blocks
+        msgs = t.messages
+        sys = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
+        hist = msgs[1 if sys else 0 : i]
+        before = (plain_render(sys, hist) + "\n\n" if sys or hist else "") + "Assistant: "
+        return before, msgs[i]["content"] or "", "Assistant: "
+    before = r.render(t.messages[:i], t.tools, prompt=True)
+    through = r.render(t.messages[: i + 1], t.tools)
+    plain = r.render(t.messages[:i], t.tools)
+    header = before[len(plain) :] if before.startswith(plain) else ""
+    if not through.startswith(before):
+        raise ValueError("chat template does not render turns as prefixes")
+    return before, through[len(before) :], header
 
 
 def _ids(tok: Any, texts: list[str]) -> list[list[int]]:
@@ -103,9 +95,9 @@ def encode_pairs(
     ctx_t: list[str] = []
     ans_t: list[str] = []
     alone_t: list[str] = []
-    r = _Renderer(tokenizer)
+    r = ChatRenderer(tokenizer)
     bos = _bos(tokenizer)
-    cols = [c for c in ("kind", "system", "messages", "text") if c in df.columns]
+    cols = [c for c in ("kind", "system", "messages", "tools", "text") if c in df.columns]
     for k, rec in enumerate(df.select(cols).iter_rows(named=True)):
         if rec.get("kind") == "text" or part == "text":
             if rec.get("text"):
@@ -114,24 +106,25 @@ def encode_pairs(
                 ans_t.append(rec["text"])
                 alone_t.append("")
             continue
-        msgs = rec.get("messages") or []
-        idx = [i for i, m in enumerate(msgs) if m["role"] in SCORED_ROLES and m["content"]]
+        t = r.turns(rec.get("system"), rec.get("messages"), rec.get("tools"))
+        idx = [i for i in t.trained if t.messages[i].get("content") or t.messages[i].get("tool_calls")]
         if not idx:
             continue
         if part == "conversation":
             rows.append(k)
             ctx_t.append("")
-            full = _template_messages(rec.get("system"), msgs)
-            ans_t.append(r.text(full, gen=False) if render == "chat" else _plain(full))
+            whole = r.render_rows([rec.get("system")], [rec.get("messages")], [rec.get("tools")])[0]
+            ans_t.append(whole if render == "chat" and whole is not None else _plain(t.messages))
             alone_t.append("")
             continue
         for i in idx if turns == "all" else idx[-1:]:
-            full = _template_messages(rec.get("system"), msgs[: i + 1])
-            j = len(full) - 1
             if render == "chat":
-                before, own, header = r.turn(full, j)
+                try:
+                    before, own, header = _turn_texts(r, t, i)
+                except Exception:  # a template that refuses this row's roles: no score (no_score)
+                    continue
             else:
-                before, own, header = _plain(full[:j]) + "\n", full[j]["content"], ""
+                before, own, header = _plain(t.messages[:i]) + "\n", t.messages[i]["content"], ""
             rows.append(k)
             ctx_t.append(before)
             ans_t.append(own)
@@ -170,9 +163,9 @@ def _split(
     return out
 
 
-def _plain(msgs: list[dict[str, str]]) -> str:
+def _plain(msgs: Sequence[dict[str, Any]]) -> str:
     """System prompt and turns joined by newlines: the untemplated prompt of Cherry/Superfiltering."""
-    return "\n".join(m["content"] for m in msgs if m["content"])
+    return "\n".join(m["content"] for m in msgs if m.get("content"))
 
 
 def per_row(pairs: Pairs, n_rows: int, nll: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,180 @@
+"""A chat row -> token ids and its assistant-token loss mask (what training uses), and fast counts.
+
+Why prefixes: the only template-agnostic way to know which tokens an assistant turn owns is to
+render the conversation up to that turn (with the generation prompt) and through it, and check that
+both token sequences are prefixes of the whole conversation's tokens. Searching for marker strings
+breaks on every template that differs from the one it was written for; a template that breaks the
+prefix property (e.g. one that rewrites earlier turns) fails loudly here instead of training on a
+wrong mask.
+
+A row longer than ``max_len`` goes through ``curate.chat.truncate`` (the same truncation as the
+``truncate.history`` stage) before it is encoded; one still too long is dropped (``too_long``).
+
+Cost: one Jinja render per trained turn and two per prefix check, all tokenized in one batch per
+row: about 1-2 ms a row for short chats. ``count_tokens`` gives the same numbers for a whole table
+without the prefix renders (one render + encode per row), for mixing and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from curate.chat.render import ChatRenderer, ChatTurns, encode_lengths
+from curate.chat.truncate import truncate
+from curate.errors import TrainError
+
+
+@dataclass
+class Encoded:
+    """One training example: token ids, a 0/1 target mask over them, and the rows it came from."""
+
+    ids: list[int]
+    mask: list[int]
+    row_ids: list[str]
+    kind: str = "chat"
+    dropped_exchanges: int = 0
+
+    @property
+    def n_targets(self) -> int:
+        return int(sum(self.mask[1:]))  # token 0 has no context to be predicted from
+
+
+@dataclass
+class Dropped:
+    """A row that yields no example, with the reason that goes into the training report."""
+
+    row_id: str
+    reason: str
+    detail: str = ""
+
+
+class ChatEncoder:
+    """Render rows with ``tokenizer.chat_template`` and mask everything but the trained turns.
+
+    ``policy`` is the truncation policy for rows over ``max_len`` (see ``curate.chat.truncate``).
+    """
+
+    def __init__(
+        self, tokenizer: Any, *, max_len: int, last_turn_only: bool = False, policy: str = "truncate_user"
+    ):
+        if not getattr(tokenizer, "chat_template", None):
+            raise TrainError(
+                f"tokenizer {getattr(tokenizer, 'name_or_path', '?')!r} has no chat template",
+                hint="train chat rows with a chat model, or give kind=text rows for continued pretraining",
+            )
+        self.tok = tokenizer
+        self.renderer = ChatRenderer(tokenizer)
+        self.max_len = max_len
+        self.last_turn_only = last_turn_only
+        self.policy = policy
+
+    def turns(self, row: dict[str, Any]) -> ChatTurns:
+        """The template's messages for ``row`` (see ``ChatRenderer.turns``)."""
+        return self.renderer.row_turns(row)
+
+    def render(self, msgs: Sequence[dict[str, Any]], tools: list[Any] | None, *, prompt: bool = False) -> str:
+        return self.renderer.render(msgs, tools, prompt=prompt)
+
+    def encode(self, row: dict[str, Any]) -> Encoded | Dropped:
+        """Ids and mask for one chat row, or the reason it cannot be an example."""
+        rid = str(row.get("id"))
+        t = self.turns(row)
+        if not t.trained:
+            return Dropped(rid, "no_assistant_turn")
+        try:
+            full = self.renderer.ids([self.render(t.messages, t.tools)])[0]
+            dropped = 0
+            if len(full) > self.max_len:
+                fitted = self._fit(row)
+                if isinstance(fitted, Dropped):
+                    return fitted
+                t, full, dropped = fitted
+            trained = t.trained[-1:] if self.last_turn_only else t.trained
+            texts = []
+            for i in trained:
+                texts += [
+                    self.render(t.messages[:i], t.tools, prompt=True),
+                    self.render(t.messages[: i + 1], t.tools),
+                ]
+        except TrainError:
+            raise
+        except Exception as e:  # a template that rejects this row's roles or order: drop it, say why
+            return Dropped(rid, "template_error", f"{type(e).__name__}: {e}")
+        toks = self.renderer.ids(texts)
+        mask = [0] * len(full)
+        for k, i in enumerate(trained):
+            before, through = toks[2 * k], toks[2 * k + 1]
+            for part, what in ((before, "up to"), (through, "through")):
+                if full[: len(part)] != part:
+                    raise TrainError(
+                        f"chat template of {self.tok.name_or_path!r} breaks the prefix property: the "
+                        f"conversation rendered {what} turn {i} does not tokenize as a prefix of the "
+                        f"whole (row {rid})",
+                        hint="this template rewrites earlier turns (e.g. strips reasoning); use a template "
+                        "that renders history unchanged, or last_turn_only: true",
+                    )
+            mask[len(before) : len(through)] = [1] * (len(through) - len(before))
+        if not any(mask[1:]):
+            return Dropped(rid, "no_trained_tokens")
+        return Encoded(full, mask, [rid], "chat", dropped)
+
+    def _fit(self, row: dict[str, Any]) -> tuple[ChatTurns, list[int], int] | Dropped:
+        """The row shortened by ``curate.chat.truncate``, re-rendered; Dropped if it cannot fit."""
+        rid = str(row.get("id"))
+        fit = truncate(
+            self.renderer, [row.get("system")], [row.get("messages")], budget=self.max_len,
+            policy=self.policy, tools=[row.get("tools")],
+        )  # fmt: skip
+        if not fit.kept(0):
+            reason = "template_error" if fit.tag[0] == "template_error" else "too_long"
+            return Dropped(rid, reason, f"{fit.tag[0]}: final exchange alone exceeds max_len={self.max_len}")
+        t = self.renderer.turns(row.get("system"), fit.messages[0], row.get("tools"))
+        if not t.trained:
+            return Dropped(rid, "no_assistant_turn", "truncation left no trained turn")
+        ids = self.renderer.ids([self.render(t.messages, t.tools)])[0]
+        if len(ids) > self.max_len:
+            return Dropped(rid, "too_long", f"{len(ids)} tokens after truncation > max_len={self.max_len}")
+        return t, ids, fit.dropped[0]
+
+
+def count_tokens(
+    renderer: ChatRenderer,
+    systems: Sequence[str | None],
+    convs: Sequence[Sequence[dict[str, Any]] | None],
+    tools: Sequence[str | None] | None = None,
+    *,
+    rendered_sizes: Sequence[int | None] | None = None,
+) -> tuple[list[int | None], list[int]]:
+    """(rendered tokens or None where the template refuses the row, trained tokens) per conversation.
+
+    Trained tokens are ``ChatEncoder``'s mask: the content of every ``assistant`` and ``tool_call``
+    turn plus the template's per-turn loss tokens (``overhead["trained"]``: ``<|im_end|>\\n`` for
+    ChatML), from one batched encode of the trained contents. ``rendered_sizes`` (e.g.
+    ``truncate.history``'s exact ``score_tokens_rendered``) is reused where not null, so a table
+    already measured is not rendered again. A native ``tool_calls`` template renders a call its own
+    way; there the call's JSON is counted, an estimate.
+    """
+    n = len(systems)
+    tools = tools if tools is not None else [None] * n
+    sizes: list[int | None] = list(rendered_sizes) if rendered_sizes is not None else [None] * n
+    todo = [i for i in range(n) if sizes[i] is None]
+    if todo:
+        texts = renderer.render_rows(
+            [systems[i] for i in todo], [convs[i] or [] for i in todo], [tools[i] for i in todo]
+        )
+        ok = [(i, t) for i, t in zip(todo, texts, strict=True) if t is not None]
+        for (i, _), k in zip(ok, encode_lengths([t for _, t in ok], renderer.tok), strict=True):
+            sizes[i] = k
+    per_turn = renderer.overhead["trained"] if renderer.has_template else 0
+    owners, answers = [], []
+    for i, c in enumerate(convs):
+        for m in c or []:
+            if m["role"] in ("assistant", "tool_call"):
+                owners.append(i)
+                answers.append(m["content"] or "")
+    trained = [0] * n
+    for i, k in zip(owners, encode_lengths(answers, renderer.tok), strict=True):
+        trained[i] += k + per_turn
+    return sizes, trained
