@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 from pydantic import Field
@@ -33,6 +35,13 @@ class Perplexity(GlobalStage):
         column: str = Field("score_ppl", description="output column")
 
     cfg: Config
+
+    @classmethod
+    def estimate_cost(cls, cfg: Config, df: pl.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+        """Rows, tokens and minutes this stage would take on ``df`` (``curate validate``)."""
+        from curate.lm.estimate import estimate_pairs
+
+        return estimate_pairs(df, cfg, passes=1, part=cfg.part, seed=seed)
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         scorer = self.ctx.models.scorer(self.cfg.model, quantize=self.cfg.quantize)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -42,6 +42,13 @@ class SelectIFD(GlobalStage):
         max: float | None = Field(1.0, description="remove rows with IFD at or above this (1: no help)")
 
     cfg: Config
+
+    @classmethod
+    def estimate_cost(cls, cfg: Config, df: pl.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+        """Rows, tokens and minutes this stage would take on ``df`` (``curate validate``)."""
+        from curate.lm.estimate import estimate_pairs
+
+        return estimate_pairs(df, cfg, passes=2, seed=seed)
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         c = self.cfg
