@@ -148,6 +148,27 @@ def validate(recipe: Path) -> None:
     click.echo(
         f"ok: {recipe} ({len(r.sources)} sources, {len(r.stages)} stages{', train' if r.train else ''})"
     )
+    _scoring_estimates(r)
+
+
+def _scoring_estimates(r: Any) -> None:
+    """For recipes with model-scoring stages: their cost on all source rows (an upper bound)."""
+    from curate.pipeline import registry
+
+    if not any(hasattr(registry.get(s.name), "estimate_cost") for s in r.stages):
+        return
+    import polars as pl
+
+    from curate.formats import read_source
+    from curate.lm.estimate import recipe_estimates
+
+    tables = [read_source(s, base_dir=r.base_dir, on_error="skip").table for s in r.sources]
+    table = pl.concat(tables, how="diagonal_relaxed")
+    for name, est in recipe_estimates(r, table):
+        click.echo(
+            f"  {name}: at most {est['rows']} rows, ~{est['tokens']:,} tokens -> ~{est['minutes']} min "
+            "on this machine (before earlier stages cut rows; cached scores cost nothing)"
+        )
 
 
 @cli.command()

@@ -16,6 +16,6 @@ def reference_nll(model: Any, context: Sequence[int], answer: Sequence[int]) -> 
         return 0.0, 0
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([seq])).logits[0].double()
-    logp = torch.log_softmax(logits, dim=-1)
-    nll = -sum(float(logp[p - 1, seq[p]]) for p in range(first, len(seq)))
+    logp = torch.log_softmax(logits[first - 1 : -1], dim=-1)
+    nll = -float(logp.gather(1, torch.tensor(seq[first:])[:, None]).sum())
     return nll, len(seq) - first
