@@ -133,12 +133,12 @@ def loss_by_domain(model: Any, base: Any, eval_df: pl.DataFrame, tokenizer: Any,
     """The trainer's eval loss on ``eval_df``, per domain, for the base (adapter off) and the adapter."""
     import contextlib
 
-    from curate.models import cache_root
+    from curate.cache import cache_dir
     from curate.train.cache import tokenize
     from curate.train.evaluate import eval_loss
     from curate.train.optim import runtime
 
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "tokenized"
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else cache_dir("tokenized")
     ds = tokenize(eval_df, tokenizer, max_len=cfg.max_len, last_turn_only=cfg.last_turn_only, cache_dir=cache)
     domain = dict(zip(eval_df["id"].to_list(), eval_df["domain"].to_list(), strict=True))
     groups: dict[str, list[int]] = defaultdict(list)
