@@ -10,18 +10,10 @@ The notebook API is three calls::
 
 from __future__ import annotations
 
-import atexit
-import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate.version import __version__
-
-# At exit, CPython runs a full cycle collection over every live object before freeing modules.
-# After numba has loaded kernels that is ~10^6 objects and 0.2-0.3 s of a short run's wall time,
-# spent finding garbage the OS reclaims anyway. Freezing the heap first skips that scan; objects
-# are still released by reference counting and every atexit handler still runs.
-atexit.register(gc.freeze)
 
 if TYPE_CHECKING:
     import polars as pl

@@ -266,6 +266,9 @@ def stages(name: str | None, markdown: bool) -> None:
 
 def main() -> None:
     """Console entry: render CurateError as one line plus hint, exit code 2."""
+    from curate.cli.startup import process_setup
+
+    process_setup()
     debug = "--debug" in sys.argv
     try:
         cli.main(standalone_mode=False)

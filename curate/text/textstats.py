@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 import polars as pl
 
 from curate.fields import Field, field_text
+from curate.text.cjk import CJK_CLASS
 
-CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+CJK = CJK_CLASS
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NON_CJK_WORD = rf"[\w--[{CJK}]]+"
 WORD_PATTERN = rf"[{CJK}]|{_NON_CJK_WORD}(?:['’]{_NON_CJK_WORD})*"

@@ -22,12 +22,13 @@ import polars as pl
 import pyarrow as pa
 
 from curate.cache import cache_dir
+from curate.text.cjk import CJK_CLASS
 from curate.text.jit import nb
 
 # Character-class bits of ``char_classes()``; each is the regex that defines it.
 CLASS_PATTERNS: dict[str, str] = {
     "word": r"\w",
-    "cjk": r"[\p{Han}\p{Hiragana}\p{Katakana}]",
+    "cjk": f"[{CJK_CLASS}]",
     "letter": r"\p{L}",
     "alnum": r"[\p{L}\p{N}]",
     "digit": r"\p{Nd}",
