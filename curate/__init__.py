@@ -10,24 +10,16 @@ The notebook API is three calls::
 
 from __future__ import annotations
 
-import atexit
-import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-# At exit, CPython runs a full cycle collection over every live object before freeing modules.
-# After numba has loaded kernels that is ~10^6 objects and 0.2-0.3 s of a short run's wall time,
-# spent finding garbage the OS reclaims anyway. Freezing the heap first skips that scan; objects
-# are still released by reference counting and every atexit handler still runs.
-atexit.register(gc.freeze)
+from curate.version import __version__
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from curate.app import RunResult
     from curate.recipe import Recipe
-    from curate.run import RunResult
 
 
 def load(path: str | Path, *, format: str = "auto", **options: Any) -> pl.DataFrame:
@@ -53,9 +45,9 @@ def run(
     progress: bool | None = False,
 ) -> RunResult:
     """Run a recipe (a path or a parsed ``Recipe``) and return its ``RunResult``."""
+    from curate.app import run as _run
     from curate.recipe import Recipe
     from curate.recipe import load as load_recipe
-    from curate.run import run as _run
 
     r = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     return _run(r, out=Path(out) if out else None, force=force, progress=progress, train=train)

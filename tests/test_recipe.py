@@ -108,3 +108,19 @@ def test_yaml_is_data_not_code(tmp_path: Path):
 def test_missing_file():
     with pytest.raises(RecipeError, match="not found"):
         load("/nonexistent/recipe.yaml")
+
+
+def test_train_knobs_belong_to_their_method(tmp_path: Path) -> None:
+    """``method: full, rank: 64`` used to train a full model and silently ignore the rank."""
+    from curate.train.config import TrainConfig
+
+    p = tmp_path / "r.yaml"
+    recipe = "name: x\nsources:\n  - name: a\n    path: a.jsonl\ntrain: {method: full, rank: 64}\n"
+    p.write_text(recipe, encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"r.yaml:5: 'train'.*method: full does not use rank") as e:
+        load(p)
+    assert "rank is for method: lora, qlora" in str(e.value)
+    assert TrainConfig(method="qlora", rank=64).rank == 64
+    assert TrainConfig(method="full").rank == 8  # a default is not a choice: only set knobs are checked
+    with pytest.raises(ValueError, match="num_virtual_tokens is for method: prompt_tuning"):
+        TrainConfig(method="freeze", num_virtual_tokens=4)

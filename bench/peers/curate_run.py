@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import polars as pl
 from common import Timer, emit
 
+from curate.cli.startup import process_setup
 from curate.pipeline.registry import get
 from curate.pipeline.stage import StageContext
 from curate.schema import conform
@@ -87,6 +88,7 @@ def sketch(path: str, out: Path, workers: int) -> None:
 
 
 def main() -> None:
+    process_setup()  # what the `curate` command does at start: the figures are the CLI's
     ap = argparse.ArgumentParser()
     ap.add_argument("task", choices=["rules_dj", "rules_dt", "exact", "minhash", "quality", "sketch"])
     ap.add_argument("--input", required=True)

@@ -21,6 +21,7 @@ LAZY: dict[str, str] = {
     "estimate": "curate.cli.train:estimate",
     "merge": "curate.cli.train:merge",
     "export-llamafactory": "curate.cli.train:export_llamafactory",
+    "cache": "curate.cli.cache:cache_group",
 }
 
 
@@ -263,6 +264,9 @@ def stages(name: str | None, markdown: bool) -> None:
 
 def main() -> None:
     """Console entry: render CurateError as one line plus hint, exit code 2."""
+    from curate.cli.startup import process_setup
+
+    process_setup()
     debug = "--debug" in sys.argv
     try:
         cli.main(standalone_mode=False)

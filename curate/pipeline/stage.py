@@ -8,6 +8,19 @@ Two shapes (DESIGN.md, "Stage contract"):
 * ``GlobalStage`` needs the whole table (dedup, clustering, mixing) and implements ``apply``.
 
 Stages never touch run directories, pools or logging set-up: the runner owns those.
+
+Where a stage lives and what it may import (the import rule; ``tests/test_layout.py`` walks every
+import with ast and names the file and the rule it breaks):
+
+* the ground floor (``errors``, ``schema``, ``fields``, ``version``, ``cache``) imports only itself;
+* ``text/`` and ``chat/`` import only the ground floor: arrays in, arrays out;
+* a stage lives in ``stages/<prefix>/`` (``filter.length`` -> ``stages/filter/length.py``) and
+  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``models`` and the ground
+  floor (and its sibling stages);
+* nothing imports ``stages/`` except the registry, by name (``importlib``, from each family's
+  ``STAGES`` dict);
+* ``formats/`` imports only ``text/`` and the ground floor;
+* only ``app.py`` (the application) and ``cli/`` import ``train/``; only ``cli/`` imports the package face.
 """
 
 from __future__ import annotations
@@ -65,7 +78,8 @@ class StageResult:
 
     ``side`` holds named side outputs (e.g. an eval split) that leave the main flow but are not
     removed; ``added`` counts rows the stage created (repeats from up-sampling). The runner checks
-    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``.
+    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``. A row stage's ``stats`` are
+    merged across batches by type (``curate.pipeline.stats``: ``Count`` adds, ``Same`` must agree).
     """
 
     kept: pl.DataFrame
@@ -87,6 +101,21 @@ class Rule:
     when: pl.Expr
     value: pl.Expr | None = None
     threshold: float | int | str | None = None
+
+    @classmethod
+    def above(cls, reason: str, column: str, limit: float | None) -> list[Rule]:
+        """``[Rule]`` removing rows whose ``column`` exceeds ``limit``; ``[]`` when the limit is off (None).
+
+        The threshold pattern every filter repeats: ``rules = [*Rule.below(...), *Rule.above(...)]``.
+        """
+        c = pl.col(column)
+        return [] if limit is None else [cls(reason, c > limit, c, limit)]
+
+    @classmethod
+    def below(cls, reason: str, column: str, limit: float | None) -> list[Rule]:
+        """``[Rule]`` removing rows whose ``column`` is under ``limit``; ``[]`` when the limit is off."""
+        c = pl.col(column)
+        return [] if limit is None else [cls(reason, c < limit, c, limit)]
 
 
 class Stage(ABC):
@@ -116,6 +145,13 @@ class RowStage(Stage):
     """A stage that decides each row alone: ``transform`` adds scores, ``rules`` decide."""
 
     scope: ClassVar[Literal["row", "global"]] = "row"
+    # Config fields read only by ``rules``: changing one re-runs the split, not the scoring (the
+    # runner caches the scored table under a fingerprint of every other field and ``score_key``).
+    thresholds: ClassVar[frozenset[str]] = frozenset()
+
+    def score_key(self) -> object:
+        """What, besides the non-threshold config, decides the score columns (default: nothing)."""
+        return None
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Add ``score_*`` columns or rewrite fields. Default: unchanged."""
@@ -128,6 +164,25 @@ class RowStage(Stage):
     def apply(self, df: pl.DataFrame) -> StageResult:
         scored = self.transform(df)
         return split_by_rules(scored, self.rules(), stage=self.name)
+
+
+class ScoreOnly(Stage):
+    """A row stage's ``transform`` as a stage that removes nothing: the executor batches it as usual."""
+
+    scope: ClassVar[Literal["row", "global"]] = "row"
+
+    def __init__(self, stage: RowStage):
+        super().__init__(stage.cfg, ctx=stage.ctx)
+        self.stage = stage
+        self.name = stage.name
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        return StageResult(kept=self.stage.transform(df))
+
+
+def caches_scores(stage: Stage) -> bool:
+    """True for a row stage that declares thresholds and splits with the base ``apply``."""
+    return isinstance(stage, RowStage) and bool(stage.thresholds) and type(stage).apply is RowStage.apply
 
 
 class GlobalStage(Stage):

@@ -1,6 +1,10 @@
 """numba, set up once for every compiled kernel in curate (``from curate.text.jit import nb``).
 
-Two start-up fixes live here; each saves a short-lived process a tenth of a second or more.
+Two start-up fixes live here; each saves a short-lived process a tenth of a second or more. They
+patch numba, so they are opt-in: ``import curate`` never applies them. The CLI entry (and the
+benchmark) sets ``CURATE_FAST_START=1``, and this module applies them when it is first imported
+(worker processes inherit the variable); a library user may call ``fast_start()`` before the
+first kernel runs.
 
 BLAS probe: numba's first compile or cache load imports ``numba.np.arraymath``,
 which probes for BLAS at import time by importing ``scipy.linalg``. That import pulls in
@@ -22,11 +26,14 @@ behaves differently, and other libraries' cached functions load exactly as numba
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 
 import numba as nb
 
-__all__ = ["nb"]
+__all__ = ["FAST_START_ENV", "fast_start", "nb"]
+
+FAST_START_ENV = "CURATE_FAST_START"
 
 
 def _defer_blas_probe() -> None:
@@ -61,6 +68,8 @@ def _lean_cache_loads() -> None:
         return
     if not all(hasattr(Cache, a) for a in ("_load_overload", "_guard_against_spurious_io_errors")):
         return
+    if getattr(Cache.load_overload, "curate_lean", False):
+        return  # already applied
 
     full = Cache.load_overload
 
@@ -73,8 +82,15 @@ def _lean_cache_loads() -> None:
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)
 
+    load_overload.curate_lean = True  # type: ignore[attr-defined]
     Cache.load_overload = load_overload
 
 
-_defer_blas_probe()
-_lean_cache_loads()
+def fast_start() -> None:
+    """Apply both start-up fixes (idempotent; effective before the first kernel compiles or loads)."""
+    _defer_blas_probe()
+    _lean_cache_loads()
+
+
+if os.environ.get(FAST_START_ENV) == "1":
+    fast_start()

@@ -25,22 +25,12 @@ import numpy as np
 import polars as pl
 
 from curate.text.jit import nb
-from curate.text.utf8 import decode, mix, run_chunks, utf8_buffers
+from curate.text.utf8 import CJK as CJK_BIT
+from curate.text.utf8 import char_classes, decode, mix, run_chunks, utf8_buffers
 
 Unit = Literal["word", "char", "auto"]
 UNITS: dict[str, int] = {"word": 0, "char": 1, "auto": 2}
 SEP, WORD, CJK = 0, 1, 2
-_CJK_RANGES = (
-    (0x1100, 0x11FF),
-    (0x2E80, 0x2FDF),
-    (0x3040, 0x30FF),
-    (0x3130, 0x318F),
-    (0x31F0, 0x31FF),
-    (0x3400, 0x4DBF),
-    (0x4E00, 0x9FFF),
-    (0xAC00, 0xD7AF),
-    (0xF900, 0xFAFF),
-)
 
 
 @lru_cache(maxsize=2)
@@ -48,7 +38,8 @@ def char_tables(lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(fold, cls)`` for the Basic Multilingual Plane: folded code point and its class.
 
     ``fold`` is NFKC then lowercase where that yields one character (full-width "Ａ" -> "a");
-    ``cls`` is WORD for letters, digits, marks and "_", CJK for Han/kana/Hangul, SEP otherwise.
+    ``cls`` is WORD for letters, digits, marks and "_", CJK for Han and kana (not Hangul: see
+    ``curate.text.cjk``), SEP otherwise.
     Built once per process (~0.1 s); code points above the BMP are classed in the kernel.
     """
     fold = np.arange(0x10000, dtype=np.int32)
@@ -66,9 +57,8 @@ def char_tables(lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
         cat = unicodedata.category(chr(f)) if not 0xD800 <= f < 0xE000 else "Cs"
         if cat[0] in "LNM" or f == 0x5F:
             cls[c] = WORD
-    for lo, hi in _CJK_RANGES:
-        sel = (fold >= lo) & (fold <= hi)
-        cls[sel & (cls == WORD)] = CJK
+    cjk = (char_classes()[0] & CJK_BIT) != 0  # the one CJK table, all code points (curate.text.cjk)
+    cls[cjk[fold] & (cls == WORD)] = CJK
     return fold, cls
 
 

@@ -1,4 +1,4 @@
-"""Shared polars expressions for rule filters: words, lines, ratios, phrase patterns, score names.
+"""Shared polars expressions for rule filters: words, lines, ratios, phrase patterns.
 
 Everything here is an ``pl.Expr`` over a whole string column, so a stage composes them without a
 per-row Python loop. "Words" are CJK-aware: each Han/Hiragana/Katakana character is one word (Chinese
@@ -12,12 +12,11 @@ import re
 from collections.abc import Iterable, Sequence
 
 import polars as pl
-from pydantic import Field as PydField
 
 from curate.fields import Field, field_text
-from curate.pipeline.stage import Rule, StageConfig
+from curate.text.cjk import CJK_CLASS
 
-CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+CJK = CJK_CLASS
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NON_CJK_WORD = rf"[\w--[{CJK}]]+"
 WORD_PATTERN = rf"[{CJK}]|{_NON_CJK_WORD}(?:['’]{_NON_CJK_WORD})*"
@@ -26,23 +25,6 @@ URL_PATTERN = r"(?i)\b(?:https?://|ftp://|www\.)[^\s<>\"'()（）\[\]{}，。；
 # Scratch column a stage may add while scoring and drops before returning.
 TMP = "__curate_text"
 TERMINAL_PUNCT = ".!?\"'。！？”’」』…"
-
-
-class FieldConfig(StageConfig):
-    """Config base for stages that read one field of a row (see curate.fields)."""
-
-    field: Field = PydField(
-        "all",
-        description="text the rule reads: text, user, assistant, last_assistant, first_user, system, all",
-    )
-
-
-def score_name(stat: str, field: str, default: str) -> str:
-    """``score_<stat>`` for the stage's default field, ``score_<stat>_<field>`` otherwise.
-
-    A recipe may run one stage on two fields (user, then assistant); the suffix keeps both columns.
-    """
-    return f"score_{stat}" if field == default else f"score_{stat}_{field}"
 
 
 def text_of(field: Field) -> pl.Expr:
@@ -113,17 +95,6 @@ def count_phrases(text: pl.Expr, pattern: str) -> pl.Expr:
     if not pattern:
         return pl.lit(0, dtype=pl.Int64)
     return text.str.count_matches(pattern).cast(pl.Int64)
-
-
-def range_rules(col: str, *, lo: float | None, hi: float | None, below: str, above: str) -> list[Rule]:
-    """Rules for ``col < lo`` (reason ``below``) and ``col > hi`` (reason ``above``); None disables one."""
-    c = pl.col(col)
-    out = []
-    if lo is not None:
-        out.append(Rule(below, c < lo, c, lo))
-    if hi is not None:
-        out.append(Rule(above, c > hi, c, hi))
-    return out
 
 
 def ends_with_any(expr: pl.Expr, chars: Sequence[str] | str) -> pl.Expr:

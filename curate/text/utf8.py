@@ -21,13 +21,14 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from curate.models import cache_root
+from curate.cache import cache_dir
+from curate.text.cjk import CJK_CLASS
 from curate.text.jit import nb
 
 # Character-class bits of ``char_classes()``; each is the regex that defines it.
 CLASS_PATTERNS: dict[str, str] = {
     "word": r"\w",
-    "cjk": r"[\p{Han}\p{Hiragana}\p{Katakana}]",
+    "cjk": f"[{CJK_CLASS}]",
     "letter": r"\p{L}",
     "alnum": r"[\p{L}\p{N}]",
     "digit": r"\p{Nd}",
@@ -201,7 +202,7 @@ def char_classes() -> tuple[np.ndarray, np.ndarray]:
     Cached under ``CURATE_CACHE`` (default ``~/.cache/curate``) per polars version, since the
     classes are whatever that polars' regex engine says.
     """
-    path = cache_root() / "charclass" / f"polars-{pl.__version__}-v2.npz"
+    path = cache_dir("charclass") / f"polars-{pl.__version__}-v2.npz"
     try:
         with np.load(path) as z:
             return z["cls"], z["lower"]

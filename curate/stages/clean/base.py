@@ -23,7 +23,7 @@ from pydantic import Field as PydField
 
 from curate.fields import Field
 from curate.pipeline.stage import RowStage, StageResult, mark_removed
-from curate.text.textstats import FieldConfig
+from curate.stages.filter.base import FieldConfig
 from curate.text.turns import turn_mask
 
 _ROW = "__clean_row"

@@ -10,14 +10,8 @@ from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.dedup.common import (
-    Punctuation,
-    Scope,
-    Whitespace,
-    check_keep,
-    source_codes,
-    survivor_rank,
-)
+from curate.stages.dedup.common import Scope, check_keep, source_codes, survivor_rank
+from curate.text.normalize import Punctuation, Whitespace
 from curate.text.textkey import text_keys
 from curate.text.utf8 import mix64
 
@@ -26,7 +20,7 @@ from curate.text.utf8 import mix64
 class ExactDedup(GlobalStage):
     """Keep one row per normalized text; the others leave with ``dup_of`` = the survivor's id.
 
-    The field is normalized (see ``dedup_common.normalized``) and hashed to a 128-bit key in one
+    The field is normalized (see ``text.normalize.normalized``) and hashed to a 128-bit key in one
     compiled pass over its UTF-8 bytes (``textkey.text_keys``: ~6x faster here than the same
     normalization as polars string expressions); then polars keeps the first row of each key in
     survivor order. Cost: one pass, plus a sort when ``keep`` is not ``first``. Removed rows carry

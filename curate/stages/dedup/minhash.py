@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -15,15 +14,9 @@ from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
 from curate.stages.dedup.common import Scope, check_keep, source_codes, survivor_rank
 from curate.text.dupclusters import by_components, greedy
-from curate.text.lsh import (
-    band_keys,
-    bucket_pairs,
-    jaccard_pairs,
-    optimal_bands,
-    signatures,
-    unique_pairs,
-)
-from curate.text.shingles import Unit, shingle_hashes
+from curate.text.lsh import jaccard_pairs, optimal_bands
+from curate.text.minhash import NearPairs, near_pairs
+from curate.text.shingles import Unit
 
 
 @register("dedup.minhash")
@@ -110,30 +103,23 @@ class MinHashDedup(GlobalStage):
     def near_pairs(self, df: pl.DataFrame) -> NearPairs:
         """Every near-duplicate pair in ``df`` (verified when ``verify``), without removing any row."""
         c = self.cfg
-        seed = self.ctx.seed if c.seed is None else c.seed
         bands, rows = self.band_shape()
-        workers = max(1, self.ctx.workers)
-        hashes, offsets, _ = shingle_hashes(
+        return near_pairs(
             df.select(field_text(c.field))[:, 0],
+            threshold=c.threshold,
+            bands=bands,
+            rows=rows,
+            num_perm=c.num_perm,
             unit=c.shingle,
             word_ngram=c.shingle_words,
             char_ngram=c.shingle_chars,
             cjk_share_min=c.min_cjk_share,
             lowercase=c.lowercase,
-            seed=seed,
-            workers=workers,
+            verify=c.verify,
+            groups=source_codes(df, c.scope),
+            seed=self.ctx.seed if c.seed is None else c.seed,
+            workers=max(1, self.ctx.workers),
         )
-        sig = signatures(hashes, offsets, num_perm=c.num_perm, seed=seed, workers=workers)
-        i, j, stats = self._candidates(
-            sig, np.diff(offsets) > 0, source_codes(df, c.scope), bands, rows, seed
-        )
-        sim = np.full(i.size, np.nan)
-        if c.verify and i.size:
-            sim = jaccard_pairs(hashes, offsets, i, j, workers=workers)
-            ok = sim >= c.threshold
-            i, j, sim = i[ok], j[ok], sim[ok]
-        stats.update(bands=bands, rows_per_band=rows, verified_pairs=int(i.size) if c.verify else None)
-        return NearPairs(i, j, sim, hashes, offsets, stats)
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         c = self.cfg
@@ -163,36 +149,3 @@ class MinHashDedup(GlobalStage):
         )
         p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
         return StageResult(kept=df.filter(pl.Series(~mask)), removed=removed, stats=p.stats)
-
-    def _candidates(
-        self, sig: np.ndarray, nonempty: np.ndarray, src: np.ndarray, bands: int, rows: int, seed: int
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Candidate pairs: identical signatures first (star to the first copy), then LSH on the rest."""
-        n = sig.shape[0]
-        docs = np.flatnonzero(nonempty)
-        full = band_keys(sig[docs], 1, sig.shape[1], src[docs], seed)[0]
-        _, first, inv = np.unique(full, return_index=True, return_inverse=True)
-        rep = docs[first]
-        star_i, star_j = rep[inv], docs
-        m = star_i != star_j
-        left, right = [star_i[m]], [star_j[m]]
-        keys = band_keys(sig[rep], bands, rows, src[rep], seed)
-        for b in range(bands):
-            a, z = bucket_pairs(keys[b])
-            left.append(rep[a])
-            right.append(rep[z])
-        i, j = np.concatenate(left), np.concatenate(right)
-        i, j = unique_pairs(np.minimum(i, j), np.maximum(i, j), n)
-        return i, j, {"identical_signatures": int(m.sum()), "candidate_pairs": int(i.size)}
-
-
-@dataclass
-class NearPairs:
-    """Pairs ``i < j`` of row positions, their exact Jaccard (NaN when unverified), and the shingles."""
-
-    i: np.ndarray
-    j: np.ndarray
-    sim: np.ndarray
-    hashes: np.ndarray
-    offsets: np.ndarray
-    stats: dict[str, Any]

@@ -11,8 +11,8 @@ from pydantic import Field as PydField
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
+from curate.stages.filter.base import FieldConfig, score_name
 from curate.text import wordlists
-from curate.text.textstats import FieldConfig, score_name
 from curate.text.turns import count_turns, turns
 
 _FIELD_DESC = "turns the rule reads: user, assistant, last_assistant, first_user, or all (text: all turns)"

@@ -16,8 +16,9 @@ from pydantic import Field as PydField
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
+from curate.stages.filter.base import FieldConfig, score_name
 from curate.text import ngrams, textscan
-from curate.text.textstats import TMP, FieldConfig, field_series, lines, ratio, score_name, text_of
+from curate.text.textstats import TMP, field_series, lines, ratio, text_of
 
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 # A bullet: a bullet glyph, or a Markdown "-", "*", "+" followed by a space ("****" is a rule, not a list).

@@ -23,8 +23,9 @@ from pydantic import Field as PydField
 from curate.errors import ModelError
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
+from curate.stages.filter.base import FieldConfig, score_name
 from curate.text.pybatch import map_rows
-from curate.text.textstats import FieldConfig, score_name, text_of
+from curate.text.textstats import text_of
 
 
 def bundled_model_path() -> Path:

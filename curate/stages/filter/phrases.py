@@ -11,8 +11,9 @@ from pydantic import model_validator
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
+from curate.stages.filter.base import FieldConfig, score_name
 from curate.text import wordlists
-from curate.text.textstats import FieldConfig, count_phrases, phrase_pattern, score_name, text_of
+from curate.text.textstats import count_phrases, phrase_pattern, text_of
 
 
 class _AnswerConfig(FieldConfig):

@@ -14,8 +14,9 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
+from curate.stages.filter.base import FieldConfig, score_name
 from curate.text.textscan import class_counts, share
-from curate.text.textstats import URL_PATTERN, FieldConfig, field_series, score_name
+from curate.text.textstats import URL_PATTERN, field_series
 
 STATS = ("alnum", "special", "digit", "whitespace", "uppercase", "control", "url")
 

@@ -7,8 +7,9 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
+from curate.stages.filter.base import FieldConfig, score_name
 from curate.text import ngrams
-from curate.text.textstats import FieldConfig, field_series, score_name
+from curate.text.textstats import field_series
 
 
 @register("filter.repetition")

@@ -11,8 +11,9 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
+from curate.stages.filter.base import FieldConfig, range_rules, score_name
 from curate.text.textscan import word_counts
-from curate.text.textstats import FieldConfig, field_series, line_count, range_rules, score_name, text_of
+from curate.text.textstats import field_series, line_count, text_of
 
 
 @register("filter.words")

@@ -10,8 +10,9 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
+from curate.stages.filter.base import FieldConfig, score_name
 from curate.text import wordlists
-from curate.text.textstats import CJK, FieldConfig, ratio, score_name, text_of, word_count, words
+from curate.text.textstats import CJK, ratio, text_of, word_count, words
 
 _HAS_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 

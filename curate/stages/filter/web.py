@@ -8,8 +8,9 @@ from pydantic import Field as PydField
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageResult, split_by_rules
+from curate.stages.filter.base import FieldConfig, score_name
 from curate.text import ngrams, textscan
-from curate.text.textstats import FieldConfig, ends_with_any, field_series, lines, score_name, text_of
+from curate.text.textstats import ends_with_any, field_series, lines, text_of
 
 CITATION = r"\[\d*\]|\[edit\]|\[citation needed\]"
 POLICY = r"terms of use|privacy policy|cookie policy|uses cookies|use of cookies|use cookies"

@@ -15,13 +15,14 @@ from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
 from curate.stages.mix.allocate import group_expr, group_rng, take_closest
-from curate.text.neardup import UnionFind, near_duplicate_groups
+from curate.text.dupclusters import by_components
+from curate.text.minhash import near_duplicate_groups
 
 log = logging.getLogger(__name__)
 
 
 def leak_groups(
-    df: pl.DataFrame, *, field: str, check: str, threshold: float, seed: int
+    df: pl.DataFrame, *, field: str, check: str, threshold: float, seed: int, workers: int = 1
 ) -> tuple[np.ndarray, dict[str, int]]:
     """A group id per row such that rows which must not straddle a split share one.
 
@@ -35,16 +36,19 @@ def leak_groups(
     keys = pl.DataFrame({"id": df["id"], "t": norm}).with_row_index("i")
     first_by_id = keys.select(pl.col("i").min().over("id")).to_series().to_numpy()
     first_by_text = keys.select(pl.col("i").min().over("t")).to_series().to_numpy()
-    info = {"exact_merges": 0, "near_merges": 0}
+    n = df.height
+    exact_i = np.concatenate([np.arange(n), np.arange(n)])
+    exact_j = np.concatenate([first_by_id, first_by_text]).astype(np.int64)
+    exact = by_components(n, exact_i, exact_j, np.arange(n))
+    info = {"exact_merges": int(n - np.unique(exact).size), "near_merges": 0}
     if check == "near":
-        near, info["near_merges"] = near_duplicate_groups(norm.to_list(), threshold=threshold, seed=seed)
+        near, info["near_merges"] = near_duplicate_groups(
+            norm, threshold=threshold, seed=seed, workers=workers
+        )
     else:
-        near = np.arange(df.height)
-    uf = UnionFind(df.height)
-    for i, (a, b, c) in enumerate(zip(first_by_id, first_by_text, near, strict=True)):
-        info["exact_merges"] += uf.union(i, int(a)) + uf.union(i, int(b))
-        uf.union(i, int(c))
-    g = np.array([uf.find(i) for i in range(df.height)], dtype=np.int64)
+        near = np.arange(n)
+    edges_i, edges_j = np.concatenate([exact_i, np.arange(n)]), np.concatenate([exact_j, near])
+    g = by_components(n, edges_i, edges_j, np.arange(n))
     return g, info
 
 
@@ -82,7 +86,12 @@ class Split(GlobalStage):
         cfg = self.cfg
         seed = cfg.seed if cfg.seed is not None else self.ctx.seed
         groups, info = leak_groups(
-            df, field=cfg.leak_field, check=cfg.leak_check, threshold=cfg.near_threshold, seed=seed
+            df,
+            field=cfg.leak_field,
+            check=cfg.leak_check,
+            threshold=cfg.near_threshold,
+            seed=seed,
+            workers=self.ctx.threads,
         )
         strata = df.select(group_expr(cfg.by) if cfg.by else pl.lit("all")).to_series().to_list()
         # a group's home stratum: the stratum of its first row

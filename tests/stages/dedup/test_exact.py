@@ -12,7 +12,7 @@ from curate.errors import StageError
 from curate.pipeline.registry import get
 from curate.pipeline.stage import StageContext
 from curate.schema import chat_row, frame, text_row
-from curate.stages.dedup.common import normalized
+from curate.text.normalize import normalized
 from curate.text.textkey import text_keys
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "dedup" / "real_docs.jsonl"
@@ -136,7 +136,7 @@ def test_empty_table() -> None:
 @pytest.mark.parametrize("punctuation", ["keep", "fold", "remove"])
 @pytest.mark.parametrize("lowercase", [True, False])
 def test_compiled_keys_group_like_the_polars_normalization(whitespace, punctuation, lowercase) -> None:
-    """textkey's one-pass hash and dedup_common.normalized (polars) must agree on which texts are equal."""
+    """textkey's one-pass hash and text.normalize.normalized (polars) must agree on which texts are equal."""
     texts = [d["text"] for d in real_docs()]
     variants = texts + [t.upper() for t in texts[:40]] + [" ".join(t) for t in texts[40:80]]
     variants += [t.replace("。", ".").replace("，", ",") for t in texts[80:120]]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from curate.app import run
 from curate.errors import LicenseError
 from curate.formats.evalset import write_eval_files
 from curate.recipe import parse
-from curate.run import run
 
 DATA = Path(__file__).parents[3] / "recipes" / "data"
 RECIPE = f"""

@@ -8,7 +8,7 @@ import pytest
 from curate.pipeline.stage import StageContext
 from curate.schema import chat_row, frame
 from curate.stages.mix.split import Split
-from curate.text.neardup import near_duplicate_groups
+from curate.text.minhash import near_duplicate_groups
 
 
 @pytest.fixture(scope="module")

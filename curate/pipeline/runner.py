@@ -1,0 +1,183 @@
+"""Sequencing and the ledger: run a recipe's stages in order, reuse finished ones, check every count.
+
+Each stage's output is keyed by a fingerprint of its input (the previous fingerprint) and its own
+config, so re-running an unchanged recipe reuses finished stages and a killed run resumes at the
+first unfinished one. After every stage the runner checks
+``rows_in + added == kept + removed + side`` and stops with a StageError if it does not hold.
+The executor (``pipeline.executors``) decides how a stage meets its table; this module only
+decides which stages run and records what they did.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.errors import StageError
+from curate.pipeline import registry
+from curate.pipeline.executors.base import Executor
+from curate.pipeline.fingerprint import fingerprint
+from curate.pipeline.rundir import RunDir
+from curate.pipeline.stage import ScoreOnly, StageContext, StageResult, caches_scores, split_by_rules
+from curate.version import __version__
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageRecord:
+    """What one stage did: the numbers that go into the manifest."""
+
+    index: int
+    name: str
+    rows_in: int
+    kept: int
+    removed: int
+    added: int = 0
+    side: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    reused: bool = False
+    fingerprint: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def reason_counts(removed: pl.DataFrame | None) -> dict[str, int]:
+    """Removed rows per reason, most frequent first."""
+    if removed is None or removed.height == 0 or "reason" not in removed.columns:
+        return {}
+    vc = removed.group_by("reason").len().sort("len", descending=True)
+    return {str(r): int(n) for r, n in vc.iter_rows()}
+
+
+def check_ledger(name: str, rows_in: int, res: StageResult) -> None:
+    """Every input row is kept, removed or in a side output (plus the rows the stage added)."""
+    out = res.kept.height + res.n_removed + sum(v.height for v in res.side.values())
+    if rows_in + res.added != out:
+        raise StageError(
+            f"ledger does not balance: {rows_in} in + {res.added} added != {res.kept.height} kept + "
+            f"{res.n_removed} removed + {out - res.kept.height - res.n_removed} side",
+            stage=name,
+            hint="a stage must return every input row as kept, removed or side output",
+        )
+
+
+@contextmanager
+def status(what: str, *, show: bool) -> Iterator[None]:
+    """A spinner on stderr while a stage runs (only when ``show``: the CLI on a terminal)."""
+    if not show:
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(what):
+        yield
+
+
+def run_stages(
+    specs: Sequence[Any],
+    table: pl.DataFrame | Path,
+    fp: str,
+    *,
+    rd: RunDir,
+    ctx: StageContext,
+    executor: Executor,
+    seed: int,
+    records: list[StageRecord],
+    force: bool = False,
+    progress: bool = False,
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    """Run ``specs`` (recipe stage specs) on ``table``: a frame, or the finished stage dir holding it.
+
+    A reused stage's kept rows are read only when a later stage must run (or at the end), so
+    resuming reads one checkpoint, not one per finished stage. Appends one record per stage.
+    """
+    side: dict[str, pl.DataFrame] = {}
+    for i, spec in enumerate(specs, start=1):
+        cls = registry.get(spec.name)
+        cfg = spec.config  # built once when the recipe was parsed
+        fp_in = fp
+        fp = fingerprint(fp, spec.name, cfg.model_dump(mode="json"), seed, __version__)
+        sdir = rd.stage_dir(i, spec.name)
+        done = None if force else RunDir.done(sdir)
+        if done and done.get("fingerprint") == fp:
+            table = sdir
+            side.update(RunDir.read_side(sdir))
+            done.update(reused=True)
+            keep = StageRecord.__dataclass_fields__
+            records.append(StageRecord(**{k: v for k, v in done.items() if k in keep}))
+            log.info("stage %s: reused (%d kept)", spec.name, done["kept"])
+            continue
+        if isinstance(table, Path):
+            table = RunDir.read_kept(table)
+        rd.clear_from(i)
+        stage = cls(cfg, ctx=ctx)
+        t0 = time.perf_counter()
+        with status(f"{spec.name} on {table.height:,} rows", show=progress):
+            try:
+                res = _apply(stage, table, executor, rd=rd, index=i, fp_in=fp_in, seed=seed, force=force)
+            except StageError:
+                raise
+            except Exception as e:  # a bug or bad data inside a stage: name the stage
+                raise StageError(
+                    f"{type(e).__name__}: {e}", stage=spec.name, hint="re-run with --debug for the traceback"
+                ) from e
+        check_ledger(spec.name, table.height, res)
+        rec = StageRecord(
+            i,
+            spec.name,
+            table.height,
+            res.kept.height,
+            res.n_removed,
+            added=res.added,
+            side={k: v.height for k, v in res.side.items()},
+            reasons=reason_counts(res.removed),
+            seconds=round(time.perf_counter() - t0, 3),
+            fingerprint=fp,
+            stats=res.stats,
+        )
+        RunDir.write_stage(sdir, kept=res.kept, removed=res.removed, side=res.side, record=rec.__dict__)
+        records.append(rec)
+        side.update(res.side)
+        table = res.kept
+        log.info("stage %s: kept %d, removed %d (%.2fs)", spec.name, rec.kept, rec.removed, rec.seconds)
+    return (RunDir.read_kept(table) if isinstance(table, Path) else table), side
+
+
+def _apply(
+    stage: Any,
+    table: pl.DataFrame,
+    executor: Executor,
+    *,
+    rd: RunDir,
+    index: int,
+    fp_in: str,
+    seed: int,
+    force: bool,
+) -> StageResult:
+    """The stage's result; a threshold-declaring row stage reuses its scored table when only
+    thresholds changed (the scoring fingerprint leaves them out), and then only re-splits."""
+    if not caches_scores(stage):
+        return executor.apply(stage, table)
+    knobs = stage.cfg.model_dump(mode="json", exclude=set(stage.thresholds))
+    sfp = fingerprint(fp_in, stage.name, knobs, repr(stage.score_key()), seed, __version__)
+    path = rd.scores_path(index, stage.name, sfp)
+    if path.exists() and not force:
+        scored = pl.read_parquet(path)
+        log.info("stage %s: scores reused, thresholds re-applied", stage.name)
+        res = split_by_rules(scored, stage.rules(), stage=stage.name)
+        res.stats = {"scores_reused": True}
+        return res
+    scored = executor.apply(ScoreOnly(stage), table).kept
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f"{index:02d}-{stage.name}-*.parquet"):
+        old.unlink()
+    scored.write_parquet(path)
+    return split_by_rules(scored, stage.rules(), stage=stage.name)
