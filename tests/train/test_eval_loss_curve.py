@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 
-from curate.report.html import _curve, _loss_points
+import polars as pl
+
+from curate.report.figures import loss
 from curate.train import run_training
 from curate.train.config import TrainConfig
 
@@ -32,9 +33,7 @@ def test_final_eval_loss_reaches_metrics_and_the_report_curve(
     assert evals[0][0] == 0 and round(evals[0][1], 6) == s["base_eval_loss"]
     assert evals[-1][0] == s["steps"] == 3
     assert round(evals[-1][1], 6) == s["final_eval_loss"]
-    pts = _loss_points(out)
-    assert [x for x, _ in pts["eval_loss"]] == [0, 3]  # base and final: a line, not a lone point
-    svg = _curve(pts)
-    lines = re.findall(r'<polyline[^>]*points="([^"]*)"', svg)
-    assert sorted(len(p.split()) for p in lines) == [2, 3]  # eval (2 points) and train loss (3 steps)
-    assert "eval_loss" in svg
+    fig = loss(pl.from_dicts(recs, infer_schema_length=None))  # the report's chart, from the file alone
+    drawn = {t.name: list(t.x) for t in fig.data}
+    assert drawn["eval_loss"] == [0, 3]  # base and final: a line, not a lone point
+    assert len(drawn["loss"]) == 3  # train loss at every step
