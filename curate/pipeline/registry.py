@@ -21,6 +21,8 @@ FAMILIES: tuple[str, ...] = (
     "curate.filters",
     "curate.tagging",
     "curate.mixing",
+    "curate.stages.select",
+    "curate.stages.tag",
 )
 
 _REGISTRY: dict[str, type[Stage]] = {}

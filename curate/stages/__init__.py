@@ -1,0 +1,1 @@
+"""Every registered stage, one family per folder: the folder is the stage name's prefix."""
