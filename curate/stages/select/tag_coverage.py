@@ -26,7 +26,9 @@ class TagCoverageSelect(GlobalStage):
     """
 
     class Config(BudgetConfig):
-        column: str = Field("tag_intent", description="list column of tags (from tag.intent)")
+        column: str = Field(
+            "tag_intent", description="tag column: a list (tag.intent) or one label per row (task)"
+        )
         seed: int | None = Field(None, description="overrides the recipe seed")
 
     cfg: Config
@@ -40,7 +42,10 @@ class TagCoverageSelect(GlobalStage):
         seed = cfg.seed if cfg.seed is not None else self.ctx.seed
         budget = cfg.budget(df.height)
         budget = df.height if budget is None else budget
-        tags = df[cfg.column].list.sort().list.unique(maintain_order=True)
+        col = df[cfg.column]
+        if not isinstance(col.dtype, pl.List):  # one label per row (task, tag_cluster)
+            col = df.select(pl.concat_list(pl.col(cfg.column).cast(pl.Utf8)).list.drop_nulls()).to_series()
+        tags = col.list.sort().list.unique(maintain_order=True)
         t = pl.DataFrame(
             {
                 "i": np.arange(df.height),
@@ -73,11 +78,12 @@ class TagCoverageSelect(GlobalStage):
             df.filter(pl.Series(~keep)), stage=self.name, reason="over_budget", threshold=budget
         )
         vocab = set(tags.explode().drop_nulls().to_list())
+        kept_tags = tags.filter(pl.Series(keep)).explode().drop_nulls()
         stats: dict[str, Any] = {
             "rows_in": df.height,
             "rows_out": kept.height,
             "tags_in": len(vocab),
-            "tags_kept": len(set(kept[cfg.column].explode().drop_nulls().to_list())),
+            "tags_kept": int(kept_tags.n_unique()),
             "tag_sets_in": int(t["key"].n_unique()),
         }
         return StageResult(kept=kept, removed=removed, stats=stats)
