@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 
+from curate.embed.threads import threads_for
 from curate.embed.tokens import label_words
 
 
@@ -29,7 +30,8 @@ def kmeans(
         km = MiniBatchKMeans(k, random_state=seed, n_init=n_init, batch_size=4096)
     else:
         km = KMeans(k, random_state=seed, n_init=n_init)
-    labels = km.fit_predict(x).astype(np.int64)
+    with threads_for(2.0 * n * x.shape[1] * k * 30 * n_init):  # ~30 Lloyd iterations
+        labels = km.fit_predict(x).astype(np.int64)
     c = km.cluster_centers_.astype(np.float32)
     return labels, c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from curate.embed.threads import threads_for
 from curate.embed.tokens import segment_all
 
 Analyzer = Literal["words", "chars"]
@@ -119,7 +120,8 @@ class LexicalEmbedder:
         k = min(self.dim, x.shape[0] - 1, x.shape[1] - 1)
         svd = TruncatedSVD(n_components=k, random_state=self.seed) if k >= 2 else None
         if svd is not None:
-            svd.fit(x)
+            with threads_for(2.0 * x.nnz * k * 12 + 4.0 * x.shape[1] * k * k):  # ~6 power iterations
+                svd.fit(x)
         self._model = (vec, svd)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
