@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.helpers import lawbench_rows  # noqa: E402
-
-from curate.embed.service import embed_texts  # noqa: E402
-from curate.models import ModelHub  # noqa: E402
+from curate.embed.service import embed_texts
+from curate.models import ModelHub
+from tests.helpers import lawbench_rows
 
 
 def nmi(x: np.ndarray, labels: np.ndarray, seeds: int = 5) -> tuple[float, float, float]:

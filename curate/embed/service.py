@@ -43,7 +43,7 @@ def text_keys(texts: list[str]) -> np.ndarray:
 
 
 def embed_texts(
-    texts: list[str], embedder: Any, *, cache_dir: Path | None, batch_rows: int = 4096
+    texts: list[str], embedder: Any, *, cache_dir: Path | None, batch_rows: int = 2048
 ) -> Embedded:
     """Vectors for ``texts`` from the cache, embedding only texts it lacks (each distinct text once)."""
     t0 = time.perf_counter()
@@ -61,12 +61,13 @@ def embed_texts(
         parts = []
         for lo in range(0, len(order), batch_rows):
             idx = order[lo : lo + batch_rows]
-            parts.append(np.asarray(embedder.encode([texts[i] for i in idx]), dtype=np.float32))
-        new = np.concatenate(parts).astype(np.float16)  # the cache's precision, fresh or not
+            part = np.asarray(embedder.encode([texts[i] for i in idx]), dtype=np.float16)
+            if store is not None:
+                store.add(keys[idx], part)  # one shard per batch: a killed run resumes here
+            parts.append(part)
+        new = np.concatenate(parts)  # float16: the cache's precision, fresh or not
         new_keys = keys[order]
         computed = len(order)
-        if store is not None:
-            store.add(new_keys, new)
         if vecs is None:
             vecs = np.zeros((len(keys), new.shape[1]), dtype=np.float32)
         pos = {int(k): i for i, k in enumerate(new_keys)}
