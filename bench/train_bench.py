@@ -43,9 +43,9 @@ TAIL_STEPS = 5
 
 def model_dir() -> Path:
     """The converted safetensors folder all three load (converted once from the GGUF)."""
-    from curate.models import cache_root
+    from curate.cache import cache_dir
 
-    d = cache_root() / "models" / "smollm2-135m"
+    d = cache_dir("models") / "smollm2-135m"
     if not (d / "config.json").exists():
         code = "from curate.models import load_causal_lm; load_causal_lm('smollm2-135m')"
         subprocess.run([sys.executable, "-c", code], check=True)

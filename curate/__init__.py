@@ -10,23 +10,15 @@ The notebook API is three calls::
 
 from __future__ import annotations
 
-import atexit
-import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-# At exit, CPython runs a full cycle collection over every live object before freeing modules.
-# After numba has loaded kernels that is ~10^6 objects and 0.2-0.3 s of a short run's wall time,
-# spent finding garbage the OS reclaims anyway. Freezing the heap first skips that scan; objects
-# are still released by reference counting and every atexit handler still runs.
-atexit.register(gc.freeze)
+from curate.version import __version__
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from curate.pipeline.runner import RunResult
+    from curate.app import RunResult
     from curate.recipe import Recipe
 
 
@@ -39,7 +31,7 @@ def load(path: str | Path, *, format: str = "auto", **options: Any) -> pl.DataFr
 
 def stats(data: str | Path | pl.DataFrame, *, format: str = "auto") -> dict[str, Any]:
     """Row counts, length percentiles, turns, formats and sources of a table, file or run dir."""
-    from curate.describe import compute
+    from curate.report.describe import compute
 
     return compute(data, format=format)
 
@@ -53,7 +45,7 @@ def run(
     progress: bool | None = False,
 ) -> RunResult:
     """Run a recipe (a path or a parsed ``Recipe``) and return its ``RunResult``."""
-    from curate.pipeline.runner import run as _run
+    from curate.app import run as _run
     from curate.recipe import Recipe
     from curate.recipe import load as load_recipe
 

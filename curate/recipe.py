@@ -11,48 +11,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from curate.errors import RecipeError
+from curate.formats.spec import CHAT_FORMATS, FILE_FORMATS, FORMATS, SourceSpec, StrictModel
 
-CHAT_FORMATS = ("alpaca", "sharegpt", "openai", "prompt_response_history", "canonical")
-FORMATS = ("auto", *CHAT_FORMATS, "text")
-FILE_FORMATS = ("jsonl", "json", "parquet")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SourceSpec(_Strict):
-    """One raw corpus: where it is, how to read it, and what it is (domain, task, license)."""
-
-    name: str
-    path: str | list[str]
-    format: Literal[
-        "auto", "alpaca", "sharegpt", "openai", "prompt_response_history", "canonical", "text"
-    ] = "auto"
-    columns: dict[str, str] = Field(default_factory=dict)
-    roles: dict[str, str] = Field(default_factory=dict)
-    domain: str = "general"
-    task: str | None = None
-    license: str | None = None
-    terms: str | None = None
-    text_split: Literal["file", "paragraph", "line"] = "file"
-    text_field: str = "text"
-    file_type: Literal["auto", "jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf"] = "auto"
-    limit: int | None = Field(default=None, ge=1)
-    drop_leading_assistant: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not v or any(ch in v for ch in "/\\ "):
-            raise ValueError("must be non-empty, without spaces or slashes")
-        return v
+__all__ = [
+    "CHAT_FORMATS",
+    "FILE_FORMATS",
+    "FORMATS",
+    "OutputSpec",
+    "Recipe",
+    "SourceSpec",
+    "StageSpec",
+    "load",
+    "parse",
+]
 
 
-class OutputSpec(_Strict):
+class OutputSpec(StrictModel):
     """Final dataset format(s) and file type written to ``output/``."""
 
     format: str | list[str] = "sharegpt"
@@ -79,9 +56,17 @@ class StageSpec(BaseModel):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
     line: int | None = None
+    _config: Any = PrivateAttr(default=None)
+
+    @property
+    def config(self) -> Any:
+        """The stage's typed Config, built once when the recipe is parsed (see ``built``)."""
+        if self._config is None:
+            raise RuntimeError(f"stage {self.name!r} has no built config: pass the recipe through built()")
+        return self._config
 
 
-class Recipe(_Strict):
+class Recipe(StrictModel):
     """A whole run: sources -> stages -> output (-> train)."""
 
     name: str
@@ -95,7 +80,24 @@ class Recipe(_Strict):
     allowed_licenses: list[str] | None = None
     commercial: bool = False
     workers: int | None = Field(default=None, ge=1)
+    executor: str = "local"
     path: Path | None = None
+    _train: Any = PrivateAttr(default=None)
+
+    @property
+    def train_config(self) -> Any:
+        """The typed TrainConfig (the recipe seed unless train: sets one), or None without train:."""
+        return built(self)._train if self.train is not None else None
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, v: str) -> str:
+        from curate.pipeline.executors import executor_problem
+
+        problem = executor_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("sources")
     @classmethod
@@ -234,7 +236,8 @@ def validate_stages(recipe: Recipe, lines: _Lines | None = None, file: str | Non
                 f"unknown stage {spec.name!r}", file=file, line=spec.line, key=f"stages.{i}", hint=err.hint
             ) from None
         try:
-            configs.append(cls.Config(**spec.params))
+            spec._config = cls.Config(**spec.params)
+            configs.append(spec._config)
         except ValidationError as err:
             e = err.errors()[0]
             loc = tuple(e["loc"])
@@ -277,14 +280,25 @@ def parse(text: str, *, file: str = "<recipe>", path: Path | None = None) -> Rec
     except ValidationError as err:
         _raise_validation(err, lines, file, (), Recipe)
         raise  # unreachable
+    return built(recipe, lines, file)
+
+
+def built(recipe: Recipe, lines: _Lines | None = None, file: str | None = None) -> Recipe:
+    """Build every typed config of ``recipe`` once: each stage's Config and the train config.
+
+    ``parse`` calls it, so a loaded recipe is ready; a Recipe built in Python gets its configs the
+    first time it runs. The runner uses these objects and never validates a config again.
+    """
+    if all(s._config is not None for s in recipe.stages) and (recipe.train is None or recipe._train):
+        return recipe
     validate_stages(recipe, lines, file)
     if recipe.train is not None:
         from curate.train.config import TrainConfig  # local import: training deps are heavy
 
         try:
-            TrainConfig(**recipe.train)
+            recipe._train = TrainConfig(**{"seed": recipe.seed, **recipe.train})
         except ValidationError as err:
-            _raise_validation(err, lines, file, ("train",), TrainConfig)
+            _raise_validation(err, lines, file or str(recipe.path or "<recipe>"), ("train",), TrainConfig)
     return recipe
 
 

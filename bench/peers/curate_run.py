@@ -18,17 +18,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import polars as pl
 from common import Timer, emit
 
+from curate.cli.startup import process_setup
 from curate.pipeline.registry import get
 from curate.pipeline.stage import StageContext
 from curate.schema import conform
 
 RULES_DJ = [  # Data-Juicer's six text filters with their default thresholds
-    ("filter.length", "curate.filters.length", {"min_chars": 10}),
-    ("filter.words", "curate.filters.rules_size", {"min_words": 10}),
-    ("filter.ratios", "curate.filters.rules_text", {"min_alnum_ratio": 0.25, "max_special_ratio": 0.25}),
+    ("filter.length", "curate.stages.filter.length", {"min_chars": 10}),
+    ("filter.words", "curate.stages.filter.size", {"min_words": 10}),
+    ("filter.ratios", "curate.stages.filter.ratios", {"min_alnum_ratio": 0.25, "max_special_ratio": 0.25}),
     (
         "filter.repetition",
-        "curate.filters.rules_repetition",
+        "curate.stages.filter.repetition",
         {
             "char_ngram_chars": 10,
             "word_ngram_words": 10,
@@ -39,10 +40,10 @@ RULES_DJ = [  # Data-Juicer's six text filters with their default thresholds
     ),
 ]
 RULES_DT = [  # datatrove's four quality filters, defaults on both sides
-    ("filter.gopher_quality", "curate.filters.rules_gopher", {}),
-    ("filter.gopher_repetition", "curate.filters.rules_gopher", {}),
-    ("filter.c4", "curate.filters.rules_web", {}),
-    ("filter.fineweb", "curate.filters.rules_web", {}),
+    ("filter.gopher_quality", "curate.stages.filter.gopher", {}),
+    ("filter.gopher_repetition", "curate.stages.filter.gopher", {}),
+    ("filter.c4", "curate.stages.filter.web", {}),
+    ("filter.fineweb", "curate.stages.filter.web", {}),
 ]
 
 
@@ -61,8 +62,8 @@ def sketch(path: str, out: Path, workers: int) -> None:
     import numpy as np
 
     from curate.fields import field_text
-    from curate.filters.lsh import signatures
-    from curate.filters.shingles import shingle_hashes
+    from curate.text.lsh import signatures
+    from curate.text.shingles import shingle_hashes
 
     df = load(path)
     with Timer() as sh:
@@ -87,6 +88,7 @@ def sketch(path: str, out: Path, workers: int) -> None:
 
 
 def main() -> None:
+    process_setup()  # what the `curate` command does at start: the figures are the CLI's
     ap = argparse.ArgumentParser()
     ap.add_argument("task", choices=["rules_dj", "rules_dt", "exact", "minhash", "quality", "sketch"])
     ap.add_argument("--input", required=True)
@@ -107,10 +109,10 @@ def main() -> None:
                 for name, module, cfg in RULES_DJ if a.task == "rules_dj" else RULES_DT:
                     df = stage(name, module, cfg, a.workers).apply(df).kept
             elif a.task == "exact":
-                df = stage("dedup.exact", "curate.filters.dedup_exact", {}, a.workers).apply(df).kept
+                df = stage("dedup.exact", "curate.stages.dedup.exact", {}, a.workers).apply(df).kept
             else:
                 cfg = {"threshold": a.threshold, "clustering": a.clustering}
-                mh = stage("dedup.minhash", "curate.filters.minhash", cfg, a.workers)
+                mh = stage("dedup.minhash", "curate.stages.dedup.minhash", cfg, a.workers)
                 res = mh.apply(df)
         if a.task == "quality":  # found pairs, and (removed row, its survivor), as input row numbers
             found = mh.near_pairs(df)

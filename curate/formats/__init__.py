@@ -5,13 +5,7 @@ from curate.formats.detect import detect_format
 from curate.formats.read import ReadResult, from_records, load, load_with_rejects, read_source
 from curate.formats.write import to_records, write
 
-STAGES: dict[str, str] = {
-    "convert": "curate.formats.convert_stage",
-    "truncate.history": "curate.formats.truncate",
-}
-
 __all__ = [
-    "STAGES",
     "ReadResult",
     "detect_format",
     "from_records",

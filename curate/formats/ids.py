@@ -66,7 +66,7 @@ def _wide(s: pl.Series) -> pl.Series:
 
 def normalized(texts: pl.Series) -> pl.Series:
     """``schema.normalize`` of every row (null reads as ""): NFKC, whitespace collapsed."""
-    from curate.filters.utf8 import collapse_whitespace
+    from curate.text.utf8 import collapse_whitespace
 
     s = texts.fill_null("")
     wide = _wide(s).arg_true()

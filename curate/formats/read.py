@@ -30,8 +30,8 @@ from curate.formats.pairs import PairsReader
 from curate.formats.plain import CanonicalReader, TextReader
 from curate.formats.sharegpt import ShareGPTReader
 from curate.formats.sources import ROW_BASED, expand, relative
+from curate.formats.spec import SourceSpec
 from curate.formats.turns import RecordError
-from curate.recipe import SourceSpec
 from curate.schema import MESSAGE, REJECT_SCHEMA, SCHEMA
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from curate.formats.compat import incompatibility
 from curate.formats.openai_messages import to_openai
 from curate.formats.pairs import to_alpaca, to_prompt_response
 from curate.formats.sharegpt import WRITE_TAGS
-from curate.recipe import CHAT_FORMATS
+from curate.formats.spec import CHAT_FORMATS
 from curate.schema import COLUMNS
 
 WRITE_FORMATS = (*CHAT_FORMATS, "text")

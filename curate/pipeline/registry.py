@@ -1,7 +1,7 @@
 """Stage registry: names like ``filter.length`` map to stage classes.
 
 Every built-in stage is listed by name and module in its family package's ``STAGES`` dict
-(``curate/filters/__init__.py`` etc.), so a recipe validates by importing only the stages it
+(``curate/stages/filter/__init__.py`` etc.), so a recipe validates by importing only the stages it
 uses. ``@register`` binds the class when that module is imported; a contract test checks the two
 agree. Plugins call ``register`` directly before a run.
 """
@@ -17,10 +17,11 @@ from curate.errors import RecipeError
 from curate.pipeline.stage import Stage
 
 FAMILIES: tuple[str, ...] = (
-    "curate.formats",
-    "curate.filters",
-    "curate.tagging",
-    "curate.mixing",
+    "curate.stages.format",
+    "curate.stages.filter",
+    "curate.stages.clean",
+    "curate.stages.dedup",
+    "curate.stages.mix",
     "curate.stages.select",
     "curate.stages.tag",
 )

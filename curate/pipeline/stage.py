@@ -8,6 +8,21 @@ Two shapes (DESIGN.md, "Stage contract"):
 * ``GlobalStage`` needs the whole table (dedup, clustering, mixing) and implements ``apply``.
 
 Stages never touch run directories, pools or logging set-up: the runner owns those.
+
+Where a stage lives and what it may import (the import rule; ``tests/test_layout.py`` walks every
+import with ast and names the file and the rule it breaks):
+
+* the ground floor (``errors``, ``schema``, ``fields``, ``version``, ``cache``) imports only itself;
+* ``text/`` and ``chat/`` import only the ground floor: arrays in, arrays out;
+* a stage lives in ``stages/<prefix>/`` (``filter.length`` -> ``stages/filter/length.py``) and
+  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``embed``, ``models`` and
+  the ground floor (and its sibling stages);
+* ``embed/`` (embedders, the embedding cache, k-means, chunked greedy kernels) imports ``text``,
+  ``models``, ``pipeline.stage`` and the ground floor;
+* nothing imports ``stages/`` except the registry, by name (``importlib``, from each family's
+  ``STAGES`` dict);
+* ``formats/`` imports only ``text/`` and the ground floor;
+* only ``app.py`` (the application) and ``cli/`` import ``train/``; only ``cli/`` imports the package face.
 """
 
 from __future__ import annotations
@@ -87,6 +102,21 @@ class Rule:
     when: pl.Expr
     value: pl.Expr | None = None
     threshold: float | int | str | None = None
+
+    @classmethod
+    def above(cls, reason: str, column: str, limit: float | None) -> list[Rule]:
+        """``[Rule]`` removing rows whose ``column`` exceeds ``limit``; ``[]`` when the limit is off (None).
+
+        The threshold pattern every filter repeats: ``rules = [*Rule.below(...), *Rule.above(...)]``.
+        """
+        c = pl.col(column)
+        return [] if limit is None else [cls(reason, c > limit, c, limit)]
+
+    @classmethod
+    def below(cls, reason: str, column: str, limit: float | None) -> list[Rule]:
+        """``[Rule]`` removing rows whose ``column`` is under ``limit``; ``[]`` when the limit is off."""
+        c = pl.col(column)
+        return [] if limit is None else [cls(reason, c < limit, c, limit)]
 
 
 class Stage(ABC):

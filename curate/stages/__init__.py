@@ -1,1 +1,5 @@
-"""Every registered stage, one family per folder: the folder is the stage name's prefix."""
+"""Every registered stage, one folder per name prefix: filter/ clean/ dedup/ mix/ format/ select/ tag/.
+
+Nothing outside this package imports it except ``curate.pipeline.registry``, which reads each
+family's ``STAGES`` dict and imports a stage's module by name only when a recipe uses it.
+"""

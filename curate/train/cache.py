@@ -205,7 +205,7 @@ def _truncate_history(chat: pl.DataFrame, tokenizer: Any, max_len: int) -> tuple
     exchanges itself if needed. Rows the stage removes come back as ``Dropped`` with its reason.
     """
     try:
-        from curate.formats.truncate import TruncateHistory
+        from curate.stages.format.truncate import TruncateHistory
     except ImportError:  # pragma: no cover - the stage ships with curate; keep the fallback honest
         return chat.with_columns(__truncated=pl.lit(False)), []
     from curate.pipeline.stage import StageContext

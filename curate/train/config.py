@@ -18,6 +18,22 @@ LOGIT_CHUNK_ROWS = 256
 Method = Literal["lora", "qlora", "full", "freeze", "prompt_tuning", "prefix_tuning", "p_tuning"]
 PROMPT_METHODS: tuple[str, ...] = ("prompt_tuning", "prefix_tuning", "p_tuning")
 ADAPTER_METHODS: tuple[str, ...] = ("lora", "qlora", *PROMPT_METHODS)
+# Knobs that belong to some methods only: setting one for another method is an error, not a silent
+# no-op (``method: full, rank: 64`` used to train a full model and ignore the rank).
+_LORA = ("lora", "qlora")
+METHOD_FIELDS: dict[str, tuple[str, ...]] = {
+    "rank": _LORA,
+    "alpha": _LORA,
+    "dropout": _LORA,
+    "target_modules": _LORA,
+    "lora_init": _LORA,
+    "rslora": _LORA,
+    "dora": _LORA,
+    "loraplus_lr_ratio": _LORA,
+    "plora_merge_steps": ("lora",),
+    "freeze_trainable_layers": ("freeze",),
+    "num_virtual_tokens": PROMPT_METHODS,
+}
 
 
 class TrainConfig(BaseModel):
@@ -228,6 +244,12 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _compatible(self) -> TrainConfig:
+        used_by = METHOD_FIELDS.get
+        stray = [f for f in sorted(self.model_fields_set) if self.method not in used_by(f, (self.method,))]
+        if stray:
+            owners = {f: ", ".join(METHOD_FIELDS[f]) for f in stray}
+            detail = "; ".join(f"{f} is for method: {m}" for f, m in owners.items())
+            raise ValueError(f"method: {self.method} does not use {', '.join(stray)} ({detail})")
         if self.plora_merge_steps and (self.dora or self.lora_init == "pissa" or self.method != "lora"):
             raise ValueError("plora_merge_steps works with method: lora, without dora or pissa init")
         if self.dora and self.method not in ("lora", "qlora"):

@@ -50,7 +50,8 @@ def train(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg.method`` on canonical rows; write everything under ``out_dir``; return the summary."""
-    from curate.models import cache_root, load_tokenizer
+    from curate.cache import cache_dir
+    from curate.models import load_tokenizer
 
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +67,7 @@ def train(
         )
     elif eval_df.height > cfg.eval_max_rows:  # a recipe's split: eval a seeded sample, keep CPU eval cheap
         eval_df = eval_df.sample(n=cfg.eval_max_rows, seed=cfg.seed)
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "tokenized"
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else cache_dir("tokenized")
     tok_kw = {"max_len": cfg.max_len, "last_turn_only": cfg.last_turn_only, "cache_dir": cache}
     with dist.main_first():
         tr = tokenize(train_df, tokenizer, **tok_kw)

@@ -90,3 +90,39 @@ def test_ledger_balances_and_schema_holds(name: str, table: pl.DataFrame):
         assert res.removed["reason"].null_count() == 0
         assert set(res.removed["id"]) <= set(table["id"])
     assert set(res.kept["id"]) <= set(table["id"]) | {None} or res.added or name.startswith("mix.into")
+
+
+ROW_STAGES = sorted(n for n in registry.builtin_modules() if registry.get(n).scope == "row")
+
+
+@pytest.mark.parametrize("name", ROW_STAGES)
+def test_row_stage_is_batch_invariant(name: str, table: pl.DataFrame):
+    """The executor may cut a row stage's input anywhere: batches of 1, 7 and all rows agree."""
+    from curate.pipeline.executors import LocalExecutor
+
+    cls = registry.get(name)
+    part = pl.concat([table.head(18), table.tail(12)])  # chat (zh, en) and documents
+    results = []
+    for rows in (1, 7, part.height):
+        stage = cls(cls.Config(**MINIMAL.get(name, {})), ctx=StageContext(seed=3))
+        results.append(LocalExecutor(batch_rows=rows).apply(stage, part))
+    whole = results[-1]
+    for res in results[:-1]:
+        assert res.kept.equals(whole.kept), f"{name}: kept rows or score columns depend on batching"
+        removed = res.removed if res.removed is not None else whole.kept.clear()
+        expect = whole.removed if whole.removed is not None else whole.kept.clear()
+        assert removed.select("id", "reason", "value").equals(expect.select("id", "reason", "value"))
+
+
+def test_rule_above_and_below_are_the_threshold_pattern():
+    from curate.pipeline.stage import Rule, split_by_rules
+
+    df = pl.DataFrame({"id": ["a", "b", "c"], "score_chars": [3, 50, 9000]})
+    rules = [*Rule.below("too_short", "score_chars", 8), *Rule.above("too_long", "score_chars", 8000)]
+    res = split_by_rules(df, rules, stage="t")
+    assert res.kept["id"].to_list() == ["b"]
+    assert res.removed.select("reason", "value", "threshold").rows() == [
+        ("too_short", 3.0, "8"),
+        ("too_long", 9000.0, "8000"),
+    ]
+    assert Rule.above("x", "score_chars", None) == [] == Rule.below("x", "score_chars", None)

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from curate.cli import cli
+from curate.cli.train import load_config
 from curate.errors import RecipeError
 from curate.formats import write
-from curate.train.commands import load_config
 from curate.train.estimate import estimate_memory
 
 
@@ -126,7 +126,7 @@ def test_train_reads_a_run_directory(tmp_path, small_df):
     small_df.head(40).write_parquet(run / "output" / "train.canonical.parquet")
     small_df.tail(8).write_parquet(run / "output" / "eval.canonical.parquet")
     (run / "manifest.json").write_text(json.dumps({"name": "run", "sources": []}))
-    from curate.train.commands import load_dataset
+    from curate.cli.train import load_dataset
 
     train, held_out, manifest = load_dataset(run)
     assert train.height == 40 and held_out.height == 8 and manifest["name"] == "run"

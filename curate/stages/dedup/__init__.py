@@ -1,5 +1,8 @@
-"""Exact, near and semantic dedup.
+"""``dedup.*``: exact, near (MinHash-LSH) and semantic (SemDeDup) dedup, one survivor per group by a
+stated rule."""
 
-``dedup.semantic`` (curate.stages.dedup.semantic) is listed in curate.stages.select.STAGES until
-this family's STAGES dict lands with the layout move.
-"""
+STAGES: dict[str, str] = {
+    "dedup.exact": "curate.stages.dedup.exact",
+    "dedup.minhash": "curate.stages.dedup.minhash",
+    "dedup.semantic": "curate.stages.dedup.semantic",
+}

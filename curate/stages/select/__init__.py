@@ -4,5 +4,4 @@ STAGES: dict[str, str] = {
     "select.diverse": "curate.stages.select.diverse",
     "select.per_cluster": "curate.stages.select.per_cluster",
     "select.tag_coverage": "curate.stages.select.tag_coverage",
-    "dedup.semantic": "curate.stages.dedup.semantic",
 }

@@ -1,0 +1,270 @@
+"""The application: read sources -> stages -> outputs -> licenses -> train -> report.
+
+Each step is one call; sequencing, resume and the ledger live in ``curate.pipeline.runner``, how a
+stage meets its table in ``curate.pipeline.executors``, the manifest in ``pipeline.manifest``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.pipeline import registry
+from curate.pipeline.executors import get_executor
+from curate.pipeline.fingerprint import files_fingerprint, fingerprint, source_files
+from curate.pipeline.manifest import versions, write_manifest
+from curate.pipeline.rundir import RunDir
+from curate.pipeline.runner import StageRecord, run_stages
+from curate.pipeline.stage import StageContext, available_cpus
+from curate.recipe import Recipe, built
+from curate.schema import REJECT_SCHEMA, conform, empty
+from curate.version import __version__
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """The outcome of ``run``: where things are and what happened."""
+
+    run_dir: RunDir
+    manifest: dict[str, Any]
+    output: pl.DataFrame
+    side: dict[str, pl.DataFrame]
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        return self.manifest["stages"]
+
+    def removed(self) -> pl.DataFrame:
+        return self.run_dir.removed()
+
+    def rejects(self) -> pl.DataFrame:
+        p = self.run_dir.rejects
+        return pl.read_parquet(p) if p.exists() else pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+class Runner:
+    """Runs one recipe into one run directory. Use ``curate.run`` rather than this directly."""
+
+    def __init__(
+        self, recipe: Recipe, *, out: Path | None = None, force: bool = False, progress: bool | None = None
+    ):
+        self.recipe = recipe
+        self.rd = RunDir(out or Path("runs") / recipe.name).create()
+        self.force = force
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.records: list[StageRecord] = []
+        self.sources: list[dict[str, Any]] = []
+        self.n_rejects = 0
+
+    # --- reading ------------------------------------------------------------------------------
+    def read(self) -> tuple[pl.DataFrame | Path, str]:
+        """Read every source into one canonical table (stage 00). A finished read is reused: its
+        stage dir is returned instead, read by ``run_stages`` only if a stage has to run."""
+        from curate.formats import read_source
+
+        base = self.recipe.base_dir
+        files = {s.name: source_files(s.path, base) for s in self.recipe.sources}
+        fp = fingerprint(
+            "read",
+            __version__,
+            [s.model_dump() for s in self.recipe.sources],
+            {k: files_fingerprint(v) for k, v in files.items()},
+            self.recipe.on_error,
+        )
+        sdir = self.rd.stage_dir(0, "read")
+        done = None if self.force else RunDir.done(sdir)
+        t0 = time.perf_counter()
+        if done and done.get("fingerprint") == fp:
+            self.sources = done["stats"]["sources"]
+            self.n_rejects = done["stats"]["rejects"]
+            self.records.append(
+                StageRecord(
+                    0,
+                    "read",
+                    done["rows_in"],
+                    done["kept"],
+                    done["removed"],
+                    reused=True,
+                    fingerprint=fp,
+                    stats=done["stats"],
+                    reasons=done.get("reasons", {}),
+                )
+            )
+            return sdir, fp
+        tables, rejects = [], []
+        for spec in self.recipe.sources:
+            res = read_source(spec, base_dir=base, on_error=self.recipe.on_error)
+            tables.append(conform(res.table))
+            rejects.append(res.rejects)
+            self.sources.append(
+                {
+                    "name": spec.name,
+                    "format": res.format,
+                    "files": [str(f) for f in res.files],
+                    "rows": res.table.height,
+                    "rejects": res.rejects.height,
+                    "domain": spec.domain,
+                    "task": spec.task,
+                    "license": spec.license,
+                    "terms": spec.terms,
+                }
+            )
+            log.info(
+                "source %s: %d rows as %s, %d rejected",
+                spec.name,
+                res.table.height,
+                res.format,
+                res.rejects.height,
+            )
+        table = pl.concat(tables, how="diagonal_relaxed") if tables else empty()
+        rej = pl.concat(rejects, how="diagonal_relaxed") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
+        rej.write_parquet(self.rd.rejects)
+        self.n_rejects = rej.height
+        reasons = {}
+        if rej.height:
+            kinds = rej.select(pl.col("error").str.extract(r"^([a-z_0-9]+)", 1).fill_null("error"))
+            reasons = {str(k): int(n) for k, n in kinds.to_series().value_counts().iter_rows()}
+        stats = {"sources": self.sources, "rejects": rej.height}
+        rec = StageRecord(
+            0,
+            "read",
+            table.height + rej.height,
+            table.height,
+            rej.height,
+            seconds=time.perf_counter() - t0,
+            fingerprint=fp,
+            stats=stats,
+            reasons=reasons,
+        )
+        RunDir.write_stage(sdir, kept=table, removed=None, side={}, record=rec.__dict__)
+        self.records.append(rec)
+        return table, fp
+
+    # --- stages -------------------------------------------------------------------------------
+    def _context(self) -> StageContext:
+        from curate.cache import cache_dir
+        from curate.models import ModelHub
+
+        model = (self.recipe.train or {}).get("model", "smollm2-135m")
+        return StageContext(
+            seed=self.recipe.seed,
+            models=ModelHub(),
+            cache_dir=cache_dir("scores"),
+            train_model=model,
+            workers=self.recipe.workers or available_cpus(),
+        )
+
+    def run_stages(self, table: pl.DataFrame | Path, fp: str) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+        """The recipe's stages on ``table`` (see ``pipeline.runner.run_stages``)."""
+        return run_stages(
+            self.recipe.stages,
+            table,
+            fp,
+            rd=self.rd,
+            ctx=self._context(),
+            executor=get_executor(self.recipe.executor),
+            seed=self.recipe.seed,
+            records=self.records,
+            force=self.force,
+            progress=self.progress,
+        )
+
+    # --- output -------------------------------------------------------------------------------
+    def write_output(self, table: pl.DataFrame, side: dict[str, pl.DataFrame]) -> dict[str, str]:
+        from curate.formats import write
+
+        self.rd.output.mkdir(exist_ok=True)
+        ext = self.recipe.output.file_format
+        paths = {}
+        for fmt in self.recipe.output.formats:
+            p = write(table, self.rd.output / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
+            paths[fmt] = str(p)
+            for name, df in side.items():
+                sp = write(df, self.rd.output / f"{name}.{fmt}.{ext}", fmt=fmt, file_format=ext)
+                paths[f"{name}:{fmt}"] = str(sp)
+        table.write_parquet(self.rd.output / "train.canonical.parquet")
+        for name, df in side.items():
+            df.write_parquet(self.rd.output / f"{name}.canonical.parquet")
+        if side.get("eval") is not None and side["eval"].height:
+            from curate.formats.evalset import write_eval_files
+
+            written = write_eval_files(side["eval"], self.rd.root / "eval", pool=table, seed=self.recipe.seed)
+            paths.update({f"eval_set:{k}": str(v) for k, v in written.items()})
+        return paths
+
+    def manifest(
+        self,
+        table: pl.DataFrame,
+        outputs: dict[str, str],
+        warnings: list[str],
+        licenses: list[dict[str, Any]],
+        timings: dict[str, float],
+    ) -> dict[str, Any]:
+        return {
+            "name": self.recipe.name,
+            "recipe": self.recipe.model_dump(mode="json", exclude={"path"}),
+            "recipe_path": str(self.recipe.path) if self.recipe.path else None,
+            "versions": versions(),
+            "seed": self.recipe.seed,
+            "sources": self.sources,
+            "rejects": self.n_rejects,
+            "stages": [r.__dict__ for r in self.records],
+            "output": {"rows": table.height, "files": outputs, "licenses": licenses},
+            "warnings": warnings,
+            "timings": timings,
+        }
+
+
+def run(
+    recipe: Recipe,
+    *,
+    out: Path | None = None,
+    force: bool = False,
+    progress: bool | None = None,
+    train: bool = True,
+) -> RunResult:
+    """Run ``recipe`` end to end and return the result (see ``curate.run`` for the public entry)."""
+
+    with registry.frozen():
+        return _run(built(recipe), out=out, force=force, progress=progress, train=train)
+
+
+def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None, train: bool) -> RunResult:
+    from curate.governance import check_licenses, license_manifest
+
+    t_start = time.perf_counter()
+    runner = Runner(recipe, out=out, force=force, progress=progress)
+    table, fp = runner.read()
+    t_read = time.perf_counter()
+    table, side = runner.run_stages(table, fp)
+    t_stages = time.perf_counter()
+    counts = table.group_by("source").len().to_dict(as_series=False)
+    warnings = check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
+    for w in warnings:
+        log.warning(w)
+    outputs = runner.write_output(table, side)
+    timings = {"read_s": round(t_read - t_start, 3), "stages_s": round(t_stages - t_read, 3)}
+    manifest = runner.manifest(table, outputs, warnings, license_manifest(table, recipe), timings)
+    write_manifest(runner.rd.manifest, manifest)
+    if recipe.train is not None and train:
+        from curate.train import run_training
+
+        t0 = time.perf_counter()
+        cfg = recipe.train_config
+        metrics = run_training(table, side.get("eval"), cfg, runner.rd.train, manifest=manifest)
+        manifest["train"] = metrics
+        manifest["timings"]["train_s"] = round(time.perf_counter() - t0, 3)
+    manifest["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
+    write_manifest(runner.rd.manifest, manifest)
+    from curate.report.html import write_report
+
+    write_report(runner.rd, manifest)
+    return RunResult(run_dir=runner.rd, manifest=manifest, output=table, side=side)

@@ -1,0 +1,26 @@
+"""The Executor protocol: how the runner hands a stage a table.
+
+An executor owns batching, processes and (later) shards; the stage owns only its logic. A row stage
+may be called on any batch in any order, so an executor may split its input freely and concatenate
+the results; a global stage gets the whole table (or, on a distributed executor, its distributed
+form). The result must balance exactly as if the stage had seen the whole table at once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+
+from curate.pipeline.stage import Stage, StageResult
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs one stage over one table."""
+
+    name: str
+
+    def apply(self, stage: Stage, table: pl.DataFrame) -> StageResult:
+        """The stage's result over all of ``table``: kept, removed, side outputs, merged stats."""
+        ...

@@ -1,0 +1,1 @@
+"""Stats for notebooks and the terminal (``describe``) and the run's HTML report (``html``)."""

@@ -1,0 +1,56 @@
+"""What exact and near dedup share: the survivor rule and the scope (normalization: ``text.normalize``).
+
+Both dedup stages keep one row per group and remove the rest with ``dup_of`` naming the survivor.
+Which row survives is a stated rule, never an accident of hashing: ``first`` (input order),
+``longest`` (most characters of the deduplicated field) or the name of a ``score_*`` column
+(highest wins). Ties always fall back to input order, so a run is deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from curate.errors import StageError
+
+Scope = Literal["global", "per_source"]
+
+def check_keep(keep: str) -> str:
+    """Validate a survivor rule: ``first``, ``longest`` or a ``score_*`` column name."""
+    if keep in ("first", "longest") or keep.startswith("score_"):
+        return keep
+    raise ValueError(f"keep must be 'first', 'longest' or a score_* column, got {keep!r}")
+
+
+def survivor_rank(df: pl.DataFrame, text: pl.Series, *, keep: str, stage: str) -> np.ndarray:
+    """Rank of every row as a survivor (0 = best); ties broken by input order.
+
+    ``text`` is the deduplicated field (for ``longest``). A ``score_*`` column that is missing is a
+    StageError naming the column; null scores rank last.
+    """
+    n = df.height
+    if keep == "first":
+        return np.arange(n, dtype=np.int64)
+    if keep == "longest":
+        key = -text.str.len_chars().fill_null(0).cast(pl.Int64)
+    else:
+        if keep not in df.columns:
+            raise StageError(
+                f"survivor column {keep!r} is not in the table",
+                stage=stage,
+                hint="run the stage that writes it first, or use keep: first|longest",
+            )
+        key = -df[keep].cast(pl.Float64).fill_nan(None)
+    order = pl.DataFrame({"k": key, "i": np.arange(n)}).sort(["k", "i"], nulls_last=True)["i"].to_numpy()
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    return rank
+
+
+def source_codes(df: pl.DataFrame, scope: Scope) -> np.ndarray:
+    """Small integer per source under ``per_source`` (all zeros under ``global``)."""
+    if scope == "global" or "source" not in df.columns:
+        return np.zeros(df.height, dtype=np.int64)
+    return df["source"].fill_null("").rank("dense").to_numpy().astype(np.int64)

@@ -1,0 +1,127 @@
+"""Word-list ratios: stopwords (natural prose has many) and flagged words (profanity, sexual terms)."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+import polars as pl
+from pydantic import Field as PydField
+
+from curate.pipeline.registry import register
+from curate.pipeline.stage import RowStage, Rule
+from curate.stages.filter.base import FieldConfig, score_name
+from curate.text import wordlists
+from curate.text.textstats import CJK, ratio, text_of, word_count, words
+
+_HAS_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def list_hits(text: pl.Expr, entries: tuple[str, ...]) -> pl.Expr:
+    """Words of ``text`` that belong to ``entries``, in CJK-aware word units.
+
+    Latin entries match whole lowercased words. CJK entries match as substrings (longest first),
+    and each CJK character inside a match counts as one word, the same unit ``word_count`` uses; so
+    ``我们的`` against [我们, 的] is 3 of 3 words.
+    """
+    latin = [e.lower() for e in entries if not _HAS_CJK.search(e)]
+    cjk = sorted((e for e in entries if _HAS_CJK.search(e)), key=len, reverse=True)
+    hits = pl.lit(0, dtype=pl.Int64)
+    if latin:
+        lat = words(text, lowercase=True).list.eval(pl.element().is_in(latin)).list.sum()
+        hits = hits + lat.fill_null(0).cast(pl.Int64)
+    if cjk:
+        pat = "|".join(re.escape(e) for e in cjk)
+        covered = text.str.extract_all(pat).list.eval(pl.element().str.count_matches(f"[{CJK}]")).list.sum()
+        hits = hits + covered.fill_null(0).cast(pl.Int64)
+    return hits
+
+
+@register("filter.stopwords")
+class StopwordsFilter(RowStage):
+    """Remove rows with too few stopwords: keyword lists, tables, code and gibberish have almost none.
+
+    ``score_stopword_ratio`` = stopword words / all words (CJK-aware units, see ``list_hits``).
+    Default lists: ``stopwords_en`` + ``stopwords_zh`` (shipped); a path adds your own. Data-Juicer's
+    ``stopwords_filter`` uses min 0.3 for English; Chinese prose with these lists scores lower
+    (~0.15-0.3), so look at the distribution before setting ``min_stopword_ratio``.
+    """
+
+    class Config(FieldConfig):
+        lists: list[str] = PydField(
+            ["stopwords_en", "stopwords_zh"], description="shipped list names or file paths"
+        )
+        extra_words: list[str] = PydField([], description="more stopwords, inline")
+        min_stopword_ratio: float | None = PydField(
+            None, ge=0, le=1, description="remove below this stopword share"
+        )
+
+    @cached_property
+    def _entries(self) -> tuple[str, ...]:
+        return wordlists.load_many(self.cfg.lists, self.cfg.extra_words)
+
+    def _col(self) -> str:
+        return score_name("stopword_ratio", self.cfg.field, "all")
+
+    def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
+        t = text_of(self.cfg.field)
+        return batch.with_columns(ratio(list_hits(t, self._entries), word_count(t)).alias(self._col()))
+
+    def rules(self) -> list[Rule]:
+        thr = self.cfg.min_stopword_ratio
+        if thr is None:
+            return []
+        col = pl.col(self._col())
+        return [Rule("low_stopword_ratio", col < thr, col, thr)]
+
+
+@register("filter.flagged_words")
+class FlaggedWordsFilter(RowStage):
+    """Remove rows with too many flagged words (profanity, sexual terms).
+
+    ``score_flagged_words`` counts them and ``score_flagged_ratio`` divides by all words (CJK-aware
+    units, see ``list_hits``). Default max ratio 0.045 is Data-Juicer's ``flagged_words_filter``;
+    set ``max_flagged_words: 0`` for C4's rule (drop a page with any bad word). Default lists
+    ``flagged_en`` + ``flagged_zh`` are short starter lists; pass your own path for production.
+    """
+
+    class Config(FieldConfig):
+        lists: list[str] = PydField(
+            ["flagged_en", "flagged_zh"], description="shipped list names or file paths"
+        )
+        extra_words: list[str] = PydField([], description="more flagged words, inline")
+        max_flagged_ratio: float | None = PydField(
+            0.045, ge=0, le=1, description="remove above this flagged share"
+        )
+        max_flagged_words: int | None = PydField(
+            None, ge=0, description="remove above this many flagged words"
+        )
+
+    @cached_property
+    def _entries(self) -> tuple[str, ...]:
+        return wordlists.load_many(self.cfg.lists, self.cfg.extra_words)
+
+    def _col(self, stat: str) -> str:
+        return score_name(stat, self.cfg.field, "all")
+
+    def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
+        t = text_of(self.cfg.field)
+        hits = list_hits(t, self._entries)
+        return batch.with_columns(
+            hits.alias(self._col("flagged_words")),
+            ratio(hits, word_count(t)).alias(self._col("flagged_ratio")),
+        )
+
+    def rules(self) -> list[Rule]:
+        out = []
+        if self.cfg.max_flagged_words is not None:
+            col = pl.col(self._col("flagged_words"))
+            out.append(
+                Rule("flagged_words", col > self.cfg.max_flagged_words, col, self.cfg.max_flagged_words)
+            )
+        if self.cfg.max_flagged_ratio is not None:
+            col = pl.col(self._col("flagged_ratio"))
+            out.append(
+                Rule("high_flagged_ratio", col > self.cfg.max_flagged_ratio, col, self.cfg.max_flagged_ratio)
+            )
+        return out

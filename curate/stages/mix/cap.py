@@ -1,0 +1,181 @@
+"""``cap.per_task`` and ``cap.total``: bound how many rows a task, or the whole set, contributes.
+
+Both down-sample only (never repeat rows) through the shared allocator, picking the best rows by a
+score column when one is named and uniformly at random (seeded) otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import Field
+
+from curate.pipeline.registry import register
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
+from curate.stages.mix.allocate import NULL_GROUP, allocate, group_units
+from curate.stages.mix.report import merge_groups
+
+
+def cap_groups(
+    df: pl.DataFrame,
+    *,
+    by: str,
+    max_rows: int,
+    seed: int,
+    score: str | None = None,
+    descending: bool = True,
+    cap_missing: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
+    """Keep at most ``max_rows`` rows per value of ``by``: ``(kept, dropped, per-group stats)``.
+
+    Rows whose ``by`` is null form one group that is capped only when ``cap_missing`` is set, because
+    "no label" is not one task and capping it would silently discard unlabelled data.
+    """
+    sizes = group_units(df, by=by, unit_col=None)
+    targets = {g: float(max_rows) for g in sizes if cap_missing or g != NULL_GROUP}
+    alloc = allocate(
+        df,
+        by=by,
+        targets=targets,
+        unit_col=None,
+        max_copies=1,
+        seed=seed,
+        order_by=score,
+        descending=descending,
+    )
+    return alloc.kept, alloc.dropped, alloc.groups
+
+
+def largest_remainder(sizes: dict[str, float], total: int) -> dict[str, float]:
+    """Integer quotas summing to ``total`` in proportion to ``sizes`` (Hamilton's method).
+
+    >>> largest_remainder({"a": 2, "b": 1}, 4)
+    {'a': 3.0, 'b': 1.0}
+    """
+    whole = sum(sizes.values())
+    if whole <= 0:
+        return {g: 0.0 for g in sizes}
+    raw = {g: total * n / whole for g, n in sizes.items()}
+    quota = {g: math.floor(v) for g, v in raw.items()}
+    left = total - sum(quota.values())
+    for g in sorted(raw, key=lambda k: raw[k] - quota[k], reverse=True)[:left]:
+        quota[g] += 1
+    return {g: float(v) for g, v in quota.items()}
+
+
+class _CapConfig(StageConfig):
+    max_rows: int = Field(..., ge=1, description="most rows to keep (per group for cap.per_task)")
+    score: str | None = Field(
+        None, description="column to rank by, best first; default: seeded random choice"
+    )
+    score_order: Literal["desc", "asc"] = Field("desc", description="which end of `score` is best")
+    seed: int | None = Field(None, description="overrides the recipe seed")
+
+
+def _seed(stage: GlobalStage) -> int:
+    return stage.cfg.seed if stage.cfg.seed is not None else stage.ctx.seed  # type: ignore[attr-defined]
+
+
+def _check_score(stage: GlobalStage, df: pl.DataFrame, score: str | None) -> None:
+    if score and score not in df.columns:
+        from curate.errors import StageError
+
+        raise StageError(
+            f"score column {score!r} not in the table",
+            stage=stage.name,
+            hint=f"columns: {', '.join(c for c in df.columns if c.startswith(('score_', 'tag_')))}",
+        )
+
+
+@register("cap.per_task")
+class CapPerTask(GlobalStage):
+    """Keep at most ``max_rows`` rows per task, so no single task dominates the mixture.
+
+    Instruction-tuning studies find a few hundred varied examples per task teach the format; more of
+    one task mostly adds redundancy. Rows are ranked by ``score`` when given (e.g. a quality score),
+    else chosen at random with the seed. Removed rows carry reason ``task_cap``. ``by`` may name a
+    list column of tags (``tag_intent`` from tag.intent): a row then counts toward its first tag,
+    so "a few hundred rows per intent" is ``cap.per_task: {by: tag_intent, max_rows: 300}``.
+    """
+
+    class Config(_CapConfig):
+        by: str = Field("task", description="column that names the task")
+        cap_missing: bool = Field(
+            False, description="also cap rows with no task as one group (default: keep them)"
+        )
+
+    cfg: Config
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        _check_score(self, df, self.cfg.score)
+        by = self.cfg.by
+        tagged = by in df.columns and isinstance(df.schema[by], pl.List)
+        if tagged:  # a tag list: group by the first tag (rows without tags are the null group)
+            by = f"__{by}_first"
+            df = df.with_columns(pl.col(self.cfg.by).list.first().cast(pl.Utf8).alias(by))
+        kept, dropped, groups = cap_groups(
+            df,
+            by=by,
+            max_rows=self.cfg.max_rows,
+            seed=_seed(self),
+            score=self.cfg.score,
+            descending=self.cfg.score_order == "desc",
+            cap_missing=self.cfg.cap_missing,
+        )
+        merged = merge_groups(groups, kept, by=by)
+        if tagged:
+            kept, dropped = kept.drop(by), dropped.drop(by)
+        removed = mark_removed(dropped, stage=self.name, reason="task_cap", threshold=self.cfg.max_rows)
+        stats = {
+            "max_rows": self.cfg.max_rows,
+            "groups_total": len(groups),
+            "groups_capped": sum(g["rows_out"] < g["rows_in"] for g in groups),
+            "rows_in": df.height,
+            "rows_out": kept.height,
+            "groups": merged,
+        }
+        return StageResult(kept=kept, removed=removed, stats=stats)
+
+
+@register("cap.total")
+class CapTotal(GlobalStage):
+    """Shrink the whole set to ``max_rows`` rows, keeping each group's share of rows.
+
+    Quotas per group (``by``, default domain) come from Hamilton's largest-remainder method, so they
+    sum exactly to ``max_rows`` and no group's share moves by more than one row. Removed rows carry
+    reason ``total_cap``.
+    """
+
+    class Config(_CapConfig):
+        by: str = Field("domain", description="column whose shares are kept: domain, source or task")
+
+    cfg: Config
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        _check_score(self, df, self.cfg.score)
+        sizes = group_units(df, by=self.cfg.by, unit_col=None)
+        n = min(self.cfg.max_rows, df.height)
+        quotas = largest_remainder(sizes, n)
+        alloc = allocate(
+            df,
+            by=self.cfg.by,
+            targets=quotas,
+            unit_col=None,
+            max_copies=1,
+            seed=_seed(self),
+            order_by=self.cfg.score,
+            descending=self.cfg.score_order == "desc",
+        )
+        removed = mark_removed(
+            alloc.dropped, stage=self.name, reason="total_cap", threshold=self.cfg.max_rows
+        )
+        shares = {g: v / df.height for g, v in sizes.items()} if df.height else {}
+        stats = {
+            "max_rows": self.cfg.max_rows,
+            "rows_in": df.height,
+            "rows_out": alloc.kept.height,
+            "groups": merge_groups(alloc.groups, alloc.kept, by=self.cfg.by, target_shares=shares),
+        }
+        return StageResult(kept=alloc.kept, removed=removed, stats=stats)

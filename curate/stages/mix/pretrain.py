@@ -1,0 +1,130 @@
+"""``mix.into_pretraining``: chat rows rendered as documents and mixed into a text corpus (MIP)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import polars as pl
+from pydantic import Field
+
+from curate.errors import StageError
+from curate.pipeline.registry import register
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
+from curate.schema import content_id
+from curate.stages.mix.allocate import allocate
+from curate.stages.mix.ratio import seed_of
+from curate.stages.mix.report import merge_groups
+from curate.stages.mix.tokens import UNIT_COLUMN, measure, plain_render, render_chats, tokenizer_for
+
+log = logging.getLogger(__name__)
+PART = "__mix_part"
+
+
+@register("mix.into_pretraining")
+class MixIntoPretraining(GlobalStage):
+    """Render chat rows as plain documents and mix them into the ``kind=text`` corpus at ``share``.
+
+    Multi-Task Instruction Pretraining (Cheng et al. 2024, "Instruction Pre-Training") finds that
+    continued pretraining which also sees instruction-response pairs as raw text learns the domain
+    and keeps task formats. The text corpus is the anchor and is kept whole; instruction documents
+    are sampled to ``share`` of the output (down without replacement, reason ``mix_downsampled``, or
+    repeated up to ``max_copies_per_row``). Output rows are ``kind=text``; each rendered row keeps its
+    source, origin, domain and task, gets a new content id, and names its chat row in ``tag_chat_id``.
+    ``template: plain`` needs no model and suits base models without a chat template.
+    """
+
+    class Config(StageConfig):
+        share: float = Field(
+            0.2, gt=0, lt=1, description="share of the output that is rendered instructions, in `unit`"
+        )
+        unit: Literal["examples", "tokens", "chars"] = Field("tokens", description="what the share counts")
+        template: Literal["plain", "chat_template"] = Field(
+            "plain", description="plain `User:`/`Assistant:` blocks, or the model's chat template"
+        )
+        max_copies_per_row: int = Field(3, ge=1, description="most times one instruction row may appear")
+        model: str | None = Field(
+            None, description="tokenizer for tokens and chat_template (default: training model)"
+        )
+        seed: int | None = Field(None, description="overrides the recipe seed")
+
+    cfg: Config
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        cfg = self.cfg
+        if df.height == 0:
+            return StageResult(
+                kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}
+            )
+        is_text = pl.col("kind") == "text"
+        corpus, chats = df.filter(is_text), df.filter(~is_text).with_row_index("__ci")
+        if corpus.height == 0:
+            raise StageError(
+                "no kind=text rows to mix instructions into", stage=self.name, hint="add a text source"
+            )
+        tok = (
+            tokenizer_for(self.ctx, cfg.model)
+            if cfg.unit == "tokens" or cfg.template == "chat_template"
+            else None
+        )
+        docs = self._render(chats, tok)
+        table = measure(
+            pl.concat([corpus.with_columns(pl.lit("corpus").alias(PART)), docs], how="diagonal_relaxed"),
+            tokenizer=tok if cfg.unit == "tokens" else None,
+        )
+        unit_col = UNIT_COLUMN[cfg.unit]
+        units = table.group_by(PART).agg((pl.col(unit_col).sum() if unit_col else pl.len()).cast(pl.Float64))
+        have = dict(zip(units[PART].to_list(), units[units.columns[1]].to_list(), strict=True))
+        target = cfg.share / (1 - cfg.share) * have["corpus"]
+        alloc = allocate(
+            table, by=PART, targets={"instructions": target}, unit_col=unit_col,
+            max_copies=cfg.max_copies_per_row, seed=seed_of(self),
+        )  # fmt: skip
+        dropped_ix = alloc.dropped["__ci"].drop_nulls()
+        removed = mark_removed(
+            chats.filter(pl.col("__ci").is_in(dropped_ix.implode())).drop("__ci"),
+            stage=self.name,
+            reason="mix_downsampled",
+        )
+        groups = merge_groups(
+            alloc.groups,
+            alloc.kept,
+            by=PART,
+            target_shares={"corpus": 1 - cfg.share, "instructions": cfg.share},
+        )
+        inst = next((g for g in groups if g["group"] == "instructions"), None)
+        got = inst["units_out"] / (inst["units_out"] + have["corpus"]) if inst else 0.0
+        stats = {
+            "unit": cfg.unit,
+            "template": cfg.template,
+            "share_target": cfg.share,
+            "share_achieved": round(got, 4),
+            "groups": groups,
+            "warnings": []
+            if inst is None or inst["met"]
+            else [f"share {cfg.share} needs more repeats; got {got:.3f}"],
+        }
+        kept = alloc.kept.drop(PART, "__ci")
+        return StageResult(kept=kept, removed=removed, added=alloc.added, stats=stats)
+
+    def _render(self, chats: pl.DataFrame, tok: object | None) -> pl.DataFrame:
+        """Chat rows -> kind=text rows with the rendered conversation as ``text``."""
+        systems, convs = chats["system"].to_list(), [m or [] for m in chats["messages"].to_list()]
+        if self.cfg.template == "chat_template":
+            rendered = render_chats(tok, systems, convs)
+            texts = [
+                r if r is not None else plain_render(s, m)
+                for r, s, m in zip(rendered, systems, convs, strict=True)
+            ]
+        else:
+            texts = [plain_render(s, m) for s, m in zip(systems, convs, strict=True)]
+        return chats.with_columns(
+            pl.col("id").alias("tag_chat_id"),
+            pl.Series("id", [content_id(kind="text", text=t) for t in texts], dtype=pl.Utf8),
+            pl.lit("text").alias("kind"),
+            pl.lit(None, dtype=pl.Utf8).alias("system"),
+            pl.col("messages").list.head(0),
+            pl.lit(None, dtype=pl.Utf8).alias("tools"),
+            pl.Series("text", texts, dtype=pl.Utf8),
+            pl.lit("instructions").alias(PART),
+        )

@@ -1,0 +1,206 @@
+"""``mix.ratio``: mix domains (or sources) at target shares, counted in examples or tokens."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import Field, model_validator
+
+from curate.errors import StageError
+from curate.pipeline.registry import register
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
+from curate.stages.mix.allocate import allocate, group_expr, group_units
+from curate.stages.mix.cap import cap_groups
+from curate.stages.mix.report import merge_groups
+from curate.stages.mix.tokens import UNIT_COLUMN, Unit, measure, needs_tokens, tokenizer_for
+
+log = logging.getLogger(__name__)
+
+
+class MixConfig(StageConfig):
+    """Knobs every target-share mixing stage shares."""
+
+    by: str = Field("domain", description="column whose values are the groups mixed: domain, source or task")
+    unit: Unit = Field(
+        "assistant_tokens",
+        description="what shares count: examples, tokens (rendered with the chat template), "
+        "assistant_tokens (loss-bearing, the SFT default), chars or assistant_chars (no tokenizer)",
+    )
+    max_copies_per_row: int = Field(
+        3, ge=1, description="most times one row may appear (1 = never up-sample)"
+    )
+    report_tokens: bool = Field(
+        True, description="count tokens for the report even when unit is not in tokens"
+    )
+    model: str | None = Field(None, description="tokenizer for token units (default: the training model)")
+    seed: int | None = Field(None, description="overrides the recipe seed")
+
+
+def measured(stage: GlobalStage, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with the measure columns the stage's unit and report need."""
+    cfg: Any = stage.cfg
+    want_tokens = needs_tokens(cfg.unit) or cfg.report_tokens
+    return measure(df, tokenizer=tokenizer_for(stage.ctx, cfg.model) if want_tokens else None)
+
+
+def seed_of(stage: GlobalStage) -> int:
+    cfg: Any = stage.cfg
+    return cfg.seed if cfg.seed is not None else stage.ctx.seed
+
+
+@register("mix.ratio")
+class MixRatio(GlobalStage):
+    """Mix groups at target shares: one anchored domain vs the rest (1:N), or explicit weights.
+
+    Anchored (``domain`` + ``general_per_domain``): all of ``domain`` is kept and every other group
+    together is sampled to N times its size, split among them by their own sizes. The domain is the
+    anchor because it is the scarce data the run exists for; general data is plentiful and only
+    there to keep general ability (1:5 to 1:10 is the usual range). If the rest is too small, it is
+    repeated up to ``max_copies_per_row`` (``on_short: repeat``) or the domain is down-sampled to
+    restore the ratio (``on_short: shrink_anchor``); the achieved ratio is always reported.
+
+    Weights (``weights``): shares proportional to the weights; by default the largest mix that needs
+    no repeats (the scarcest group relative to its weight is kept whole), or ``total_units``.
+
+    Counted in ``unit``; assistant tokens by default because that is what SFT trains on. Down-sampling
+    is without replacement (reason ``mix_downsampled``), seeded and deterministic; repeats are tagged
+    ``score_copy`` and counted in ``added``.
+    """
+
+    class Config(MixConfig):
+        domain: str | None = Field(None, description="the anchored group (a value of `by`): kept whole")
+        general_per_domain: float | None = Field(
+            None, gt=0, description="units of all other groups together per unit of `domain` (5 = 1:5)"
+        )
+        weights: dict[str, float] | None = Field(
+            None,
+            description="relative weight per group, e.g. {medical: 1, general: 5}; "
+            "unlisted groups are removed",
+        )
+        total_units: float | None = Field(
+            None, gt=0, description="with weights: output size in `unit` (default: no repeats)"
+        )
+        on_short: Literal["repeat", "shrink_anchor"] = Field(
+            "repeat",
+            description="when the rest cannot reach N x domain: repeat it (capped) or shrink the domain",
+        )
+        per_task_cap: int | None = Field(
+            None, ge=1, description="first keep at most this many random rows per task"
+        )
+
+        @model_validator(mode="after")
+        def _mode(self) -> MixRatio.Config:
+            anchored = self.domain is not None or self.general_per_domain is not None
+            if anchored == (self.weights is not None):
+                raise ValueError("give either domain + general_per_domain, or weights")
+            if anchored and (self.domain is None or self.general_per_domain is None):
+                raise ValueError("domain and general_per_domain go together")
+            if self.weights is not None and (not self.weights or any(w < 0 for w in self.weights.values())):
+                raise ValueError("weights must be non-empty and non-negative")
+            return self
+
+    cfg: Config
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        cfg, seed = self.cfg, seed_of(self)
+        if df.height == 0:
+            return StageResult(
+                kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}
+            )
+        removed: list[pl.DataFrame] = []
+        if cfg.per_task_cap is not None:
+            df, capped, _ = cap_groups(df, by="task", max_rows=cfg.per_task_cap, seed=seed)
+            removed.append(
+                mark_removed(capped, stage=self.name, reason="task_cap", threshold=cfg.per_task_cap)
+            )
+        df = measured(self, df)
+        unit_col = UNIT_COLUMN[cfg.unit]
+        if cfg.weights is not None:
+            df, unlisted = self._drop_unlisted(df)
+            removed.append(unlisted)
+        units = group_units(df, by=cfg.by, unit_col=unit_col)
+        targets, shares, plan = self._targets(units)
+        alloc = allocate(
+            df, by=cfg.by, targets=targets, unit_col=unit_col, max_copies=cfg.max_copies_per_row, seed=seed
+        )
+        removed.append(mark_removed(alloc.dropped, stage=self.name, reason="mix_downsampled"))
+        groups = merge_groups(alloc.groups, alloc.kept, by=cfg.by, target_shares=shares)
+        stats = {"unit": cfg.unit, "by": cfg.by, **plan, "groups": groups, "warnings": _warnings(groups, cfg)}
+        if cfg.domain is not None:
+            got = {g["group"]: g["units_out"] for g in groups}
+            anchor = got.get(cfg.domain, 0.0)
+            rest = sum(v for k, v in got.items() if k != cfg.domain)
+            stats["achieved_general_per_domain"] = round(rest / anchor, 3) if anchor else None
+            if abs(rest - cfg.general_per_domain * anchor) > max(1.0, 0.02 * rest):
+                stats["warnings"].append(
+                    f"achieved 1:{stats['achieved_general_per_domain']} "
+                    f"instead of 1:{cfg.general_per_domain:g}"
+                    f" ({cfg.unit}); add general data or raise max_copies_per_row"
+                )
+        for w in stats["warnings"]:
+            log.warning("mix.ratio: %s", w)
+        return StageResult(
+            kept=alloc.kept,
+            removed=pl.concat(removed, how="diagonal_relaxed"),
+            added=alloc.added,
+            stats=stats,
+        )
+
+    def _drop_unlisted(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        weights = self.cfg.weights or {}
+        present = set(group_units(df, by=self.cfg.by, unit_col=None))
+        missing = sorted(set(weights) - present)
+        if missing and df.height:
+            raise StageError(
+                f"weights name {missing} but column {self.cfg.by!r} has only {sorted(present)}",
+                stage=self.name,
+                hint="check the spelling, or the `by` column",
+            )
+        listed = group_expr(self.cfg.by).is_in(list(weights))
+        out = mark_removed(df.filter(~listed), stage=self.name, reason="mix_unlisted_group")
+        return df.filter(listed), out
+
+    def _targets(self, units: dict[str, float]) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+        cfg = self.cfg
+        if cfg.weights is not None:
+            wsum = sum(cfg.weights.values()) or 1.0
+            shares = {g: cfg.weights.get(g, 0.0) / wsum for g in units}
+            fits = [u / shares[g] for g, u in units.items() if shares[g] > 0]
+            total = cfg.total_units or (min(fits) if fits else 0.0)
+            return (
+                {g: s * total for g, s in shares.items()},
+                shares,
+                {"mode": "weights", "total_units_target": total},
+            )
+        k, anchor = float(cfg.general_per_domain or 0), str(cfg.domain)
+        if anchor not in units:
+            raise StageError(
+                f"anchor domain {anchor!r} not found in column {cfg.by!r} (groups: {sorted(units)})",
+                stage=self.name,
+            )
+        a = units[anchor]
+        rest = {g: u for g, u in units.items() if g != anchor}
+        rest_total = sum(rest.values())
+        if cfg.on_short == "shrink_anchor" and rest_total < k * a:
+            a = rest_total / k
+            targets = {anchor: a, **rest}
+        else:
+            targets = (
+                {anchor: a, **{g: k * a * u / rest_total for g, u in rest.items()}}
+                if rest_total
+                else {anchor: a}
+            )
+        shares = {anchor: 1 / (1 + k), **{g: k / (1 + k) * u / (rest_total or 1) for g, u in rest.items()}}
+        plan = {"mode": "anchored", "domain": anchor, "general_per_domain": k}
+        return targets, shares, plan
+
+
+def _warnings(groups: list[dict[str, Any]], cfg: Any) -> list[str]:
+    return [
+        f"{g['group']}: target {g['units_target']:,.0f} {cfg.unit} not reachable with "
+        f"max_copies_per_row={cfg.max_copies_per_row} (got {g['units_out']:,.0f})"
+        for g in groups
+        if not g["met"]
+    ]

@@ -1,0 +1,136 @@
+"""``split``: a held-out eval split per domain, stratified, seeded and leak-free."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from curate.errors import StageError
+from curate.fields import Field as TextField
+from curate.fields import field_text
+from curate.pipeline.registry import register
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
+from curate.stages.mix.allocate import group_expr, group_rng, take_closest
+from curate.text.dupclusters import by_components
+from curate.text.minhash import near_duplicate_groups
+
+log = logging.getLogger(__name__)
+
+
+def leak_groups(
+    df: pl.DataFrame, *, field: str, check: str, threshold: float, seed: int, workers: int = 1
+) -> tuple[np.ndarray, dict[str, int]]:
+    """A group id per row such that rows which must not straddle a split share one.
+
+    Always joined: same content ``id`` (exact duplicates and up-sampled repeats) and the same
+    normalized ``field`` text. With ``check="near"`` also rows whose ``field`` shingles reach
+    ``threshold`` MinHash Jaccard.
+    """
+    norm = df.select(
+        field_text(field).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars().alias("t")
+    ).to_series()
+    keys = pl.DataFrame({"id": df["id"], "t": norm}).with_row_index("i")
+    first_by_id = keys.select(pl.col("i").min().over("id")).to_series().to_numpy()
+    first_by_text = keys.select(pl.col("i").min().over("t")).to_series().to_numpy()
+    n = df.height
+    exact_i = np.concatenate([np.arange(n), np.arange(n)])
+    exact_j = np.concatenate([first_by_id, first_by_text]).astype(np.int64)
+    exact = by_components(n, exact_i, exact_j, np.arange(n))
+    info = {"exact_merges": int(n - np.unique(exact).size), "near_merges": 0}
+    if check == "near":
+        near, info["near_merges"] = near_duplicate_groups(
+            norm, threshold=threshold, seed=seed, workers=workers
+        )
+    else:
+        near = np.arange(n)
+    edges_i, edges_j = np.concatenate([exact_i, np.arange(n)]), np.concatenate([exact_j, near])
+    g = by_components(n, edges_i, edges_j, np.arange(n))
+    return g, info
+
+
+@register("split")
+class Split(GlobalStage):
+    """Hold out an eval split per stratum (domain by default): ``fraction`` of its rows, or ``n``.
+
+    Leak-free by construction: rows are first grouped so that exact duplicates (same content id or
+    the same normalized ``leak_field``) and, with ``leak_check: near``, near-duplicates (MinHash
+    Jaccard of character 5-gram shingles >= ``near_threshold``) share a group, and whole groups are
+    drawn into eval. ``leak_field`` defaults to the user turns: a question seen in training leaks
+    even with another answer, while the system prompt is shared by a whole task and must not count.
+    Eval rows leave the main flow in ``side["eval"]``; the runner writes them (see
+    ``curate.formats.evalset.write_eval_files``).
+    """
+
+    class Config(StageConfig):
+        fraction: float = Field(0.05, gt=0, lt=1, description="share of each stratum's rows held out")
+        n: int | None = Field(None, ge=1, description="rows held out per stratum (overrides fraction)")
+        by: str | None = Field("domain", description="stratify by this column (null: one stratum)")
+        leak_check: Literal["exact", "near"] = Field(
+            "near", description="exact duplicates only, or also near ones"
+        )
+        leak_field: TextField = Field(
+            "user", description="text compared for leaks: user, all, first_user, ..."
+        )
+        near_threshold: float = Field(
+            0.8, gt=0, le=1, description="MinHash Jaccard at which two rows are one group"
+        )
+        seed: int | None = Field(None, description="overrides the recipe seed")
+
+    cfg: Config
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        cfg = self.cfg
+        seed = cfg.seed if cfg.seed is not None else self.ctx.seed
+        groups, info = leak_groups(
+            df,
+            field=cfg.leak_field,
+            check=cfg.leak_check,
+            threshold=cfg.near_threshold,
+            seed=seed,
+            workers=self.ctx.threads,
+        )
+        strata = df.select(group_expr(cfg.by) if cfg.by else pl.lit("all")).to_series().to_list()
+        # a group's home stratum: the stratum of its first row
+        home = pl.DataFrame({"g": groups, "s": strata}).with_row_index("i")
+        sizes = home.group_by("g").agg(pl.col("s").first(), pl.len().alias("n"), pl.col("i").min()).sort("i")
+        counts = dict(pl.Series(strata, dtype=pl.Utf8).value_counts().iter_rows())
+        eval_groups: list[int] = []
+        per: list[dict[str, Any]] = []
+        for (name,), part in sizes.group_by("s", maintain_order=True):
+            rows_in = int(counts[name])
+            want = min(cfg.n if cfg.n is not None else round(cfg.fraction * rows_in), rows_in)
+            part = part[group_rng(seed, str(name)).permutation(part.height)]
+            take = take_closest(part["n"].to_numpy().astype(float), float(want))
+            eval_groups.extend(part["g"].to_numpy()[take].tolist())
+            per.append({"group": str(name), "rows_in": rows_in, "eval_target": int(want)})
+        mask = pl.Series("m", np.isin(groups, np.array(eval_groups, dtype=np.int64)))
+        train, held = df.filter(~mask), df.filter(mask)
+        got = dict(pl.Series(strata, dtype=pl.Utf8).filter(mask).value_counts().iter_rows())
+        for d in per:
+            d["eval_rows"] = int(got.get(d["group"], 0))
+            d["train_rows"] = d["rows_in"] - d["eval_rows"]
+        overlap = len(set(train["id"].to_list()) & set(held["id"].to_list()))
+        if overlap:  # cannot happen by construction; a loud check beats a silent leak
+            raise StageError(f"split leaked {overlap} content ids between train and eval", stage=self.name)
+        warnings = [
+            f"{d['group']}: no training rows left" for d in per if d["train_rows"] == 0 and d["rows_in"]
+        ]
+        for w in warnings:
+            log.warning("split: %s", w)
+        stats = {
+            "leak_check": cfg.leak_check,
+            "leak_field": cfg.leak_field,
+            "eval_rows": held.height,
+            "train_rows": train.height,
+            "leak_groups": len(np.unique(groups)),
+            **info,
+            "id_overlap": overlap,
+            "groups": per,
+            "warnings": warnings,
+        }
+        empty = mark_removed(df.clear(), stage=self.name, reason="")
+        return StageResult(kept=train, removed=empty, side={"eval": held}, stats=stats)

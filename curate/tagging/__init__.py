@@ -1,3 +1,0 @@
-"""Task tags and embedding clusters."""
-
-STAGES: dict[str, str] = {}
