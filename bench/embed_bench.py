@@ -88,7 +88,7 @@ def main() -> None:
         m, lo, hi = nmi(e.vectors, labels)
         print(
             f"| {name} | {m:.3f} ({lo:.2f}-{hi:.2f}) | {purity(e.vectors, labels):.3f} | "
-            f"{len(texts) / secs:.0f} | {secs2:.2f} s ({secs / secs2:.0f}x) |"
+            f"{len(texts) / secs:.1f} | {secs2:.2f} s ({secs / secs2:.0f}x) |"
         )
         if name == "minilm-l6":
             model = hub.embedder("minilm-l6")
@@ -96,7 +96,7 @@ def main() -> None:
             model.encode(texts, batch_size=64, normalize_embeddings=True)
             bare = time.perf_counter() - t
             print(
-                f"|   bare SentenceTransformer.encode, same texts, batch 64 | | | {len(texts) / bare:.0f} | |"
+                f"|   bare SentenceTransformer.encode, same texts, batch 64 | | | {len(texts) / bare:.1f} | |"
             )
     if a.semhash:
         semhash_agreement(texts, df)
