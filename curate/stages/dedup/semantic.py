@@ -101,7 +101,7 @@ class SemanticDedup(GlobalStage):
             )
         emb = embed_for(self, df)
         x = emb.vectors
-        seed = self.cfg.seed if self.cfg.seed is not None else self.ctx.seed
+        seed = self.seed
         k = self.cfg.clusters or max(1, math.ceil(n / self.cfg.cluster_rows))
         labels, cents = kmeans(x, k, seed=seed)
         if self.cfg.keep == "centroid":
