@@ -153,7 +153,10 @@ def test_repeats_are_visible_in_summary_manifest_and_report(tmp_path: Path):
     added = m["stages"][1]["added"]
     assert added > 0 and f"+{added:,}" in r.output and "repeats" in r.output
     assert any(w.startswith("mix.ratio: ") and "are repeats" in w for w in m["warnings"])
-    assert "repeats added" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "added (repeats)" in page  # the funnel chart's series
+    assert f'<td class="n">{added:,}</td>' in page  # the funnel table's "added" column
+    assert "are repeats" in page  # the warning, first in the report
 
 
 BUILT: list[int] = []
