@@ -142,6 +142,12 @@ class Stage(ABC):
         self.cfg = cfg
         self.ctx = ctx or StageContext()
 
+    @property
+    def seed(self) -> int:
+        """The seed this stage uses: its config's ``seed`` when set, else the run's (resolved here once)."""
+        own = getattr(self.cfg, "seed", None)
+        return self.ctx.seed if own is None else own
+
     @abstractmethod
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Process a batch (row stages) or the whole table (global stages)."""
