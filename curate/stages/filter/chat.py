@@ -11,7 +11,7 @@ from pydantic import Field as PydField
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import wordlists
 from curate.text.turns import count_turns, turns
 
@@ -34,6 +34,8 @@ class EmptyTurnsFilter(RowStage):
     class Config(FieldConfig):
         max_empty_turns: int | None = PydField(0, ge=0, description="remove above this many blank turns")
         remove_no_turns: bool = PydField(True, description="remove chats with no turn of the field")
+
+    thresholds = limit_fields(Config, "remove_no_turns")
 
     def _col(self) -> str:
         return score_name("empty_turns", self.cfg.field, "all")
@@ -67,6 +69,8 @@ class EchoFilter(RowStage):
             "assistant", description="which answers to check"
         )
         max_echo_turns: int | None = PydField(0, ge=0, description="remove above this many echoing answers")
+
+    thresholds = limit_fields(Config)
 
     def _col(self) -> str:
         return score_name("echo_turns", self.cfg.field, "assistant")
@@ -103,6 +107,8 @@ class PlaceholderFilter(RowStage):
         max_placeholder_turns: int | None = PydField(
             0, ge=0, description="remove above this many placeholder turns"
         )
+
+    thresholds = limit_fields(Config)
 
     @cached_property
     def _entries(self) -> list[str]:
@@ -142,6 +148,8 @@ class MidSentenceFilter(RowStage):
         max_mid_sentence_turns: int | None = PydField(
             0, ge=0, description="remove above this many such turns"
         )
+
+    thresholds = limit_fields(Config)
 
     def _col(self) -> str:
         return score_name("mid_sentence_turns", self.cfg.field, "assistant")

@@ -16,7 +16,7 @@ from pydantic import Field as PydField
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import ngrams, textscan
 from curate.text.textstats import TMP, field_series, lines, ratio, text_of
 
@@ -107,6 +107,8 @@ class GopherQualityFilter(RowStage):
             GOPHER_STOP_WORDS, description="stop words counted (distinct, case-sensitive) for min_stop_words"
         )
 
+    thresholds = limit_fields(Config)
+
     def _col(self, stat: str) -> str:
         return score_name(f"gopher_{stat}", self.cfg.field, "text")
 
@@ -189,6 +191,13 @@ class GopherRepetitionFilter(RowStage):
             {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
             description="n -> max character share of words inside repeated n-grams",
         )
+
+    thresholds = limit_fields(Config)
+
+    def score_key(self) -> object:
+        """The n of the n-gram scores: the two dicts are thresholds, but their keys pick the columns."""
+        c = self.cfg
+        return sorted(c.max_top_ngram_char_frac), sorted(c.max_dup_ngram_char_frac)
 
     def _col(self, stat: str) -> str:
         return score_name(f"gopher_{stat}", self.cfg.field, "text")

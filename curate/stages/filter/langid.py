@@ -23,7 +23,7 @@ from pydantic import Field as PydField
 from curate.errors import ModelError
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text.pybatch import map_rows
 from curate.text.textstats import text_of
 
@@ -84,6 +84,8 @@ class LanguageFilter(RowStage):
         model_path: str | None = PydField(
             None, description="a fastText lid model file instead of the bundled lite one"
         )
+
+    thresholds = limit_fields(Config, "languages")
 
     def _cols(self) -> tuple[str, str]:
         f = self.cfg.field

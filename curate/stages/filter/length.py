@@ -11,6 +11,7 @@ from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
+from curate.stages.filter.base import limit_fields
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class LengthFilter(RowStage):
         )
 
     cfg: Config
-    thresholds = frozenset({"min_chars", "max_chars", "min_tokens", "max_tokens"})
+    thresholds = limit_fields(Config)
 
     def score_key(self) -> object:
         return self._wants_tokens()  # whether score_tokens exists depends on the token limits

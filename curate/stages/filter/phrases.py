@@ -11,7 +11,7 @@ from pydantic import model_validator
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import wordlists
 from curate.text.textstats import count_phrases, phrase_pattern, text_of
 
@@ -37,6 +37,8 @@ class RefusalFilter(RowStage):
         )
         extra_phrases: list[str] = PydField([], description="more refusal phrases, inline")
         max_refusal_phrases: int | None = PydField(0, ge=0, description="remove above this many matches")
+
+    thresholds = limit_fields(Config)
 
     @cached_property
     def _pattern(self) -> str:
@@ -75,6 +77,8 @@ class BlocklistFilter(RowStage):
             if not self.phrases and not self.lists:
                 raise ValueError("filter.blocklist needs `phrases` or `lists`")
             return self
+
+    thresholds = limit_fields(Config)
 
     @cached_property
     def _pattern(self) -> str:

@@ -18,7 +18,7 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text.textscan import class_counts, share
 from curate.text.textstats import URL_PATTERN, field_series
 
@@ -101,6 +101,8 @@ class RatiosFilter(RowStage):
         max_url_ratio: float | None = PydField(
             None, ge=0, le=1, description="remove above this share of characters inside URLs"
         )
+
+    thresholds = limit_fields(Config)
 
     def _col(self, stat: str) -> str:
         return score_name(f"{stat}_ratio", self.cfg.field, "all")

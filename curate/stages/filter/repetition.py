@@ -7,7 +7,7 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import ngrams
 from curate.text.textstats import field_series
 
@@ -75,6 +75,8 @@ class RepetitionFilter(RowStage):
         skip_trivial_lines: bool = PydField(
             True, description="dup_line_frac ignores lines without a letter, and fence lines"
         )
+
+    thresholds = limit_fields(Config)
 
     def _col(self, stat: str) -> str:
         return score_name(stat, self.cfg.field, "all")

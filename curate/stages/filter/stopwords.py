@@ -10,7 +10,7 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import wordlists
 from curate.text.textstats import CJK, ratio, text_of, word_count, words
 
@@ -58,6 +58,8 @@ class StopwordsFilter(RowStage):
             None, ge=0, le=1, description="remove below this stopword share"
         )
 
+    thresholds = limit_fields(Config)
+
     @cached_property
     def _entries(self) -> tuple[str, ...]:
         return wordlists.load_many(self.cfg.lists, self.cfg.extra_words)
@@ -98,6 +100,8 @@ class FlaggedWordsFilter(RowStage):
         max_flagged_words: int | None = PydField(
             None, ge=0, description="remove above this many flagged words"
         )
+
+    thresholds = limit_fields(Config)
 
     @cached_property
     def _entries(self) -> tuple[str, ...]:
