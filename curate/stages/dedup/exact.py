@@ -60,7 +60,7 @@ class ExactDedup(GlobalStage):
             whitespace=cfg.whitespace,
             punctuation=cfg.punctuation,
             seed=self.ctx.seed,
-            workers=max(1, self.ctx.workers),
+            workers=self.ctx.threads,
         )
         if cfg.scope == "per_source":
             k1 = k1 ^ mix64(source_codes(df, cfg.scope).astype(np.uint64) + np.uint64(1))

@@ -50,7 +50,7 @@ class MinHashDedup(GlobalStage):
     A~B, B~C puts A, B, C together and a removed row's ``value`` (its exact Jaccard to the
     survivor, whose id is ``dup_of``) can be below the threshold; ``clustering: greedy`` removes a
     row only when it pairs with a kept row (see curate.text.dupclusters).
-    Cost: linear in shingles x num_perm for signatures (compiled, on ``ctx.workers`` threads), one
+    Cost: linear in shingles x num_perm for signatures (compiled, on ``ctx.threads`` threads), one
     sort per band, and one sort of each candidate's shingles for verification.
     """
 
@@ -127,7 +127,7 @@ class MinHashDedup(GlobalStage):
             verify=c.verify,
             groups=source_codes(df, c.scope),
             seed=self.seed,
-            workers=max(1, self.ctx.workers),
+            workers=self.ctx.threads,
         )
 
     def apply(self, df: pl.DataFrame) -> StageResult:
@@ -145,7 +145,7 @@ class MinHashDedup(GlobalStage):
         else:
             surv = by_components(df.height, p.i, p.j, rank)
         dup = np.flatnonzero(surv != np.arange(df.height))
-        sim = jaccard_pairs(p.hashes, p.offsets, surv[dup], dup, workers=max(1, self.ctx.workers))
+        sim = jaccard_pairs(p.hashes, p.offsets, surv[dup], dup, workers=self.ctx.threads)
         mask = np.zeros(df.height, dtype=bool)
         mask[dup] = True
         removed = mark_removed(
