@@ -46,13 +46,10 @@ class EmptyTurnsFilter(RowStage):
 
     def rules(self) -> list[Rule]:
         out = []
-        col = pl.col(self._col())
         if self.cfg.remove_no_turns:
             n = turns(self.cfg.field).list.len()
             out.append(Rule("no_turns", (pl.col("kind") == "chat") & (n == 0), n, 0))
-        if self.cfg.max_empty_turns is not None:
-            out.append(Rule("empty_turn", col > self.cfg.max_empty_turns, col, self.cfg.max_empty_turns))
-        return out
+        return out + Rule.above("empty_turn", self._col(), self.cfg.max_empty_turns)
 
 
 @register("filter.echo")
@@ -87,9 +84,7 @@ class EchoFilter(RowStage):
         return batch.with_columns(n.cast(pl.Int64).alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        thr = self.cfg.max_echo_turns
-        col = pl.col(self._col())
-        return [] if thr is None else [Rule("echo", col > thr, col, thr)]
+        return Rule.above("echo", self._col(), self.cfg.max_echo_turns)
 
 
 @register("filter.placeholder")
@@ -122,9 +117,7 @@ class PlaceholderFilter(RowStage):
         return batch.with_columns(count_turns(self.cfg.field, hit).alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        thr = self.cfg.max_placeholder_turns
-        col = pl.col(self._col())
-        return [] if thr is None else [Rule("placeholder", col > thr, col, thr)]
+        return Rule.above("placeholder", self._col(), self.cfg.max_placeholder_turns)
 
 
 # Continuation punctuation: a turn that opens with one of these picks up someone else's sentence.
@@ -162,6 +155,4 @@ class MidSentenceFilter(RowStage):
         return batch.with_columns(count_turns(self.cfg.field, pred).alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        thr = self.cfg.max_mid_sentence_turns
-        col = pl.col(self._col())
-        return [] if thr is None else [Rule("mid_sentence", col > thr, col, thr)]
+        return Rule.above("mid_sentence", self._col(), self.cfg.max_mid_sentence_turns)

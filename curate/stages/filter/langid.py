@@ -113,7 +113,4 @@ class LanguageFilter(RowStage):
         if self.cfg.languages:
             langs = list(self.cfg.languages)
             out.append(Rule("wrong_language", ~pl.col(tag).is_in(langs), pl.col(score), ",".join(langs)))
-        if self.cfg.min_language_score is not None:
-            thr = self.cfg.min_language_score
-            out.append(Rule("low_language_score", pl.col(score) < thr, pl.col(score), thr))
-        return out
+        return out + Rule.below("low_language_score", score, self.cfg.min_language_score)

@@ -118,13 +118,7 @@ class RatiosFilter(RowStage):
 
     def rules(self) -> list[Rule]:
         c = self.cfg
-        out: list[Rule] = []
-        if c.min_alnum_ratio is not None:
-            col = pl.col(self._col("alnum"))
-            out.append(Rule("low_alnum_ratio", col < c.min_alnum_ratio, col, c.min_alnum_ratio))
+        out = Rule.below("low_alnum_ratio", self._col("alnum"), c.min_alnum_ratio)
         for stat in STATS[1:]:
-            thr = getattr(c, f"max_{stat}_ratio")
-            if thr is not None:
-                col = pl.col(self._col(stat))
-                out.append(Rule(f"high_{stat}_ratio", col > thr, col, thr))
+            out += Rule.above(f"high_{stat}_ratio", self._col(stat), getattr(c, f"max_{stat}_ratio"))
         return out

@@ -96,13 +96,9 @@ class RepetitionFilter(RowStage):
         return batch.with_columns(pl.Series(self._col(k), v) for k, v in scores.items())
 
     def rules(self) -> list[Rule]:
-        out = []
-        for stat, thr in (
-            ("char_rep_ratio", self.cfg.max_char_rep_ratio),
-            ("word_rep_ratio", self.cfg.max_word_rep_ratio),
-            ("dup_line_frac", self.cfg.max_dup_line_frac),
-        ):
-            if thr is not None:
-                col = pl.col(self._col(stat))
-                out.append(Rule(f"high_{stat}", col > thr, col, thr))
-        return out
+        c = self.cfg
+        return [
+            *Rule.above("high_char_rep_ratio", self._col("char_rep_ratio"), c.max_char_rep_ratio),
+            *Rule.above("high_word_rep_ratio", self._col("word_rep_ratio"), c.max_word_rep_ratio),
+            *Rule.above("high_dup_line_frac", self._col("dup_line_frac"), c.max_dup_line_frac),
+        ]

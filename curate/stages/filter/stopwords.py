@@ -72,11 +72,7 @@ class StopwordsFilter(RowStage):
         return batch.with_columns(ratio(list_hits(t, self._entries), word_count(t)).alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        thr = self.cfg.min_stopword_ratio
-        if thr is None:
-            return []
-        col = pl.col(self._col())
-        return [Rule("low_stopword_ratio", col < thr, col, thr)]
+        return Rule.below("low_stopword_ratio", self._col(), self.cfg.min_stopword_ratio)
 
 
 @register("filter.flagged_words")
@@ -119,15 +115,7 @@ class FlaggedWordsFilter(RowStage):
         )
 
     def rules(self) -> list[Rule]:
-        out = []
-        if self.cfg.max_flagged_words is not None:
-            col = pl.col(self._col("flagged_words"))
-            out.append(
-                Rule("flagged_words", col > self.cfg.max_flagged_words, col, self.cfg.max_flagged_words)
-            )
-        if self.cfg.max_flagged_ratio is not None:
-            col = pl.col(self._col("flagged_ratio"))
-            out.append(
-                Rule("high_flagged_ratio", col > self.cfg.max_flagged_ratio, col, self.cfg.max_flagged_ratio)
-            )
-        return out
+        return [
+            *Rule.above("flagged_words", self._col("flagged_words"), self.cfg.max_flagged_words),
+            *Rule.above("high_flagged_ratio", self._col("flagged_ratio"), self.cfg.max_flagged_ratio),
+        ]

@@ -129,9 +129,7 @@ class C4Filter(RowStage):
             out.append(
                 Rule("c4_curly_bracket", pl.col(col("curly_brackets")) > 0, pl.col(col("curly_brackets")), 0)
             )
-        if c.min_sentences is not None:
-            s = pl.col(col("sentences"))
-            out.append(Rule("c4_too_few_sentences", s < c.min_sentences, s, c.min_sentences))
+        out += Rule.below("c4_too_few_sentences", col("sentences"), c.min_sentences)
         if c.drop_lines:
             doc = (pl.col("kind") == "text") & (pl.col(_KEPT_TEXT).str.strip_chars() == "")
             out.append(Rule("emptied_by_clean", doc, pl.col(col("lines_dropped")), None))
