@@ -13,6 +13,7 @@ from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
 from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import wordlists
+from curate.text.normalize import normalized
 from curate.text.turns import count_turns, turns
 
 _FIELD_DESC = "turns the rule reads: user, assistant, last_assistant, first_user, or all (text: all turns)"
@@ -56,8 +57,10 @@ class EmptyTurnsFilter(RowStage):
 class EchoFilter(RowStage):
     """Remove conversations where an assistant answer repeats the user turn right before it.
 
-    Compared after lowercasing and deleting whitespace and punctuation, so "How are you?" echoes
-    "how are you". ``score_echo_turns`` counts echoing answers (``field: last_assistant`` checks only
+    Compared in ``normalize.normalized`` form with whitespace and punctuation removed (NFKC,
+    lowercase, no whitespace, no punctuation or symbols), so "How are you?" echoes "how are you"
+    and "ＯＫ！" echoes "ok". A turn of symbols only (an emoji) normalizes to nothing and is not
+    judged. ``score_echo_turns`` counts echoing answers (``field: last_assistant`` checks only
     the final one). Empty answers are left to filter.empty_turns.
     """
 
@@ -75,7 +78,7 @@ class EchoFilter(RowStage):
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         el = pl.element()
         role = el.struct.field("role")
-        norm = el.struct.field("content").fill_null("").str.to_lowercase().str.replace_all(r"[\s\p{P}]+", "")
+        norm = normalized(el.struct.field("content").fill_null(""), whitespace="remove", punctuation="remove")
         echo = (role == "assistant") & (role.shift(1) == "user") & (norm == norm.shift(1)) & (norm != "")
         if self.cfg.field == "last_assistant":
             idx = pl.int_range(pl.len())
@@ -91,8 +94,9 @@ class EchoFilter(RowStage):
 class PlaceholderFilter(RowStage):
     """Remove conversations whose answer is a placeholder: "<No Output>", "N/A", "无", "同上"...
 
-    A turn is a placeholder when, trimmed and lowercased, it equals an entry of the lists (shipped
-    ``placeholders`` by default; add a path or ``extra_placeholders``). ``score_placeholder_turns``
+    A turn is a placeholder when its ``normalize.normalized`` form (NFKC, lowercase, whitespace
+    collapsed and trimmed) equals an entry's, so "Ｎ／Ａ" and "n/a" match the entry "N/A" (lists:
+    shipped ``placeholders`` by default; add a path or ``extra_placeholders``). ``score_placeholder_turns``
     counts them.
     """
 
@@ -107,13 +111,14 @@ class PlaceholderFilter(RowStage):
 
     @cached_property
     def _entries(self) -> list[str]:
-        return [e.lower() for e in wordlists.load_many(self.cfg.lists, self.cfg.extra_placeholders)]
+        entries = pl.Series(wordlists.load_many(self.cfg.lists, self.cfg.extra_placeholders), dtype=pl.String)
+        return pl.select(normalized(pl.lit(entries))).to_series().unique(maintain_order=True).to_list()
 
     def _col(self) -> str:
         return score_name("placeholder_turns", self.cfg.field, "assistant")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        hit = pl.element().str.strip_chars().str.to_lowercase().is_in(self._entries)
+        hit = normalized(pl.element()).is_in(self._entries)
         return batch.with_columns(count_turns(self.cfg.field, hit).alias(self._col()))
 
     def rules(self) -> list[Rule]:

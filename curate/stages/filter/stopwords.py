@@ -12,9 +12,8 @@ from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
 from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import wordlists
+from curate.text.cjk import cjk_flags
 from curate.text.textstats import CJK, ratio, text_of, word_count, words
-
-_HAS_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def list_hits(text: pl.Expr, entries: tuple[str, ...]) -> pl.Expr:
@@ -25,8 +24,9 @@ def list_hits(text: pl.Expr, entries: tuple[str, ...]) -> pl.Expr:
     and each CJK character inside a match counts as one word, the same unit ``word_count`` uses; so
     ``我们的`` against [我们, 的] is 3 of 3 words.
     """
-    latin = [e.lower() for e in entries if not _HAS_CJK.search(e)]
-    cjk = sorted((e for e in entries if _HAS_CJK.search(e)), key=len, reverse=True)
+    flags = cjk_flags(entries)
+    latin = [e.lower() for e, c in zip(entries, flags, strict=True) if not c]
+    cjk = sorted((e for e, c in zip(entries, flags, strict=True) if c), key=len, reverse=True)
     hits = pl.lit(0, dtype=pl.Int64)
     if latin:
         straight = text.str.replace_all("’", "'", literal=True)  # it’s matches the entry it's
