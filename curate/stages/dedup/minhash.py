@@ -12,7 +12,7 @@ from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.dedup.common import Scope, check_keep, source_codes, survivor_rank
+from curate.stages.dedup.common import Scope, check_keep, source_codes, split_duplicates, survivor_rank
 from curate.text.dupclusters import by_components, greedy
 from curate.text.lsh import jaccard_pairs, optimal_bands
 from curate.text.minhash import NearPairs, near_pairs
@@ -146,15 +146,15 @@ class MinHashDedup(GlobalStage):
             surv = by_components(df.height, p.i, p.j, rank)
         dup = np.flatnonzero(surv != np.arange(df.height))
         sim = jaccard_pairs(p.hashes, p.offsets, surv[dup], dup, workers=self.ctx.threads)
-        mask = np.zeros(df.height, dtype=bool)
-        mask[dup] = True
-        removed = mark_removed(
-            df[dup],
+        p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
+        sims = pl.lit(pl.Series(sim, dtype=pl.Float64))
+        return split_duplicates(
+            df,
+            dup,
+            surv[dup],
             stage=self.name,
             reason="near_duplicate",
-            value=pl.lit(pl.Series(sim, dtype=pl.Float64)),
+            value=sims,
             threshold=c.threshold,
-            dup_of=pl.lit(df["id"].gather(surv[dup])),
+            stats=p.stats,
         )
-        p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
-        return StageResult(kept=df.filter(pl.Series(~mask)), removed=removed, stats=p.stats)
