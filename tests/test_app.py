@@ -66,7 +66,7 @@ def test_every_record_is_accounted_for(tmp_path: Path):
     assert (out / "train.sharegpt.jsonl").exists() and (out / "train.alpaca.jsonl").exists()
     n_lines = sum(1 for _ in (out / "train.alpaca.jsonl").open(encoding="utf-8"))
     assert n_lines == m["output"]["rows"] == res.output.height
-    assert (tmp_path / "run" / "report.html").read_text(encoding="utf-8").count("<svg") >= 2
+    assert (tmp_path / "run" / "report.html").read_text(encoding="utf-8").count('class="chart"') >= 2
 
 
 def test_rerun_reuses_and_config_change_reruns_from_there(tmp_path: Path, monkeypatch):
@@ -123,6 +123,37 @@ def test_stats_of_a_run_has_the_funnel(tmp_path: Path):
     assert [f["name"] for f in s["funnel"]] == ["read", "filter.length", "dedup.exact", "sample.random"]
     assert s["rows"] == res.output.height
     assert s["lengths"]["assistant"]["p50"] > 0
+
+
+def test_stage_warnings_reach_manifest_report_and_survive_reuse(tmp_path: Path):
+    """Issue 11 items 4-5: damage a stage does (rows cut or removed, repeats) is a run warning."""
+    stages = [{"truncate.history": {"max_chars": 30}}]
+    res = curate.run(_recipe(tmp_path, stages), out=tmp_path / "run")
+    warned = [w for w in res.manifest["warnings"] if w.startswith("truncate.history: domain general:")]
+    assert warned and "cut or removed" in warned[0]
+    assert res.manifest["stages"][1]["warnings"]
+    assert "Warnings" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    again = curate.run(_recipe(tmp_path, stages), out=tmp_path / "run")
+    assert again.manifest["stages"][1]["reused"] and again.manifest["warnings"] == res.manifest["warnings"]
+
+
+def test_repeats_are_visible_in_summary_manifest_and_report(tmp_path: Path):
+    """Issue 11 item 5: up-sampled repeats used to show nowhere ("removed 0", no warning)."""
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+
+    mix = {"by": "source", "weights": {"bot": 1}, "unit": "examples", "total_units": 5000}
+    _recipe(tmp_path, [{"mix.ratio": {**mix, "max_copies_per_row": 3, "report_tokens": False}}])
+    r = CliRunner().invoke(
+        cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run"), "--no-train"]
+    )
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    added = m["stages"][1]["added"]
+    assert added > 0 and f"+{added:,}" in r.output and "repeats" in r.output
+    assert any(w.startswith("mix.ratio: ") and "are repeats" in w for w in m["warnings"])
+    assert "repeats added" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
 
 
 BUILT: list[int] = []

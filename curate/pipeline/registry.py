@@ -22,6 +22,9 @@ FAMILIES: tuple[str, ...] = (
     "curate.stages.clean",
     "curate.stages.dedup",
     "curate.stages.mix",
+    "curate.stages.score",
+    "curate.stages.select",
+    "curate.stages.tag",
 )
 
 _REGISTRY: dict[str, type[Stage]] = {}

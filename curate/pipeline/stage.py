@@ -15,8 +15,10 @@ import with ast and names the file and the rule it breaks):
 * the ground floor (``errors``, ``schema``, ``fields``, ``version``, ``cache``) imports only itself;
 * ``text/`` and ``chat/`` import only the ground floor: arrays in, arrays out;
 * a stage lives in ``stages/<prefix>/`` (``filter.length`` -> ``stages/filter/length.py``) and
-  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``models`` and the ground
-  floor (and its sibling stages);
+  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``embed``, ``models`` and
+  the ground floor (and its sibling stages);
+* ``embed/`` (embedders, the embedding cache, k-means, chunked greedy kernels) imports ``text``,
+  ``models``, ``pipeline.stage`` and the ground floor;
 * nothing imports ``stages/`` except the registry, by name (``importlib``, from each family's
   ``STAGES`` dict);
 * ``formats/`` imports only ``text/`` and the ground floor;
@@ -80,6 +82,9 @@ class StageResult:
     removed; ``added`` counts rows the stage created (repeats from up-sampling). The runner checks
     ``rows_in + added == len(kept) + len(removed) + sum(len(side))``. A row stage's ``stats`` are
     merged across batches by type (``curate.pipeline.stats``: ``Count`` adds, ``Same`` must agree).
+    ``warnings`` are sentences a user must see (data damaged or a target missed); the runner puts
+    them, prefixed with the stage name, into the manifest's ``warnings``, the CLI summary and the
+    report.
     """
 
     kept: pl.DataFrame
@@ -87,10 +92,16 @@ class StageResult:
     side: dict[str, pl.DataFrame] = field(default_factory=dict)
     added: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_removed(self) -> int:
         return 0 if self.removed is None else self.removed.height
+
+    def all_warnings(self) -> list[str]:
+        """``warnings`` plus any a stage still lists in ``stats["warnings"]``, each once."""
+        listed = self.stats.get("warnings") if isinstance(self.stats.get("warnings"), list) else []
+        return list(dict.fromkeys([*self.warnings, *listed]))
 
 
 @dataclass(frozen=True)
