@@ -60,6 +60,7 @@ CASES: dict[str, tuple[dict, dict]] = {
     "filter.echo": ({"field": "last_assistant"}, {"field": "last_assistant", "max_echo_turns": None}),
     "filter.placeholder": (LOL, {**LOL, "max_placeholder_turns": 1}),
     "filter.mid_sentence": ({}, {"max_mid_sentence_turns": None}),
+    "filter.special_tokens": ({"extra": ["法律"]}, {"extra": ["法律"], "max_count": 3}),
 }
 # Stages whose threshold change moves no row here (nothing in the data is removed by them).
 INERT = {"filter.echo", "filter.refusal"}
