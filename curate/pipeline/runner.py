@@ -27,7 +27,7 @@ from curate.pipeline.fingerprint import fingerprint
 from curate.pipeline.progress import CompileClock, Mode, compile_clock
 from curate.pipeline.progress import status as show_status
 from curate.pipeline.rundir import RunDir
-from curate.pipeline.stage import ScoreOnly, StageContext, StageResult, caches_scores, split_by_rules
+from curate.pipeline.stage import ScoreOnly, StageContext, StageResult, caches_scores
 from curate.version import __version__
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def _apply(
     if path.exists() and not force:
         scored = pl.read_parquet(path)
         log.info("stage %s: scores reused, thresholds re-applied", stage.name)
-        res = split_by_rules(scored, stage.rules(), stage=stage.name)
+        res = stage.split(scored)
         res.stats = {"scores_reused": True}
         return res
     scored = executor.apply(ScoreOnly(stage), table).kept
@@ -183,4 +183,4 @@ def _apply(
     for old in path.parent.glob(f"{index:02d}-{stage.name}-*.parquet"):
         old.unlink()
     scored.write_parquet(path)
-    return split_by_rules(scored, stage.rules(), stage=stage.name)
+    return stage.split(scored)

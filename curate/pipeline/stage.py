@@ -178,9 +178,13 @@ class RowStage(Stage):
         """Removal rules, checked in order; the first that fires names the reason."""
         return []
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
-        scored = self.transform(df)
+    def split(self, scored: pl.DataFrame) -> StageResult:
+        """Split a ``transform``ed table by ``rules``; a stage that also rewrites kept rows after
+        the split (filter.c4) overrides this, not ``apply``, so its scores can still be cached."""
         return split_by_rules(scored, self.rules(), stage=self.name)
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        return self.split(self.transform(df))
 
 
 class ScoreOnly(Stage):
@@ -198,7 +202,7 @@ class ScoreOnly(Stage):
 
 
 def caches_scores(stage: Stage) -> bool:
-    """True for a row stage that declares thresholds and splits with the base ``apply``."""
+    """True for a row stage that declares thresholds and keeps the base ``apply`` (transform, then split)."""
     return isinstance(stage, RowStage) and bool(stage.thresholds) and type(stage).apply is RowStage.apply
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from curate.text.jit import nb
+from curate.text.normalize import char_folds
 from curate.text.utf8 import CJK as CJK_BIT
 from curate.text.utf8 import char_classes, decode, mix, run_chunks, utf8_buffers
 
@@ -44,12 +45,11 @@ def char_tables(lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """
     fold = np.arange(0x10000, dtype=np.int32)
     cls = np.zeros(0x10000, dtype=np.uint8)
+    folds = char_folds(lowercase)  # the per-character ``normalize.normalized``, shared with textkey
     for c in range(0x10000):
         if 0xD800 <= c < 0xE000:
             continue
-        ch = unicodedata.normalize("NFKC", chr(c))
-        if lowercase:
-            ch = ch.lower()
+        ch = folds[c]
         if len(ch) == 1:
             fold[c] = ord(ch)
     for c in range(0x10000):

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from curate.text.jit import nb
-from curate.text.normalize import FOLD, Punctuation, Whitespace
+from curate.text.normalize import FOLD, Punctuation, Whitespace, char_folds
 from curate.text.utf8 import decode, mix, run_chunks, utf8_buffers
 
 WS_MODES = {"keep": 0, "collapse": 1, "remove": 2}
@@ -38,12 +38,11 @@ def key_tables(lowercase: bool, punctuation: Punctuation) -> tuple[np.ndarray, n
     seq = np.zeros((0x10000, _MAXSEQ), dtype=np.int32)
     nseq = np.ones(0x10000, dtype=np.uint8)
     seq[:, 0] = np.arange(0x10000)
+    folds = char_folds(lowercase)
     for c in range(0x10000):
         if 0xD800 <= c < 0xE000:
             continue
-        s = unicodedata.normalize("NFKC", chr(c))
-        if lowercase:
-            s = s.lower()
+        s = folds[c]
         if punctuation == "fold":
             s = "".join(FOLD.get(ch, ch) for ch in s)
         elif punctuation == "remove":

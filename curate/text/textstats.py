@@ -14,10 +14,9 @@ from collections.abc import Iterable, Sequence
 import polars as pl
 
 from curate.fields import Field, field_text
-from curate.text.cjk import CJK_CLASS
+from curate.text.cjk import CJK_CLASS, cjk_flags
 
 CJK = CJK_CLASS
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NON_CJK_WORD = rf"[\w--[{CJK}]]+"
 WORD_PATTERN = rf"[{CJK}]|{_NON_CJK_WORD}(?:['’]{_NON_CJK_WORD})*"
 URL_PATTERN = r"(?i)\b(?:https?://|ftp://|www\.)[^\s<>\"'()（）\[\]{}，。；！？]+"
@@ -65,8 +64,8 @@ def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(pl.lit(0.0))
 
 
-def _phrase_regex(phrase: str) -> str:
-    if _CJK_CHAR.search(phrase):
+def _phrase_regex(phrase: str, cjk: bool) -> str:
+    if cjk:
         # CJK phrases: optional whitespace between characters ("作为一个 AI 语言模型"), either comma
         parts = [r"[,，]" if ch in ",，" else re.escape(ch) for ch in phrase if not ch.isspace()]
         return r"\s*".join(parts)
@@ -83,7 +82,7 @@ def phrase_pattern(phrases: Iterable[str], *, case_insensitive: bool = True, reg
     entries are used as they are. Returns "" for an empty list.
     """
     uniq = sorted({p for p in phrases if p}, key=len, reverse=True)
-    parts = uniq if regex else [_phrase_regex(p) for p in uniq]
+    parts = uniq if regex else [_phrase_regex(p, c) for p, c in zip(uniq, cjk_flags(uniq), strict=True)]
     if not parts:
         return ""
     flags = "(?i)" if case_insensitive else ""

@@ -12,9 +12,8 @@ from pydantic import Field as PydField
 from curate.pipeline.registry import register
 from curate.stages.clean.base import CleanerConfig, CleanerStage, run_steps
 from curate.text import wordlists
+from curate.text.cjk import cjk_flags
 from curate.text.pybatch import map_rows
-
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def _alt(words: Sequence[str]) -> str:
@@ -53,8 +52,9 @@ class FillerWordsCleaner(CleanerStage):
     @cached_property
     def _steps(self) -> list[tuple[str, str]]:
         entries = wordlists.load_many(self.cfg.lists, self.cfg.extra_words)
-        latin = [w for w in entries if not _CJK_CHAR.search(w)]
-        cjk = [w for w in entries if _CJK_CHAR.search(w)]
+        flags = cjk_flags(entries)
+        latin = [w for w, c in zip(entries, flags, strict=True) if not c]
+        cjk = [w for w, c in zip(entries, flags, strict=True) if c]
         steps: list[tuple[str, str]] = []
         if latin:
             w = _alt(latin)

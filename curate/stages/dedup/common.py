@@ -14,8 +14,10 @@ import numpy as np
 import polars as pl
 
 from curate.errors import StageError
+from curate.pipeline.stage import StageResult, mark_removed
 
 Scope = Literal["global", "per_source"]
+
 
 def check_keep(keep: str) -> str:
     """Validate a survivor rule: ``first``, ``longest`` or a ``score_*`` column name."""
@@ -54,3 +56,28 @@ def source_codes(df: pl.DataFrame, scope: Scope) -> np.ndarray:
     if scope == "global" or "source" not in df.columns:
         return np.zeros(df.height, dtype=np.int64)
     return df["source"].fill_null("").rank("dense").to_numpy().astype(np.int64)
+
+
+def split_duplicates(
+    df: pl.DataFrame,
+    rows: np.ndarray,
+    survivors: np.ndarray,
+    *,
+    stage: str,
+    reason: str,
+    value: float | pl.Expr,
+    threshold: float | None = None,
+    stats: dict | None = None,
+) -> StageResult:
+    """Remove ``df[rows]`` (sorted row numbers), each with ``dup_of`` = the id of its survivor row."""
+    mask = np.zeros(df.height, dtype=bool)
+    mask[rows] = True
+    removed = mark_removed(
+        df[rows],
+        stage=stage,
+        reason=reason,
+        value=value,
+        threshold=threshold,
+        dup_of=pl.lit(df["id"].gather(survivors)),
+    )
+    return StageResult(kept=df.filter(pl.Series(~mask)), removed=removed, stats=stats or {})

@@ -10,7 +10,7 @@ from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.dedup.common import Scope, check_keep, source_codes, survivor_rank
+from curate.stages.dedup.common import Scope, check_keep, source_codes, split_duplicates, survivor_rank
 from curate.text.normalize import Punctuation, Whitespace
 from curate.text.textkey import text_keys
 from curate.text.utf8 import mix64
@@ -60,7 +60,7 @@ class ExactDedup(GlobalStage):
             whitespace=cfg.whitespace,
             punctuation=cfg.punctuation,
             seed=self.ctx.seed,
-            workers=max(1, self.ctx.workers),
+            workers=self.ctx.threads,
         )
         if cfg.scope == "per_source":
             k1 = k1 ^ mix64(source_codes(df, cfg.scope).astype(np.uint64) + np.uint64(1))
@@ -72,14 +72,7 @@ class ExactDedup(GlobalStage):
         )
         rows = np.sort(dups["row"].to_numpy())
         surv = dups.sort("row")["surv"].to_numpy()
-        mask = np.zeros(df.height, dtype=bool)
-        mask[rows] = True
-        removed = mark_removed(
-            df[rows],
-            stage=self.name,
-            reason="exact_duplicate",
-            value=1.0,
-            dup_of=pl.lit(df["id"].gather(surv)),
-        )
         stats = {"groups": int(df.height - rows.size), "removed": int(rows.size)}
-        return StageResult(kept=df.filter(pl.Series(~mask)), removed=removed, stats=stats)
+        return split_duplicates(
+            df, rows, surv, stage=self.name, reason="exact_duplicate", value=1.0, stats=stats
+        )

@@ -12,7 +12,7 @@ from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.dedup.common import Scope, check_keep, source_codes, survivor_rank
+from curate.stages.dedup.common import Scope, check_keep, source_codes, split_duplicates, survivor_rank
 from curate.text.dupclusters import by_components, greedy
 from curate.text.lsh import jaccard_pairs, optimal_bands
 from curate.text.minhash import NearPairs, near_pairs
@@ -50,7 +50,7 @@ class MinHashDedup(GlobalStage):
     A~B, B~C puts A, B, C together and a removed row's ``value`` (its exact Jaccard to the
     survivor, whose id is ``dup_of``) can be below the threshold; ``clustering: greedy`` removes a
     row only when it pairs with a kept row (see curate.text.dupclusters).
-    Cost: linear in shingles x num_perm for signatures (compiled, on ``ctx.workers`` threads), one
+    Cost: linear in shingles x num_perm for signatures (compiled, on ``ctx.threads`` threads), one
     sort per band, and one sort of each candidate's shingles for verification.
     """
 
@@ -127,7 +127,7 @@ class MinHashDedup(GlobalStage):
             verify=c.verify,
             groups=source_codes(df, c.scope),
             seed=self.seed,
-            workers=max(1, self.ctx.workers),
+            workers=self.ctx.threads,
         )
 
     def apply(self, df: pl.DataFrame) -> StageResult:
@@ -145,16 +145,16 @@ class MinHashDedup(GlobalStage):
         else:
             surv = by_components(df.height, p.i, p.j, rank)
         dup = np.flatnonzero(surv != np.arange(df.height))
-        sim = jaccard_pairs(p.hashes, p.offsets, surv[dup], dup, workers=max(1, self.ctx.workers))
-        mask = np.zeros(df.height, dtype=bool)
-        mask[dup] = True
-        removed = mark_removed(
-            df[dup],
+        sim = jaccard_pairs(p.hashes, p.offsets, surv[dup], dup, workers=self.ctx.threads)
+        p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
+        sims = pl.lit(pl.Series(sim, dtype=pl.Float64))
+        return split_duplicates(
+            df,
+            dup,
+            surv[dup],
             stage=self.name,
             reason="near_duplicate",
-            value=pl.lit(pl.Series(sim, dtype=pl.Float64)),
+            value=sims,
             threshold=c.threshold,
-            dup_of=pl.lit(df["id"].gather(surv[dup])),
+            stats=p.stats,
         )
-        p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
-        return StageResult(kept=df.filter(pl.Series(~mask)), removed=removed, stats=p.stats)

@@ -31,3 +31,10 @@ def score_name(stat: str, field: str, default: str) -> str:
 def range_rules(col: str, *, lo: float | None, hi: float | None, below: str, above: str) -> list[Rule]:
     """Rules for ``col < lo`` (reason ``below``) and ``col > hi`` (reason ``above``); None disables one."""
     return [*Rule.below(below, col, lo), *Rule.above(above, col, hi)]
+
+
+def limit_fields(config: type[StageConfig], *also: str) -> frozenset[str]:
+    """A stage's thresholds (``RowStage.thresholds``): every ``min_*``/``max_*`` field of ``config``
+    plus ``also``. Only ``rules`` may read them, so changing one re-splits cached scores
+    (``tests/stages/filter/test_score_cache.py`` checks that ``transform`` ignores them)."""
+    return frozenset(n for n in config.model_fields if n.startswith(("min_", "max_"))) | set(also)

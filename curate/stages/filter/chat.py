@@ -11,8 +11,9 @@ from pydantic import Field as PydField
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import wordlists
+from curate.text.normalize import normalized
 from curate.text.turns import count_turns, turns
 
 _FIELD_DESC = "turns the rule reads: user, assistant, last_assistant, first_user, or all (text: all turns)"
@@ -35,6 +36,8 @@ class EmptyTurnsFilter(RowStage):
         max_empty_turns: int | None = PydField(0, ge=0, description="remove above this many blank turns")
         remove_no_turns: bool = PydField(True, description="remove chats with no turn of the field")
 
+    thresholds = limit_fields(Config, "remove_no_turns")
+
     def _col(self) -> str:
         return score_name("empty_turns", self.cfg.field, "all")
 
@@ -44,21 +47,20 @@ class EmptyTurnsFilter(RowStage):
 
     def rules(self) -> list[Rule]:
         out = []
-        col = pl.col(self._col())
         if self.cfg.remove_no_turns:
             n = turns(self.cfg.field).list.len()
             out.append(Rule("no_turns", (pl.col("kind") == "chat") & (n == 0), n, 0))
-        if self.cfg.max_empty_turns is not None:
-            out.append(Rule("empty_turn", col > self.cfg.max_empty_turns, col, self.cfg.max_empty_turns))
-        return out
+        return out + Rule.above("empty_turn", self._col(), self.cfg.max_empty_turns)
 
 
 @register("filter.echo")
 class EchoFilter(RowStage):
     """Remove conversations where an assistant answer repeats the user turn right before it.
 
-    Compared after lowercasing and deleting whitespace and punctuation, so "How are you?" echoes
-    "how are you". ``score_echo_turns`` counts echoing answers (``field: last_assistant`` checks only
+    Compared in ``normalize.normalized`` form with whitespace and punctuation removed (NFKC,
+    lowercase, no whitespace, no punctuation or symbols), so "How are you?" echoes "how are you"
+    and "ＯＫ！" echoes "ok". A turn of symbols only (an emoji) normalizes to nothing and is not
+    judged. ``score_echo_turns`` counts echoing answers (``field: last_assistant`` checks only
     the final one). Empty answers are left to filter.empty_turns.
     """
 
@@ -68,13 +70,15 @@ class EchoFilter(RowStage):
         )
         max_echo_turns: int | None = PydField(0, ge=0, description="remove above this many echoing answers")
 
+    thresholds = limit_fields(Config)
+
     def _col(self) -> str:
         return score_name("echo_turns", self.cfg.field, "assistant")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         el = pl.element()
         role = el.struct.field("role")
-        norm = el.struct.field("content").fill_null("").str.to_lowercase().str.replace_all(r"[\s\p{P}]+", "")
+        norm = normalized(el.struct.field("content").fill_null(""), whitespace="remove", punctuation="remove")
         echo = (role == "assistant") & (role.shift(1) == "user") & (norm == norm.shift(1)) & (norm != "")
         if self.cfg.field == "last_assistant":
             idx = pl.int_range(pl.len())
@@ -83,17 +87,16 @@ class EchoFilter(RowStage):
         return batch.with_columns(n.cast(pl.Int64).alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        thr = self.cfg.max_echo_turns
-        col = pl.col(self._col())
-        return [] if thr is None else [Rule("echo", col > thr, col, thr)]
+        return Rule.above("echo", self._col(), self.cfg.max_echo_turns)
 
 
 @register("filter.placeholder")
 class PlaceholderFilter(RowStage):
     """Remove conversations whose answer is a placeholder: "<No Output>", "N/A", "无", "同上"...
 
-    A turn is a placeholder when, trimmed and lowercased, it equals an entry of the lists (shipped
-    ``placeholders`` by default; add a path or ``extra_placeholders``). ``score_placeholder_turns``
+    A turn is a placeholder when its ``normalize.normalized`` form (NFKC, lowercase, whitespace
+    collapsed and trimmed) equals an entry's, so "Ｎ／Ａ" and "n/a" match the entry "N/A" (lists:
+    shipped ``placeholders`` by default; add a path or ``extra_placeholders``). ``score_placeholder_turns``
     counts them.
     """
 
@@ -104,21 +107,22 @@ class PlaceholderFilter(RowStage):
             0, ge=0, description="remove above this many placeholder turns"
         )
 
+    thresholds = limit_fields(Config)
+
     @cached_property
     def _entries(self) -> list[str]:
-        return [e.lower() for e in wordlists.load_many(self.cfg.lists, self.cfg.extra_placeholders)]
+        entries = pl.Series(wordlists.load_many(self.cfg.lists, self.cfg.extra_placeholders), dtype=pl.String)
+        return pl.select(normalized(pl.lit(entries))).to_series().unique(maintain_order=True).to_list()
 
     def _col(self) -> str:
         return score_name("placeholder_turns", self.cfg.field, "assistant")
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        hit = pl.element().str.strip_chars().str.to_lowercase().is_in(self._entries)
+        hit = normalized(pl.element()).is_in(self._entries)
         return batch.with_columns(count_turns(self.cfg.field, hit).alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        thr = self.cfg.max_placeholder_turns
-        col = pl.col(self._col())
-        return [] if thr is None else [Rule("placeholder", col > thr, col, thr)]
+        return Rule.above("placeholder", self._col(), self.cfg.max_placeholder_turns)
 
 
 # Continuation punctuation: a turn that opens with one of these picks up someone else's sentence.
@@ -143,6 +147,8 @@ class MidSentenceFilter(RowStage):
             0, ge=0, description="remove above this many such turns"
         )
 
+    thresholds = limit_fields(Config)
+
     def _col(self) -> str:
         return score_name("mid_sentence_turns", self.cfg.field, "assistant")
 
@@ -154,6 +160,4 @@ class MidSentenceFilter(RowStage):
         return batch.with_columns(count_turns(self.cfg.field, pred).alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        thr = self.cfg.max_mid_sentence_turns
-        col = pl.col(self._col())
-        return [] if thr is None else [Rule("mid_sentence", col > thr, col, thr)]
+        return Rule.above("mid_sentence", self._col(), self.cfg.max_mid_sentence_turns)

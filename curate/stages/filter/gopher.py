@@ -16,7 +16,7 @@ from pydantic import Field as PydField
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import ngrams, textscan
 from curate.text.textstats import TMP, field_series, lines, ratio, text_of
 
@@ -52,14 +52,6 @@ def distinct_hits(w: textscan.Tokens, entries: np.ndarray) -> np.ndarray:
     rows = np.repeat(np.arange(n_rows), np.diff(w.offs))[hit]
     pairs = np.unique(rows * entries.size + pos[hit])
     return np.bincount(pairs // entries.size, minlength=n_rows).astype(np.int64)
-
-
-def _max_rule(col: str, thr: float | None, reason: str) -> list[Rule]:
-    return [] if thr is None else [Rule(reason, pl.col(col) > thr, pl.col(col), thr)]
-
-
-def _min_rule(col: str, thr: float | None, reason: str) -> list[Rule]:
-    return [] if thr is None else [Rule(reason, pl.col(col) < thr, pl.col(col), thr)]
 
 
 @register("filter.gopher_quality")
@@ -107,6 +99,8 @@ class GopherQualityFilter(RowStage):
             GOPHER_STOP_WORDS, description="stop words counted (distinct, case-sensitive) for min_stop_words"
         )
 
+    thresholds = limit_fields(Config)
+
     def _col(self, stat: str) -> str:
         return score_name(f"gopher_{stat}", self.cfg.field, "text")
 
@@ -141,16 +135,16 @@ class GopherQualityFilter(RowStage):
     def rules(self) -> list[Rule]:
         c, col = self.cfg, self._col
         return [
-            *_min_rule(col("words"), c.min_words, "gopher_too_few_words"),
-            *_max_rule(col("words"), c.max_words, "gopher_too_many_words"),
-            *_min_rule(col("mean_word_chars"), c.min_mean_word_chars, "gopher_short_words"),
-            *_max_rule(col("mean_word_chars"), c.max_mean_word_chars, "gopher_long_words"),
-            *_max_rule(col("hash_ratio"), c.max_hash_ratio, "gopher_hash_ratio"),
-            *_max_rule(col("ellipsis_ratio"), c.max_ellipsis_ratio, "gopher_ellipsis_ratio"),
-            *_max_rule(col("bullet_lines_frac"), c.max_bullet_lines_frac, "gopher_bullet_lines"),
-            *_max_rule(col("ellipsis_lines_frac"), c.max_ellipsis_lines_frac, "gopher_ellipsis_lines"),
-            *_min_rule(col("alpha_words_frac"), c.min_alpha_words_frac, "gopher_few_alpha_words"),
-            *_min_rule(col("stop_words"), c.min_stop_words, "gopher_few_stop_words"),
+            *Rule.below("gopher_too_few_words", col("words"), c.min_words),
+            *Rule.above("gopher_too_many_words", col("words"), c.max_words),
+            *Rule.below("gopher_short_words", col("mean_word_chars"), c.min_mean_word_chars),
+            *Rule.above("gopher_long_words", col("mean_word_chars"), c.max_mean_word_chars),
+            *Rule.above("gopher_hash_ratio", col("hash_ratio"), c.max_hash_ratio),
+            *Rule.above("gopher_ellipsis_ratio", col("ellipsis_ratio"), c.max_ellipsis_ratio),
+            *Rule.above("gopher_bullet_lines", col("bullet_lines_frac"), c.max_bullet_lines_frac),
+            *Rule.above("gopher_ellipsis_lines", col("ellipsis_lines_frac"), c.max_ellipsis_lines_frac),
+            *Rule.below("gopher_few_alpha_words", col("alpha_words_frac"), c.min_alpha_words_frac),
+            *Rule.below("gopher_few_stop_words", col("stop_words"), c.min_stop_words),
         ]
 
 
@@ -190,6 +184,13 @@ class GopherRepetitionFilter(RowStage):
             description="n -> max character share of words inside repeated n-grams",
         )
 
+    thresholds = limit_fields(Config)
+
+    def score_key(self) -> object:
+        """The n of the n-gram scores: the two dicts are thresholds, but their keys pick the columns."""
+        c = self.cfg
+        return sorted(c.max_top_ngram_char_frac), sorted(c.max_dup_ngram_char_frac)
+
     def _col(self, stat: str) -> str:
         return score_name(f"gopher_{stat}", self.cfg.field, "text")
 
@@ -221,13 +222,13 @@ class GopherRepetitionFilter(RowStage):
     def rules(self) -> list[Rule]:
         c, col = self.cfg, self._col
         out = [
-            *_max_rule(col("dup_line_frac"), c.max_dup_line_frac, "gopher_dup_lines"),
-            *_max_rule(col("dup_para_frac"), c.max_dup_para_frac, "gopher_dup_paragraphs"),
-            *_max_rule(col("dup_line_char_frac"), c.max_dup_line_char_frac, "gopher_dup_line_chars"),
-            *_max_rule(col("dup_para_char_frac"), c.max_dup_para_char_frac, "gopher_dup_paragraph_chars"),
+            *Rule.above("gopher_dup_lines", col("dup_line_frac"), c.max_dup_line_frac),
+            *Rule.above("gopher_dup_paragraphs", col("dup_para_frac"), c.max_dup_para_frac),
+            *Rule.above("gopher_dup_line_chars", col("dup_line_char_frac"), c.max_dup_line_char_frac),
+            *Rule.above("gopher_dup_paragraph_chars", col("dup_para_char_frac"), c.max_dup_para_char_frac),
         ]
         for n, thr in sorted(c.max_top_ngram_char_frac.items()):
-            out += _max_rule(col(f"top_{n}gram_char_frac"), thr, f"gopher_top_{n}gram")
+            out += Rule.above(f"gopher_top_{n}gram", col(f"top_{n}gram_char_frac"), thr)
         for n, thr in sorted(c.max_dup_ngram_char_frac.items()):
-            out += _max_rule(col(f"dup_{n}gram_char_frac"), thr, f"gopher_dup_{n}gram")
+            out += Rule.above(f"gopher_dup_{n}gram", col(f"dup_{n}gram_char_frac"), thr)
         return out

@@ -23,7 +23,7 @@ from pydantic import Field as PydField
 from curate.errors import ModelError
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text.pybatch import map_rows
 from curate.text.textstats import text_of
 
@@ -85,6 +85,8 @@ class LanguageFilter(RowStage):
             None, description="a fastText lid model file instead of the bundled lite one"
         )
 
+    thresholds = limit_fields(Config, "languages")
+
     def _cols(self) -> tuple[str, str]:
         f = self.cfg.field
         tag = "tag_language" if f == "all" else f"tag_language_{f}"
@@ -111,7 +113,4 @@ class LanguageFilter(RowStage):
         if self.cfg.languages:
             langs = list(self.cfg.languages)
             out.append(Rule("wrong_language", ~pl.col(tag).is_in(langs), pl.col(score), ",".join(langs)))
-        if self.cfg.min_language_score is not None:
-            thr = self.cfg.min_language_score
-            out.append(Rule("low_language_score", pl.col(score) < thr, pl.col(score), thr))
-        return out
+        return out + Rule.below("low_language_score", score, self.cfg.min_language_score)

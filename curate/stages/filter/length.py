@@ -7,10 +7,12 @@ import logging
 import polars as pl
 from pydantic import Field
 
+from curate.errors import ModelError
 from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
+from curate.stages.filter.base import limit_fields
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class LengthFilter(RowStage):
         )
 
     cfg: Config
-    thresholds = frozenset({"min_chars", "max_chars", "min_tokens", "max_tokens"})
+    thresholds = limit_fields(Config)
 
     def score_key(self) -> object:
         return self._wants_tokens()  # whether score_tokens exists depends on the token limits
@@ -59,7 +61,13 @@ class LengthFilter(RowStage):
         out = batch.with_columns(field_text(self.cfg.field).str.len_chars().alias("score_chars"))
         if self._wants_tokens():
             name = self.cfg.model or self.ctx.train_model or "smollm2-135m"
-            tok = self.ctx.models.tokenizer(name) if self.ctx.models else _tokenizer(name)
+            if self.ctx.models is None:  # no global fallback: tests and runs inject the hub
+                raise ModelError(
+                    f"filter.length counts tokens with {name}'s tokenizer, but the stage was given no "
+                    "model hub",
+                    hint="build it with StageContext(models=curate.models.ModelHub())",
+                )
+            tok = self.ctx.models.tokenizer(name)
             texts = batch.select(field_text(self.cfg.field)).to_series().to_list()
             out = out.with_columns(pl.Series("score_tokens", count_tokens(texts, tok), dtype=pl.Int64))
         return out
@@ -72,9 +80,3 @@ class LengthFilter(RowStage):
             *Rule.below("too_few_tokens", "score_tokens", cfg.min_tokens),
             *Rule.above("too_many_tokens", "score_tokens", cfg.max_tokens),
         ]
-
-
-def _tokenizer(name: str) -> object:
-    from curate.models import load_tokenizer
-
-    return load_tokenizer(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import ClassVar
 
 import polars as pl
 from pydantic import Field as PydField
@@ -11,7 +12,7 @@ from pydantic import model_validator
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import wordlists
 from curate.text.textstats import count_phrases, phrase_pattern, text_of
 
@@ -22,8 +23,25 @@ class _AnswerConfig(FieldConfig):
     )
 
 
+class _PhraseFilter(RowStage):
+    """Counts matches of ``_pattern`` in the field as ``score_<stat>``; removes above ``max_<stat>``."""
+
+    stat: ClassVar[str]
+    reason: ClassVar[str]
+    _pattern: str
+
+    def _col(self) -> str:
+        return score_name(self.stat, self.cfg.field, "assistant")
+
+    def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
+        return batch.with_columns(count_phrases(text_of(self.cfg.field), self._pattern).alias(self._col()))
+
+    def rules(self) -> list[Rule]:
+        return Rule.above(self.reason, self._col(), getattr(self.cfg, f"max_{self.stat}"))
+
+
 @register("filter.refusal")
-class RefusalFilter(RowStage):
+class RefusalFilter(_PhraseFilter):
     """Remove answers that refuse or talk about being an AI ("As an AI language model", "很抱歉，我无法").
 
     ``score_refusal_phrases`` counts matches of the phrase lists in the field (case-insensitive;
@@ -38,24 +56,17 @@ class RefusalFilter(RowStage):
         extra_phrases: list[str] = PydField([], description="more refusal phrases, inline")
         max_refusal_phrases: int | None = PydField(0, ge=0, description="remove above this many matches")
 
+    thresholds = limit_fields(Config)
+
+    stat, reason = "refusal_phrases", "refusal"
+
     @cached_property
     def _pattern(self) -> str:
         return phrase_pattern(wordlists.load_many(self.cfg.lists, self.cfg.extra_phrases))
 
-    def _col(self) -> str:
-        return score_name("refusal_phrases", self.cfg.field, "assistant")
-
-    def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return batch.with_columns(count_phrases(text_of(self.cfg.field), self._pattern).alias(self._col()))
-
-    def rules(self) -> list[Rule]:
-        thr = self.cfg.max_refusal_phrases
-        col = pl.col(self._col())
-        return [] if thr is None else [Rule("refusal", col > thr, col, thr)]
-
 
 @register("filter.blocklist")
-class BlocklistFilter(RowStage):
+class BlocklistFilter(_PhraseFilter):
     """Remove rows whose field contains a blocked phrase, e.g. a support bot must not say 转人工.
 
     Phrases come inline (``phrases``) and/or from files (``lists``); literal by default (spacing and
@@ -76,18 +87,10 @@ class BlocklistFilter(RowStage):
                 raise ValueError("filter.blocklist needs `phrases` or `lists`")
             return self
 
+    thresholds = limit_fields(Config)
+    stat, reason = "blocked_phrases", "blocked_phrase"
+
     @cached_property
     def _pattern(self) -> str:
         entries = wordlists.load_many(self.cfg.lists, self.cfg.phrases)
         return phrase_pattern(entries, case_insensitive=not self.cfg.case_sensitive, regex=self.cfg.regex)
-
-    def _col(self) -> str:
-        return score_name("blocked_phrases", self.cfg.field, "assistant")
-
-    def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
-        return batch.with_columns(count_phrases(text_of(self.cfg.field), self._pattern).alias(self._col()))
-
-    def rules(self) -> list[Rule]:
-        thr = self.cfg.max_blocked_phrases
-        col = pl.col(self._col())
-        return [] if thr is None else [Rule("blocked_phrase", col > thr, col, thr)]

@@ -18,7 +18,7 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text.textscan import class_counts, share
 from curate.text.textstats import URL_PATTERN, field_series
 
@@ -102,6 +102,8 @@ class RatiosFilter(RowStage):
             None, ge=0, le=1, description="remove above this share of characters inside URLs"
         )
 
+    thresholds = limit_fields(Config)
+
     def _col(self, stat: str) -> str:
         return score_name(f"{stat}_ratio", self.cfg.field, "all")
 
@@ -116,13 +118,7 @@ class RatiosFilter(RowStage):
 
     def rules(self) -> list[Rule]:
         c = self.cfg
-        out: list[Rule] = []
-        if c.min_alnum_ratio is not None:
-            col = pl.col(self._col("alnum"))
-            out.append(Rule("low_alnum_ratio", col < c.min_alnum_ratio, col, c.min_alnum_ratio))
+        out = Rule.below("low_alnum_ratio", self._col("alnum"), c.min_alnum_ratio)
         for stat in STATS[1:]:
-            thr = getattr(c, f"max_{stat}_ratio")
-            if thr is not None:
-                col = pl.col(self._col(stat))
-                out.append(Rule(f"high_{stat}_ratio", col > thr, col, thr))
+            out += Rule.above(f"high_{stat}_ratio", self._col(stat), getattr(c, f"max_{stat}_ratio"))
         return out

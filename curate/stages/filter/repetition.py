@@ -7,7 +7,7 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import ngrams
 from curate.text.textstats import field_series
 
@@ -76,6 +76,8 @@ class RepetitionFilter(RowStage):
             True, description="dup_line_frac ignores lines without a letter, and fence lines"
         )
 
+    thresholds = limit_fields(Config)
+
     def _col(self, stat: str) -> str:
         return score_name(stat, self.cfg.field, "all")
 
@@ -94,13 +96,9 @@ class RepetitionFilter(RowStage):
         return batch.with_columns(pl.Series(self._col(k), v) for k, v in scores.items())
 
     def rules(self) -> list[Rule]:
-        out = []
-        for stat, thr in (
-            ("char_rep_ratio", self.cfg.max_char_rep_ratio),
-            ("word_rep_ratio", self.cfg.max_word_rep_ratio),
-            ("dup_line_frac", self.cfg.max_dup_line_frac),
-        ):
-            if thr is not None:
-                col = pl.col(self._col(stat))
-                out.append(Rule(f"high_{stat}", col > thr, col, thr))
-        return out
+        c = self.cfg
+        return [
+            *Rule.above("high_char_rep_ratio", self._col("char_rep_ratio"), c.max_char_rep_ratio),
+            *Rule.above("high_word_rep_ratio", self._col("word_rep_ratio"), c.max_word_rep_ratio),
+            *Rule.above("high_dup_line_frac", self._col("dup_line_frac"), c.max_dup_line_frac),
+        ]

@@ -11,7 +11,7 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageConfig
-from curate.stages.filter.base import FieldConfig, range_rules, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, range_rules, score_name
 from curate.text.textscan import word_counts
 from curate.text.textstats import field_series, lines, text_of
 
@@ -28,6 +28,8 @@ class WordsFilter(RowStage):
     class Config(FieldConfig):
         min_words: int | None = PydField(None, ge=0, description="remove below this many words")
         max_words: int | None = PydField(None, ge=0, description="remove above this many words")
+
+    thresholds = limit_fields(Config)
 
     def _col(self) -> str:
         return score_name("words", self.cfg.field, "all")
@@ -75,6 +77,8 @@ class LinesFilter(RowStage):
         max_mean_line_chars: float | None = PydField(
             None, ge=0, description="remove above this mean line length"
         )
+
+    thresholds = limit_fields(Config)
 
     def _col(self, stat: str = "lines") -> str:
         return score_name(stat, self.cfg.field, "all")
@@ -125,6 +129,8 @@ class TurnsFilter(RowStage):
         max_turns: int | None = PydField(None, ge=0, description="remove chats with more messages")
         min_user_turns: int | None = PydField(None, ge=0, description="remove chats with fewer user turns")
         max_user_turns: int | None = PydField(None, ge=0, description="remove chats with more user turns")
+
+    thresholds = limit_fields(Config)
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         msgs = pl.col("messages")

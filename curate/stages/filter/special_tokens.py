@@ -14,10 +14,11 @@ import polars as pl
 from pydantic import Field as PydField
 
 from curate.chat.special_tokens import pattern, tokens_of
+from curate.errors import ModelError
 from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 
 
 @register("filter.special_tokens")
@@ -39,14 +40,20 @@ class SpecialTokensFilter(RowStage):
         max_count: int = PydField(0, ge=0, description="remove rows with more matches than this")
 
     cfg: Config
+    thresholds = limit_fields(Config)
 
     @cached_property
     def _pattern(self) -> str:
         if self.cfg.model is None:
             base = pattern(None)
         else:
-            tok = self.ctx.models.tokenizer(self.cfg.model) if self.ctx.models else _tokenizer(self.cfg.model)
-            base = pattern(tokens_of(tok))
+            if self.ctx.models is None:  # no global fallback: runs and tests inject the hub
+                raise ModelError(
+                    f"filter.special_tokens reads {self.cfg.model}'s special tokens, but the stage was "
+                    "given no model hub",
+                    hint="build it with StageContext(models=curate.models.ModelHub())",
+                )
+            base = pattern(tokens_of(self.ctx.models.tokenizer(self.cfg.model)))
         return "|".join(p for p in (base, pattern(self.cfg.extra) if self.cfg.extra else "") if p)
 
     def _col(self) -> str:
@@ -57,11 +64,4 @@ class SpecialTokensFilter(RowStage):
         return batch.with_columns(n.alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        c = pl.col(self._col())
-        return [Rule("special_tokens", c > self.cfg.max_count, c, self.cfg.max_count)]
-
-
-def _tokenizer(name: str) -> object:
-    from curate.models import load_tokenizer
-
-    return load_tokenizer(name)
+        return Rule.above("special_tokens", self._col(), self.cfg.max_count)

@@ -10,11 +10,10 @@ from pydantic import Field as PydField
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import wordlists
+from curate.text.cjk import cjk_flags
 from curate.text.textstats import CJK, ratio, text_of, word_count, words
-
-_HAS_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def list_hits(text: pl.Expr, entries: tuple[str, ...]) -> pl.Expr:
@@ -25,8 +24,9 @@ def list_hits(text: pl.Expr, entries: tuple[str, ...]) -> pl.Expr:
     and each CJK character inside a match counts as one word, the same unit ``word_count`` uses; so
     ``我们的`` against [我们, 的] is 3 of 3 words.
     """
-    latin = [e.lower() for e in entries if not _HAS_CJK.search(e)]
-    cjk = sorted((e for e in entries if _HAS_CJK.search(e)), key=len, reverse=True)
+    flags = cjk_flags(entries)
+    latin = [e.lower() for e, c in zip(entries, flags, strict=True) if not c]
+    cjk = sorted((e for e, c in zip(entries, flags, strict=True) if c), key=len, reverse=True)
     hits = pl.lit(0, dtype=pl.Int64)
     if latin:
         straight = text.str.replace_all("’", "'", literal=True)  # it’s matches the entry it's
@@ -58,6 +58,8 @@ class StopwordsFilter(RowStage):
             None, ge=0, le=1, description="remove below this stopword share"
         )
 
+    thresholds = limit_fields(Config)
+
     @cached_property
     def _entries(self) -> tuple[str, ...]:
         return wordlists.load_many(self.cfg.lists, self.cfg.extra_words)
@@ -70,11 +72,7 @@ class StopwordsFilter(RowStage):
         return batch.with_columns(ratio(list_hits(t, self._entries), word_count(t)).alias(self._col()))
 
     def rules(self) -> list[Rule]:
-        thr = self.cfg.min_stopword_ratio
-        if thr is None:
-            return []
-        col = pl.col(self._col())
-        return [Rule("low_stopword_ratio", col < thr, col, thr)]
+        return Rule.below("low_stopword_ratio", self._col(), self.cfg.min_stopword_ratio)
 
 
 @register("filter.flagged_words")
@@ -99,6 +97,8 @@ class FlaggedWordsFilter(RowStage):
             None, ge=0, description="remove above this many flagged words"
         )
 
+    thresholds = limit_fields(Config)
+
     @cached_property
     def _entries(self) -> tuple[str, ...]:
         return wordlists.load_many(self.cfg.lists, self.cfg.extra_words)
@@ -115,15 +115,7 @@ class FlaggedWordsFilter(RowStage):
         )
 
     def rules(self) -> list[Rule]:
-        out = []
-        if self.cfg.max_flagged_words is not None:
-            col = pl.col(self._col("flagged_words"))
-            out.append(
-                Rule("flagged_words", col > self.cfg.max_flagged_words, col, self.cfg.max_flagged_words)
-            )
-        if self.cfg.max_flagged_ratio is not None:
-            col = pl.col(self._col("flagged_ratio"))
-            out.append(
-                Rule("high_flagged_ratio", col > self.cfg.max_flagged_ratio, col, self.cfg.max_flagged_ratio)
-            )
-        return out
+        return [
+            *Rule.above("flagged_words", self._col("flagged_words"), self.cfg.max_flagged_words),
+            *Rule.above("high_flagged_ratio", self._col("flagged_ratio"), self.cfg.max_flagged_ratio),
+        ]

@@ -8,7 +8,7 @@ from pydantic import Field as PydField
 from curate.fields import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import RowStage, Rule, StageResult, split_by_rules
-from curate.stages.filter.base import FieldConfig, score_name
+from curate.stages.filter.base import FieldConfig, limit_fields, score_name
 from curate.text import ngrams, textscan
 from curate.text.textstats import ends_with_any, field_series, lines, text_of
 
@@ -53,6 +53,12 @@ class C4Filter(RowStage):
         terminal_punct: str = PydField(
             ".!?\"'。！？”’」』", description="characters a kept line must end with"
         )
+
+    # drop_lines counts as one: it acts only in ``rules`` and ``split`` (rewriting kept documents);
+    # the scores, the kept-lines column included, do not depend on it.
+    thresholds = frozenset(
+        {"min_sentences", "remove_lorem_ipsum", "remove_curly_bracket", "drop_lines"}
+    )
 
     def _col(self, stat: str) -> str:
         return score_name(f"c4_{stat}", self.cfg.field, "text")
@@ -101,9 +107,9 @@ class C4Filter(RowStage):
         )
         return batch.with_columns(per_doc.drop("__r"))
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
+    def split(self, scored: pl.DataFrame) -> StageResult:
         """Rules first, then kept documents get their kept lines; removed rows keep the original text."""
-        res = split_by_rules(self.transform(df), self.rules(), stage=self.name)
+        res = split_by_rules(scored, self.rules(), stage=self.name)
         new = pl.col(_KEPT_TEXT)
         if self.cfg.drop_lines:
             res.kept = res.kept.with_columns(
@@ -123,9 +129,7 @@ class C4Filter(RowStage):
             out.append(
                 Rule("c4_curly_bracket", pl.col(col("curly_brackets")) > 0, pl.col(col("curly_brackets")), 0)
             )
-        if c.min_sentences is not None:
-            s = pl.col(col("sentences"))
-            out.append(Rule("c4_too_few_sentences", s < c.min_sentences, s, c.min_sentences))
+        out += Rule.below("c4_too_few_sentences", col("sentences"), c.min_sentences)
         if c.drop_lines:
             doc = (pl.col("kind") == "text") & (pl.col(_KEPT_TEXT).str.strip_chars() == "")
             out.append(Rule("emptied_by_clean", doc, pl.col(col("lines_dropped")), None))
@@ -163,6 +167,8 @@ class FineWebFilter(RowStage):
         terminal_punct: str = PydField(
             ".!?\"'。！？”’」』", description="characters that end a complete line"
         )
+
+    thresholds = limit_fields(Config)
 
     def _col(self, stat: str) -> str:
         return score_name(f"fineweb_{stat}", self.cfg.field, "text")

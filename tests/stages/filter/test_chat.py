@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pydantic
 import pytest
 
@@ -89,3 +90,19 @@ def test_blocklist_for_a_support_bot() -> None:
     assert res.kept["messages"].to_list() == [asked["messages"]]  # the user may say it
     with pytest.raises(pydantic.ValidationError, match="needs `phrases` or `lists`"):
         BlocklistFilter({})
+
+
+def test_echo_and_placeholder_compare_in_the_one_normalized_form() -> None:
+    """Both use ``normalize.normalized`` (NFKC too): a full-width copy of the question is an echo,
+    and a full-width "Ｎ／Ａ" or "＜No  Output＞" is still a placeholder."""
+    from curate.text.normalize import normalized
+
+    q = LAW_Q
+    full = chat_row([("user", "第一条的内容是什么?"), ("assistant", "第一条的内容是什么？")])
+    wide = chat_row([("user", "hello?"), ("assistant", "ＨＥＬＬＯ！")])
+    assert EchoFilter().apply(frame([full, wide, GOOD])).n_removed == 2
+    form = normalized(pl.lit("ＨＥＬＬＯ！"), whitespace="remove", punctuation="remove")
+    assert pl.select(form).item() == "hello"
+    rows = [chat_row([("user", q), ("assistant", a)]) for a in ("Ｎ／Ａ", "＜No  Output＞", "N/A")]
+    res = PlaceholderFilter().apply(frame([*rows, GOOD]))
+    assert res.n_removed == 3 and res.kept.height == 1
