@@ -27,9 +27,13 @@ RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "version.py": ("the ground floor imports only the ground floor", GROUND),
     "cache.py": ("the ground floor imports only the ground floor", GROUND),
     "stages/": (
-        "stages import pipeline.stage/registry, text, chat, models and the ground floor",
+        "stages import pipeline.stage/registry, text, chat, lm, models and the ground floor",
         (*GROUND, "curate.pipeline.stage", "curate.pipeline.registry", "curate.text", "curate.chat",
-         "curate.models", "curate.stages"),
+         "curate.lm", "curate.models", "curate.stages"),
+    ),
+    "lm/": (
+        "lm/ imports chat, models, pipeline.stage and the ground floor",
+        (*GROUND, "curate.chat", "curate.models", "curate.pipeline.stage"),
     ),
     "formats/": ("formats/ imports only text/ and the ground floor", (*GROUND, "curate.text")),
 }

@@ -15,8 +15,10 @@ import with ast and names the file and the rule it breaks):
 * the ground floor (``errors``, ``schema``, ``fields``, ``version``, ``cache``) imports only itself;
 * ``text/`` and ``chat/`` import only the ground floor: arrays in, arrays out;
 * a stage lives in ``stages/<prefix>/`` (``filter.length`` -> ``stages/filter/length.py``) and
-  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``models`` and the ground
-  floor (and its sibling stages);
+  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``lm``, ``models`` and the
+  ground floor (and its sibling stages);
+* ``lm/`` (the one answer-likelihood core, shared by stages, training and eval) imports ``chat``,
+  ``models``, ``pipeline.stage`` and the ground floor;
 * nothing imports ``stages/`` except the registry, by name (``importlib``, from each family's
   ``STAGES`` dict);
 * ``formats/`` imports only ``text/`` and the ground floor;
