@@ -247,7 +247,8 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
     table, side = runner.run_stages(table, fp)
     t_stages = time.perf_counter()
     counts = table.group_by("source").len().to_dict(as_series=False)
-    warnings = check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
+    warnings = [f"{r.name}: {w}" for r in runner.records for w in r.warnings]  # stage warnings first
+    warnings += check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
     for w in warnings:
         log.warning(w)
     outputs = runner.write_output(table, side)

@@ -125,6 +125,37 @@ def test_stats_of_a_run_has_the_funnel(tmp_path: Path):
     assert s["lengths"]["assistant"]["p50"] > 0
 
 
+def test_stage_warnings_reach_manifest_report_and_survive_reuse(tmp_path: Path):
+    """Issue 11 items 4-5: damage a stage does (rows cut or removed, repeats) is a run warning."""
+    stages = [{"truncate.history": {"max_chars": 30}}]
+    res = curate.run(_recipe(tmp_path, stages), out=tmp_path / "run")
+    warned = [w for w in res.manifest["warnings"] if w.startswith("truncate.history: domain general:")]
+    assert warned and "cut or removed" in warned[0]
+    assert res.manifest["stages"][1]["warnings"]
+    assert "Warnings" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    again = curate.run(_recipe(tmp_path, stages), out=tmp_path / "run")
+    assert again.manifest["stages"][1]["reused"] and again.manifest["warnings"] == res.manifest["warnings"]
+
+
+def test_repeats_are_visible_in_summary_manifest_and_report(tmp_path: Path):
+    """Issue 11 item 5: up-sampled repeats used to show nowhere ("removed 0", no warning)."""
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+
+    mix = {"by": "source", "weights": {"bot": 1}, "unit": "examples", "total_units": 5000}
+    _recipe(tmp_path, [{"mix.ratio": {**mix, "max_copies_per_row": 3, "report_tokens": False}}])
+    r = CliRunner().invoke(
+        cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run"), "--no-train"]
+    )
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    added = m["stages"][1]["added"]
+    assert added > 0 and f"+{added:,}" in r.output and "repeats" in r.output
+    assert any(w.startswith("mix.ratio: ") and "are repeats" in w for w in m["warnings"])
+    assert "repeats added" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+
+
 BUILT: list[int] = []
 
 

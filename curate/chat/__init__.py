@@ -32,7 +32,8 @@ boundary, never mid-word), ``truncate_answer`` (cuts the answer's end at a bound
 A row over ``max_len`` passed to ``ChatEncoder.encode`` goes through the same ``truncate`` first.
 """
 
-from curate.chat.encode import ChatEncoder, Dropped, Encoded, count_tokens
+from curate.chat.count import count_tokens
+from curate.chat.encode import ChatEncoder, Dropped, Encoded
 from curate.chat.render import (
     TOOLS_HEADER,
     TRAINED_ROLES,

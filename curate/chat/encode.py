@@ -11,8 +11,8 @@ A row longer than ``max_len`` goes through ``curate.chat.truncate`` (the same tr
 ``truncate.history`` stage) before it is encoded; one still too long is dropped (``too_long``).
 
 Cost: one Jinja render per trained turn and two per prefix check, all tokenized in one batch per
-row: about 1-2 ms a row for short chats. ``count_tokens`` gives the same numbers for a whole table
-without the prefix renders (one render + encode per row), for mixing and reports.
+row: about 1-2 ms a row for short chats. ``curate.chat.count.count_tokens`` gives the same numbers
+for a whole table without the prefix renders (one render + encode per row), for mixing and reports.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from curate.chat.render import ChatRenderer, ChatTurns, encode_lengths
+from curate.chat.render import ChatRenderer, ChatTurns
 from curate.chat.truncate import truncate
 from curate.errors import TrainError
 
@@ -137,44 +137,3 @@ class ChatEncoder:
         if len(ids) > self.max_len:
             return Dropped(rid, "too_long", f"{len(ids)} tokens after truncation > max_len={self.max_len}")
         return t, ids, fit.dropped[0]
-
-
-def count_tokens(
-    renderer: ChatRenderer,
-    systems: Sequence[str | None],
-    convs: Sequence[Sequence[dict[str, Any]] | None],
-    tools: Sequence[str | None] | None = None,
-    *,
-    rendered_sizes: Sequence[int | None] | None = None,
-) -> tuple[list[int | None], list[int]]:
-    """(rendered tokens or None where the template refuses the row, trained tokens) per conversation.
-
-    Trained tokens are ``ChatEncoder``'s mask: the content of every ``assistant`` and ``tool_call``
-    turn plus the template's per-turn loss tokens (``overhead["trained"]``: ``<|im_end|>\\n`` for
-    ChatML), from one batched encode of the trained contents. ``rendered_sizes`` (e.g.
-    ``truncate.history``'s exact ``score_tokens_rendered``) is reused where not null, so a table
-    already measured is not rendered again. A native ``tool_calls`` template renders a call its own
-    way; there the call's JSON is counted, an estimate.
-    """
-    n = len(systems)
-    tools = tools if tools is not None else [None] * n
-    sizes: list[int | None] = list(rendered_sizes) if rendered_sizes is not None else [None] * n
-    todo = [i for i in range(n) if sizes[i] is None]
-    if todo:
-        texts = renderer.render_rows(
-            [systems[i] for i in todo], [convs[i] or [] for i in todo], [tools[i] for i in todo]
-        )
-        ok = [(i, t) for i, t in zip(todo, texts, strict=True) if t is not None]
-        for (i, _), k in zip(ok, encode_lengths([t for _, t in ok], renderer.tok), strict=True):
-            sizes[i] = k
-    per_turn = renderer.overhead["trained"] if renderer.has_template else 0
-    owners, answers = [], []
-    for i, c in enumerate(convs):
-        for m in c or []:
-            if m["role"] in ("assistant", "tool_call"):
-                owners.append(i)
-                answers.append(m["content"] or "")
-    trained = [0] * n
-    for i, k in zip(owners, encode_lengths(answers, renderer.tok), strict=True):
-        trained[i] += k + per_turn
-    return sizes, trained

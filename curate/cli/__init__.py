@@ -112,6 +112,7 @@ def _print_summary(m: dict[str, Any], root: Path) -> None:
         reasons = ", ".join(f"{k}:{v}" for k, v in list(s["reasons"].items())[:3])
         extra = " (reused)" if s.get("reused") else ""
         side = "".join(f" +{k}:{v}" for k, v in (s.get("side") or {}).items())
+        side += f" (+{s['added']:,} repeats)" if s.get("added") else ""
         t.add_row(
             str(s["index"]),
             s["name"] + extra,

@@ -47,6 +47,7 @@ class StageRecord:
     reused: bool = False
     fingerprint: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def reason_counts(removed: pl.DataFrame | None) -> dict[str, int]:
@@ -142,6 +143,7 @@ def run_stages(
             seconds=round(time.perf_counter() - t0, 3),
             fingerprint=fp,
             stats=res.stats,
+            warnings=res.all_warnings(),
         )
         RunDir.write_stage(sdir, kept=res.kept, removed=res.removed, side=res.side, record=rec.__dict__)
         records.append(rec)

@@ -82,6 +82,9 @@ class StageResult:
     removed; ``added`` counts rows the stage created (repeats from up-sampling). The runner checks
     ``rows_in + added == len(kept) + len(removed) + sum(len(side))``. A row stage's ``stats`` are
     merged across batches by type (``curate.pipeline.stats``: ``Count`` adds, ``Same`` must agree).
+    ``warnings`` are sentences a user must see (data damaged or a target missed); the runner puts
+    them, prefixed with the stage name, into the manifest's ``warnings``, the CLI summary and the
+    report.
     """
 
     kept: pl.DataFrame
@@ -89,10 +92,16 @@ class StageResult:
     side: dict[str, pl.DataFrame] = field(default_factory=dict)
     added: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_removed(self) -> int:
         return 0 if self.removed is None else self.removed.height
+
+    def all_warnings(self) -> list[str]:
+        """``warnings`` plus any a stage still lists in ``stats["warnings"]``, each once."""
+        listed = self.stats.get("warnings") if isinstance(self.stats.get("warnings"), list) else []
+        return list(dict.fromkeys([*self.warnings, *listed]))
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,12 @@ class Stage(ABC):
             cfg = self.Config(**cfg)
         self.cfg = cfg
         self.ctx = ctx or StageContext()
+
+    @property
+    def seed(self) -> int:
+        """The seed this stage uses: its config's ``seed`` when set, else the run's (resolved here once)."""
+        own = getattr(self.cfg, "seed", None)
+        return self.ctx.seed if own is None else own
 
     @abstractmethod
     def apply(self, df: pl.DataFrame) -> StageResult:

@@ -149,9 +149,13 @@ def render(rd: RunDir, m: dict[str, Any]) -> str:
         f"{m['output']['rows']:,} output rows · {m.get('rejects', 0):,} rejected input records · "
         f"{m['timings'].get('total_s', 0):.1f}s</small>",
     ]
+    if m.get("warnings"):
+        items = "".join(f"<li>{_e(w)}</li>" for w in m["warnings"])
+        parts.append(f"<h2>Warnings</h2><ul class='warn'>{items}</ul>")
     parts.append("<h2>Funnel</h2><p><small>blue: kept, orange: removed (per stage)</small></p>")
     parts.append(_hbars([(f"{s['index']:02d} {s['name']}", s["kept"], s["removed"]) for s in m["stages"]]))
     rows = [[s["name"], r, n] for s in m["stages"] for r, n in s["reasons"].items()]
+    rows += [[s["name"], "(repeats added, not removed)", s["added"]] for s in m["stages"] if s.get("added")]
     parts.append(
         "<h2>Why rows were removed</h2>"
         + (_table(["stage", "reason", "rows"], rows) if rows else "<p>nothing removed</p>")

@@ -27,15 +27,17 @@ class LocalExecutor:
             res = stage.apply(table)
             res.stats = plain(res.stats)
             return res
-        kept, removed, stats = [], [], {}
+        kept, removed, stats, warnings = [], [], {}, []
         for start in range(0, table.height, self.batch_rows):
             r = stage.apply(table.slice(start, self.batch_rows))
             kept.append(r.kept)
             if r.removed is not None:
                 removed.append(r.removed)
             merge_stats(stats, r.stats, stage=stage.name)
+            warnings += [w for w in r.all_warnings() if w not in warnings]
         return StageResult(
             kept=pl.concat(kept, how="diagonal_relaxed"),
             removed=pl.concat(removed, how="diagonal_relaxed") if removed else None,
             stats=plain(stats),
+            warnings=warnings,
         )

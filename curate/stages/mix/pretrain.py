@@ -8,14 +8,14 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
+from curate.chat import ChatRenderer, plain_render
 from curate.errors import StageError
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
 from curate.schema import content_id
 from curate.stages.mix.allocate import allocate
-from curate.stages.mix.ratio import seed_of
 from curate.stages.mix.report import merge_groups
-from curate.stages.mix.tokens import UNIT_COLUMN, measure, plain_render, render_chats, tokenizer_for
+from curate.stages.mix.tokens import UNIT_COLUMN, measure, tokenizer_for
 
 log = logging.getLogger(__name__)
 PART = "__mix_part"
@@ -78,7 +78,7 @@ class MixIntoPretraining(GlobalStage):
         target = cfg.share / (1 - cfg.share) * have["corpus"]
         alloc = allocate(
             table, by=PART, targets={"instructions": target}, unit_col=unit_col,
-            max_copies=cfg.max_copies_per_row, seed=seed_of(self),
+            max_copies=cfg.max_copies_per_row, seed=self.seed,
         )  # fmt: skip
         dropped_ix = alloc.dropped["__ci"].drop_nulls()
         removed = mark_removed(
@@ -111,7 +111,7 @@ class MixIntoPretraining(GlobalStage):
         """Chat rows -> kind=text rows with the rendered conversation as ``text``."""
         systems, convs = chats["system"].to_list(), [m or [] for m in chats["messages"].to_list()]
         if self.cfg.template == "chat_template":
-            rendered = render_chats(tok, systems, convs)
+            rendered = ChatRenderer(tok).render_rows(systems, convs, chats["tools"].to_list())
             texts = [
                 r if r is not None else plain_render(s, m)
                 for r, s, m in zip(rendered, systems, convs, strict=True)
