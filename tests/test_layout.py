@@ -27,13 +27,17 @@ RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "version.py": ("the ground floor imports only the ground floor", GROUND),
     "cache.py": ("the ground floor imports only the ground floor", GROUND),
     "stages/": (
-        "stages import pipeline.stage/registry, text, chat, embed, models and the ground floor",
+        "stages import pipeline.stage/registry, text, chat, embed, lm, models and the ground floor",
         (*GROUND, "curate.pipeline.stage", "curate.pipeline.registry", "curate.text", "curate.chat",
-         "curate.embed", "curate.models", "curate.stages"),
+         "curate.embed", "curate.lm", "curate.models", "curate.stages"),
     ),
     "embed/": (
         "embed/ (embedders, cache, k-means, greedy kernels) imports text, models, pipeline.stage, ground",
         (*GROUND, "curate.text", "curate.models", "curate.pipeline.stage"),
+    ),
+    "lm/": (
+        "lm/ imports chat, models, pipeline.stage and the ground floor",
+        (*GROUND, "curate.chat", "curate.models", "curate.pipeline.stage"),
     ),
     "formats/": ("formats/ imports only text/ and the ground floor", (*GROUND, "curate.text")),
 }

@@ -189,11 +189,14 @@ def _scoring_estimates(r: Any) -> None:
     import polars as pl
 
     from curate.formats import read_source
-    from curate.lm.estimate import recipe_estimates
 
     tables = [read_source(s, base_dir=r.base_dir, on_error="skip").table for s in r.sources]
     table = pl.concat(tables, how="diagonal_relaxed")
-    for name, est in recipe_estimates(r, table):
+    for spec in r.stages:
+        cls = registry.get(spec.name)
+        if not hasattr(cls, "estimate_cost"):
+            continue
+        name, est = spec.name, cls.estimate_cost(cls.Config(**spec.params), table, seed=r.seed)
         click.echo(
             f"  {name}: at most {est['rows']} rows, ~{est['tokens']:,} tokens -> ~{est['minutes']} min "
             "on this machine (before earlier stages cut rows; cached scores cost nothing)"

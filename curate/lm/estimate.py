@@ -49,16 +49,3 @@ def estimate_pairs(
         "tokens": int(sum(lengths) * scale),
         "minutes": round(sec / 60, 1),
     }
-
-
-def recipe_estimates(recipe: Any, table: pl.DataFrame) -> list[tuple[str, dict[str, Any]]]:
-    """(stage name, estimate) for every stage of ``recipe`` that can estimate itself."""
-    from curate.pipeline import registry
-
-    out = []
-    for spec in recipe.stages:
-        cls = registry.get(spec.name)
-        fn = getattr(cls, "estimate_cost", None)
-        if fn is not None:
-            out.append((spec.name, fn(cls.Config(**spec.params), table, seed=recipe.seed)))
-    return out

@@ -15,9 +15,11 @@ import with ast and names the file and the rule it breaks):
 * the ground floor (``errors``, ``schema``, ``fields``, ``version``, ``cache``) imports only itself;
 * ``text/`` and ``chat/`` import only the ground floor: arrays in, arrays out;
 * a stage lives in ``stages/<prefix>/`` (``filter.length`` -> ``stages/filter/length.py``) and
-  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``embed``, ``models`` and
-  the ground floor (and its sibling stages);
+  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``embed``, ``lm``, ``models``
+  and the ground floor (and its sibling stages);
 * ``embed/`` (embedders, the embedding cache, k-means, chunked greedy kernels) imports ``text``,
+  ``models``, ``pipeline.stage`` and the ground floor;
+* ``lm/`` (the one answer-likelihood core, shared by stages, training and eval) imports ``chat``,
   ``models``, ``pipeline.stage`` and the ground floor;
 * nothing imports ``stages/`` except the registry, by name (``importlib``, from each family's
   ``STAGES`` dict);
