@@ -122,6 +122,7 @@ def test_stale_lock_of_a_dead_pid_is_taken_over(tmp_path: Path, caplog: pytest.L
     assert read_holder(tmp_path) is None  # released cleanly: nothing stale left behind
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_one_dir(tmp_path: Path, baseline: Path):
     """Two real ``curate run`` processes on one dir: neither crashes; a refused one says who holds it."""
     run_dir = tmp_path / "run"

@@ -136,7 +136,9 @@ class MinHashDedup(GlobalStage):
         else:
             surv = by_components(df.height, p.i, p.j, rank)
         dup = np.flatnonzero(surv != np.arange(df.height))
-        sim = jaccard_pairs(p.hashes, p.offsets, surv[dup], dup, workers=max(1, self.ctx.workers))
+        sim = jaccard_pairs(
+            p.hashes, p.offsets, p.local(surv[dup]), p.local(dup), workers=max(1, self.ctx.workers)
+        )
         mask = np.zeros(df.height, dtype=bool)
         mask[dup] = True
         removed = mark_removed(
