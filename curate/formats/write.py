@@ -82,6 +82,9 @@ def to_records(df: pl.DataFrame, fmt: str, *, roles: dict[str, str] | None = Non
     return [convert(r) for r in df.select(cols).iter_rows(named=True)]
 
 
+WRITE_ROWS = 20_000
+
+
 def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
           file_format: Literal["jsonl", "json", "parquet"] = "jsonl") -> Path:
     """Write ``df`` as ``fmt`` records to ``path`` (parent folders created); returns the path."""
@@ -92,14 +95,23 @@ def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
         return path
     if file_format not in ("jsonl", "json"):
         raise SchemaError(f"unknown file_format {file_format!r}", hint="valid: jsonl, json, parquet")
-    records = to_records(df, fmt)
+    _check(df, fmt)
     dumps = orjson.dumps
     with open(path, "wb") as f:
-        if file_format == "jsonl":
-            for r in records:
-                f.write(dumps(r, default=str) + b"\n")
-        else:
-            f.write(b"[\n" + b",\n".join(dumps(r, default=str) for r in records) + b"\n]\n")
+        if file_format == "json":
+            f.write(b"[\n")
+        first = True
+        # Records exist as Python dicts for one slice at a time (issue 16: the whole output as
+        # dicts cost more memory than the run's table); the bytes are those of one pass.
+        for start in range(0, df.height, WRITE_ROWS):
+            records = to_records(df.slice(start, WRITE_ROWS), fmt)
+            if file_format == "jsonl":
+                f.write(b"".join(dumps(r, default=str) + b"\n" for r in records))
+            elif records:
+                f.write((b"" if first else b",\n") + b",\n".join(dumps(r, default=str) for r in records))
+                first = False
+        if file_format == "json":
+            f.write(b"\n]\n")
     return path
 
 
