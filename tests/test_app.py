@@ -149,3 +149,32 @@ def test_the_recipe_is_parsed_once(tmp_path: Path):
     assert len(BUILT) == 1 and recipe.stages[0].config.keep
     curate.run(recipe, out=tmp_path / "run", train=False)
     assert len(BUILT) == 1
+
+
+def test_a_threshold_change_re_splits_without_re_scoring(tmp_path: Path, monkeypatch):
+    """filter.length's scores are cached apart from its thresholds: min_chars 12 -> 40 re-runs only
+    the split (the score function is not called again), and the result equals a fresh run."""
+    from curate.stages.filter.length import LengthFilter
+
+    calls: list[int] = []
+    score = LengthFilter.transform
+    monkeypatch.setattr(LengthFilter, "transform", lambda s, b: (calls.append(b.height), score(s, b))[1])
+
+    def run(min_chars: int, out: str, **more: str) -> curate.app.RunResult:
+        stages = [{"filter.length": {"min_chars": min_chars, **more}}, "dedup.exact"]
+        return curate.run(_recipe(tmp_path, stages), out=tmp_path / out)
+
+    first = run(12, "run")
+    assert calls
+    calls.clear()
+    again = run(40, "run")
+    assert calls == []  # not re-scored
+    rec = {s["name"]: s for s in again.stages}
+    assert not rec["filter.length"]["reused"] and rec["filter.length"]["stats"] == {"scores_reused": True}
+    assert not rec["dedup.exact"]["reused"]  # its input changed, so it re-ran
+    fresh = run(40, "fresh")
+    assert calls  # a new run dir scores again
+    assert again.output.equals(fresh.output) and again.output.height < first.output.height
+    calls.clear()
+    run(40, "run", field="user")
+    assert calls  # a scoring knob (the field) changed: scores are recomputed

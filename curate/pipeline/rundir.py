@@ -60,6 +60,8 @@ class RunDir:
             shutil.rmtree(self.partial)
         for d in self.stages.glob("*.tmp"):
             shutil.rmtree(d)
+        for f in (self.root / "scores").glob("*.tmp"):
+            f.unlink()
 
     def publish(self) -> None:
         """Move ``.partial/output`` and ``.partial/eval`` into place (old ones go, even when this run
@@ -96,6 +98,10 @@ class RunDir:
             why = "its last run did not finish (killed or failed before writing manifest.json)"
             hint = f"re-run the recipe with --out {root}; finished stages are reused"
         raise InputError(f"run directory {root} is incomplete: {why}", hint=hint)
+
+    def scores_path(self, index: int, name: str, fingerprint: str) -> Path:
+        """Where a row stage's scored table is kept, keyed by its scoring fingerprint."""
+        return self.root / "scores" / f"{index:02d}-{name}-{fingerprint}.parquet"
 
     def stage_dir(self, index: int, name: str) -> Path:
         return self.stages / f"{index:02d}-{name}"

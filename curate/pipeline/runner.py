@@ -25,7 +25,7 @@ from curate.pipeline import registry
 from curate.pipeline.executors.base import Executor
 from curate.pipeline.fingerprint import fingerprint
 from curate.pipeline.rundir import RunDir
-from curate.pipeline.stage import StageContext, StageResult
+from curate.pipeline.stage import ScoreOnly, StageContext, StageResult, caches_scores, split_by_rules
 from curate.version import __version__
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def run_stages(
     for i, spec in enumerate(specs, start=1):
         cls = registry.get(spec.name)
         cfg = spec.config  # built once when the recipe was parsed
+        fp_in = fp
         fp = fingerprint(fp, spec.name, cfg.model_dump(mode="json"), seed, __version__)
         sdir = rd.stage_dir(i, spec.name)
         done = None if force else RunDir.done(sdir)
@@ -121,7 +122,7 @@ def run_stages(
         t0 = time.perf_counter()
         with status(f"{spec.name} on {table.height:,} rows", show=progress):
             try:
-                res = executor.apply(stage, table)
+                res = _apply(stage, table, executor, rd=rd, index=i, fp_in=fp_in, seed=seed, force=force)
             except StageError:
                 raise
             except Exception as e:  # a bug or bad data inside a stage: name the stage
@@ -148,3 +149,35 @@ def run_stages(
         table = res.kept
         log.info("stage %s: kept %d, removed %d (%.2fs)", spec.name, rec.kept, rec.removed, rec.seconds)
     return (RunDir.read_kept(table) if isinstance(table, Path) else table), side
+
+
+def _apply(
+    stage: Any,
+    table: pl.DataFrame,
+    executor: Executor,
+    *,
+    rd: RunDir,
+    index: int,
+    fp_in: str,
+    seed: int,
+    force: bool,
+) -> StageResult:
+    """The stage's result; a threshold-declaring row stage reuses its scored table when only
+    thresholds changed (the scoring fingerprint leaves them out), and then only re-splits."""
+    if not caches_scores(stage):
+        return executor.apply(stage, table)
+    knobs = stage.cfg.model_dump(mode="json", exclude=set(stage.thresholds))
+    sfp = fingerprint(fp_in, stage.name, knobs, repr(stage.score_key()), seed, __version__)
+    path = rd.scores_path(index, stage.name, sfp)
+    if path.exists() and not force:
+        scored = pl.read_parquet(path)
+        log.info("stage %s: scores reused, thresholds re-applied", stage.name)
+        res = split_by_rules(scored, stage.rules(), stage=stage.name)
+        res.stats = {"scores_reused": True}
+        return res
+    scored = executor.apply(ScoreOnly(stage), table).kept
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f"{index:02d}-{stage.name}-*.parquet"):
+        old.unlink()
+    RunDir.write_parquet(scored, path)  # temp + rename: a killed run never leaves half a file
+    return split_by_rules(scored, stage.rules(), stage=stage.name)

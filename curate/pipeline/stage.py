@@ -78,7 +78,8 @@ class StageResult:
 
     ``side`` holds named side outputs (e.g. an eval split) that leave the main flow but are not
     removed; ``added`` counts rows the stage created (repeats from up-sampling). The runner checks
-    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``.
+    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``. A row stage's ``stats`` are
+    merged across batches by type (``curate.pipeline.stats``: ``Count`` adds, ``Same`` must agree).
     """
 
     kept: pl.DataFrame
@@ -132,6 +133,12 @@ class Stage(ABC):
         self.cfg = cfg
         self.ctx = ctx or StageContext()
 
+    @property
+    def seed(self) -> int:
+        """The seed this stage uses: its config's ``seed`` when set, else the run's (resolved here once)."""
+        own = getattr(self.cfg, "seed", None)
+        return self.ctx.seed if own is None else own
+
     @abstractmethod
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Process a batch (row stages) or the whole table (global stages)."""
@@ -144,6 +151,13 @@ class RowStage(Stage):
     """A stage that decides each row alone: ``transform`` adds scores, ``rules`` decide."""
 
     scope: ClassVar[Literal["row", "global"]] = "row"
+    # Config fields read only by ``rules``: changing one re-runs the split, not the scoring (the
+    # runner caches the scored table under a fingerprint of every other field and ``score_key``).
+    thresholds: ClassVar[frozenset[str]] = frozenset()
+
+    def score_key(self) -> object:
+        """What, besides the non-threshold config, decides the score columns (default: nothing)."""
+        return None
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Add ``score_*`` columns or rewrite fields. Default: unchanged."""
@@ -156,6 +170,25 @@ class RowStage(Stage):
     def apply(self, df: pl.DataFrame) -> StageResult:
         scored = self.transform(df)
         return split_by_rules(scored, self.rules(), stage=self.name)
+
+
+class ScoreOnly(Stage):
+    """A row stage's ``transform`` as a stage that removes nothing: the executor batches it as usual."""
+
+    scope: ClassVar[Literal["row", "global"]] = "row"
+
+    def __init__(self, stage: RowStage):
+        super().__init__(stage.cfg, ctx=stage.ctx)
+        self.stage = stage
+        self.name = stage.name
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        return StageResult(kept=self.stage.transform(df))
+
+
+def caches_scores(stage: Stage) -> bool:
+    """True for a row stage that declares thresholds and splits with the base ``apply``."""
+    return isinstance(stage, RowStage) and bool(stage.thresholds) and type(stage).apply is RowStage.apply
 
 
 class GlobalStage(Stage):

@@ -47,6 +47,10 @@ class LengthFilter(RowStage):
         )
 
     cfg: Config
+    thresholds = frozenset({"min_chars", "max_chars", "min_tokens", "max_tokens"})
+
+    def score_key(self) -> object:
+        return self._wants_tokens()  # whether score_tokens exists depends on the token limits
 
     def _wants_tokens(self) -> bool:
         return self.cfg.min_tokens is not None or self.cfg.max_tokens is not None
