@@ -2,6 +2,9 @@
 
 Each step is one call; sequencing, resume and the ledger live in ``curate.pipeline.runner``, how a
 stage meets its table in ``curate.pipeline.executors``, the manifest in ``pipeline.manifest``.
+A run holds its directory's lock (``pipeline.lock``) throughout, deletes the old manifest first,
+writes outputs under ``.partial/`` and renames them into place, and writes the manifest last: a
+killed run never leaves old or half files that readers take for a finished run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import polars as pl
 from curate.pipeline import registry
 from curate.pipeline.executors import get_executor
 from curate.pipeline.fingerprint import files_fingerprint, fingerprint, source_files
+from curate.pipeline.lock import RunLock
 from curate.pipeline.manifest import versions, write_manifest
 from curate.pipeline.progress import mode as progress_mode
 from curate.pipeline.progress import run_log, status
@@ -130,7 +134,7 @@ class Runner:
             )
         table = pl.concat(tables, how="diagonal_relaxed") if tables else empty()
         rej = pl.concat(rejects, how="diagonal_relaxed") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
-        rej.write_parquet(self.rd.rejects)
+        RunDir.write_parquet(rej, self.rd.rejects)
         self.n_rejects = rej.height
         reasons = {}
         if rej.height:
@@ -183,37 +187,43 @@ class Runner:
 
     # --- output -------------------------------------------------------------------------------
     def write_output(self, table: pl.DataFrame, side: dict[str, pl.DataFrame]) -> dict[str, str]:
+        """Write output/ (and eval/) under ``.partial/``, then rename them into place."""
         from curate.formats import write
         from curate.formats.write import output_order
 
         table, side = output_order(table, side, self.recipe.output.shuffle, seed=self.recipe.seed)
-        self.rd.output.mkdir(exist_ok=True)
+        rd = self.rd
+        out, ev = rd.partial / "output", rd.partial / "eval"
+        out.mkdir(parents=True)
         ext = self.recipe.output.file_format
         paths = {}
+
+        def final(p: Path) -> str:  # where the file will be once published
+            return str(rd.root / Path(p).relative_to(rd.partial))
+
         for fmt in self.recipe.output.formats:
-            p = write(table, self.rd.output / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
-            paths[fmt] = str(p)
+            p = write(table, out / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
+            paths[fmt] = final(p)
             for name, df in side.items():
-                sp = write(df, self.rd.output / f"{name}.{fmt}.{ext}", fmt=fmt, file_format=ext)
-                paths[f"{name}:{fmt}"] = str(sp)
-        table.write_parquet(self.rd.output / "train.canonical.parquet")
+                sp = write(df, out / f"{name}.{fmt}.{ext}", fmt=fmt, file_format=ext)
+                paths[f"{name}:{fmt}"] = final(sp)
+        table.write_parquet(out / "train.canonical.parquet")
         for name, df in side.items():
-            df.write_parquet(self.rd.output / f"{name}.canonical.parquet")
+            df.write_parquet(out / f"{name}.canonical.parquet")
         if side.get("eval") is not None and side["eval"].height:
             from curate.formats.evalset import write_eval_files
 
-            written = write_eval_files(side["eval"], self.rd.root / "eval", pool=table, seed=self.recipe.seed)
-            paths.update({f"eval_set:{k}": str(v) for k, v in written.items()})
+            written = write_eval_files(side["eval"], ev, pool=table, seed=self.recipe.seed)
+            paths.update({f"eval_set:{k}": final(v) for k, v in written.items()})
         if self.recipe.eval.mcq:  # multiple-choice sets from files (e.g. LawBench's MCQ CSVs)
             from curate.formats.mcq import write_mcq_sources
 
-            ev = self.rd.root / "eval"
-            if side.get("eval") is None or not side["eval"].height:
-                (ev / "mcq.jsonl").unlink(missing_ok=True)  # no held-out items: start the file afresh
+            # appended to the held-out items in .partial/eval, which every run starts afresh
             self.mcq_sets = write_mcq_sources(
                 self.recipe.eval.mcq, ev, recipe_dir=self.recipe.base_dir, seed=self.recipe.seed
             )
-            paths["eval_set:mcq"] = str(ev / "mcq.jsonl")
+            paths["eval_set:mcq"] = final(ev / "mcq.jsonl")
+        rd.publish()
         return paths
 
     def manifest(
@@ -255,10 +265,16 @@ def run(
 
 
 def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None, train: bool) -> RunResult:
+    runner = Runner(recipe, out=out, force=force, progress=progress)
+    with RunLock(runner.rd.root):
+        runner.rd.begin()
+        return _locked_run(runner, recipe, train=train)
+
+
+def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
     from curate.governance import check_licenses, license_manifest
 
     t_start = time.perf_counter()
-    runner = Runner(recipe, out=out, force=force, progress=progress)
     table, fp = runner.read()
     t_read = time.perf_counter()
     table, side = runner.run_stages(table, fp)

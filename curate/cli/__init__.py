@@ -210,8 +210,7 @@ def report(run_dir: Path) -> None:
     from curate.pipeline.rundir import RunDir
     from curate.report.html import write_report
 
-    m = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    p = write_report(RunDir(run_dir), m)
+    p = write_report(RunDir(run_dir), RunDir.read_manifest(run_dir))
     click.echo(str(p))
 
 

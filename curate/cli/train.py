@@ -65,9 +65,11 @@ def load_dataset(
     path: Path, *, fmt: str = "auto"
 ) -> tuple[pl.DataFrame, pl.DataFrame | None, dict[str, Any] | None]:
     """(train rows, eval rows or None, run manifest or None) from a run directory or a data file."""
+    from curate.pipeline.rundir import RunDir
     from curate.schema import conform
 
-    if path.is_dir() and (path / "manifest.json").exists():
+    if RunDir.is_run(path):
+        manifest = RunDir.read_manifest(path)  # refuses a run that is running or was killed
         out = path / "output"
         tr = out / "train.canonical.parquet"
         if not tr.exists():
@@ -76,7 +78,6 @@ def load_dataset(
                 hint=f"run the recipe first: curate run <recipe> --out {path}",
             )
         ev = out / "eval.canonical.parquet"
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         return pl.read_parquet(tr), pl.read_parquet(ev) if ev.exists() else None, manifest
     from curate.formats import load_with_rejects
 

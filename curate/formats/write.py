@@ -141,20 +141,29 @@ def output_order(table: pl.DataFrame, side: dict[str, pl.DataFrame], shuffle: bo
     return shuffled(table, seed=seed), side
 
 
-def _lead_typed(records: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
-    """Records with the first one whose list field is non-empty moved to the front (JSONL only).
+def _lead_typed(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
+    """``df`` with the first row whose list field is non-empty moved to the front (JSONL only).
 
     ``[]`` tells a chunked reader nothing about its element type, so a file whose first chunk
     has only single-turn rows cannot take a later ``history`` of pairs; one row moved first fixes
-    that for any file size. The order is otherwise unchanged.
+    that for any file size. The order is otherwise unchanged. Records are built a slice at a time
+    until the row is found (usually in the first slice).
     """
     key = _LIST_FIELDS.get(fmt)
-    if key is None or not records or records[0][key]:
-        return records
-    first = next((i for i, r in enumerate(records) if r[key]), None)
-    if first is None:
-        return records
-    return [records[first], *records[:first], *records[first + 1:]]
+    if key is None or not df.height:
+        return df
+    for start in range(0, df.height, WRITE_ROWS):
+        records = to_records(df.slice(start, WRITE_ROWS), fmt)
+        i = next((i for i, r in enumerate(records) if r[key]), None)
+        if i is not None:
+            lead = start + i
+            if lead == 0:
+                return df
+            return pl.concat([df.slice(lead, 1), df.slice(0, lead), df.slice(lead + 1)])
+    return df
+
+
+WRITE_ROWS = 20_000
 
 
 def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
@@ -167,17 +176,28 @@ def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
         return path
     if file_format not in ("jsonl", "json"):
         raise SchemaError(f"unknown file_format {file_format!r}", hint="valid: jsonl, json, parquet")
+    _check(df, fmt)
     if fmt == "canonical":
         strings = [c for c, t in df.schema.items() if t == pl.Utf8]
         df = df.with_columns(pl.col(strings).fill_null(""))
-    records = to_records(df, fmt)
+    if file_format == "jsonl":
+        df = _lead_typed(df, fmt)
     dumps = orjson.dumps
     with open(path, "wb") as f:
-        if file_format == "jsonl":
-            for r in _lead_typed(records, fmt):
-                f.write(dumps(r, default=str) + b"\n")
-        else:
-            f.write(b"[\n" + b",\n".join(dumps(r, default=str) for r in records) + b"\n]\n")
+        if file_format == "json":
+            f.write(b"[\n")
+        first = True
+        # Records exist as Python dicts for one slice at a time (issue 16: the whole output as
+        # dicts cost more memory than the run's table); the bytes are those of one pass.
+        for start in range(0, df.height, WRITE_ROWS):
+            records = to_records(df.slice(start, WRITE_ROWS), fmt)
+            if file_format == "jsonl":
+                f.write(b"".join(dumps(r, default=str) + b"\n" for r in records))
+            elif records:
+                f.write((b"" if first else b",\n") + b",\n".join(dumps(r, default=str) for r in records))
+                first = False
+        if file_format == "json":
+            f.write(b"\n]\n")
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -23,5 +24,8 @@ def versions() -> dict[str, str]:
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    """Pretty JSON, UTF-8 kept readable (Chinese source names stay Chinese)."""
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    """Pretty JSON, UTF-8 kept readable (Chinese source names stay Chinese), written to a temp file
+    and renamed: the manifest marks a run complete, so it must never exist half-written."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)

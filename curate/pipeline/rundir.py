@@ -3,20 +3,29 @@
     runs/<name>/manifest.json
     runs/<name>/rejects.parquet
     runs/<name>/stages/NN-<stage>/kept-00000.parquet ...  removed.parquet  side-<name>.parquet  _done.json
-    runs/<name>/output/
+    runs/<name>/output/  eval/
+    runs/<name>/.lock                   held by the running process (``pipeline.lock``)
+    runs/<name>/.partial/               output/ and eval/ being written, renamed into place when whole
 
 A stage directory counts as finished only when ``_done.json`` exists and carries the fingerprint
-the runner expects; it is written last, so a killed run never leaves a half stage that looks done.
+the runner expects; it is written last, into ``NN-<stage>.tmp``, renamed into place, so a killed run
+never leaves a half stage that looks done. The run as a whole follows the same rule: a run starts by
+deleting ``manifest.json``, writes its outputs under ``.partial/`` and renames them into place, and
+writes the manifest last (atomically). A run directory without a manifest is incomplete, and every
+reader (``read_manifest``) refuses it instead of reading old or half-written files as a finished run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from curate.errors import InputError
 
 SHARD_ROWS = 200_000
 # Stage files are checkpoints, read back only to resume: zstd level 1 writes the 124k-document
@@ -36,10 +45,59 @@ class RunDir:
         self.rejects = self.root / "rejects.parquet"
         self.report = self.root / "report.html"
         self.train = self.root / "train"
+        self.eval = self.root / "eval"
+        self.partial = self.root / ".partial"
 
     def create(self) -> RunDir:
         self.stages.mkdir(parents=True, exist_ok=True)
         return self
+
+    def begin(self) -> None:
+        """Mark the run incomplete before anything is written: drop the manifest and any leftover
+        half-written outputs of a killed run. Call with the run's lock held."""
+        self.manifest.unlink(missing_ok=True)
+        if self.partial.exists():
+            shutil.rmtree(self.partial)
+        for d in self.stages.glob("*.tmp"):
+            shutil.rmtree(d)
+        for f in (self.root / "scores").glob("*.tmp"):
+            f.unlink()
+
+    def publish(self) -> None:
+        """Move ``.partial/output`` and ``.partial/eval`` into place (old ones go, even when this run
+        has no eval split). Each is one ``rename``; the manifest, written after, makes them count."""
+        for final in (self.output, self.eval):
+            new = self.partial / final.name
+            if final.exists():
+                shutil.rmtree(final)
+            if new.exists():
+                os.replace(new, final)
+        shutil.rmtree(self.partial, ignore_errors=True)
+
+    @staticmethod
+    def is_run(path: Path) -> bool:
+        """Does ``path`` look like a run directory (finished or not)?"""
+        p = Path(path)
+        return p.is_dir() and any((p / n).exists() for n in ("manifest.json", "stages", ".lock"))
+
+    @staticmethod
+    def read_manifest(root: Path) -> dict[str, Any]:
+        """The manifest of a finished run; an InputError when the run is running or was interrupted."""
+        from curate.pipeline.lock import is_locked, read_holder
+
+        root = Path(root)
+        try:
+            return json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        if is_locked(root):
+            h = read_holder(root) or {}
+            why = f"a curate run (pid {h.get('pid', '?')}) is still writing it"
+            hint = "wait for that run to finish"
+        else:
+            why = "its last run did not finish (killed or failed before writing manifest.json)"
+            hint = f"re-run the recipe with --out {root}; finished stages are reused"
+        raise InputError(f"run directory {root} is incomplete: {why}", hint=hint)
 
     def scores_path(self, index: int, name: str, fingerprint: str) -> Path:
         """Where a row stage's scored table is kept, keyed by its scoring fingerprint."""
@@ -68,17 +126,28 @@ class RunDir:
         side: dict[str, pl.DataFrame],
         record: dict[str, Any],
     ) -> None:
-        """Write a finished stage atomically enough: data first, marker last."""
+        """Write a finished stage: into ``<sdir>.tmp``, data first and marker last, then renamed."""
+        tmp = sdir.with_name(sdir.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        for n, start in enumerate(range(0, max(kept.height, 1), SHARD_ROWS)):
+            kept.slice(start, SHARD_ROWS).write_parquet(tmp / f"kept-{n:05d}.parquet", **CHECKPOINT)
+        if removed is not None and removed.height:
+            removed.write_parquet(tmp / "removed.parquet", **CHECKPOINT)
+        for name, df in side.items():
+            df.write_parquet(tmp / f"side-{name}.parquet", **CHECKPOINT)
+        (tmp / "_done.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
         if sdir.exists():
             shutil.rmtree(sdir)
-        sdir.mkdir(parents=True)
-        for n, start in enumerate(range(0, max(kept.height, 1), SHARD_ROWS)):
-            kept.slice(start, SHARD_ROWS).write_parquet(sdir / f"kept-{n:05d}.parquet", **CHECKPOINT)
-        if removed is not None and removed.height:
-            removed.write_parquet(sdir / "removed.parquet", **CHECKPOINT)
-        for name, df in side.items():
-            df.write_parquet(sdir / f"side-{name}.parquet", **CHECKPOINT)
-        (sdir / "_done.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, sdir)
+
+    @staticmethod
+    def write_parquet(df: pl.DataFrame, path: Path) -> None:
+        """``df`` to ``path`` through a temp file and a rename: never a half file under the name."""
+        tmp = path.with_name(path.name + ".tmp")
+        df.write_parquet(tmp)
+        os.replace(tmp, path)
 
     @staticmethod
     def read_kept(sdir: Path) -> pl.DataFrame:
@@ -96,5 +165,5 @@ class RunDir:
     def clear_from(self, index: int) -> None:
         """Drop stage dirs at or after ``index`` (their inputs changed)."""
         for d in self.stages.glob("[0-9][0-9]-*"):
-            if int(d.name[:2]) >= index:
+            if d.is_dir() and int(d.name[:2]) >= index:
                 shutil.rmtree(d)

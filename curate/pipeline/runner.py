@@ -182,5 +182,5 @@ def _apply(
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(f"{index:02d}-{stage.name}-*.parquet"):
         old.unlink()
-    scored.write_parquet(path)
+    RunDir.write_parquet(scored, path)  # temp + rename: a killed run never leaves half a file
     return stage.split(scored)

@@ -5,13 +5,13 @@ Everything is one polars ``select`` over whole columns, so stats on 1M rows take
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from curate.fields import field_text, turn_count
+from curate.pipeline.rundir import RunDir
 
 LENGTH_FIELDS = ("system", "user", "assistant", "text")
 QUANTILES = (0.05, 0.5, 0.95)
@@ -79,8 +79,8 @@ def compute(
     if isinstance(data, pl.DataFrame):
         return {"path": None, "format": "canonical", "rejects": 0, **table_stats(data)}
     p = Path(data)
-    if p.is_dir() and (p / "manifest.json").exists():
-        manifest = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
+    if RunDir.is_run(p):
+        manifest = RunDir.read_manifest(p)  # refuses a run that is running or was killed
         df = pl.read_parquet(p / "output" / "train.canonical.parquet")
         funnel = [
             {k: s[k] for k in ("index", "name", "rows_in", "kept", "removed", "reasons", "seconds")}

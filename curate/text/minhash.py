@@ -4,6 +4,12 @@
 both call ``near_pairs``; the compiled pieces are ``shingles.shingle_hashes`` and ``lsh``. Pairs
 ``(i, j)`` are row positions, ``i < j``; ``groups`` (optional) keeps pairs inside one group
 (``scope: per_source``).
+
+Memory: shingle hashes are 8 bytes per shingle plus 8 per token while they are built, i.e. ~16
+bytes per CJK character against 3 in UTF-8, so holding them for every row peaked at ~5x the text
+(issue 16). Signatures are therefore built ``chunk_bytes`` of text at a time, and only the rows of
+candidate pairs are shingled again for verification: what stays for the whole corpus is the
+signatures (4 x ``num_perm`` bytes a row) and the band keys (8 x ``bands`` bytes a row).
 """
 
 from __future__ import annotations
@@ -18,17 +24,39 @@ from curate.text.dupclusters import by_components
 from curate.text.lsh import band_keys, bucket_pairs, jaccard_pairs, optimal_bands, signatures, unique_pairs
 from curate.text.shingles import Unit, shingle_hashes
 
+CHUNK_BYTES = 64 << 20  # text shingled at once: ~350 MB of shingle scratch for CJK text, then freed
+
 
 @dataclass
 class NearPairs:
-    """Pairs ``i < j`` of row positions, their exact Jaccard (NaN when unverified), and the shingles."""
+    """Pairs ``i < j`` of row positions, their exact Jaccard (NaN when unverified), and the shingles
+    (CSR ``hashes``/``offsets``) of the rows in candidate pairs only: ``rows`` (sorted) are their
+    positions, so row ``r``'s shingles are entry ``local(r)``."""
 
     i: np.ndarray
     j: np.ndarray
     sim: np.ndarray
     hashes: np.ndarray
     offsets: np.ndarray
+    rows: np.ndarray
     stats: dict[str, Any] = field(default_factory=dict)
+
+    def local(self, r: np.ndarray) -> np.ndarray:
+        """Positions in ``hashes``/``offsets`` of rows ``r`` (each must be in a candidate pair)."""
+        return np.searchsorted(self.rows, r)
+
+
+def byte_chunks(texts: pl.Series, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Row ranges ``[a, b)`` of about ``chunk_bytes`` of UTF-8 each (at least one row each)."""
+    n = texts.len()
+    cum = texts.str.len_bytes().fill_null(0).cast(pl.Int64).cum_sum().to_numpy()
+    out, a = [], 0
+    while a < n:
+        base = int(cum[a - 1]) if a else 0
+        b = max(a + 1, int(np.searchsorted(cum, base + chunk_bytes, side="right")))
+        out.append((a, min(b, n)))
+        a = min(b, n)
+    return out
 
 
 def candidates(
@@ -37,7 +65,7 @@ def candidates(
     """Candidate pairs: identical signatures first (star to the first copy), then LSH on the rest."""
     n = sig.shape[0]
     docs = np.flatnonzero(nonempty)
-    full = band_keys(sig[docs], 1, sig.shape[1], groups[docs], seed)[0]
+    full = band_keys(sig if docs.size == n else sig[docs], 1, sig.shape[1], groups[docs], seed)[0]
     _, first, inv = np.unique(full, return_index=True, return_inverse=True)
     rep = docs[first]
     star_i, star_j = rep[inv], docs
@@ -69,30 +97,46 @@ def near_pairs(
     groups: np.ndarray | None = None,
     seed: int = 0,
     workers: int = 1,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> NearPairs:
     """Every pair of ``texts`` whose shingle sets reach ``threshold`` Jaccard (or share an LSH band,
     unverified). Cost: linear in shingles x ``num_perm`` (compiled, ``workers`` threads), one sort
     per band, one sort of each candidate's shingles to verify."""
-    hashes, offsets, _ = shingle_hashes(
-        texts,
-        unit=unit,
-        word_ngram=word_ngram,
-        char_ngram=char_ngram,
-        cjk_share_min=cjk_share_min,
-        lowercase=lowercase,
-        seed=seed,
-        workers=workers,
-    )
-    sig = signatures(hashes, offsets, num_perm=num_perm, seed=seed, workers=workers)
-    grp = np.zeros(texts.len(), dtype=np.int64) if groups is None else groups
-    i, j, stats = candidates(sig, np.diff(offsets) > 0, grp, bands, rows, seed)
+
+    def shingles(t: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        h, off, _ = shingle_hashes(
+            t,
+            unit=unit,
+            word_ngram=word_ngram,
+            char_ngram=char_ngram,
+            cjk_share_min=cjk_share_min,
+            lowercase=lowercase,
+            seed=seed,
+            workers=workers,
+        )
+        return h, off
+
+    n = texts.len()
+    sig = np.empty((n, num_perm), dtype=np.uint32)
+    nonempty = np.empty(n, dtype=bool)
+    for a, b in byte_chunks(texts, chunk_bytes):
+        h, off = shingles(texts.slice(a, b - a))
+        sig[a:b] = signatures(h, off, num_perm=num_perm, seed=seed, workers=workers)
+        nonempty[a:b] = np.diff(off) > 0
+        del h, off
+    grp = np.zeros(n, dtype=np.int64) if groups is None else groups
+    i, j, stats = candidates(sig, nonempty, grp, bands, rows, seed)
+    del sig
+    need = np.unique(np.concatenate([i, j]))
+    hashes, offsets = shingles(texts.gather(need))
     sim = np.full(i.size, np.nan)
     if verify and i.size:
-        sim = jaccard_pairs(hashes, offsets, i, j, workers=workers)
+        li, lj = np.searchsorted(need, i), np.searchsorted(need, j)
+        sim = jaccard_pairs(hashes, offsets, li, lj, workers=workers)
         ok = sim >= threshold
         i, j, sim = i[ok], j[ok], sim[ok]
     stats.update(bands=bands, rows_per_band=rows, verified_pairs=int(i.size) if verify else None)
-    return NearPairs(i, j, sim, hashes, offsets, stats)
+    return NearPairs(i, j, sim, hashes, offsets, need, stats)
 
 
 def near_duplicate_groups(

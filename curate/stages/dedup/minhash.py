@@ -145,7 +145,7 @@ class MinHashDedup(GlobalStage):
         else:
             surv = by_components(df.height, p.i, p.j, rank)
         dup = np.flatnonzero(surv != np.arange(df.height))
-        sim = jaccard_pairs(p.hashes, p.offsets, surv[dup], dup, workers=self.ctx.threads)
+        sim = jaccard_pairs(p.hashes, p.offsets, p.local(surv[dup]), p.local(dup), workers=self.ctx.threads)
         p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
         sims = pl.lit(pl.Series(sim, dtype=pl.Float64))
         return split_duplicates(

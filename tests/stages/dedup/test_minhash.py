@@ -273,3 +273,27 @@ def test_default_threshold_catches_chinese_copies_with_a_few_edits() -> None:
     caught = run(rows).removed.height
     strict = run(rows, threshold=0.8).removed.height
     assert caught >= 0.9 * len(laws) and strict <= 0.7 * len(laws), (caught, strict)
+
+
+def test_chunked_signatures_give_the_same_pairs(real) -> None:
+    """Signatures built a few KB of text at a time (bounded memory, issue 16) find exactly the pairs,
+    similarities and survivor shingles of one pass over all rows."""
+    import polars as pl
+
+    from curate.text.minhash import byte_chunks, near_pairs
+
+    rows, _ = real
+    texts = pl.Series([r["text"] for r in rows])
+    assert len(byte_chunks(texts, 4096)) > 10
+    kw = dict(threshold=0.8, bands=14, rows=9, seed=7)
+    whole, chunked = near_pairs(texts, **kw), near_pairs(texts, chunk_bytes=4096, **kw)
+    assert whole.i.size > 0
+    for a, b in ((whole.i, chunked.i), (whole.j, chunked.j), (whole.sim, chunked.sim)):
+        np.testing.assert_array_equal(a, b)
+    # only the rows of candidate pairs keep their shingles, and they are the rows' own shingles
+    assert set(chunked.rows) >= set(chunked.i) | set(chunked.j) and chunked.rows.size < len(rows)
+    r = int(chunked.i[0])
+    h, off, _ = shingle_hashes(texts.slice(r, 1), seed=7)
+    k = int(chunked.local(np.array([r]))[0])
+    mine = chunked.hashes[chunked.offsets[k] : chunked.offsets[k + 1]]
+    np.testing.assert_array_equal(mine, h[off[0] : off[1]])
