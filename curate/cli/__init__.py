@@ -6,7 +6,6 @@ Subcommands load lazily, so ``curate validate`` never imports torch.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import sys
 from pathlib import Path
