@@ -55,7 +55,12 @@ class MinHashDedup(GlobalStage):
     """
 
     class Config(StageConfig):
-        field: TextField = Field("all", description="Which text to compare (see curate.fields).")
+        field: TextField = Field(
+            "text",
+            description="Which text to compare (see curate.fields). The default, `text`, is every turn "
+            "without the system prompt: a shared few-shot system prompt dominates the shingles of short "
+            "rows, so with `all` LawBench rows with different questions and answers matched at 0.7.",
+        )
         threshold: float = Field(
             0.7, gt=0, le=1, description="Jaccard similarity at which rows are duplicates."
         )
