@@ -66,6 +66,7 @@ class Runner:
         self.records: list[StageRecord] = []
         self.sources: list[dict[str, Any]] = []
         self.n_rejects = 0
+        self.mcq_sets: dict[str, Any] = {}
 
     # --- reading ------------------------------------------------------------------------------
     def read(self) -> tuple[pl.DataFrame | Path, str]:
@@ -203,6 +204,16 @@ class Runner:
 
             written = write_eval_files(side["eval"], self.rd.root / "eval", pool=table, seed=self.recipe.seed)
             paths.update({f"eval_set:{k}": str(v) for k, v in written.items()})
+        if self.recipe.eval.mcq:  # multiple-choice sets from files (e.g. LawBench's MCQ CSVs)
+            from curate.formats.mcq import write_mcq_sources
+
+            ev = self.rd.root / "eval"
+            if side.get("eval") is None or not side["eval"].height:
+                (ev / "mcq.jsonl").unlink(missing_ok=True)  # no held-out items: start the file afresh
+            self.mcq_sets = write_mcq_sources(
+                self.recipe.eval.mcq, ev, recipe_dir=self.recipe.base_dir, seed=self.recipe.seed
+            )
+            paths["eval_set:mcq"] = str(ev / "mcq.jsonl")
         return paths
 
     def manifest(
@@ -225,6 +236,7 @@ class Runner:
             "output": {"rows": table.height, "files": outputs, "licenses": licenses},
             "warnings": warnings,
             "timings": timings,
+            **({"eval_sets": self.mcq_sets} if self.mcq_sets else {}),
         }
 
 
@@ -252,7 +264,8 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
     table, side = runner.run_stages(table, fp)
     t_stages = time.perf_counter()
     counts = table.group_by("source").len().to_dict(as_series=False)
-    warnings = check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
+    warnings = [f"{r.name}: {w}" for r in runner.records for w in r.warnings]  # stage warnings first
+    warnings += check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
     for w in warnings:
         log.warning(w)
     outputs = runner.write_output(table, side)
@@ -270,6 +283,12 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
             metrics = run_training(table, side.get("eval"), cfg, runner.rd.train, manifest=manifest)
         manifest["train"] = metrics
         manifest["timings"]["train_s"] = round(time.perf_counter() - t0, 3)
+        if recipe.eval.after_train:  # the adapter meets the eval sets (curate eval RUN_DIR does the same)
+            from curate.train.assess import evaluate_run
+
+            t0 = time.perf_counter()
+            evaluate_run(runner.rd.root, spec=recipe.eval, manifest=manifest)
+            manifest["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
     manifest["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
     write_manifest(runner.rd.manifest, manifest)
     from curate.report.html import write_report

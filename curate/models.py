@@ -20,10 +20,11 @@ import importlib.util
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from curate.cache import cache_dir
 from curate.errors import ModelError
@@ -270,14 +271,52 @@ def load_embedder(name: str = "minilm-l6", *, trust_remote_code: bool = False) -
         raise
 
 
+class Scorer(Protocol):
+    """A causal LM that scores answer likelihoods (``curate.lm.scorer.LMScorer`` implements it).
+
+    Stages receive one from ``ModelHub.scorer`` instead of loading a model, so a test can inject a
+    tiny random model with a real tokenizer.
+    """
+
+    name: str
+    tokenizer: Any
+    fingerprint: str
+
+    def answer_nll(
+        self, rows: Sequence[tuple[Sequence[int], Sequence[int]]], *, cache_dir: Path | None = None, **kw: Any
+    ) -> Any: ...
+
+    def estimate_seconds(self, rows: Sequence[tuple[Sequence[int], Sequence[int]]]) -> float: ...
+
+
 class ModelHub:
-    """Injected into stages (StageContext.models): resolves names, caches loaded objects."""
+    """Injected into stages (StageContext.models): resolves names, caches loaded objects.
+
+    ``preloaded`` maps a name to ``(model, tokenizer)`` already in memory (tests: a tiny random
+    model; the pre-experienced loop: a freshly trained adapter).
+    """
+
+    def __init__(self, preloaded: dict[str, tuple[Any, Any]] | None = None):
+        self.preloaded = dict(preloaded or {})
+        self._scorers: dict[tuple[str, str | None], Any] = {}
 
     def tokenizer(self, name: str) -> Any:
-        return load_tokenizer(name)  # stages never run a model's own code
+        if name in self.preloaded:
+            return self.preloaded[name][1]
+        return load_tokenizer(name)
 
     def causal_lm(self, name: str, **kw: Any) -> Any:
         return load_causal_lm(name, **kw)
 
     def embedder(self, name: str = "minilm-l6") -> Any:
         return load_embedder(name)
+
+    def scorer(self, name: str, *, quantize: str | None = None) -> Scorer:
+        """A ``Scorer`` for ``name`` (loaded once per hub; fp32 on CPU, bf16 on CUDA)."""
+        key = (name, quantize)
+        if key not in self._scorers:
+            from curate.lm.scorer import make_scorer
+
+            model, tok = self.preloaded.get(name) or (load_causal_lm(name), load_tokenizer(name))
+            self._scorers[key] = make_scorer(name, model, tok, quantize=quantize)
+        return self._scorers[key]

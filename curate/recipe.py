@@ -57,6 +57,40 @@ class OutputSpec(StrictModel):
         return [self.format] if isinstance(self.format, str) else list(self.format)
 
 
+class McqSpec(StrictModel):
+    """A multiple-choice eval set read from files; ``curate eval`` scores it beside the held-out items."""
+
+    name: str
+    path: str | list[str]
+    format: Literal["lawbench_mcq", "mcq_jsonl"] = "lawbench_mcq"
+    package: str | None = None  # `path` is relative to this installed package's folder
+    domain: str = "general"
+    system: str | None = None  # an instruction shown before each question
+    max_items: int | None = Field(default=100, ge=1)  # per file, a seeded sample
+    license: str | None = None
+
+    @field_validator("package")
+    @classmethod
+    def _installed(cls, v: str | None) -> str | None:
+        import importlib.util
+
+        if v is not None and importlib.util.find_spec(v) is None:
+            raise ValueError(f"package {v!r} is not installed (pip install {v.replace('_', '-')})")
+        return v
+
+
+class EvalSpec(StrictModel):
+    """What ``curate eval`` measures, after training in ``curate run`` or on its own."""
+
+    after_train: bool = True
+    mcq: list[McqSpec] = Field(default_factory=list)
+    n_choices: int = Field(default=4, ge=2)  # choices of items built from the held-out split
+    max_mcq_items: int | None = Field(default=100, ge=1)  # per set, seeded
+    score: Literal["mean", "sum"] = "mean"  # log-prob of an option: per token, or summed
+    max_open_ended: int = Field(default=8, ge=0)  # held-out prompts the adapter answers
+    max_new_tokens: int = Field(default=128, ge=1)
+
+
 class StageSpec(BaseModel):
     """One stage: its registered name, its raw params and the YAML line it came from."""
 
@@ -76,6 +110,7 @@ class Recipe(StrictModel):
     stages: list[StageSpec] = Field(default_factory=list)
     output: OutputSpec = Field(default_factory=OutputSpec)
     train: dict[str, Any] | None = None
+    eval: EvalSpec = Field(default_factory=EvalSpec)
     allowed_licenses: list[str] | None = None
     commercial: bool = False
     workers: int | None = Field(default=None, ge=1)

@@ -123,3 +123,15 @@ def test_stats_of_a_run_has_the_funnel(tmp_path: Path):
     assert [f["name"] for f in s["funnel"]] == ["read", "filter.length", "dedup.exact", "sample.random"]
     assert s["rows"] == res.output.height
     assert s["lengths"]["assistant"]["p50"] > 0
+
+
+def test_stage_warnings_reach_manifest_report_and_survive_reuse(tmp_path: Path):
+    """Issue 11 items 4-5: damage a stage does (rows cut or removed, repeats) is a run warning."""
+    stages = [{"truncate.history": {"max_chars": 30}}]
+    res = curate.run(_recipe(tmp_path, stages), out=tmp_path / "run")
+    warned = [w for w in res.manifest["warnings"] if w.startswith("truncate.history: domain general:")]
+    assert warned and "cut or removed" in warned[0]
+    assert res.manifest["stages"][1]["warnings"]
+    assert "Warnings" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    again = curate.run(_recipe(tmp_path, stages), out=tmp_path / "run")
+    assert again.manifest["stages"][1]["reused"] and again.manifest["warnings"] == res.manifest["warnings"]

@@ -45,9 +45,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("stages/format/convert.py", "curate.formats.compat"): (
         "convert asks the formats what they can hold (one polars expression, no I/O)"
     ),
-    ("train/cache.py", "curate.stages.format.truncate"): (
-        "owned by chat helper: history truncation moves to curate/chat/"
-    ),
     ("recipe.py", "curate.train.config"): (
         "the recipe validates its typed train: block (pydantic only; torch is never imported)"
     ),

@@ -24,6 +24,7 @@ LAZY: dict[str, str] = {
     "convert": "curate.cli.data:convert",
     "stats": "curate.cli.data:stats",
     "cache": "curate.cli.cache:cache_group",
+    "eval": "curate.cli.eval:eval_cmd",
 }
 
 
@@ -126,6 +127,7 @@ def _print_summary(m: dict[str, Any], root: Path) -> None:
         reasons = ", ".join(f"{k}:{v}" for k, v in list(s["reasons"].items())[:3])
         extra = " (reused)" if s.get("reused") else ""
         side = "".join(f" +{k}:{v}" for k, v in (s.get("side") or {}).items())
+        side += f" (+{s['added']:,} repeats)" if s.get("added") else ""
         t.add_row(
             str(s["index"]),
             s["name"] + extra,
@@ -175,6 +177,27 @@ def validate(recipe: Path, sandbox: bool) -> None:
         f"ok: {recipe} ({len(r.sources)} sources, {n_files} files, {len(r.stages)} stages"
         f"{', train' if r.train else ''})"
     )
+    _scoring_estimates(r)
+
+
+def _scoring_estimates(r: Any) -> None:
+    """For recipes with model-scoring stages: their cost on all source rows (an upper bound)."""
+    from curate.pipeline import registry
+
+    if not any(hasattr(registry.get(s.name), "estimate_cost") for s in r.stages):
+        return
+    import polars as pl
+
+    from curate.formats import read_source
+    from curate.lm.estimate import recipe_estimates
+
+    tables = [read_source(s, base_dir=r.base_dir, on_error="skip").table for s in r.sources]
+    table = pl.concat(tables, how="diagonal_relaxed")
+    for name, est in recipe_estimates(r, table):
+        click.echo(
+            f"  {name}: at most {est['rows']} rows, ~{est['tokens']:,} tokens -> ~{est['minutes']} min "
+            "on this machine (before earlier stages cut rows; cached scores cost nothing)"
+        )
 
 
 @cli.command()

@@ -22,6 +22,8 @@ FAMILIES: tuple[str, ...] = (
     "curate.stages.clean",
     "curate.stages.dedup",
     "curate.stages.mix",
+    "curate.stages.score",
+    "curate.stages.select",
 )
 
 _REGISTRY: dict[str, type[Stage]] = {}

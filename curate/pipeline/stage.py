@@ -78,7 +78,9 @@ class StageResult:
 
     ``side`` holds named side outputs (e.g. an eval split) that leave the main flow but are not
     removed; ``added`` counts rows the stage created (repeats from up-sampling). The runner checks
-    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``.
+    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``. ``warnings`` are sentences a
+    user must see (data damaged or a target missed); the runner puts them, prefixed with the stage
+    name, into the manifest's ``warnings``, the CLI summary and the report.
     """
 
     kept: pl.DataFrame
@@ -86,10 +88,16 @@ class StageResult:
     side: dict[str, pl.DataFrame] = field(default_factory=dict)
     added: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_removed(self) -> int:
         return 0 if self.removed is None else self.removed.height
+
+    def all_warnings(self) -> list[str]:
+        """``warnings`` plus any a stage still lists in ``stats["warnings"]``, each once."""
+        listed = self.stats.get("warnings") if isinstance(self.stats.get("warnings"), list) else []
+        return list(dict.fromkeys([*self.warnings, *listed]))
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,10 @@ def _curve(points: dict[str, list[tuple[float, float]]], *, width: int = 760, he
             for x, y in ps
         )
         out.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="{xy}"/>')
+        if len(ps) <= 30:  # sparse series (eval every N steps): mark each point, one point stays visible
+            for p in xy.split():
+                cx, cy = p.split(",")
+                out.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{c}"/>')
         out.append(
             f'<text x="{width - 140}" y="{20 + 14 * list(points).index(name)}" fill="{c}">{_e(name)}</text>'
         )
@@ -149,9 +153,13 @@ def render(rd: RunDir, m: dict[str, Any]) -> str:
         f"{m['output']['rows']:,} output rows · {m.get('rejects', 0):,} rejected input records · "
         f"{m['timings'].get('total_s', 0):.1f}s</small>",
     ]
+    if m.get("warnings"):
+        items = "".join(f"<li>{_e(w)}</li>" for w in m["warnings"])
+        parts.append(f"<h2>Warnings</h2><ul class='warn'>{items}</ul>")
     parts.append("<h2>Funnel</h2><p><small>blue: kept, orange: removed (per stage)</small></p>")
     parts.append(_hbars([(f"{s['index']:02d} {s['name']}", s["kept"], s["removed"]) for s in m["stages"]]))
     rows = [[s["name"], r, n] for s in m["stages"] for r, n in s["reasons"].items()]
+    rows += [[s["name"], "(repeats added, not removed)", s["added"]] for s in m["stages"] if s.get("added")]
     parts.append(
         "<h2>Why rows were removed</h2>"
         + (_table(["stage", "reason", "rows"], rows) if rows else "<p>nothing removed</p>")
@@ -207,6 +215,8 @@ def render(rd: RunDir, m: dict[str, Any]) -> str:
                 [[k, v] for k, v in m["train"].items() if isinstance(v, (int, float, str))],
             )
         )
+    if m.get("eval"):
+        parts.append(_eval_section(m["eval"]))
     rej = rd.rejects
     if rej.exists():
         r = pl.read_parquet(rej)
@@ -217,6 +227,30 @@ def render(rd: RunDir, m: dict[str, Any]) -> str:
                 + _table(head.columns, [list(x) for x in head.iter_rows()])
             )
     return "".join(parts)
+
+
+def _eval_section(ev: dict[str, Any]) -> str:
+    """``curate eval`` results: MCQ accuracy and eval loss per domain, base model beside the adapter."""
+    rows = [
+        [f"MCQ accuracy: {k}", v["items"], v["base_accuracy"], v["adapter_accuracy"], v["chance"]]
+        for k, v in ev.get("mcq", {}).items()
+    ]
+    rows += [
+        [f"eval loss: {d}", v["examples"], v["base"], v["adapter"], ""]
+        for d, v in ev.get("eval_loss_by_domain", {}).items()
+    ]
+    o = ev.get("open_ended") or {}
+    note = (
+        f"<p>Model answers to {o['answered']} of {o['of']} open-ended prompts: "
+        "<a href='eval/open_ended.html'>eval/open_ended.html</a> (rate them there).</p>"
+        if o
+        else ""
+    )
+    head = ["metric", "items", "base", "adapter", "chance"]
+    return (
+        f"<h2>Evaluation</h2><p><small>options scored by {_e(ev.get('score'))} log-likelihood</small></p>"
+        + (_table(head, rows) + note)
+    )
 
 
 def write_report(rd: RunDir, manifest: dict[str, Any]) -> Path:

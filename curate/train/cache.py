@@ -21,11 +21,12 @@ import polars as pl
 import pyarrow as pa
 import xxhash
 
-from curate.train.data import ChatEncoder, Dropped, Encoded, text_blocks
+from curate.chat import ChatEncoder, ChatRenderer, Dropped, Encoded, truncate
+from curate.train.data import text_blocks
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: literal special tokens encoded as text; blank answers untrained
 SCHEMA = pa.schema(
     [
         ("input_ids", pa.list_(pa.int32())),
@@ -198,33 +199,29 @@ def _examples(
 
 
 def _truncate_history(chat: pl.DataFrame, tokenizer: Any, max_len: int) -> tuple[pl.DataFrame, list[Dropped]]:
-    """Shorten over-length chats with the pipeline's ``truncate.history`` stage (one rule everywhere).
-
-    The stage measures with the same chat template but without the tools schema, so its result is
-    an estimate here: the encoder re-measures every row exactly and drops more of the oldest
-    exchanges itself if needed. Rows the stage removes come back as ``Dropped`` with its reason.
-    """
-    try:
-        from curate.stages.format.truncate import TruncateHistory
-    except ImportError:  # pragma: no cover - the stage ships with curate; keep the fallback honest
-        return chat.with_columns(__truncated=pl.lit(False)), []
-    from curate.pipeline.stage import StageContext
-
-    class _Hub:  # hand the stage our tokenizer instead of letting it load one by name
-        def tokenizer(self, _name: str) -> Any:
-            return tokenizer
-
-    stage = TruncateHistory({"max_tokens": max_len}, ctx=StageContext(models=_Hub()))
-    res = stage.apply(chat)
-    gone = []
-    if res.removed is not None and res.removed.height:
-        reason = {"last_turn_too_long": "too_long"}
-        gone = [
-            Dropped(str(i), reason.get(r, r), "truncate.history")
-            for i, r in res.removed.select("id", "reason").iter_rows()
-        ]
-    kept = res.kept.with_columns(__truncated=pl.col("tag_truncate") != "none")
-    return kept.select(*chat.columns, "__truncated"), gone
+    """Shorten over-length chats with ``curate.chat.truncate``, the algorithm ``truncate.history``
+    uses (one rule everywhere), rendering with the tools schema exactly as the encoder will; rows it
+    removes come back as ``Dropped`` with the stage's reason names mapped to training's."""
+    tools = chat["tools"].to_list() if "tools" in chat.columns else None
+    fit = truncate(
+        ChatRenderer(tokenizer),
+        chat["system"].to_list(),
+        chat["messages"].to_list(),
+        budget=max_len,
+        tools=tools,
+    )
+    keep = [fit.kept(i) for i in range(chat.height)]
+    reason = {"too_long": "too_long", "no_boundary": "too_long", "template_error": "template_error"}
+    gone = [
+        Dropped(str(rid), reason[tag], f"truncate.history: {tag}")
+        for rid, tag, k in zip(chat["id"].to_list(), fit.tag, keep, strict=True)
+        if not k
+    ]
+    kept = chat.with_columns(
+        pl.Series("messages", fit.messages, dtype=chat.schema["messages"]),
+        pl.Series("__truncated", [t != "none" for t in fit.tag], dtype=pl.Boolean),
+    ).filter(pl.Series(keep, dtype=pl.Boolean))
+    return kept, gone
 
 
 def _record_batch(items: list[Encoded]) -> pa.RecordBatch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +44,17 @@ def eval_loss(
     pad_id: int,
     prompt_learning: bool = False,
     virtual_tokens: int = 0,
+    indices: Any = None,
 ) -> float | None:
-    """Mean cross-entropy per trained token over every example of ``ds`` (None when empty)."""
-    if ds is None or len(ds) == 0:
+    """Mean cross-entropy per trained token over the examples of ``ds`` (all, or ``indices``);
+    None when there are none."""
+    idx = np.arange(len(ds)) if ds is not None and indices is None else np.asarray(indices, dtype=np.int64)
+    if ds is None or len(idx) == 0:
         return None
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    for mb in micro_batches(
-        np.arange(len(ds)), ds.lengths, micro_batch_tokens=micro_batch_tokens, packing=packing
-    ):
+    for mb in micro_batches(idx, ds.lengths, micro_batch_tokens=micro_batch_tokens, packing=packing):
         b = collate(ds, mb, packing=packing, pad_id=pad_id, varlen=varlen).to(rt.device)
         # no autograd graph: eval was costing as much as a training step per token
         with torch.no_grad(), rt.autocast():
@@ -104,7 +105,7 @@ def samples(
                 continue
             last = t.trained[-1]
             prompt = enc.render(t.messages[:last], t.tools, prompt=True)
-            ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(device)
+            ids = torch.tensor([enc.ids([prompt])[0]], device=device)  # literal specials stay text
             gen = model.generate(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
@@ -113,12 +114,14 @@ def samples(
                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
             )
             answer = tokenizer.decode(gen[0, ids.shape[1] :], skip_special_tokens=True)
-            users = [m["content"] for m in t.messages[:last] if m["role"] == "user"]
+            msgs = row["messages"]  # the original text: t.messages may hold shield sentinels
+            users = [m["content"] for m in msgs if m["role"] == "user"]
+            answers = [m["content"] for m in msgs if m["role"] in ("assistant", "tool_call")]
             out.append(
                 {
                     "id": row["id"],
                     "prompt": users[-1] if users else "",
-                    "reference": t.messages[last]["content"],
+                    "reference": answers[-1] if answers else "",
                     "generated": answer,
                 }
             )
@@ -149,19 +152,34 @@ def preview(
         e = enc.encode(row)
         if not isinstance(e, Encoded):
             continue
-        prev = 0
-        for tok_id, m in zip(e.ids, e.mask, strict=False):
-            if markers and m != prev:
-                text.append("⟦" if m else "⟧", style="bold")
-            prev = m
-            text.append(tokenizer.decode([tok_id]), style="bold green on grey15" if m else "dim")
-        if markers and prev:
-            text.append("⟧", style="bold")
+        # Decode whole spans of equal mask, never one token at a time: a CJK character is often split
+        # over two byte-level tokens, and decoding each alone prints U+FFFD for both halves.
+        for m, span in spans(e.ids, e.mask):
+            piece = tokenizer.decode(span)
+            if markers and m:
+                piece = f"⟦{piece}⟧"
+            text.append(piece, style="bold green on grey15" if m else "dim")
         n = sum(e.mask[1:])
         text.append(
             f"\n\n{n} of {len(e.ids)} tokens trained (row {row['id']}"
             f"{f', {e.dropped_exchanges} oldest exchanges dropped to fit' if e.dropped_exchanges else ''})"
         )
+        found = enc.shield.count([row.get("system"), *[m["content"] for m in row.get("messages") or []]])
+        if found:
+            text.append(
+                f"\nwarning: this row contains {found} literal special token(s) of the tokenizer; they are "
+                "encoded as plain text, not control tokens. filter.special_tokens removes such rows.",
+                style="bold yellow",
+            )
         return text
     text.append("no chat row yields a trainable example; see the dropped-row reasons")
     return text
+
+
+def spans(ids: Sequence[int], mask: Sequence[int]) -> Iterator[tuple[int, list[int]]]:
+    """Runs of consecutive ids sharing one mask value: ``(mask, ids)``."""
+    start = 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or mask[i] != mask[start]:
+            yield int(mask[start]), list(ids[start:i])
+            start = i

@@ -212,6 +212,10 @@ def train(
                 },
             )
     train_s = time.perf_counter() - t0
+    # the final eval goes into metrics.jsonl too, so the report's curve has its last eval point
+    final_eval = eval_loss(model, ev, **ev_kw) if dist.main and not stopped else None
+    if final_eval is not None:
+        metrics.log({"step": len(steps), "eval_loss": final_eval})
     metrics.close()
     if stopped:
         raise TrainError(
@@ -221,8 +225,7 @@ def train(
         dist.barrier()
         return {"rank": dist.rank, "steps": len(steps), "tokens_seen": tokens}
 
-    # 4. final eval and outputs
-    final_eval = eval_loss(model, ev, **ev_kw)
+    # 4. outputs
     summary: dict[str, Any] = {
         "method": cfg.method,
         "model": cfg.model,

@@ -41,3 +41,20 @@ def test_write_eval_files(tmp_path: Path, mixed: pl.DataFrame):
     assert "&lt;" not in opened[0]["reference"]  # JSON keeps raw text; only HTML escapes
     mcq = [json.loads(line) for line in paths["mcq"].read_text(encoding="utf-8").splitlines()]
     assert mcq and all(len(m["choices"]) == 3 for m in mcq)
+
+
+def test_domain_wide_distractors_match_the_answers_length_and_form(law: pl.DataFrame):
+    """Issue 11 item 11: with ``task`` unset, LawBench distractors came from 17 tasks at random, and
+    97.8 % of items had a choice over 2x longer or shorter than the answer (up to 232x)."""
+    from curate.formats.evalset import answer_form
+
+    items = build_mcq(law.with_columns(task=pl.lit(None, pl.String)), n_choices=4, seed=1)
+    assert len(items) >= 0.9 * law.height
+    longest = 0
+    for it in items:
+        a = it["choices"][it["answer_index"]]
+        for c in it["choices"]:
+            assert 0.5 <= len(c) / len(a) <= 2.0 and len(c) / len(a) <= it["max_length_ratio"] + 1e-9
+            assert answer_form(c) == answer_form(a)  # same script, line count and leading label
+        longest += max(it["choices"], key=len) == a
+    assert longest / len(items) < 0.5  # "pick the longest" is no longer a winning strategy

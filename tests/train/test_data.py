@@ -164,7 +164,7 @@ def test_tokenize_shortens_with_truncate_history_and_counts_it(tokenizer, tmp_pa
         turns += [("user", f"question number {k} " + "filler " * 20), ("assistant", f"answer number {k}")]
     history = chat_row(turns, system="SYSTEM PROMPT")
     question = chat_row(
-        [("user", "filler words " * 150 + "So what is two plus two?"), ("assistant", "Four.")]
+        [("user", "These are filler words. " * 60 + "So what is two plus two?"), ("assistant", "Four.")]
     )
     ts = tokenize(
         frame([history, question]), tokenizer, max_len=128, last_turn_only=False, cache_dir=tmp_path
@@ -173,4 +173,5 @@ def test_tokenize_shortens_with_truncate_history_and_counts_it(tokenizer, tmp_pa
     first, second = (tokenizer.decode(ts.ids(i)) for i in range(2))
     assert "SYSTEM PROMPT" in first and "answer number 7" in first and "question number 0" not in first
     assert "So what is two plus two?" in second  # the stage cut the start of the question, not the ask
+    assert "<|im_start|>user\nThese are filler words." in second  # cut at a sentence boundary
     assert trained_text(tokenizer, Encoded(list(ts.ids(1)), list(ts.mask(1)), [])) == ["Four.<|im_end|>\n"]

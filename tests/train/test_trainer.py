@@ -62,7 +62,7 @@ def test_training_lowers_eval_loss_and_writes_everything(tmp_path, cfg, small_df
     assert s["eval_rows"] == round(0.05 * small_df.height)
     recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs if "loss" in r] == list(range(1, 13))
-    assert [r["step"] for r in recs if "eval_loss" in r] == [0, 6]
+    assert [r["step"] for r in recs if "eval_loss" in r] == [0, 6, 12]  # base, every 6, final
     assert all(r["tokens_per_s"] > 0 and math.isfinite(r["loss"]) for r in recs if "loss" in r)
     assert (out / "adapter" / "adapter_config.json").exists() and (
         out / "adapter" / "tokenizer.json"

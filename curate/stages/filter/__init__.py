@@ -20,4 +20,5 @@ STAGES: dict[str, str] = {
     "filter.echo": "curate.stages.filter.chat",
     "filter.placeholder": "curate.stages.filter.chat",
     "filter.mid_sentence": "curate.stages.filter.chat",
+    "filter.special_tokens": "curate.stages.filter.special_tokens",
 }

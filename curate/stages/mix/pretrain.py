@@ -8,6 +8,7 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
+from curate.chat import ChatRenderer, plain_render
 from curate.errors import StageError
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
@@ -15,7 +16,7 @@ from curate.schema import content_id
 from curate.stages.mix.allocate import allocate
 from curate.stages.mix.ratio import seed_of
 from curate.stages.mix.report import merge_groups
-from curate.stages.mix.tokens import UNIT_COLUMN, measure, plain_render, render_chats, tokenizer_for
+from curate.stages.mix.tokens import UNIT_COLUMN, measure, tokenizer_for
 
 log = logging.getLogger(__name__)
 PART = "__mix_part"
@@ -111,7 +112,7 @@ class MixIntoPretraining(GlobalStage):
         """Chat rows -> kind=text rows with the rendered conversation as ``text``."""
         systems, convs = chats["system"].to_list(), [m or [] for m in chats["messages"].to_list()]
         if self.cfg.template == "chat_template":
-            rendered = render_chats(tok, systems, convs)
+            rendered = ChatRenderer(tok).render_rows(systems, convs, chats["tools"].to_list())
             texts = [
                 r if r is not None else plain_render(s, m)
                 for r, s, m in zip(rendered, systems, convs, strict=True)

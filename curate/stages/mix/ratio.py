@@ -29,7 +29,10 @@ class MixConfig(StageConfig):
         "assistant_tokens (loss-bearing, the SFT default), chars or assistant_chars (no tokenizer)",
     )
     max_copies_per_row: int = Field(
-        3, ge=1, description="most times one row may appear (1 = never up-sample)"
+        1,
+        ge=1,
+        description="most times one row may appear: 1 (default) never repeats a row and reports the "
+        "achieved mix as a warning; >1 up-samples short groups, and the repeats are reported",
     )
     report_tokens: bool = Field(
         True, description="count tokens for the report even when unit is not in tokens"
@@ -58,8 +61,11 @@ class MixRatio(GlobalStage):
     together is sampled to N times its size, split among them by their own sizes. The domain is the
     anchor because it is the scarce data the run exists for; general data is plentiful and only
     there to keep general ability (1:5 to 1:10 is the usual range). If the rest is too small, it is
-    repeated up to ``max_copies_per_row`` (``on_short: repeat``) or the domain is down-sampled to
-    restore the ratio (``on_short: shrink_anchor``); the achieved ratio is always reported.
+    used whole and the achieved ratio is a run warning; it is repeated only when the recipe asks
+    (``max_copies_per_row`` > 1, default 1: 1:5 on 8,001 law + 12,502 general rows silently made
+    25,004 repeats when the default was 3), or the domain is down-sampled to restore the ratio
+    (``on_short: shrink_anchor``). Repeats are always counted (``added``, ``stats["repeats"]``) and
+    named in a warning, so they show in the CLI summary, the manifest and the report.
 
     Weights (``weights``): shares proportional to the weights; by default the largest mix that needs
     no repeats (the scarcest group relative to its weight is kept whole), or ``total_units``.
@@ -137,8 +143,11 @@ class MixRatio(GlobalStage):
                 stats["warnings"].append(
                     f"achieved 1:{stats['achieved_general_per_domain']} "
                     f"instead of 1:{cfg.general_per_domain:g}"
-                    f" ({cfg.unit}); add general data or raise max_copies_per_row"
+                    f" ({cfg.unit}); add general data, or set max_copies_per_row > 1 to repeat rows"
                 )
+        stats["repeats"] = alloc.added
+        if alloc.added:
+            stats["warnings"].append(repeat_warning(alloc.added, alloc.kept.height, cfg.max_copies_per_row))
         for w in stats["warnings"]:
             log.warning("mix.ratio: %s", w)
         return StageResult(
@@ -146,6 +155,7 @@ class MixRatio(GlobalStage):
             removed=pl.concat(removed, how="diagonal_relaxed"),
             added=alloc.added,
             stats=stats,
+            warnings=list(stats["warnings"]),
         )
 
     def _drop_unlisted(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -204,3 +214,11 @@ def _warnings(groups: list[dict[str, Any]], cfg: Any) -> list[str]:
         for g in groups
         if not g["met"]
     ]
+
+
+def repeat_warning(added: int, rows_out: int, max_copies: int) -> str:
+    """The sentence that makes up-sampling visible wherever warnings are shown."""
+    return (
+        f"{added:,} of {rows_out:,} output rows ({added / max(rows_out, 1):.0%}) are repeats "
+        f"(max_copies_per_row={max_copies}); a repeated row is trained on more than once"
+    )

@@ -10,7 +10,7 @@ from pydantic import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
 from curate.stages.mix.allocate import allocate, group_units
-from curate.stages.mix.ratio import MixConfig, measured, seed_of
+from curate.stages.mix.ratio import MixConfig, measured, repeat_warning, seed_of
 from curate.stages.mix.report import merge_groups
 from curate.stages.mix.tokens import UNIT_COLUMN
 
@@ -42,6 +42,12 @@ class MixTemperature(GlobalStage):
     class Config(MixConfig):
         by: str = Field("source", description="column whose values are the groups: source or domain")
         temperature: float = Field(2.0, gt=0, description="T in q ∝ n^(1/T); 1 = natural sizes")
+        max_copies_per_row: int = Field(
+            3,
+            ge=1,
+            description="most times one row may appear; lifting small groups needs repeats, "
+            "which are counted and named in a run warning",
+        )
         total_units: float | None = Field(
             None, gt=0, description="output size in `unit` (default: the input's)"
         )
@@ -71,6 +77,8 @@ class MixTemperature(GlobalStage):
             for g in groups
             if not g["met"]
         ]
+        if alloc.added:
+            warnings.append(repeat_warning(alloc.added, alloc.kept.height, cfg.max_copies_per_row))
         for w in warnings:
             log.warning("mix.temperature: %s", w)
         stats = {
@@ -79,6 +87,7 @@ class MixTemperature(GlobalStage):
             "temperature": cfg.temperature,
             "total_units_target": round(total, 2),
             "groups": groups,
+            "repeats": alloc.added,
             "warnings": warnings,
         }
         removed = mark_removed(alloc.dropped, stage=self.name, reason="mix_downsampled")

@@ -80,8 +80,10 @@ def test_token_budget_with_template_is_exact(convs: pl.DataFrame, ctx: StageCont
     assert res.stats["rows_history_dropped"] > 10 and res.stats["tokens_dropped"] > 0
 
 
-def test_left_truncates_the_user_turn_of_a_long_last_exchange(ctx: StageContext):
-    long_q = "background " * 200 + "so what is the answer?"
+def test_left_truncates_the_user_turn_of_a_long_last_exchange_at_a_sentence_boundary(ctx: StageContext):
+    long_q = (
+        "".join(f"Background sentence number {k} goes here. " for k in range(40)) + "So what is the answer?"
+    )
     df = frame(
         [
             chat_row(
@@ -93,21 +95,54 @@ def test_left_truncates_the_user_turn_of_a_long_last_exchange(ctx: StageContext)
     res = TruncateHistory({"max_chars": 300}, ctx=ctx).apply(df)
     row = res.kept.to_dicts()[0]
     assert row["tag_truncate"] == "user_cut" and row["score_turns_dropped"] == 2
-    assert row["messages"][0]["content"].endswith("so what is the answer?")
-    assert row["messages"][-1]["content"] == "42" and _chars(row) == 300
+    q = row["messages"][0]["content"]
+    assert q.endswith("So what is the answer?") and q.startswith("Background sentence number")
+    assert long_q.endswith(q) and long_q[: len(long_q) - len(q)].endswith(". ")  # cut after a sentence
+    assert row["messages"][-1]["content"] == "42" and 250 < _chars(row) <= 300
+
+
+def test_default_never_cuts_inside_a_word_or_sentence(ctx: StageContext):
+    """Issue 11 item 4: the old default cut the question at a token boundary ("诉我说修好了…");
+    now every cut starts right after 。！？；.!?; or a newline, and a turn without one is removed."""
+    law = samples.law_frame()
+    res = TruncateHistory({"max_tokens": 1000}, ctx=ctx).apply(law)
+    orig = {r["origin"]: r["messages"][0]["content"] for r in law.to_dicts()}
+    cut = res.kept.filter(pl.col("tag_truncate") == "user_cut").to_dicts()
+    assert cut, "the sample must exercise the cut"
+    for r in cut:
+        q, full = r["messages"][0]["content"], orig[r["origin"]]
+        assert full.endswith(q)
+        head = full[: len(full) - len(q)]
+        assert head.rstrip(" ")[-1] in "。！？；.!?;\n", (head[-20:], q[:20])
+    nobound = frame([chat_row([("user", "背景" * 400 + "问题是什么"), ("assistant", "答案")])])
+    gone = TruncateHistory({"max_tokens": 100}, ctx=ctx).apply(nobound)
+    assert gone.kept.height == 0 and gone.removed["reason"].to_list() == ["no_sentence_boundary"]
+    assert gone.stats["rows_removed_no_boundary"] == 1
 
 
 def test_policies_truncate_answer_and_remove(ctx: StageContext):
-    long_a = "step " * 300
+    long_a = "".join(f"Step {k} is done. " for k in range(60))
     df = frame([chat_row([("user", "explain"), ("assistant", long_a)])])
     cut = TruncateHistory({"max_tokens": 200, "on_long_last_turn": "truncate_answer"}, ctx=ctx).apply(df)
     row = cut.kept.to_dicts()[0]
     assert row["tag_truncate"] == "answer_cut" and long_a.startswith(row["messages"][-1]["content"])
+    assert row["messages"][-1]["content"].endswith("is done.")  # ends on a whole sentence
     assert row["score_tokens_rendered"] <= 200
     gone = TruncateHistory({"max_tokens": 200, "on_long_last_turn": "remove"}, ctx=ctx).apply(df)
     assert gone.kept.height == 0 and gone.removed["reason"].to_list() == ["last_turn_too_long"]
     assert gone.removed["messages"].to_list() == df["messages"].to_list()  # removed rows are unmodified
     assert gone.stats["rows_removed_too_long"] == 1
+
+
+def test_warns_when_a_task_is_damaged(ctx: StageContext):
+    law = samples.law_frame().with_columns(task=pl.lit("consult"))
+    res = TruncateHistory({"max_tokens": 300}, ctx=ctx).apply(
+        pl.concat([law, samples.chitchat_frame()], how="diagonal_relaxed")
+    )
+    assert any(w.startswith("task consult:") and "cut or removed" in w for w in res.warnings)
+    assert not any("chitchat" in w for w in res.warnings)
+    quiet = TruncateHistory({"max_tokens": 300, "warn_fraction": 1.0}, ctx=ctx).apply(law)
+    assert quiet.warnings == []
 
 
 def test_history_never_starts_with_assistant(ctx: StageContext):

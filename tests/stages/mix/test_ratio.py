@@ -41,14 +41,28 @@ def test_anchored_ratio_in_assistant_tokens(mixed: pl.DataFrame, ctx: StageConte
     assert g["general"]["share_assistant_tokens"] == pytest.approx(1 / 3, abs=largest / 2 / (1.5 * legal))
 
 
-def test_short_general_is_repeated_up_to_the_cap_and_reported(mixed: pl.DataFrame, ctx: StageContext):
-    # general (60 rows) cannot reach 5 x 136 legal rows even with 3 copies each
+def test_short_general_is_used_whole_by_default_and_the_ratio_is_a_warning(
+    mixed: pl.DataFrame, ctx: StageContext
+):
+    """Issue 11 item 5: the default used to repeat rows silently (max_copies_per_row 3)."""
     res = MixRatio({"domain": "legal", "general_per_domain": 5, "unit": "examples"}, ctx=ctx).apply(mixed)
+    assert res.added == 0 and res.kept.height == mixed.height and res.kept["id"].n_unique() == mixed.height
+    assert res.stats["achieved_general_per_domain"] == pytest.approx(60 / 136, abs=1e-3)
+    assert any("instead of 1:5" in w for w in res.warnings) and res.stats["repeats"] == 0
+
+
+def test_short_general_is_repeated_up_to_the_cap_when_asked_and_reported(
+    mixed: pl.DataFrame, ctx: StageContext
+):
+    # general (60 rows) cannot reach 5 x 136 legal rows even with 3 copies each
+    cfg = {"domain": "legal", "general_per_domain": 5, "unit": "examples", "max_copies_per_row": 3}
+    res = MixRatio(cfg, ctx=ctx).apply(mixed)
     general = res.kept.filter(pl.col("domain") == "general")
-    assert general.height == 180 and res.added == 120
+    assert general.height == 180 and res.added == 120 and res.stats["repeats"] == 120
     assert general.group_by("id").len()["len"].max() == 3
     assert res.stats["achieved_general_per_domain"] == pytest.approx(180 / 136, abs=1e-3)
-    assert any("instead of 1:5" in w for w in res.stats["warnings"])
+    assert any("instead of 1:5" in w for w in res.warnings)
+    assert any(w.startswith("120 of 316 output rows") and "repeats" in w for w in res.warnings)
 
 
 def test_shrink_anchor_restores_the_ratio(mixed: pl.DataFrame, ctx: StageContext):
@@ -80,6 +94,7 @@ def test_weights_by_source_remove_unlisted_groups(mixed: pl.DataFrame, ctx: Stag
 
 def test_per_task_cap_runs_first(mixed: pl.DataFrame, ctx: StageContext):
     cfg = {"domain": "general", "general_per_domain": 10, "unit": "examples", "per_task_cap": 3}
+    cfg["max_copies_per_row"] = 3
     res = MixRatio(cfg, ctx=ctx).apply(mixed)
     legal = res.kept.filter(pl.col("domain") == "legal")
     assert legal.unique("id").group_by("task").len()["len"].max() == 3  # then repeated, up to 3 copies

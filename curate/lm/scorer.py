@@ -1,0 +1,126 @@
+"""A loaded causal LM ready to score: model + tokenizer + weight fingerprint + cost model.
+
+``load_scorer`` is what ``ModelHub.scorer`` returns (the ``Scorer`` protocol in ``curate.models``):
+the model in eval mode on the best device (bf16 on CUDA, fp32 on CPU), optionally with its linear
+layers dynamically quantized to int8 on CPU (``quantize="int8"``; see bench/README.md for whether
+it keeps rankings), and ``answer_nll`` going through the score cache.
+
+The cost model is FLOPs over a measured rate: the decoder costs ``2 x non-embedding params`` per
+forward token plus ``2 x layers x hidden x T`` for causal attention at length ``T``; the head costs
+``2 x hidden x vocab`` per scored token only (it runs at answer positions alone). SmolLM2-135M in
+fp32 on this machine's AVX2 cores sustains ~45 GFLOPS per thread (336 tokens/s on 2 threads for the
+one-row full-logits loop, DATA.md), so that is the default rate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curate.lm.cache import ScoreCache, cached_answer_nll, model_fingerprint
+from curate.lm.likelihood import AnswerNLL, Row, cpu_threads
+
+log = logging.getLogger(__name__)
+
+CPU_GFLOPS_PER_THREAD = 45.0
+CUDA_GFLOPS = 100_000.0
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """FLOPs per token of a causal LM, from its config alone (no weights needed)."""
+
+    decoder_params: int
+    layers: int
+    hidden: int
+    vocab: int
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> CostModel:
+        hidden = int(cfg.hidden_size)
+        layers = int(cfg.num_hidden_layers)
+        vocab = int(cfg.vocab_size)
+        inter = int(getattr(cfg, "intermediate_size", 4 * hidden))
+        heads = int(getattr(cfg, "num_attention_heads", 1))
+        kv = int(getattr(cfg, "num_key_value_heads", heads) or heads)
+        head_dim = int(getattr(cfg, "head_dim", None) or hidden // heads)
+        attn = hidden * head_dim * (2 * heads + 2 * kv)
+        mlp = 3 * hidden * inter
+        return cls(layers * (attn + mlp), layers, hidden, vocab)
+
+    def flops(self, lengths: Sequence[int], scored: int) -> float:
+        """FLOPs to run sequences of ``lengths`` and score ``scored`` answer tokens."""
+        fwd = sum(lengths)
+        attn = sum(2 * self.layers * self.hidden * t * t for t in lengths)
+        return 2.0 * self.decoder_params * fwd + attn + 2.0 * self.hidden * self.vocab * scored
+
+    def seconds(
+        self, lengths: Sequence[int], scored: int, *, threads: int | None = None, cuda: bool = False
+    ) -> float:
+        rate = CUDA_GFLOPS if cuda else CPU_GFLOPS_PER_THREAD * (threads or cpu_threads())
+        return self.flops(lengths, scored) / (rate * 1e9)
+
+
+@dataclass
+class LMScorer:
+    """A causal LM, its tokenizer and its fingerprint; scores through the cache."""
+
+    name: str
+    model: Any
+    tokenizer: Any
+    fingerprint: str
+    cost: CostModel
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cuda(self) -> bool:
+        return next(self.model.parameters()).device.type == "cuda"
+
+    def answer_nll(self, rows: Sequence[Row], *, cache_dir: Path | None = None, **kw: Any) -> AnswerNLL:
+        """Summed answer NLL per row (``curate.lm.answer_nll``), computing only cache misses."""
+        cache = ScoreCache(cache_dir, self.fingerprint) if cache_dir else None
+        return cached_answer_nll(self.model, rows, cache=cache, **kw)
+
+    def estimate_seconds(self, rows: Sequence[Row]) -> float:
+        """Predicted wall time to score ``rows`` on this machine (no cache hits assumed)."""
+        lengths = [len(c) + len(a) for c, a in rows]
+        scored = sum(len(a) for _, a in rows)
+        return self.cost.seconds(lengths, scored, cuda=self.cuda)
+
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantization of every ``nn.Linear`` (CPU only): weights int8, activations
+    quantized per batch. See bench/README.md for its speed and rank agreement with fp32."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def make_scorer(
+    name: str, model: Any, tokenizer: Any, *, quantize: str | None = None, device: str = "auto"
+) -> LMScorer:
+    """Wrap a loaded model: eval mode, device and dtype chosen, fingerprinted, optionally int8."""
+    import torch
+
+    cuda = torch.cuda.is_available() and device != "cpu"
+    model.eval()
+    if cuda:
+        model = model.to("cuda", dtype=torch.bfloat16)
+    fp = model_fingerprint(model, extra=f"{quantize or ''}|{'cuda-bf16' if cuda else 'cpu'}")
+    if quantize == "int8" and not cuda:
+        model = quantize_int8(model)
+    elif quantize not in (None, "int8"):
+        raise ValueError(f"unknown quantize {quantize!r} (valid: int8)")
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return LMScorer(
+        name,
+        model,
+        tokenizer,
+        fp,
+        CostModel.from_config(causal.config),
+        info={"quantize": quantize, "device": "cuda" if cuda else "cpu"},
+    )

@@ -1,0 +1,90 @@
+"""``select.ifd``: Instruction-Following Difficulty (Cherry LLM; Superfiltering), scored and selected."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from curate.lm.options import ScoreOptions, score
+from curate.lm.pairs import encode_pairs, per_row
+from curate.pipeline.registry import register
+from curate.pipeline.stage import GlobalStage, StageResult
+from curate.stages.select.rank import Keep, select_rows
+
+
+@register("select.ifd")
+class SelectIFD(GlobalStage):
+    """Keep the rows whose answer the instruction helps least, but does help: high IFD below 1.
+
+    IFD = mean NLL(answer | instruction) / mean NLL(answer alone), over answer tokens only (Li et
+    al. 2023, "From Quantity to Quality", Cherry LLM). ``ratio=perplexity`` uses Superfiltering's
+    form (Li et al. 2024), PPL(answer | instruction) / PPL(answer) = exp(difference of the mean
+    NLLs): the same rows fall at or above 1, but the order differs (docs/selection.md). IFD >= 1
+    means the instruction does not make the answer more likely, often a misaligned pair, so ``max:
+    1.0`` removes those first (reason ``above_max``); then ``top_n``/``top_fraction``/``min`` keep
+    the hardest of the rest, globally or per ``by`` group (``not_top``, with the group's cut score
+    as threshold). Multi-turn rows: the last assistant turn with the history as context, or
+    ``turns: all`` (NLLs summed over every assistant turn before the ratio).
+
+    Columns: ``score_ifd``, ``score_ifd_nll`` (mean NLL given the instruction, the log of
+    ``score.perplexity``'s value, shared through the cache), ``score_ifd_nll_alone``,
+    ``score_ifd_tokens`` and ``score_ifd_clipped`` (cut to the caps, which the stats record).
+    Cost: two forward passes per row, the second over the answer alone (~1.3x one pass).
+    """
+
+    class Config(ScoreOptions, Keep):
+        ratio: Literal["loss", "perplexity"] = Field(
+            "loss", description="loss: Cherry's NLL ratio; perplexity: Superfiltering's PPL ratio"
+        )
+        max: float | None = Field(1.0, description="remove rows with IFD at or above this (1: no help)")
+
+    cfg: Config
+
+    @classmethod
+    def estimate_cost(cls, cfg: Config, df: pl.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+        """Rows, tokens and minutes this stage would take on ``df`` (``curate validate``)."""
+        from curate.lm.estimate import estimate_pairs
+
+        return estimate_pairs(df, cfg, passes=2, seed=seed)
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        c = self.cfg
+        scorer = self.ctx.models.scorer(c.model, quantize=c.quantize)
+        pairs = encode_pairs(
+            df,
+            scorer.tokenizer,
+            part="answer",
+            turns=c.turns,
+            render=c.render,
+            max_answer_tokens=c.max_answer_tokens,
+            max_tokens=c.max_tokens,
+        )
+        res, stats = score(
+            self.name,
+            scorer,
+            [*pairs.cond, *pairs.alone],
+            n_rows=df.height,
+            cache_dir=self.ctx.cache_dir,
+            batch_tokens=c.batch_tokens,
+        )
+        n = len(pairs)
+        nll_c, tok_c = per_row(pairs, df.height, res.nll[:n], res.tokens[:n])
+        nll_a, tok_a = per_row(pairs, df.height, res.nll[n:], res.tokens[n:])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_c = np.where(tok_c > 0, nll_c / np.maximum(tok_c, 1), np.nan)
+            mean_a = np.where(tok_a > 0, nll_a / np.maximum(tok_a, 1), np.nan)
+            ifd = mean_c / mean_a if c.ratio == "loss" else np.exp(mean_c - mean_a)
+        clipped = np.bincount(pairs.row, weights=pairs.clipped, minlength=df.height) > 0
+        scored = df.with_columns(
+            pl.Series("score_ifd", ifd, dtype=pl.Float64).fill_nan(None),
+            pl.Series("score_ifd_nll", mean_c, dtype=pl.Float64).fill_nan(None),
+            pl.Series("score_ifd_nll_alone", mean_a, dtype=pl.Float64).fill_nan(None),
+            pl.Series("score_ifd_tokens", tok_c, dtype=pl.Int64),
+            pl.Series("score_ifd_clipped", clipped, dtype=pl.Boolean),
+        )
+        out = select_rows(scored, "score_ifd", c, stage=self.name)
+        out.stats.update(stats, caps={**c.caps(), "ratio": c.ratio})
+        return out
