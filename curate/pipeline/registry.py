@@ -24,6 +24,7 @@ FAMILIES: tuple[str, ...] = (
     "curate.stages.mix",
     "curate.stages.score",
     "curate.stages.select",
+    "curate.stages.tag",
 )
 
 _REGISTRY: dict[str, type[Stage]] = {}

@@ -3,4 +3,5 @@
 STAGES: dict[str, str] = {
     "dedup.exact": "curate.stages.dedup.exact",
     "dedup.minhash": "curate.stages.dedup.minhash",
+    "dedup.semantic": "curate.stages.dedup.semantic",
 }

