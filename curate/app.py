@@ -24,7 +24,7 @@ from curate.pipeline.progress import run_log, status
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.runner import StageRecord, run_stages
 from curate.pipeline.stage import StageContext, available_cpus
-from curate.recipe import Recipe
+from curate.recipe import Recipe, built
 from curate.schema import REJECT_SCHEMA, conform, empty
 from curate.version import __version__
 
@@ -251,7 +251,7 @@ def run(
     """Run ``recipe`` end to end and return the result (see ``curate.run`` for the public entry)."""
 
     with registry.frozen(), run_log(out or Path("runs") / recipe.name):
-        return _run(recipe, out=out, force=force, progress=progress, train=train)
+        return _run(built(recipe), out=out, force=force, progress=progress, train=train)
 
 
 def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None, train: bool) -> RunResult:
@@ -274,10 +274,9 @@ def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None
     write_manifest(runner.rd.manifest, manifest)
     if recipe.train is not None and train:
         from curate.train import run_training
-        from curate.train.config import TrainConfig
 
-        cfg = TrainConfig(**{"seed": recipe.seed, **recipe.train})
         t0 = time.perf_counter()
+        cfg = recipe.train_config
         beat = "heartbeat" if runner.mode == "heartbeat" else "off"  # the trainer draws its own bar
         with status("train: tokenize, set up and train", beat):
             metrics = run_training(table, side.get("eval"), cfg, runner.rd.train, manifest=manifest)

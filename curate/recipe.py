@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from curate.errors import RecipeError
 from curate.formats.spec import CHAT_FORMATS, FILE_FORMATS, FORMATS, SourceSpec, StrictModel
@@ -97,6 +97,14 @@ class StageSpec(BaseModel):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
     line: int | None = None
+    _config: Any = PrivateAttr(default=None)
+
+    @property
+    def config(self) -> Any:
+        """The stage's typed Config, built once when the recipe is parsed (see ``built``)."""
+        if self._config is None:
+            raise RuntimeError(f"stage {self.name!r} has no built config: pass the recipe through built()")
+        return self._config
 
 
 class Recipe(StrictModel):
@@ -122,6 +130,12 @@ class Recipe(StrictModel):
     )
     executor: str = "local"
     path: Path | None = None
+    _train: Any = PrivateAttr(default=None)
+
+    @property
+    def train_config(self) -> Any:
+        """The typed TrainConfig (the recipe seed unless train: sets one), or None without train:."""
+        return built(self)._train if self.train is not None else None
 
     @field_validator("executor")
     @classmethod
@@ -281,7 +295,8 @@ def validate_stages(recipe: Recipe, lines: _Lines | None = None, file: str | Non
                 f"unknown stage {spec.name!r}", file=file, line=spec.line, key=f"stages.{i}", hint=err.hint
             ) from None
         try:
-            configs.append(cls.Config(**spec.params))
+            spec._config = cls.Config(**spec.params)
+            configs.append(spec._config)
         except ValidationError as err:
             e = err.errors()[0]
             loc = tuple(e["loc"])
@@ -324,14 +339,25 @@ def parse(text: str, *, file: str = "<recipe>", path: Path | None = None) -> Rec
     except ValidationError as err:
         _raise_validation(err, lines, file, (), Recipe)
         raise  # unreachable
+    return built(recipe, lines, file)
+
+
+def built(recipe: Recipe, lines: _Lines | None = None, file: str | None = None) -> Recipe:
+    """Build every typed config of ``recipe`` once: each stage's Config and the train config.
+
+    ``parse`` calls it, so a loaded recipe is ready; a Recipe built in Python gets its configs the
+    first time it runs. The runner uses these objects and never validates a config again.
+    """
+    if all(s._config is not None for s in recipe.stages) and (recipe.train is None or recipe._train):
+        return recipe
     validate_stages(recipe, lines, file)
     if recipe.train is not None:
         from curate.train.config import TrainConfig  # local import: training deps are heavy
 
         try:
-            TrainConfig(**recipe.train)
+            recipe._train = TrainConfig(**{"seed": recipe.seed, **recipe.train})
         except ValidationError as err:
-            _raise_validation(err, lines, file, ("train",), TrainConfig)
+            _raise_validation(err, lines, file or str(recipe.path or "<recipe>"), ("train",), TrainConfig)
     return recipe
 
 

@@ -135,3 +135,77 @@ def test_stage_warnings_reach_manifest_report_and_survive_reuse(tmp_path: Path):
     assert "Warnings" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     again = curate.run(_recipe(tmp_path, stages), out=tmp_path / "run")
     assert again.manifest["stages"][1]["reused"] and again.manifest["warnings"] == res.manifest["warnings"]
+
+
+def test_repeats_are_visible_in_summary_manifest_and_report(tmp_path: Path):
+    """Issue 11 item 5: up-sampled repeats used to show nowhere ("removed 0", no warning)."""
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+
+    mix = {"by": "source", "weights": {"bot": 1}, "unit": "examples", "total_units": 5000}
+    _recipe(tmp_path, [{"mix.ratio": {**mix, "max_copies_per_row": 3, "report_tokens": False}}])
+    r = CliRunner().invoke(
+        cli, ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run"), "--no-train"]
+    )
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    added = m["stages"][1]["added"]
+    assert added > 0 and f"+{added:,}" in r.output and "repeats" in r.output
+    assert any(w.startswith("mix.ratio: ") and "are repeats" in w for w in m["warnings"])
+    assert "repeats added" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+
+
+BUILT: list[int] = []
+
+
+class _Counted(GlobalStage):
+    """Keeps everything; counts how often its Config is built."""
+
+    class Config(StageConfig):
+        keep: bool = True
+
+        def model_post_init(self, _ctx: object) -> None:
+            BUILT.append(1)
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        return StageResult(kept=df)
+
+
+def test_the_recipe_is_parsed_once(tmp_path: Path):
+    """Each stage's Config is built when the recipe is parsed and reused by the runner."""
+    registry.register("test.counted")(_Counted)
+    BUILT.clear()
+    recipe = _recipe(tmp_path, [{"test.counted": {"keep": True}}])
+    assert len(BUILT) == 1 and recipe.stages[0].config.keep
+    curate.run(recipe, out=tmp_path / "run", train=False)
+    assert len(BUILT) == 1
+
+
+def test_a_threshold_change_re_splits_without_re_scoring(tmp_path: Path, monkeypatch):
+    """filter.length's scores are cached apart from its thresholds: min_chars 12 -> 40 re-runs only
+    the split (the score function is not called again), and the result equals a fresh run."""
+    from curate.stages.filter.length import LengthFilter
+
+    calls: list[int] = []
+    score = LengthFilter.transform
+    monkeypatch.setattr(LengthFilter, "transform", lambda s, b: (calls.append(b.height), score(s, b))[1])
+
+    def run(min_chars: int, out: str, **more: str) -> curate.app.RunResult:
+        stages = [{"filter.length": {"min_chars": min_chars, **more}}, "dedup.exact"]
+        return curate.run(_recipe(tmp_path, stages), out=tmp_path / out)
+
+    first = run(12, "run")
+    assert calls
+    calls.clear()
+    again = run(40, "run")
+    assert calls == []  # not re-scored
+    rec = {s["name"]: s for s in again.stages}
+    assert not rec["filter.length"]["reused"] and rec["filter.length"]["stats"] == {"scores_reused": True}
+    assert not rec["dedup.exact"]["reused"]  # its input changed, so it re-ran
+    fresh = run(40, "fresh")
+    assert calls  # a new run dir scores again
+    assert again.output.equals(fresh.output) and again.output.height < first.output.height
+    calls.clear()
+    run(40, "run", field="user")
+    assert calls  # a scoring knob (the field) changed: scores are recomputed

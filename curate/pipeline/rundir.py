@@ -41,6 +41,10 @@ class RunDir:
         self.stages.mkdir(parents=True, exist_ok=True)
         return self
 
+    def scores_path(self, index: int, name: str, fingerprint: str) -> Path:
+        """Where a row stage's scored table is kept, keyed by its scoring fingerprint."""
+        return self.root / "scores" / f"{index:02d}-{name}-{fingerprint}.parquet"
+
     def stage_dir(self, index: int, name: str) -> Path:
         return self.stages / f"{index:02d}-{name}"
 

@@ -27,7 +27,7 @@ from curate.pipeline.fingerprint import fingerprint
 from curate.pipeline.progress import CompileClock, Mode, compile_clock
 from curate.pipeline.progress import status as show_status
 from curate.pipeline.rundir import RunDir
-from curate.pipeline.stage import StageContext, StageResult
+from curate.pipeline.stage import ScoreOnly, StageContext, StageResult, caches_scores, split_by_rules
 from curate.version import __version__
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class StageRecord:
     reused: bool = False
     fingerprint: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def reason_counts(removed: pl.DataFrame | None) -> dict[str, int]:
@@ -102,7 +103,8 @@ def run_stages(
     how: Mode = progress if isinstance(progress, str) else ("bar" if progress else "off")
     for i, spec in enumerate(specs, start=1):
         cls = registry.get(spec.name)
-        cfg = cls.Config(**spec.params)
+        cfg = spec.config  # built once when the recipe was parsed
+        fp_in = fp
         fp = fingerprint(fp, spec.name, cfg.model_dump(mode="json"), seed, __version__)
         sdir = rd.stage_dir(i, spec.name)
         done = None if force else RunDir.done(sdir)
@@ -121,7 +123,7 @@ def run_stages(
         t0 = time.perf_counter()
         with status(f"{spec.name} on {table.height:,} rows", how) as clock:
             try:
-                res = executor.apply(stage, table)
+                res = _apply(stage, table, executor, rd=rd, index=i, fp_in=fp_in, seed=seed, force=force)
             except StageError:
                 raise
             except Exception as e:  # a bug or bad data inside a stage: name the stage
@@ -142,6 +144,7 @@ def run_stages(
             compile_s=round(clock.seconds, 3),
             fingerprint=fp,
             stats=res.stats,
+            warnings=res.all_warnings(),
         )
         RunDir.write_stage(sdir, kept=res.kept, removed=res.removed, side=res.side, record=rec.__dict__)
         records.append(rec)
@@ -149,3 +152,35 @@ def run_stages(
         table = res.kept
         log.info("stage %s: kept %d, removed %d (%.2fs)", spec.name, rec.kept, rec.removed, rec.seconds)
     return (RunDir.read_kept(table) if isinstance(table, Path) else table), side
+
+
+def _apply(
+    stage: Any,
+    table: pl.DataFrame,
+    executor: Executor,
+    *,
+    rd: RunDir,
+    index: int,
+    fp_in: str,
+    seed: int,
+    force: bool,
+) -> StageResult:
+    """The stage's result; a threshold-declaring row stage reuses its scored table when only
+    thresholds changed (the scoring fingerprint leaves them out), and then only re-splits."""
+    if not caches_scores(stage):
+        return executor.apply(stage, table)
+    knobs = stage.cfg.model_dump(mode="json", exclude=set(stage.thresholds))
+    sfp = fingerprint(fp_in, stage.name, knobs, repr(stage.score_key()), seed, __version__)
+    path = rd.scores_path(index, stage.name, sfp)
+    if path.exists() and not force:
+        scored = pl.read_parquet(path)
+        log.info("stage %s: scores reused, thresholds re-applied", stage.name)
+        res = split_by_rules(scored, stage.rules(), stage=stage.name)
+        res.stats = {"scores_reused": True}
+        return res
+    scored = executor.apply(ScoreOnly(stage), table).kept
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f"{index:02d}-{stage.name}-*.parquet"):
+        old.unlink()
+    scored.write_parquet(path)
+    return split_by_rules(scored, stage.rules(), stage=stage.name)

@@ -78,9 +78,11 @@ class StageResult:
 
     ``side`` holds named side outputs (e.g. an eval split) that leave the main flow but are not
     removed; ``added`` counts rows the stage created (repeats from up-sampling). The runner checks
-    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``. ``warnings`` are sentences a
-    user must see (data damaged or a target missed); the runner puts them, prefixed with the stage
-    name, into the manifest's ``warnings``, the CLI summary and the report.
+    ``rows_in + added == len(kept) + len(removed) + sum(len(side))``. A row stage's ``stats`` are
+    merged across batches by type (``curate.pipeline.stats``: ``Count`` adds, ``Same`` must agree).
+    ``warnings`` are sentences a user must see (data damaged or a target missed); the runner puts
+    them, prefixed with the stage name, into the manifest's ``warnings``, the CLI summary and the
+    report.
     """
 
     kept: pl.DataFrame
@@ -108,6 +110,21 @@ class Rule:
     when: pl.Expr
     value: pl.Expr | None = None
     threshold: float | int | str | None = None
+
+    @classmethod
+    def above(cls, reason: str, column: str, limit: float | None) -> list[Rule]:
+        """``[Rule]`` removing rows whose ``column`` exceeds ``limit``; ``[]`` when the limit is off (None).
+
+        The threshold pattern every filter repeats: ``rules = [*Rule.below(...), *Rule.above(...)]``.
+        """
+        c = pl.col(column)
+        return [] if limit is None else [cls(reason, c > limit, c, limit)]
+
+    @classmethod
+    def below(cls, reason: str, column: str, limit: float | None) -> list[Rule]:
+        """``[Rule]`` removing rows whose ``column`` is under ``limit``; ``[]`` when the limit is off."""
+        c = pl.col(column)
+        return [] if limit is None else [cls(reason, c < limit, c, limit)]
 
 
 class Stage(ABC):
@@ -137,6 +154,13 @@ class RowStage(Stage):
     """A stage that decides each row alone: ``transform`` adds scores, ``rules`` decide."""
 
     scope: ClassVar[Literal["row", "global"]] = "row"
+    # Config fields read only by ``rules``: changing one re-runs the split, not the scoring (the
+    # runner caches the scored table under a fingerprint of every other field and ``score_key``).
+    thresholds: ClassVar[frozenset[str]] = frozenset()
+
+    def score_key(self) -> object:
+        """What, besides the non-threshold config, decides the score columns (default: nothing)."""
+        return None
 
     def transform(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Add ``score_*`` columns or rewrite fields. Default: unchanged."""
@@ -149,6 +173,25 @@ class RowStage(Stage):
     def apply(self, df: pl.DataFrame) -> StageResult:
         scored = self.transform(df)
         return split_by_rules(scored, self.rules(), stage=self.name)
+
+
+class ScoreOnly(Stage):
+    """A row stage's ``transform`` as a stage that removes nothing: the executor batches it as usual."""
+
+    scope: ClassVar[Literal["row", "global"]] = "row"
+
+    def __init__(self, stage: RowStage):
+        super().__init__(stage.cfg, ctx=stage.ctx)
+        self.stage = stage
+        self.name = stage.name
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        return StageResult(kept=self.stage.transform(df))
+
+
+def caches_scores(stage: Stage) -> bool:
+    """True for a row stage that declares thresholds and splits with the base ``apply``."""
+    return isinstance(stage, RowStage) and bool(stage.thresholds) and type(stage).apply is RowStage.apply
 
 
 class GlobalStage(Stage):

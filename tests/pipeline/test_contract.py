@@ -99,6 +99,11 @@ def test_ledger_balances_and_schema_holds(name: str, table: pl.DataFrame):
 
 
 ROW_STAGES = sorted(n for n in registry.builtin_modules() if registry.get(n).scope == "row")
+# Row stages whose merged stats still depend on batching, with the reason; each is a known bug.
+STATS_NOT_BATCH_SAFE: dict[str, str] = {
+    "truncate.history": "its 'budget' echoes the config and adds up per batch: report it as Same(...) "
+    "(file owned by the chat helper)",
+}
 
 
 @pytest.mark.parametrize("name", ROW_STAGES)
@@ -118,3 +123,34 @@ def test_row_stage_is_batch_invariant(name: str, table: pl.DataFrame):
         removed = res.removed if res.removed is not None else whole.kept.clear()
         expect = whole.removed if whole.removed is not None else whole.kept.clear()
         assert removed.select("id", "reason", "value").equals(expect.select("id", "reason", "value"))
+        if name not in STATS_NOT_BATCH_SAFE:
+            assert res.stats == whole.stats, f"{name}: merged stats depend on batching"
+
+
+def test_rule_above_and_below_are_the_threshold_pattern():
+    from curate.pipeline.stage import Rule, split_by_rules
+
+    df = pl.DataFrame({"id": ["a", "b", "c"], "score_chars": [3, 50, 9000]})
+    rules = [*Rule.below("too_short", "score_chars", 8), *Rule.above("too_long", "score_chars", 8000)]
+    res = split_by_rules(df, rules, stage="t")
+    assert res.kept["id"].to_list() == ["b"]
+    assert res.removed.select("reason", "value", "threshold").rows() == [
+        ("too_short", 3.0, "8"),
+        ("too_long", 9000.0, "8000"),
+    ]
+    assert Rule.above("x", "score_chars", None) == [] == Rule.below("x", "score_chars", None)
+
+
+def test_stats_merge_by_type_not_by_guess():
+    from curate.errors import StageError
+    from curate.pipeline.stats import Count, Same, merge_stats, plain
+
+    total: dict = {}
+    for part in ({"rows": Count(3), "unit": Same("tokens"), "by": {"a": 1}},
+                 {"rows": Count(4), "unit": Same("tokens"), "by": {"a": 2, "b": 1}}):
+        merge_stats(total, part, stage="t")
+    assert plain(total) == {"rows": 7, "unit": "tokens", "by": {"a": 3, "b": 1}}
+    with pytest.raises(StageError, match="stat 'budget' differs between batches"):
+        merge_stats({"budget": Same(512)}, {"budget": Same(256)}, stage="t")
+    with pytest.raises(StageError, match="stat 'field' differs"):
+        merge_stats({"field": "user"}, {"field": "assistant"}, stage="t")  # the old merge kept the last

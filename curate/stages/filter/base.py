@@ -5,7 +5,6 @@ The text side (words, lines, ratios, phrase patterns) is ``curate.text.textstats
 
 from __future__ import annotations
 
-import polars as pl
 from pydantic import Field as PydField
 
 from curate.fields import Field
@@ -31,10 +30,4 @@ def score_name(stat: str, field: str, default: str) -> str:
 
 def range_rules(col: str, *, lo: float | None, hi: float | None, below: str, above: str) -> list[Rule]:
     """Rules for ``col < lo`` (reason ``below``) and ``col > hi`` (reason ``above``); None disables one."""
-    c = pl.col(col)
-    out = []
-    if lo is not None:
-        out.append(Rule(below, c < lo, c, lo))
-    if hi is not None:
-        out.append(Rule(above, c > hi, c, hi))
-    return out
+    return [*Rule.below(below, col, lo), *Rule.above(above, col, hi)]

@@ -47,6 +47,10 @@ class LengthFilter(RowStage):
         )
 
     cfg: Config
+    thresholds = frozenset({"min_chars", "max_chars", "min_tokens", "max_tokens"})
+
+    def score_key(self) -> object:
+        return self._wants_tokens()  # whether score_tokens exists depends on the token limits
 
     def _wants_tokens(self) -> bool:
         return self.cfg.min_tokens is not None or self.cfg.max_tokens is not None
@@ -61,17 +65,13 @@ class LengthFilter(RowStage):
         return out
 
     def rules(self) -> list[Rule]:
-        c, t, cfg = pl.col("score_chars"), pl.col("score_tokens"), self.cfg
-        rules = []
-        if cfg.min_chars is not None:
-            rules.append(Rule("too_short", c < cfg.min_chars, c, cfg.min_chars))
-        if cfg.max_chars is not None:
-            rules.append(Rule("too_long", c > cfg.max_chars, c, cfg.max_chars))
-        if cfg.min_tokens is not None:
-            rules.append(Rule("too_few_tokens", t < cfg.min_tokens, t, cfg.min_tokens))
-        if cfg.max_tokens is not None:
-            rules.append(Rule("too_many_tokens", t > cfg.max_tokens, t, cfg.max_tokens))
-        return rules
+        cfg = self.cfg
+        return [
+            *Rule.below("too_short", "score_chars", cfg.min_chars),
+            *Rule.above("too_long", "score_chars", cfg.max_chars),
+            *Rule.below("too_few_tokens", "score_tokens", cfg.min_tokens),
+            *Rule.above("too_many_tokens", "score_tokens", cfg.max_tokens),
+        ]
 
 
 def _tokenizer(name: str) -> object:
