@@ -29,7 +29,7 @@ from curate.formats.openai_messages import OpenAIReader
 from curate.formats.pairs import PairsReader
 from curate.formats.plain import CanonicalReader, TextReader
 from curate.formats.sharegpt import ShareGPTReader
-from curate.formats.sources import ROW_BASED, expand, relative
+from curate.formats.sources import ROW_BASED, base_dir_of, expand, file_stem, relative
 from curate.formats.spec import SourceSpec
 from curate.formats.turns import RecordError
 from curate.schema import MESSAGE, REJECT_SCHEMA, SCHEMA
@@ -90,6 +90,7 @@ class _Collector:
         self.offsets: list[int] = [0]
         self.rejects: dict[str, list[Any]] = {c: [] for c in ("file", "line", "origin", "error", "raw")}
         self.seen = 0
+        self.tasks: list[str | None] = []  # per good row, only with task_from
 
     def run(self, items: Iterable[files.Item], conv: Converter, rel: str, sep: str) -> None:
         c = self.cols
@@ -97,9 +98,10 @@ class _Collector:
         roles, contents, offsets = self.roles, self.contents, self.offsets
         limit = self.spec.limit
         takes_str = isinstance(conv, TextReader)  # a JSON string is a document, nothing else
+        n_before = len(origins)
         for pos, rec, err, raw in items:
             if limit is not None and self.seen >= limit:
-                return
+                break
             self.seen += 1
             origin = f"{rel}{sep}{pos}"
             if err is None and rec.__class__ is not dict and not (takes_str and isinstance(rec, str)):
@@ -129,6 +131,8 @@ class _Collector:
             r["origin"].append(origin)
             r["error"].append(err)
             r["raw"].append(_raw_text(raw, rec))
+        if self.spec.task_from == "file_stem":
+            self.tasks += [file_stem(rel)] * (len(origins) - n_before)
 
     def full(self) -> bool:
         return self.spec.limit is not None and self.seen >= self.spec.limit
@@ -147,7 +151,7 @@ class _Collector:
             self._messages(),
             source=pl.lit(spec.name, pl.Utf8),
             domain=pl.lit(spec.domain, pl.Utf8),
-            task=pl.lit(spec.task, pl.Utf8),
+            task=pl.Series(self.tasks, dtype=pl.Utf8) if spec.task_from else pl.lit(spec.task, pl.Utf8),
         )
         table = table.with_columns(frame_ids(table)).select(list(SCHEMA))
         rejects = pl.DataFrame({"source": [spec.name] * len(self.rejects["file"]), **self.rejects},
@@ -216,6 +220,8 @@ def _file_items(path: Path, ftype: str, spec: SourceSpec, rel: str
     elif ftype in ("text", "markdown"):
         yield "", files.guarded(files.read_text(path, split=spec.text_split, markdown=ftype == "markdown"),
                                 rel, start=start)
+    elif ftype == "sqlite":
+        yield "", files.guarded(files.read_sqlite(path, table=spec.table, query=spec.query), rel, start=start)
     elif ftype == "hf":
         for split, items in files.read_hf(path):
             yield f"/{split}" if split else "", items
@@ -292,7 +298,8 @@ def read_source(spec: SourceSpec, *, base_dir: Path, on_error: Literal["skip", "
 
     ``root`` (the recipe's ``sources_root``) refuses any file that resolves outside it.
     """
-    paths = expand(spec.path, Path(base_dir), spec.file_type, root=root)
+    base_dir = base_dir_of(spec.package, Path(base_dir))
+    paths = expand(spec.path, base_dir, spec.file_type, root=root)
     names = [relative(p, Path(base_dir)) for p, _ in paths]
 
     def parts() -> Iterator[tuple[str, str, str, Iterator[files.Item]]]:
