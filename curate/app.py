@@ -15,9 +15,9 @@ from typing import Any
 
 import polars as pl
 
+from curate.formats.sources import base_dir_of
 from curate.pipeline import registry
 from curate.pipeline.executors import get_executor
-from curate.formats.sources import base_dir_of
 from curate.pipeline.fingerprint import files_fingerprint, fingerprint, source_files
 from curate.pipeline.manifest import versions, write_manifest
 from curate.pipeline.progress import mode as progress_mode

