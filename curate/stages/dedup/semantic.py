@@ -12,9 +12,9 @@ from pydantic import Field, field_validator
 from curate.embed.cluster import kmeans
 from curate.embed.greedy import greedy_keep
 from curate.embed.service import EmbedConfig, embed_for
-from curate.stages.dedup.common import check_keep, survivor_rank
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
+from curate.stages.dedup.common import check_keep, survivor_rank
 
 # Default epsilon per embedder, calibrated on all 8,500 LawBench queries (docs/selection.md): no
 # query removed as a duplicate of one from an unrelated task, with a margin below the first eps
