@@ -107,9 +107,8 @@ def _leave_out(recipe: Recipe, stage: str, root: Path, eval_ids: pl.Series) -> p
         )
     if stage == "split":
         raise InputError("--leave-out split: the held-out split is what every variant is measured on")
-    data = recipe.model_dump(exclude={"path"})
-    data["stages"] = [s for s in recipe.stages if s.name != stage]
-    r2 = recipe.model_copy(update={"stages": data["stages"], "name": f"{recipe.name}-no-{stage}"})
+    stages = [s for s in recipe.stages if s.name != stage]
+    r2 = recipe.model_copy(update={"stages": stages, "name": f"{recipe.name}-no-{stage}"})
     res = run_app(r2, out=root / f"no-{stage}", train=False, progress=False)
     return res.output.filter(~pl.col("id").is_in(eval_ids.implode()))
 
@@ -126,7 +125,11 @@ class Evaluator:
         self.ds = tokenize(
             eval_df, tokenizer, max_len=cfg.max_len, last_turn_only=cfg.last_turn_only, cache_dir=cache
         )
-        domain = dict(zip(eval_df["id"].to_list(), eval_df["domain"].to_list(), strict=True))
+        # chat rows by domain (loss on assistant tokens); documents apart, as "<domain>_docs" (LM loss)
+        keys = eval_df.select(
+            pl.when(pl.col("kind") == "text").then(pl.col("domain") + "_docs").otherwise(pl.col("domain"))
+        )
+        domain = dict(zip(eval_df["id"].to_list(), keys.to_series().to_list(), strict=True))
         self.groups: dict[str, list[int]] = {}
         for i in range(len(self.ds)):
             self.groups.setdefault(domain.get(self.ds.row_ids(i)[0], "?"), []).append(i)
