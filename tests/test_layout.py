@@ -29,7 +29,10 @@ RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "stages/": (
         "stages import pipeline.stage/registry, text, chat, models and the ground floor",
         (*GROUND, "curate.pipeline.stage", "curate.pipeline.registry", "curate.text", "curate.chat",
-         "curate.models", "curate.stages"),
+         "curate.models", "curate.stages",
+         # model-backed services (branches loss/eval and embed): answer likelihoods and embeddings,
+         # each behind the models protocols; import-light until a stage runs. Lead: confirm or move.
+         "curate.lm", "curate.embed"),
     ),
     "formats/": ("formats/ imports only text/ and the ground floor", (*GROUND, "curate.text")),
 }
