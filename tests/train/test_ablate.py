@@ -125,3 +125,11 @@ def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_
     assert held and not held & set(
         pl.read_parquet(tmp_path / "run" / "output" / "train.canonical.parquet")["id"]
     )
+
+
+def test_eval_loss_of_no_eval_rows_is_none() -> None:
+    """An empty eval frame (ablate trains with none) tokenizes to no set: the trainer's eval is skipped."""
+    from curate.train.evaluate import eval_loss
+
+    kw = {"rt": None, "micro_batch_tokens": 64, "packing": False, "varlen": False, "pad_id": 0}
+    assert eval_loss(None, None, **kw) is None
