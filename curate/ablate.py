@@ -50,7 +50,9 @@ def answer_chars() -> pl.Expr:
     return pl.when(pl.col("kind") == "text").then(pl.col("text").str.len_chars()).otherwise(chat).fill_null(0)
 
 
-def longest(pool: pl.DataFrame, k: int, fits: Callable[[dict[str, Any]], bool] | None = None) -> pl.DataFrame:
+def longest(
+    pool: pl.DataFrame, k: int, fits: Callable[[pl.DataFrame], list[bool]] | None = None
+) -> pl.DataFrame:
     """The ``k`` rows with the longest answers that ``fits`` (the trainer would not drop them).
 
     Zhao et al. pick the longest responses that fit the context; without the check most of the
@@ -63,11 +65,11 @@ def longest(pool: pl.DataFrame, k: int, fits: Callable[[dict[str, Any]], bool] |
     if fits is None:
         return ranked.head(k)
     keep: list[int] = []
-    for i, row in enumerate(ranked.iter_rows(named=True)):
+    for start in range(0, ranked.height, 512):  # batches: the cheap bound runs on many rows at once
         if len(keep) >= k:
             break
-        if fits(row):
-            keep.append(i)
+        ok = fits(ranked.slice(start, 512))
+        keep += [start + i for i, good in enumerate(ok) if good][: k - len(keep)]
     return ranked[keep]
 
 
@@ -77,7 +79,7 @@ def variant_frames(
     names: list[str],
     *,
     seed: int,
-    fits: Callable[[dict[str, Any]], bool] | None = None,
+    fits: Callable[[pl.DataFrame], list[bool]] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """The baseline variants drawn from ``pool`` at the curated size k (``raw`` is the pool itself)."""
     k = curated.height
@@ -160,13 +162,34 @@ class Evaluator:
         return out
 
 
-def _fits(tokenizer: Any, cfg: Any) -> Callable[[dict[str, Any]], bool]:
-    """True when the trainer keeps the row at ``cfg.max_len`` (documents are cut into blocks: always)."""
+def _fits(tokenizer: Any, cfg: Any) -> Callable[[pl.DataFrame], list[bool]]:
+    """Per row, True when the trainer keeps it at ``cfg.max_len`` (documents are cut into blocks: always).
+
+    A row whose last answer alone has more than ``max_len`` tokens cannot fit: that bound is one
+    batched encode of the answers; only rows under it get the exact (per-row) ChatEncoder check.
+    """
     from curate.chat import ChatEncoder
     from curate.chat.encode import Encoded
 
     enc = ChatEncoder(tokenizer, max_len=cfg.max_len, last_turn_only=cfg.last_turn_only)
-    return lambda row: row["kind"] == "text" or isinstance(enc.encode(row), Encoded)
+    last = (
+        pl.col("messages")
+        .list.eval(
+            pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content")
+        )
+        .list.last()
+        .fill_null("")
+    )
+
+    def fits(batch: pl.DataFrame) -> list[bool]:
+        answers = batch.select(last.alias("a"))["a"].to_list()
+        sizes = [len(x) for x in tokenizer(answers, add_special_tokens=False)["input_ids"]]
+        return [
+            row["kind"] == "text" or (n <= cfg.max_len and isinstance(enc.encode(row), Encoded))
+            for row, n in zip(batch.iter_rows(named=True), sizes, strict=True)
+        ]
+
+    return fits
 
 
 def _mcq_items(run_dir: Path, n: int | None, seed: int) -> list[dict[str, Any]]:
@@ -200,6 +223,7 @@ def ablate(
     out: Path | None = None,
     steps: int | None = None,
     mcq_items: int | None = None,
+    eval_rows: int | None = None,
 ) -> dict[str, Any]:
     """Build the variants, train each for the same steps per seed, evaluate all on the same sets."""
     from curate.app import run as run_app
@@ -225,7 +249,11 @@ def ablate(
             "ablate needs a held-out split to measure every variant on",
             hint="add a split stage, e.g. - split: {eval_per_domain: 50}",
         )
-    eval_ids = eval_df["id"]
+    eval_ids = eval_df["id"]  # every held-out row stays out of every variant, measured or not
+    if eval_rows is not None:  # a seeded sample per domain keeps CPU evaluation inside the budget
+        eval_df = eval_df.filter(
+            pl.int_range(pl.len()).shuffle(seed=recipe.seed).over("domain", "kind") < eval_rows
+        )
     pool = RunDir.read_kept(res.run_dir.stage_dir(0, "read")).filter(~pl.col("id").is_in(eval_ids.implode()))
     curated = res.output.filter(~pl.col("id").is_in(eval_ids.implode()))
     for n in names:
@@ -244,6 +272,15 @@ def ablate(
     budget_rows = n_steps * base_cfg.batch_size
     mcq = _mcq_items(res.run_dir.root, mcq_items or recipe.eval.max_mcq_items, recipe.seed)
     evaluator = Evaluator(eval_df, mcq, base_cfg, tok)
+    log.info(
+        "ablate: %d held-out rows %s, %d MCQ items; variants %s; %d steps x %d rows",
+        eval_df.height,
+        {d: len(i) for d, i in evaluator.groups.items()},
+        len(mcq),
+        {k: v.height for k, v in frames.items()},
+        n_steps,
+        base_cfg.batch_size,
+    )
     base = evaluator(load_causal_lm(base_cfg.model).eval())
     log.info("ablate: base model %s", base)
     runs: list[dict[str, Any]] = []

@@ -38,6 +38,12 @@ def _names(value: str | None) -> list[str]:
     default=None,
     help="Optimizer steps per run (default: the recipe's max_steps, else one pass over the curated set).",
 )
+@click.option(
+    "--eval-rows",
+    type=int,
+    default=None,
+    help="Held-out rows measured per domain (chat and documents apart; default: all).",
+)
 @click.option("--mcq-items", type=int, default=None, help="MCQ items per set (default: the recipe's eval).")
 def ablate_cmd(
     recipe: Path,
@@ -47,6 +53,7 @@ def ablate_cmd(
     leave_out: tuple[str, ...],
     steps: int | None,
     mcq_items: int | None,
+    eval_rows: int | None,
 ) -> None:
     """Does curation pay? Same steps and token budget per variant, same held-out sets, mean ± sd."""
     from curate.ablate import ablate
@@ -61,6 +68,7 @@ def ablate_cmd(
         out=out,
         steps=steps,
         mcq_items=mcq_items,
+        eval_rows=eval_rows,
     )
     click.echo(ablation_markdown(res))
     click.echo(f"ablation: {Path(res['run_dir']) / 'ablate' / 'ablation.md'} ({res['seconds']:.0f}s)")
