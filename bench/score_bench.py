@@ -9,7 +9,8 @@ prompt cut from the left). Both sides score the same (context, answer) token pai
 * ``reference``: what a straightforward implementation does (Cherry LLM's and Data-Juicer's shape):
   per pair, ``model(input_ids, labels=...)`` with the context masked to -100, full logits at every
   position, one row at a time;
-* ``curate``: ``curate.lm.answer_nll`` over all pairs (length buckets, logits at answer tokens only);
+* ``curate``: ``curate.lm.answer_nll`` over all pairs (length buckets, logits at answer tokens only,
+  shared prompt prefixes run once); ``--no-share`` also times it without the prefix reuse;
 * ``curate-int8`` (``--int8``): the same after dynamic int8 quantization of the linear layers,
   judged by the Spearman correlation of its IFD with fp32's (kept only if >= 0.99).
 
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--int8", action="store_true")
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--batch-tokens", type=int, default=4096)
+    ap.add_argument("--no-share", action="store_true", help="also time the core without prefix reuse")
     args = ap.parse_args()
     import torch
 
@@ -137,11 +139,15 @@ def main() -> None:
         }
         return ifd(nll, cnt, n)
 
-    def ours(m):
-        r = answer_nll(m, rows, threads=args.threads, batch_tokens=args.batch_tokens)
+    def ours(m, share=64):
+        r = answer_nll(m, rows, threads=args.threads, batch_tokens=args.batch_tokens, share_prefix=share)
+        out.setdefault("forward_tokens", {})[f"share={share}"] = r.forward_tokens
         return r.nll, r.tokens
 
     got = timed("curate", lambda: ours(model), our_flops)
+    if args.no_share:
+        plain = timed("curate_no_prefix_reuse", lambda: ours(model, None), our_flops)
+        out["no_share_max_abs_ifd_diff"] = float(np.nanmax(np.abs(plain - got)))
     if not args.no_reference:
         ref = timed("reference", lambda: reference(model, rows), full_flops)
         out["max_abs_ifd_diff"] = float(np.nanmax(np.abs(got - ref)))

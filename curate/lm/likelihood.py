@@ -21,6 +21,9 @@ Why it is fast on a CPU (measured in bench/README.md):
   SmolLM2's 49,152-entry vocabulary the head is 57 MFLOP per token against the decoder's ~212, so
   skipping it at prompt positions saves up to a fifth of the FLOPs, and logits never exist for the
   whole batch (the head runs over ``logit_chunk`` gathered rows at a time);
+* rows whose contexts share a long prefix (LawBench's per-task few-shot system prompt is ~300
+  tokens) run it once: its key/value cache is expanded (as views) over each batch of suffixes, so
+  those tokens cost nothing after the first row (``share_prefix``);
 * ``torch.inference_mode``; CPU threads chosen like training's (physical cores minus the load
   others put on them); on CUDA the model runs in whatever dtype it was loaded in (bf16 by
   ``curate.lm.scorer``), with the log-softmax always in fp32.
@@ -156,6 +159,46 @@ def model_parts(model: Any) -> tuple[Any, Any, Any]:
     return causal, causal.get_decoder(), causal.get_output_embeddings()
 
 
+def shared_prefixes(
+    rows: Sequence[Row], todo: Sequence[int], *, min_tokens: int
+) -> list[tuple[int, list[int]]]:
+    """Groups of rows whose contexts start with the same ``P >= min_tokens`` tokens: ``(P, rows)``.
+
+    Rows are grouped by their first ``min_tokens`` context tokens; a group's prefix is the longest
+    prefix all its contexts share, kept at least one token short of every context, so that the
+    hidden state predicting the first answer token is computed with the suffix. Rows in no group
+    of two or more come back as one group with ``P = 0``.
+
+    >>> shared_prefixes([([1, 2, 3, 4], [9]), ([1, 2, 3, 5], [9]), ([7, 8], [9])], [0, 1, 2], min_tokens=2)
+    [(3, [0, 1]), (0, [2])]
+    """
+    by_head: dict[tuple[int, ...], list[int]] = {}
+    alone: list[int] = []
+    for i in todo:
+        ctx = rows[i][0]
+        if len(ctx) > min_tokens:
+            by_head.setdefault(tuple(ctx[:min_tokens]), []).append(i)
+        else:
+            alone.append(i)
+    out: list[tuple[int, list[int]]] = []
+    for members in by_head.values():
+        if len(members) < 2:
+            alone.extend(members)
+            continue
+        first = rows[members[0]][0]
+        p = min(len(rows[i][0]) for i in members) - 1
+        for i in members[1:]:
+            ctx = rows[i][0]
+            k = min_tokens
+            while k < p and ctx[k] == first[k]:
+                k += 1
+            p = k
+        out.append((p, members))
+    if alone:
+        out.append((0, sorted(alone)))
+    return out
+
+
 def answer_nll(
     model: Any,
     rows: Sequence[Row],
@@ -164,6 +207,7 @@ def answer_nll(
     max_rows: int = 64,
     logit_chunk: int = 512,
     threads: int | None = None,
+    share_prefix: int | None = 64,
     progress: Callable[[int], None] | None = None,
 ) -> AnswerNLL:
     """Summed NLL of each row's answer tokens given its context, batched (see the module docstring).
@@ -171,6 +215,8 @@ def answer_nll(
     ``rows``: ``(context_ids, answer_ids)`` pairs, already clipped (``clip``). ``batch_tokens`` bounds
     rows x padded length per decoder call (memory: ~batch_tokens x hidden x layers activations);
     ``threads``: CPU threads for this call (default ``cpu_threads()``; ignored on CUDA).
+    ``share_prefix``: rows whose contexts share at least this many leading tokens (a task's
+    few-shot system prompt) run that prefix once and reuse its key/value cache (``None``: off).
     ``progress(n)`` is called with the number of rows finished after each batch.
     Returns per-row ``nll`` and ``tokens`` in input order.
     """
@@ -183,41 +229,89 @@ def answer_nll(
     count = np.zeros(len(rows), dtype=np.int64)
     lengths = [len(c) + len(a) for c, a in rows]
     todo = [i for i, (_, a) in enumerate(rows) if len(a) and lengths[i] >= 2]
-    batches = plan_batches([lengths[i] for i in todo], batch_tokens=batch_tokens, max_rows=max_rows)
-    fwd = 0
+    groups = shared_prefixes(rows, todo, min_tokens=share_prefix) if share_prefix else [(0, todo)]
+    fwd = n_batches = 0
     n_threads = None if device.type == "cuda" else (threads or cpu_threads())
     with torch.inference_mode(), torch_threads(n_threads):
-        for b in batches:
-            idx = [todo[k] for k in b]
-            width = max(lengths[i] for i in idx)
-            ids = torch.zeros((len(idx), width), dtype=torch.long)
-            pos_rows, pos_cols, targets = [], [], []
-            for r, i in enumerate(idx):
-                ctx, ans = rows[i]
-                seq = [*ctx, *ans]
-                ids[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                first = max(len(ctx), 1)  # position 0 has no context to be predicted from
-                cols = range(first - 1, len(seq) - 1)
-                pos_rows.extend([r] * len(cols))
-                pos_cols.extend(cols)
-                targets.extend(seq[first:])
-            hidden = decoder(input_ids=ids.to(device), use_cache=False).last_hidden_state
-            fwd += ids.numel()
-            h = hidden[torch.tensor(pos_rows, device=device), torch.tensor(pos_cols, device=device)]
-            del hidden
-            y = torch.tensor(targets, dtype=torch.long, device=device)
-            tok = torch.empty(len(targets), dtype=torch.float32, device=device)
-            for s in range(0, h.shape[0], logit_chunk):
-                logits = head(h[s : s + logit_chunk]).float()
-                if cap:
-                    logits = cap * torch.tanh(logits / cap)
-                lse = torch.logsumexp(logits, dim=-1)
-                tok[s : s + logit_chunk] = lse - logits.gather(1, y[s : s + logit_chunk, None])[:, 0]
-            owner = torch.tensor(pos_rows, device=device)
-            sums = torch.zeros(len(idx), dtype=torch.float64, device=device)
-            sums.index_add_(0, owner, tok.double())
-            nll[idx] = sums.cpu().numpy()
-            count[idx] = np.bincount(pos_rows, minlength=len(idx))
-            if progress:
-                progress(len(idx))
-    return AnswerNLL(nll=nll, tokens=count, forward_tokens=fwd, batches=len(batches))
+        for p, members in groups:
+            cache = None
+            if p:
+                prefix = torch.tensor([rows[members[0]][0][:p]], dtype=torch.long, device=device)
+                out = decoder(input_ids=prefix, use_cache=True)
+                cache = getattr(out, "cache", None) or out.past_key_values
+                fwd += p
+            sizes = [lengths[i] - p for i in members]
+            for b in plan_batches(sizes, batch_tokens=batch_tokens, max_rows=max_rows):
+                idx = [members[k] for k in b]
+                fwd += _score_batch(decoder, head, cap, rows, idx, p, cache, nll, count, logit_chunk)
+                n_batches += 1
+                if progress:
+                    progress(len(idx))
+    return AnswerNLL(nll=nll, tokens=count, forward_tokens=fwd, batches=n_batches)
+
+
+def _cache_kwarg(decoder: Any) -> str:
+    """``cache`` in transformers >= 5.2x, ``past_key_values`` before (still accepted, deprecated)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def _expand_cache(cache: Any, b: int) -> Any:
+    """A fresh cache holding the prefix's keys and values for ``b`` rows (views, no copy)."""
+    from transformers import DynamicCache
+
+    data = [(lay.keys.expand(b, -1, -1, -1), lay.values.expand(b, -1, -1, -1)) for lay in cache.layers]
+    return DynamicCache(ddp_cache_data=data)
+
+
+def _score_batch(
+    decoder: Any,
+    head: Any,
+    cap: float | None,
+    rows: Sequence[Row],
+    idx: list[int],
+    p: int,
+    cache: Any,
+    nll: np.ndarray,
+    count: np.ndarray,
+    logit_chunk: int,
+) -> int:
+    """Run rows ``idx`` (minus their shared first ``p`` tokens) and write their NLL sums; returns
+    the tokens run. Right padding, no mask: a real token never attends to a later pad."""
+    import torch
+
+    device = next(decoder.parameters()).device
+    width = max(len(rows[i][0]) + len(rows[i][1]) for i in idx) - p
+    ids = torch.zeros((len(idx), width), dtype=torch.long)
+    pos_rows, pos_cols, targets = [], [], []
+    for r, i in enumerate(idx):
+        ctx, ans = rows[i]
+        seq = [*ctx, *ans]
+        ids[r, : len(seq) - p] = torch.tensor(seq[p:], dtype=torch.long)
+        first = max(len(ctx), 1)  # position 0 has no context to be predicted from
+        cols = range(first - 1 - p, len(seq) - 1 - p)
+        pos_rows.extend([r] * len(cols))
+        pos_cols.extend(cols)
+        targets.extend(seq[first:])
+    kw: dict[str, Any] = {"use_cache": False}
+    if p:
+        pos = torch.arange(p, p + width, device=device)
+        kw = {_cache_kwarg(decoder): _expand_cache(cache, len(idx)), "use_cache": True,
+              "position_ids": pos[None].expand(len(idx), -1)}  # fmt: skip
+    hidden = decoder(input_ids=ids.to(device), **kw).last_hidden_state
+    h = hidden[torch.tensor(pos_rows, device=device), torch.tensor(pos_cols, device=device)]
+    del hidden
+    y = torch.tensor(targets, dtype=torch.long, device=device)
+    tok = torch.empty(len(targets), dtype=torch.float32, device=device)
+    for s in range(0, h.shape[0], logit_chunk):
+        logits = head(h[s : s + logit_chunk]).float()
+        if cap:
+            logits = cap * torch.tanh(logits / cap)
+        lse = torch.logsumexp(logits, dim=-1)
+        tok[s : s + logit_chunk] = lse - logits.gather(1, y[s : s + logit_chunk, None])[:, 0]
+    sums = torch.zeros(len(idx), dtype=torch.float64, device=device)
+    sums.index_add_(0, torch.tensor(pos_rows, device=device), tok.double())
+    nll[idx] = sums.cpu().numpy()
+    count[idx] = np.bincount(pos_rows, minlength=len(idx))
+    return ids.numel()

@@ -126,7 +126,9 @@ def generate(
                 pad_token_id=pad,
             )
             out += tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
-    return [a.strip() for a in out]
+    # an answer cut by max_new_tokens can end inside a CJK character (two byte-level tokens): drop the
+    # half character rather than show U+FFFD
+    return [a.rstrip("\ufffd").strip() for a in out]
 
 
 def loss_by_domain(model: Any, base: Any, eval_df: pl.DataFrame, tokenizer: Any, cfg: Any) -> dict[str, Any]:

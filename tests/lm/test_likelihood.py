@@ -14,6 +14,8 @@ TEXTS = [
     ("Hello there", "General Kenobi."),
     ("", "只有回答，没有问题。"),
     ("一个很长的问题" * 20, "短答。"),
+    ("一个很长的问题" * 20 + "，第二问", "另一个回答，比较长一些。"),  # shares a 100-token prefix
+    ("一个很长的问题" * 20 + "？", ""),
 ]
 
 
@@ -25,15 +27,20 @@ def _rows(tok):
 
 
 @pytest.mark.parametrize("batch_tokens", [1, 64, 4096])
-def test_matches_reference(tiny_lm, batch_tokens):
+@pytest.mark.parametrize("share_prefix", [None, 4])
+def test_matches_reference(tiny_lm, batch_tokens, share_prefix):
     model, tok = tiny_lm
     rows = _rows(tok)
-    got = answer_nll(model, rows, batch_tokens=batch_tokens, logit_chunk=7, threads=1)
+    got = answer_nll(
+        model, rows, batch_tokens=batch_tokens, logit_chunk=7, threads=1, share_prefix=share_prefix
+    )
     for i, (c, a) in enumerate(rows):
         ref, n = reference_nll(model, c, a)
         assert got.tokens[i] == n
         assert got.nll[i] == pytest.approx(ref, rel=1e-5, abs=1e-4)
     assert got.tokens[3] == len(rows[3][1]) - 1  # empty context: the first token is not scored
+    if share_prefix:
+        assert got.forward_tokens < sum(len(c) + len(a) for c, a in rows)  # the shared prefix ran once
 
 
 def test_empty_answer_scores_nothing(tiny_lm):

@@ -4,4 +4,5 @@ except rows a judge could not score."""
 STAGES: dict[str, str] = {
     "score.perplexity": "curate.stages.score.perplexity",
     "score.uncertainty": "curate.stages.score.uncertainty",
+    "score.judge": "curate.stages.score.judge",
 }

@@ -46,6 +46,7 @@ def test_area_registers_every_issue_stage() -> None:
         "filter.blocklist",
         "filter.placeholder",
         "filter.mid_sentence",
+        "filter.special_tokens",
         "clean.filler_words",
         "clean.normalize",
         "clean.pii",
