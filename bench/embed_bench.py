@@ -60,10 +60,15 @@ def main() -> None:
     ap.add_argument("--models", default="lexical,lexical-rp,lexical-chars,minilm-l6")
     ap.add_argument("--per-task", type=int, default=40)
     ap.add_argument("--semhash", action="store_true")
+    ap.add_argument("--semhash-only", action="store_true")
+    ap.add_argument("--cache", default=None, help="embedding cache dir to reuse (e.g. the calibration's)")
     a = ap.parse_args()
     df = lawbench_rows(a.per_task)
     texts = [m[0]["content"] for m in df["messages"].to_list()]
     labels = df["task"].to_numpy()
+    if a.semhash_only:
+        semhash_agreement(texts, Path(a.cache) if a.cache else None)
+        return
     print(f"{len(texts)} LawBench queries, 17 tasks; shared machine (2 cores, ~8 agents)")
     print("| embedder | NMI mean (min-max, 5 seeds) | kNN@10 purity | texts/s | cached re-run |")
     print("|---|---|---|---|---|")
@@ -88,7 +93,7 @@ def main() -> None:
         m, lo, hi = nmi(e.vectors, labels)
         print(
             f"| {name} | {m:.3f} ({lo:.2f}-{hi:.2f}) | {purity(e.vectors, labels):.3f} | "
-            f"{len(texts) / secs:.0f} | {secs2:.2f} s ({secs / secs2:.0f}x) |"
+            f"{len(texts) / secs:.1f} | {secs2:.2f} s ({secs / secs2:.0f}x) |"
         )
         if name == "minilm-l6":
             model = hub.embedder("minilm-l6")
@@ -96,42 +101,43 @@ def main() -> None:
             model.encode(texts, batch_size=64, normalize_embeddings=True)
             bare = time.perf_counter() - t
             print(
-                f"|   bare SentenceTransformer.encode, same texts, batch 64 | | | {len(texts) / bare:.0f} | |"
+                f"|   bare SentenceTransformer.encode, same texts, batch 64 | | | {len(texts) / bare:.1f} | |"
             )
-    if a.semhash:
-        semhash_agreement(texts, df)
+    if a.semhash or a.semhash_only:
+        semhash_agreement(texts, Path(a.cache) if a.cache else None)
 
 
-def semhash_agreement(texts: list[str], df) -> None:
-    """dedup.semantic vs semhash given the same embedder (minilm-l6), threshold 0.9 for both."""
+def semhash_agreement(texts: list[str], cache: Path | None, threshold: float = 0.9) -> None:
+    """dedup.semantic's kernel vs semhash on the same minilm-l6 vectors (read from the embedding cache
+    when ``cache`` holds them), one threshold for both, on the distinct texts."""
     from semhash import SemHash
 
     from curate.embed.cluster import kmeans
     from curate.stages.dedup.semantic import semdedup
 
-    class Enc:
-        def __init__(self) -> None:
-            self.m = ModelHub().embedder("minilm-l6")
+    texts = list(dict.fromkeys(texts))  # distinct texts: both tools judge the same records
+    emb = embed_texts(texts, ModelHub().text_embedder("minilm-l6"), cache_dir=cache)
+    row = {t: i for i, t in enumerate(texts)}
 
+    class Cached:
         def encode(self, xs, **kw):
-            return self.m.encode(list(xs), batch_size=64, normalize_embeddings=True)
+            return emb.vectors[[row[x] for x in xs]]
 
-    enc = Enc()
-    texts = list(dict.fromkeys(texts))  # distinct texts: both tools then judge the same records
     t = time.perf_counter()
-    sh = SemHash.from_records(records=texts, model=enc).self_deduplicate(threshold=0.9)
+    sh = SemHash.from_records(records=texts, model=Cached()).self_deduplicate(threshold=threshold)
     sh_secs = time.perf_counter() - t
-    sh_removed = {r.record for r in sh.filtered} if hasattr(sh, "filtered") else set()
+    theirs = {d.record for d in sh.filtered}
     t = time.perf_counter()
-    x = enc.encode(texts)
-    labels, _ = kmeans(x, max(1, len(texts) // 1000), seed=42)
-    kept, _, _ = semdedup(x, labels, np.arange(len(texts)), threshold=0.9)
+    labels, _ = kmeans(emb.vectors, max(1, len(texts) // 1000), seed=42)
+    kept, _, _ = semdedup(emb.vectors, labels, np.arange(len(texts)), threshold=threshold)
     our_secs = time.perf_counter() - t
     ours = {texts[i] for i in np.flatnonzero(~kept)}
-    both = len(ours & sh_removed)
+    both = len(ours & theirs)
     print(
-        f"semhash removed {len(sh_removed)} distinct texts in {sh_secs:.1f}s; dedup.semantic {len(ours)} "
-        f"in {our_secs:.1f}s; both {both}; agreement (Jaccard) {both / max(len(ours | sh_removed), 1):.3f}"
+        f"{len(texts)} distinct texts, cosine > {threshold}: "
+        f"semhash removed {len(theirs)} in {sh_secs:.2f}s, "
+        f"dedup.semantic {len(ours)} in {our_secs:.2f}s; both {both}; "
+        f"agreement (Jaccard) {both / max(len(ours | theirs), 1):.3f}"
     )
 
 

@@ -27,12 +27,13 @@ RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "version.py": ("the ground floor imports only the ground floor", GROUND),
     "cache.py": ("the ground floor imports only the ground floor", GROUND),
     "stages/": (
-        "stages import pipeline.stage/registry, text, chat, models and the ground floor",
+        "stages import pipeline.stage/registry, text, chat, embed, models and the ground floor",
         (*GROUND, "curate.pipeline.stage", "curate.pipeline.registry", "curate.text", "curate.chat",
-         "curate.models", "curate.stages",
-         # model-backed services (branches loss/eval and embed): answer likelihoods and embeddings,
-         # each behind the models protocols; import-light until a stage runs. Lead: confirm or move.
-         "curate.lm", "curate.embed"),
+         "curate.embed", "curate.lm", "curate.models", "curate.stages"),
+    ),
+    "embed/": (
+        "embed/ (embedders, cache, k-means, greedy kernels) imports text, models, pipeline.stage, ground",
+        (*GROUND, "curate.text", "curate.models", "curate.pipeline.stage"),
     ),
     "formats/": ("formats/ imports only text/ and the ground floor", (*GROUND, "curate.text")),
 }

@@ -15,8 +15,10 @@ import with ast and names the file and the rule it breaks):
 * the ground floor (``errors``, ``schema``, ``fields``, ``version``, ``cache``) imports only itself;
 * ``text/`` and ``chat/`` import only the ground floor: arrays in, arrays out;
 * a stage lives in ``stages/<prefix>/`` (``filter.length`` -> ``stages/filter/length.py``) and
-  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``models`` and the ground
-  floor (and its sibling stages);
+  imports ``pipeline.stage``, ``pipeline.registry``, ``text``, ``chat``, ``embed``, ``models`` and
+  the ground floor (and its sibling stages);
+* ``embed/`` (embedders, the embedding cache, k-means, chunked greedy kernels) imports ``text``,
+  ``models``, ``pipeline.stage`` and the ground floor;
 * nothing imports ``stages/`` except the registry, by name (``importlib``, from each family's
   ``STAGES`` dict);
 * ``formats/`` imports only ``text/`` and the ground floor;
@@ -141,6 +143,12 @@ class Stage(ABC):
             cfg = self.Config(**cfg)
         self.cfg = cfg
         self.ctx = ctx or StageContext()
+
+    @property
+    def seed(self) -> int:
+        """The seed this stage uses: its config's ``seed`` when set, else the run's (resolved here once)."""
+        own = getattr(self.cfg, "seed", None)
+        return self.ctx.seed if own is None else own
 
     @abstractmethod
     def apply(self, df: pl.DataFrame) -> StageResult:

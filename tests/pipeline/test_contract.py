@@ -154,3 +154,14 @@ def test_stats_merge_by_type_not_by_guess():
         merge_stats({"budget": Same(512)}, {"budget": Same(256)}, stage="t")
     with pytest.raises(StageError, match="stat 'field' differs"):
         merge_stats({"field": "user"}, {"field": "assistant"}, stage="t")  # the old merge kept the last
+
+
+SEEDED = sorted(n for n in registry.builtin_modules() if "seed" in registry.get(n).Config.model_fields)
+
+
+@pytest.mark.parametrize("name", SEEDED)
+def test_seed_override_is_resolved_in_one_place(name: str):
+    cls = registry.get(name)
+    cfg = MINIMAL.get(name, {})
+    assert cls(cls.Config(**cfg), ctx=StageContext(seed=3)).seed == 3
+    assert cls(cls.Config(**{**cfg, "seed": 11}), ctx=StageContext(seed=3)).seed == 11

@@ -1,4 +1,5 @@
-"""``dedup.*``: exact and near (MinHash-LSH) dedup, one survivor per group by a stated rule."""
+"""``dedup.*``: exact, near (MinHash-LSH) and semantic (SemDeDup) dedup, one survivor per group by a
+stated rule."""
 
 STAGES: dict[str, str] = {
     "dedup.exact": "curate.stages.dedup.exact",

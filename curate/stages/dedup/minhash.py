@@ -126,7 +126,7 @@ class MinHashDedup(GlobalStage):
             lowercase=c.lowercase,
             verify=c.verify,
             groups=source_codes(df, c.scope),
-            seed=self.ctx.seed if c.seed is None else c.seed,
+            seed=self.seed,
             workers=max(1, self.ctx.workers),
         )
 

@@ -74,10 +74,6 @@ class _CapConfig(StageConfig):
     seed: int | None = Field(None, description="overrides the recipe seed")
 
 
-def _seed(stage: GlobalStage) -> int:
-    return stage.cfg.seed if stage.cfg.seed is not None else stage.ctx.seed  # type: ignore[attr-defined]
-
-
 def _check_score(stage: GlobalStage, df: pl.DataFrame, score: str | None) -> None:
     if score and score not in df.columns:
         from curate.errors import StageError
@@ -119,7 +115,7 @@ class CapPerTask(GlobalStage):
             df,
             by=by,
             max_rows=self.cfg.max_rows,
-            seed=_seed(self),
+            seed=self.seed,
             score=self.cfg.score,
             descending=self.cfg.score_order == "desc",
             cap_missing=self.cfg.cap_missing,
@@ -164,7 +160,7 @@ class CapTotal(GlobalStage):
             targets=quotas,
             unit_col=None,
             max_copies=1,
-            seed=_seed(self),
+            seed=self.seed,
             order_by=self.cfg.score,
             descending=self.cfg.score_order == "desc",
         )

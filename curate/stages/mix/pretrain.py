@@ -14,7 +14,6 @@ from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
 from curate.schema import content_id
 from curate.stages.mix.allocate import allocate
-from curate.stages.mix.ratio import seed_of
 from curate.stages.mix.report import merge_groups
 from curate.stages.mix.tokens import UNIT_COLUMN, measure, tokenizer_for
 
@@ -79,7 +78,7 @@ class MixIntoPretraining(GlobalStage):
         target = cfg.share / (1 - cfg.share) * have["corpus"]
         alloc = allocate(
             table, by=PART, targets={"instructions": target}, unit_col=unit_col,
-            max_copies=cfg.max_copies_per_row, seed=seed_of(self),
+            max_copies=cfg.max_copies_per_row, seed=self.seed,
         )  # fmt: skip
         dropped_ix = alloc.dropped["__ci"].drop_nulls()
         removed = mark_removed(

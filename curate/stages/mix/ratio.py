@@ -48,11 +48,6 @@ def measured(stage: GlobalStage, df: pl.DataFrame) -> pl.DataFrame:
     return measure(df, tokenizer=tokenizer_for(stage.ctx, cfg.model) if want_tokens else None)
 
 
-def seed_of(stage: GlobalStage) -> int:
-    cfg: Any = stage.cfg
-    return cfg.seed if cfg.seed is not None else stage.ctx.seed
-
-
 @register("mix.ratio")
 class MixRatio(GlobalStage):
     """Mix groups at target shares: one anchored domain vs the rest (1:N), or explicit weights.
@@ -110,7 +105,7 @@ class MixRatio(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        cfg, seed = self.cfg, seed_of(self)
+        cfg, seed = self.cfg, self.seed
         if df.height == 0:
             return StageResult(
                 kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}

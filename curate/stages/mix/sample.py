@@ -33,7 +33,7 @@ class RandomSample(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        seed = self.cfg.seed if self.cfg.seed is not None else self.ctx.seed
+        seed = self.seed
         idx = df.with_row_index("__i")
         parts = idx.partition_by(self.cfg.by, maintain_order=True) if self.cfg.by else [idx]
         picked = []

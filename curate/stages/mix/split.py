@@ -84,7 +84,7 @@ class Split(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         cfg = self.cfg
-        seed = cfg.seed if cfg.seed is not None else self.ctx.seed
+        seed = self.seed
         groups, info = leak_groups(
             df,
             field=cfg.leak_field,

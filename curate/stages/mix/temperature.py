@@ -10,7 +10,7 @@ from pydantic import Field
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
 from curate.stages.mix.allocate import allocate, group_units
-from curate.stages.mix.ratio import MixConfig, measured, repeat_warning, seed_of
+from curate.stages.mix.ratio import MixConfig, measured, repeat_warning
 from curate.stages.mix.report import merge_groups
 from curate.stages.mix.tokens import UNIT_COLUMN
 
@@ -68,7 +68,7 @@ class MixTemperature(GlobalStage):
             targets=targets,
             unit_col=unit_col,
             max_copies=cfg.max_copies_per_row,
-            seed=seed_of(self),
+            seed=self.seed,
         )
         groups = merge_groups(alloc.groups, alloc.kept, by=cfg.by, target_shares=shares)
         warnings = [

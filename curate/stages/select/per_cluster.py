@@ -71,7 +71,7 @@ class PerClusterSelect(GlobalStage):
         cfg = self.cfg
         if cfg.by not in df.columns:
             raise StageError(f"column {cfg.by!r} is missing", stage=self.name, hint="run tag.clusters first")
-        seed = cfg.seed if cfg.seed is not None else self.ctx.seed
+        seed = self.seed
         sizes_df = df.group_by(cfg.by).len().sort(cfg.by, nulls_last=True)
         sizes = sizes_df["len"].to_numpy()
         if cfg.n is not None:

@@ -39,7 +39,7 @@ class TagCoverageSelect(GlobalStage):
             raise StageError(
                 f"tag column {cfg.column!r} is missing", stage=self.name, hint="run tag.intent first"
             )
-        seed = cfg.seed if cfg.seed is not None else self.ctx.seed
+        seed = self.seed
         budget = cfg.budget(df.height)
         budget = df.height if budget is None else budget
         col = df[cfg.column]

@@ -37,7 +37,7 @@ class ClusterTags(GlobalStage):
             out = df.with_columns(cluster=pl.lit(None, pl.Int64), tag_cluster=pl.lit(None, pl.Utf8))
             return StageResult(kept=out)
         emb = embed_for(self, df)
-        seed = self.cfg.seed if self.cfg.seed is not None else self.ctx.seed
+        seed = self.seed
         labels, _ = kmeans(emb.vectors, self.cfg.k, seed=seed)
         words = ctfidf_labels(emb.texts, labels, top=self.cfg.top_words)
         names = {c: " / ".join(w) if w else f"cluster {c}" for c, w in words.items()}
