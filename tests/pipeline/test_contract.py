@@ -39,6 +39,7 @@ SKIP_RUN: set[str] = {
     "select.ifd",
     "score.perplexity",
     "score.uncertainty",
+    "score.judge",
 }  # a score column; a model
 
 
