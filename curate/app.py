@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from curate.formats.sources import base_dir_of
 from curate.pipeline import registry
 from curate.pipeline.executors import get_executor
 from curate.pipeline.fingerprint import files_fingerprint, fingerprint, source_files
@@ -79,7 +80,7 @@ class Runner:
         from curate.formats import read_source
 
         base = self.recipe.base_dir
-        files = {s.name: source_files(s.path, base) for s in self.recipe.sources}
+        files = {s.name: source_files(s.path, base_dir_of(s.package, base)) for s in self.recipe.sources}
         fp = fingerprint(
             "read",
             __version__,

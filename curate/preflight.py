@@ -23,14 +23,15 @@ from curate.recipe import Recipe
 
 def check(recipe: Recipe) -> int:
     """Raise the first problem as a CurateError naming the recipe key; return the number of files found."""
-    from curate.formats.sources import expand
+    from curate.formats.sources import base_dir_of, expand
 
     file = str(recipe.path) if recipe.path else "<recipe>"
     line = _lines(recipe)
     n_files = 0
     for i, spec in enumerate(recipe.sources):
         try:
-            n_files += len(expand(spec.path, recipe.base_dir, spec.file_type, root=recipe.root))
+            n_files += len(expand(spec.path, base_dir_of(spec.package, recipe.base_dir), spec.file_type,
+                                  root=recipe.root))
         except RecipeError:
             raise
         except Exception as e:  # InputError: not found, no match, outside the root

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from curate.errors import RecipeError
-from curate.formats.spec import CHAT_FORMATS, FILE_FORMATS, FORMATS, SourceSpec, StrictModel
+from curate.formats.spec import CHAT_FORMATS, FILE_FORMATS, FORMATS, SourceSpec, StrictModel, check_package
 
 __all__ = [
     "CHAT_FORMATS",
@@ -72,11 +72,7 @@ class McqSpec(StrictModel):
     @field_validator("package")
     @classmethod
     def _installed(cls, v: str | None) -> str | None:
-        import importlib.util
-
-        if v is not None and importlib.util.find_spec(v) is None:
-            raise ValueError(f"package {v!r} is not installed (pip install {v.replace('_', '-')})")
-        return v
+        return check_package(v)
 
 
 class EvalSpec(StrictModel):

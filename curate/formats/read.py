@@ -31,7 +31,7 @@ from curate.formats.openai_messages import OpenAIReader
 from curate.formats.pairs import PairsReader
 from curate.formats.plain import CanonicalReader, TextReader
 from curate.formats.sharegpt import ShareGPTReader
-from curate.formats.sources import ROW_BASED, expand, relative
+from curate.formats.sources import ROW_BASED, base_dir_of, expand, file_stem, relative
 from curate.formats.spec import SourceSpec
 from curate.formats.turns import RecordError
 from curate.schema import MESSAGE, REJECT_SCHEMA, SCHEMA
@@ -94,6 +94,7 @@ class _Collector:
         self.rejects: dict[str, list[Any]] = {c: [] for c in ("file", "line", "origin", "error", "raw")}
         self.seen = 0
         self.parts: list[pl.DataFrame] = []
+        self.tasks: list[str | None] = []  # per good row, only with task_from
 
     def run(self, items: Iterable[files.Item], conv: Converter, rel: str, sep: str) -> None:
         c = self.cols
@@ -101,9 +102,11 @@ class _Collector:
         roles, contents, offsets = self.roles, self.contents, self.offsets
         limit = self.spec.limit
         takes_str = isinstance(conv, TextReader)  # a JSON string is a document, nothing else
+        stem = file_stem(rel) if self.spec.task_from == "file_stem" else None
+        tasks = self.tasks
         for pos, rec, err, raw in items:
             if limit is not None and self.seen >= limit:
-                return
+                break
             self.seen += 1
             origin = f"{rel}{sep}{pos}"
             if err is None and rec.__class__ is not dict and not (takes_str and isinstance(rec, str)):
@@ -123,6 +126,8 @@ class _Collector:
                         roles.append(m["role"])
                         contents.append(m["content"])
                     offsets.append(len(roles))
+                    if stem is not None:
+                        tasks.append(stem)
                     if len(origins) >= CHUNK_ROWS:
                         self.flush()
                     continue
@@ -154,13 +159,14 @@ class _Collector:
             self._messages(),
             source=pl.lit(spec.name, pl.Utf8),
             domain=pl.lit(spec.domain, pl.Utf8),
-            task=pl.lit(spec.task, pl.Utf8),
+            task=pl.Series(self.tasks, dtype=pl.Utf8) if spec.task_from else pl.lit(spec.task, pl.Utf8),
         )
         self.parts.append(part.with_columns(frame_ids(part)).select(list(SCHEMA)))
         for col in self.cols.values():
             col.clear()
         self.roles.clear()
         self.contents.clear()
+        self.tasks.clear()
         self.offsets[:] = [0]
 
     def result(self, fmt: str, names: list[str]) -> ReadResult:
@@ -235,6 +241,8 @@ def _file_items(path: Path, ftype: str, spec: SourceSpec, rel: str
     elif ftype in ("text", "markdown"):
         yield "", files.guarded(files.read_text(path, split=spec.text_split, markdown=ftype == "markdown"),
                                 rel, start=start)
+    elif ftype == "sqlite":
+        yield "", files.guarded(files.read_sqlite(path, table=spec.table, query=spec.query), rel, start=start)
     elif ftype == "hf":
         for split, items in files.read_hf(path):
             yield f"/{split}" if split else "", items
@@ -311,7 +319,8 @@ def read_source(spec: SourceSpec, *, base_dir: Path, on_error: Literal["skip", "
 
     ``root`` (the recipe's ``sources_root``) refuses any file that resolves outside it.
     """
-    paths = expand(spec.path, Path(base_dir), spec.file_type, root=root)
+    base_dir = base_dir_of(spec.package, Path(base_dir))
+    paths = expand(spec.path, base_dir, spec.file_type, root=root)
     names = [relative(p, Path(base_dir)) for p, _ in paths]
 
     def parts() -> Iterator[tuple[str, str, str, Iterator[files.Item]]]:

