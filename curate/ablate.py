@@ -342,6 +342,8 @@ def ablate(
         "seconds": round(time.perf_counter() - t_start, 1),
     }
     from curate.report.ablation import write_ablation
+    from curate.report.html import write_report
 
     write_ablation(result, root)
+    write_report(res.run_dir)  # the run's report gains the ablation section
     return result

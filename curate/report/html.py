@@ -111,6 +111,7 @@ def render(root: Path) -> str:
             ("tags", "Clusters and tags", sections.tags),
             ("training", "Training", sections_run.training),
             ("eval", "Evaluation", sections_run.evaluation),
+            ("ablation", "Ablation: curated vs raw, random and longest", sections_run.ablation),
             ("sources", "Sources and licenses", sections_run.sources),
             ("details", "Stage details and files", sections_run.details),
             ("rejects", "Rejected input", sections_run.rejects),

@@ -186,3 +186,13 @@ def rejects(run: Run) -> str:
     return f"<p>{r.height:,} records; the first {head.height}:</p>" + table(
         head.columns, [list(x) for x in head.iter_rows()]
     )
+
+
+def ablation(run: Run) -> str:
+    """``curate ablate`` results (``ablate/ablation.json``), when the run has them."""
+    p = run.rd.root / "ablate" / "ablation.json"
+    if not p.exists():
+        return ""
+    from curate.report.ablation import ablation_html
+
+    return ablation_html(json.loads(p.read_text(encoding="utf-8")))

@@ -119,6 +119,7 @@ def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_
         svg.startswith("<svg") and svg.count("<rect") == 4 * 6 - 1
     )  # 4 panels x 6 bars; base: no forgetting
     assert '<section id="ablation">' in (abl / "ablation.html").read_text(encoding="utf-8")
+    assert '<section id="ablation">' in (abl.parent / "report.html").read_text(encoding="utf-8")
     assert "| curated |" in out.output
     # the held-out rows never reach a variant's training pool
     held = set(pl.read_parquet(tmp_path / "run" / "output" / "eval.canonical.parquet")["id"])
