@@ -103,9 +103,13 @@ def physical_cores() -> int:
 
 
 def cpu_threads() -> int:
-    """Threads for CPU scoring, chosen as training chooses them (``curate.train.optim.cpu_threads``):
-    physical cores minus what other processes keep busy (1-minute load average above 1.0), because
-    torch's OpenMP threads wait for each other at every op and one descheduled thread stalls all."""
+    """Threads for CPU training and scoring: physical cores minus what other processes keep busy.
+
+    Why not always all cores: torch's OpenMP threads meet at a barrier after every op, so when one
+    of them is descheduled by another process the others wait. On 2 busy cores we measured 2
+    threads at a quarter of the speed of 1 thread (13-25 vs 80 tokens/s for SmolLM2 LoRA). The load
+    average includes this process itself, so only load above 1.0 is someone else's.
+    """
     cores = physical_cores()
     try:
         others = max(0.0, os.getloadavg()[0] - 1.0)

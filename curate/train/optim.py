@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from curate.lm.likelihood import cpu_threads  # one thread policy for training and scoring
 from curate.train.config import TrainConfig
 
 
@@ -62,36 +61,6 @@ def runtime(cfg: TrainConfig) -> Runtime:
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[prec]
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     return Runtime(device, dtype, scaler)
-
-
-def cpu_threads() -> int:
-    """Physical cores, minus those the rest of the machine keeps busy (1-minute load average).
-
-    Why not always all cores: torch's OpenMP threads meet at a barrier after every op, so when one
-    of them is descheduled by another process the others wait. On 2 busy cores we measured 2
-    threads at a quarter of the speed of 1 thread (13-25 vs 80 tokens/s for SmolLM2 LoRA).
-    """
-    cores = physical_cores()
-    try:
-        # the load average includes this process itself (it has been reading and tokenizing), so
-        # only load above 1.0 is someone else's: an idle 2-core machine still gets 2 threads
-        others = max(0.0, os.getloadavg()[0] - 1.0)
-    except OSError:
-        return cores
-    return max(1, min(cores, round(cores - others)))
-
-
-def physical_cores() -> int:
-    """Physical cores this process may use: hyperthread siblings share one core's matmul units."""
-    avail = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-        siblings = int(text.split("siblings")[1].split(":")[1].split()[0])
-        cores = int(text.split("cpu cores")[1].split(":")[1].split()[0])
-        per_core = max(1, siblings // max(cores, 1))
-    except (OSError, IndexError, ValueError):
-        per_core = 1
-    return max(1, avail // per_core)
 
 
 def lr_at(step: int, *, total: int, peak: float, warmup: int, floor_ratio: float) -> float:
