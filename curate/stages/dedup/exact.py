@@ -49,10 +49,11 @@ class ExactDedup(GlobalStage):
         def _check_keep(cls, v: str) -> str:
             return check_keep(v)
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
+    def keys(self, df: pl.DataFrame, codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The 128-bit key (two uint64 arrays) of each row's normalized field; row-local given the
+        source ``codes`` (``per_source``: the table's, so a batch of a distributed executor passes
+        them in; None computes them from ``df``)."""
         cfg = self.cfg
-        if df.height == 0:
-            return StageResult(kept=df, removed=mark_removed(df, stage=self.name, reason="exact_duplicate"))
         text = df.select(field_text(cfg.field))[:, 0]
         k1, k2 = text_keys(
             text,
@@ -63,16 +64,38 @@ class ExactDedup(GlobalStage):
             workers=self.ctx.threads,
         )
         if cfg.scope == "per_source":
-            k1 = k1 ^ mix64(source_codes(df, cfg.scope).astype(np.uint64) + np.uint64(1))
+            codes = self.groups(df) if codes is None else codes
+            k1 = k1 ^ mix64(codes.astype(np.uint64) + np.uint64(1))
+        return k1, k2
+
+    def groups(self, df: pl.DataFrame) -> np.ndarray:
+        """Small integer per row that duplicates must share (all zeros unless ``scope: per_source``)."""
+        return source_codes(df, self.cfg.scope)
+
+    def rank(self, df: pl.DataFrame) -> np.ndarray:
+        """Survivor rank of every row (0 = best; see ``dedup.common.survivor_rank``)."""
+        if self.cfg.keep == "first":
+            return np.arange(df.height, dtype=np.int64)
+        text = df.select(field_text(self.cfg.field))[:, 0]
+        return survivor_rank(df, text, keep=self.cfg.keep, stage=self.name)
+
+    def split(self, df: pl.DataFrame, rows: np.ndarray, surv: np.ndarray) -> StageResult:
+        """Remove ``df[rows]`` (sorted positions), each a duplicate of row ``surv``."""
+        stats = {"groups": int(df.height - rows.size), "removed": int(rows.size)}
+        return split_duplicates(
+            df, rows, surv, stage=self.name, reason="exact_duplicate", value=1.0, stats=stats
+        )
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        if df.height == 0:
+            return StageResult(kept=df, removed=mark_removed(df, stage=self.name, reason="exact_duplicate"))
+        k1, k2 = self.keys(df)
         work = pl.DataFrame({"k1": k1, "k2": k2, "row": np.arange(df.height, dtype=np.int64)})
-        if cfg.keep != "first":
-            work = work[np.argsort(survivor_rank(df, text, keep=cfg.keep, stage=self.name), kind="stable")]
+        if self.cfg.keep != "first":
+            work = work[np.argsort(self.rank(df), kind="stable")]
         dups = work.with_columns(surv=pl.col("row").first().over("k1", "k2")).filter(
             pl.col("row") != pl.col("surv")
         )
         rows = np.sort(dups["row"].to_numpy())
         surv = dups.sort("row")["surv"].to_numpy()
-        stats = {"groups": int(df.height - rows.size), "removed": int(rows.size)}
-        return split_duplicates(
-            df, rows, surv, stage=self.name, reason="exact_duplicate", value=1.0, stats=stats
-        )
+        return self.split(df, rows, surv)

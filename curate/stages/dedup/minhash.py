@@ -114,25 +114,60 @@ class MinHashDedup(GlobalStage):
             return max(1, c.num_perm // c.rows_per_band), c.rows_per_band
         return optimal_bands(c.threshold, c.num_perm, fp_weight=c.fp_weight, fn_weight=c.fn_weight)
 
-    def near_pairs(self, df: pl.DataFrame) -> NearPairs:
-        """Every near-duplicate pair in ``df`` (verified when ``verify``), without removing any row."""
+    def shingle_kw(self) -> dict:
+        """How rows become shingles (``text.shingles.shingle_hashes`` keywords, seed included)."""
         c = self.cfg
-        bands, rows = self.band_shape()
-        return near_pairs(
-            df.select(field_text(c.field))[:, 0],
-            threshold=c.threshold,
-            bands=bands,
-            rows=rows,
-            num_perm=c.num_perm,
+        return dict(
             unit=c.shingle,
             word_ngram=c.shingle_words,
             char_ngram=c.shingle_chars,
             cjk_share_min=c.min_cjk_share,
             lowercase=c.lowercase,
-            verify=c.verify,
-            groups=source_codes(df, c.scope),
             seed=self.seed,
+        )
+
+    def texts(self, df: pl.DataFrame) -> pl.Series:
+        """The compared field of every row."""
+        return df.select(field_text(self.cfg.field))[:, 0]
+
+    def groups(self, df: pl.DataFrame) -> np.ndarray:
+        """Small integer per row that pairs must share (all zeros unless ``scope: per_source``)."""
+        return source_codes(df, self.cfg.scope)
+
+    def rank(self, df: pl.DataFrame) -> np.ndarray:
+        """Survivor rank of every row (0 = best; see ``dedup.common.survivor_rank``)."""
+        return survivor_rank(df, self.texts(df), keep=self.cfg.keep, stage=self.name)
+
+    def near_pairs(self, df: pl.DataFrame) -> NearPairs:
+        """Every near-duplicate pair in ``df`` (verified when ``verify``), without removing any row."""
+        c = self.cfg
+        bands, rows = self.band_shape()
+        return near_pairs(
+            self.texts(df),
+            threshold=c.threshold,
+            bands=bands,
+            rows=rows,
+            num_perm=c.num_perm,
+            verify=c.verify,
+            groups=self.groups(df),
             workers=self.ctx.threads,
+            **self.shingle_kw(),
+        )
+
+    def split(
+        self, df: pl.DataFrame, dup: np.ndarray, surv: np.ndarray, sim: np.ndarray, stats: dict
+    ) -> StageResult:
+        """Remove rows ``dup`` (sorted), each a near duplicate of row ``surv`` at Jaccard ``sim``."""
+        stats.update(clusters=int(np.unique(surv).size), removed=int(dup.size))
+        return split_duplicates(
+            df,
+            dup,
+            surv,
+            stage=self.name,
+            reason="near_duplicate",
+            value=pl.lit(pl.Series(sim, dtype=pl.Float64)),
+            threshold=self.cfg.threshold,
+            stats=stats,
         )
 
     def apply(self, df: pl.DataFrame) -> StageResult:
@@ -142,8 +177,7 @@ class MinHashDedup(GlobalStage):
                 kept=df, removed=mark_removed(df.clear(), stage=self.name, reason="near_duplicate")
             )
         p = self.near_pairs(df)
-        text = df.select(field_text(c.field))[:, 0]
-        rank = survivor_rank(df, text, keep=c.keep, stage=self.name)
+        rank = self.rank(df)
         if c.clustering == "greedy":
             weight = p.sim if c.verify else -rank[np.minimum(p.i, p.j)].astype(np.float64)
             surv = greedy(df.height, p.i, p.j, weight, rank)
@@ -151,15 +185,4 @@ class MinHashDedup(GlobalStage):
             surv = by_components(df.height, p.i, p.j, rank)
         dup = np.flatnonzero(surv != np.arange(df.height))
         sim = jaccard_pairs(p.hashes, p.offsets, p.local(surv[dup]), p.local(dup), workers=self.ctx.threads)
-        p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
-        sims = pl.lit(pl.Series(sim, dtype=pl.Float64))
-        return split_duplicates(
-            df,
-            dup,
-            surv[dup],
-            stage=self.name,
-            reason="near_duplicate",
-            value=sims,
-            threshold=c.threshold,
-            stats=p.stats,
-        )
+        return self.split(df, dup, surv[dup], sim, p.stats)
