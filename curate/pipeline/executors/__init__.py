@@ -1,17 +1,19 @@
 """Executors run stages: ``apply(stage, table) -> StageResult``. A stage never knows which one runs it.
 
-Only ``local`` exists today; the recipe's ``executor:`` key names one, and any other name is a
-recipe error that says so (streaming and Ray arrive with the scale issue, behind this protocol).
+``local`` (the default) and ``ray`` (Ray Data; the optional extra ``curate[ray]``, imported only
+when chosen). The recipe's ``executor:`` key names one; any other name is a recipe error.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from curate.errors import RecipeError
 from curate.pipeline.executors.base import Executor
 from curate.pipeline.executors.local import LocalExecutor
 
-EXECUTORS: dict[str, type[LocalExecutor]] = {"local": LocalExecutor}
-PLANNED = {"ray": "Ray Data", "stream": "streaming shards through a process pool"}
+EXECUTORS: dict[str, Any] = {"local": LocalExecutor, "ray": None}  # None: imported when chosen
+PLANNED = {"stream": "streaming shards through a process pool"}
 
 
 def executor_problem(name: str) -> str | None:
@@ -32,9 +34,17 @@ def check_executor(name: str) -> str:
     return name
 
 
-def get_executor(name: str = "local") -> Executor:
-    """A fresh executor called ``name``."""
-    return EXECUTORS[check_executor(name)]()
+def get_executor(name: str = "local", **options: Any) -> Executor:
+    """A fresh executor called ``name`` (``options``: e.g. ``address`` for ray)."""
+    if check_executor(name) == "ray":
+        try:
+            from curate.pipeline.executors.ray import RayExecutor
+        except ImportError as e:
+            raise RecipeError(
+                f"executor: ray needs Ray Data ({e})", key="executor", hint="pip install 'curate[ray]'"
+            ) from e
+        return RayExecutor(**options)
+    return EXECUTORS[name](**options)
 
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "check_executor", "executor_problem", "get_executor"]

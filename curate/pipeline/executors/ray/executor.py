@@ -1,0 +1,58 @@
+"""``RayExecutor``: the same stages on Ray Data (``executor: ray``, ``curate run --executor ray``).
+
+What runs where (docs/scaling.md has the table and how to point it at a cluster):
+
+* every row stage (filters, cleaners, scorers, truncation, format): ``map_batches`` over blocks;
+  tasks, or an actor pool when the stage's config names a ``model``;
+* ``dedup.exact``: keys per block, one global hash partition by key (``dedup_exact``);
+* ``dedup.minhash``: signatures, band buckets, verification and connected components on Ray
+  (``dedup_minhash``); ``clustering: greedy`` runs locally;
+* every other global stage (mix.*, split, cap, select.*, tag.*, dedup.semantic, ...) has no
+  distributed form yet: it runs the local implementation on the driver, which holds the table.
+
+The runner still hands every stage one in-memory table, so the driver holds the data; what Ray
+spreads is the work. Output is identical to the local executor (tests/pipeline/test_ray.py).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from curate.pipeline.executors.local import LocalExecutor
+from curate.pipeline.executors.ray.dedup_exact import apply_exact
+from curate.pipeline.executors.ray.dedup_minhash import apply_minhash
+from curate.pipeline.executors.ray.rows import apply_rows, for_worker
+from curate.pipeline.executors.ray.session import cluster_cpus, configure, connect
+from curate.pipeline.stage import Stage, StageResult
+from curate.pipeline.stats import plain
+
+BLOCK_ROWS = 20_000  # rows per block: small enough that every CPU gets work, large enough per task
+DISTRIBUTED = {"dedup.exact": apply_exact, "dedup.minhash": apply_minhash}
+
+
+class RayExecutor:
+    """Runs row stages, exact and MinHash dedup on Ray; other global stages locally (see module doc).
+
+    ``address``: a running cluster (``ray start --head`` prints it); None uses ``RAY_ADDRESS`` or
+    starts a local instance. A ``ray.init`` made before the first stage (tests, notebooks) is kept.
+    """
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, block_rows: int = BLOCK_ROWS) -> None:
+        self.address = address
+        self.block_rows = block_rows
+
+    def apply(self, stage: Stage, table: pl.DataFrame) -> StageResult:
+        dist = DISTRIBUTED.get(stage.name) if stage.scope == "global" else None
+        if stage.scope == "global" and dist is None:
+            return LocalExecutor().apply(stage, table)
+        connect(self.address)
+        configure()
+        cpus = cluster_cpus()
+        blocks = max(cpus, -(-table.height // self.block_rows))
+        if dist is None:
+            return apply_rows(stage, table, blocks=blocks, actors=cpus)
+        res = dist(for_worker(stage), table, blocks=blocks, parts=max(2, cpus))
+        res.stats = plain(res.stats)
+        return res
