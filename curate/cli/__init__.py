@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,26 @@ def _load_recipe(recipe: Path, sandbox: bool) -> Any:
 @click.option("--force", is_flag=True, help="Re-run every stage instead of reusing finished ones.")
 @click.option("--no-train", is_flag=True, help="Skip the recipe's train: block.")
 @click.option("--sandbox", is_flag=True, help=_SANDBOX_HELP)
-def run(recipe: Path, out: Path | None, force: bool, no_train: bool, sandbox: bool) -> None:
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Override the recipe's executor: (ray needs the `ray` extra; docs/scaling.md).",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Ray cluster to join (what `ray start --head` prints, e.g. 10.0.0.1:6379); sets RAY_ADDRESS.",
+)
+def run(
+    recipe: Path,
+    out: Path | None,
+    force: bool,
+    no_train: bool,
+    sandbox: bool,
+    executor: str | None,
+    address: str | None,
+) -> None:
     """Run RECIPE: read sources, run stages, write output (and train when the recipe says so).
 
     Finished stages are reused when their input and config are unchanged; a killed run resumes at
@@ -113,7 +133,12 @@ def run(recipe: Path, out: Path | None, force: bool, no_train: bool, sandbox: bo
     """
     import curate
 
-    res = curate.run(_load_recipe(recipe, sandbox), out=out, force=force, train=not no_train, progress=None)
+    r = _load_recipe(recipe, sandbox)
+    if executor:
+        r.executor = executor
+    if address:  # Ray's own variable: ray.init() joins that cluster (RayExecutor reads it too)
+        os.environ["RAY_ADDRESS"] = address
+    res = curate.run(r, out=out, force=force, train=not no_train, progress=None)
     _print_summary(res.manifest, res.run_dir.root)
 
 

@@ -68,7 +68,10 @@ def apply_rows(stage: Stage, table: pl.DataFrame, *, blocks: int, actors: int) -
     remote = for_worker(stage)
     kw: dict[str, Any] = dict(batch_format="pyarrow", batch_size=None, zero_copy_batch=False)
     if holds_model(stage):
-        out = ds.map_batches(StageActor, fn_constructor_args=(remote,), concurrency=actors, **kw)
+        from ray.data import ActorPoolStrategy
+
+        pool = ActorPoolStrategy(size=actors)
+        out = ds.map_batches(StageActor, fn_constructor_args=(remote,), compute=pool, **kw)
     else:
         out = ds.map_batches(run_block, fn_args=(remote,), **kw)
     results = sorted(

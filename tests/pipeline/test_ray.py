@@ -1,0 +1,148 @@
+"""``executor: ray`` gives the local executor's output byte for byte, and avoids two published traps.
+
+One local Ray instance for the module (``ray.init(num_cpus=2)``, as CI has 2 cores), shut down
+after. The traps: a dedup that is only per worker (Data-Juicer #971: copies in different blocks
+all survived) and identification and removal disagreeing on partitioning (NeMo Curator #2092).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import curate
+from curate.pipeline.executors import LocalExecutor, get_executor
+from curate.pipeline.registry import get
+from curate.pipeline.stage import StageContext
+from curate.recipe import load
+from curate.schema import frame, text_row
+
+ray = pytest.importorskip("ray")
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "tests" / "data" / "dedup" / "real_docs.jsonl"
+DATA = ROOT / "recipes" / "data"
+RECIPE = f"""name: ray-identity
+seed: 42
+sources:
+  - {{name: law_qa, path: {DATA}/lawbench_consult.jsonl, format: alpaca, domain: law, task: consult,
+      columns: {{prompt: query, response: response, system: system}}, license: apache-2.0}}
+  - {{name: chitchat, path: {DATA}/chitchat.sharegpt.json, format: auto, domain: general, license: mit}}
+  - {{name: chatterbot, path: {DATA}/chatterbot.prh.jsonl, format: prompt_response_history,
+      domain: general, license: bsd-3-clause}}
+stages:
+  - clean.normalize: {{}}
+  - clean.filler_words: {{}}
+  - filter.empty_turns: {{}}
+  - filter.length: {{field: assistant, min_chars: 2, max_chars: 4000}}
+  - filter.refusal: {{}}
+  - dedup.exact: {{}}
+  - dedup.minhash: {{threshold: 0.85, keep: longest}}
+  - split: {{fraction: 0.05}}
+  - mix.ratio: {{domain: law, general_per_domain: 3, unit: examples}}
+  - convert: {{to: sharegpt}}
+output: {{format: [sharegpt, alpaca], file_format: jsonl}}
+"""
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every output, eval and stage file of a run (not the manifest or ``_done.json``: they hold timings)."""
+    keep = ("output", "eval", "stages")
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] in keep and p.name != "_done.json"
+    }
+
+
+def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RECIPE, encoding="utf-8")
+    runs = {}
+    for name in ("local", "ray"):
+        r = load(tmp_path / "r.yaml")
+        r.executor = name
+        runs[name] = curate.run(r, out=tmp_path / name, train=False, progress=False)
+    a, b = files(tmp_path / "local"), files(tmp_path / "ray")
+    assert any(k.startswith("output/") for k in a) and any(k.endswith("removed.parquet") for k in a)
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+    local, dist = (runs[n].manifest["stages"] for n in ("local", "ray"))
+    for s, t in zip(local, dist, strict=True):
+        assert (s["name"], s["kept"], s["removed"], s["reasons"]) == (
+            t["name"],
+            t["kept"],
+            t["removed"],
+            t["reasons"],
+        )
+    by = {s["name"]: s for s in dist}
+    assert by["dedup.exact"]["removed"] > 0 and by["dedup.minhash"]["removed"] > 0
+    lm = {s["name"]: s for s in local}["dedup.minhash"]["stats"]
+    assert {k: v for k, v in by["dedup.minhash"]["stats"].items() if k != "ray_label_rounds"} == lm
+
+
+def docs(source: str, k: int) -> list[str]:
+    rows = [json.loads(line) for line in DOCS.read_text("utf-8").splitlines()]
+    return [d["text"] for d in rows if d["source"] == source and len(d["text"]) > 40][:k]
+
+
+def edited(t: str) -> str:
+    """One character replaced mid-text and one appended: a near copy, and the longer one."""
+    m = len(t) // 2
+    return t[:m] + "某" + t[m + 1 :] + "。"
+
+
+def both(name: str, df: pl.DataFrame, block_rows: int, **cfg: object):
+    stage = get(name)(cfg, ctx=StageContext(seed=7, workers=1))
+    return LocalExecutor().apply(stage, df), get_executor("ray", block_rows=block_rows).apply(stage, df)
+
+
+def test_duplicates_in_different_blocks_are_found_globally(local_ray) -> None:
+    """Data-Juicer #971: every block holds each text once, so a per-worker dedup removes nothing."""
+    texts = docs("laws", 20) + docs("reviews", 20)
+    exact = frame([text_row(t, origin=f"copy{c}:{i}") for c in range(3) for i, t in enumerate(texts)])
+    per_block = [get("dedup.exact")().apply(exact.slice(a, 40)).n_removed for a in range(0, 120, 40)]
+    assert per_block == [0, 0, 0]
+    local, dist = both("dedup.exact", exact, 40)
+    assert dist.n_removed == local.n_removed == 80
+    assert dist.kept.equals(local.kept) and dist.removed.equals(local.removed)
+    near = frame(
+        [
+            text_row(t if c == 0 else edited(t), origin=f"copy{c}:{i}")
+            for c in range(2)
+            for i, t in enumerate(texts)
+        ]
+    )
+    local, dist = both("dedup.minhash", near, 40)
+    assert dist.n_removed == local.n_removed == 40
+    assert dist.kept.equals(local.kept) and dist.removed.equals(local.removed)
+
+
+@pytest.mark.parametrize("name", ["dedup.exact", "dedup.minhash"])
+def test_identification_and_removal_agree_whatever_the_blocks(local_ray, name: str) -> None:
+    """NeMo Curator #2092: removal must hit exactly the rows identification chose, however the table
+    is cut. Survivors by ``keep: longest`` (not input order), duplicates scattered over uneven blocks."""
+    texts = docs("laws", 15) + docs("news", 10) + docs("reviews", 15)
+    copy = edited if name == "dedup.minhash" else (lambda t: t + " ")  # exact: same normalized text
+    rows = [text_row(t, origin=f"a{i}") for i, t in enumerate(texts)]
+    rows += [text_row(copy(t), origin=f"b{i}") for i, t in enumerate(texts) if i % 2 == 0]
+    rows += [text_row(t, origin=f"c{i}") for i, t in enumerate(texts) if i % 3 == 0]
+    df = frame(rows[::-1])
+    ref = None
+    for block_rows in (7, 1000):
+        local, dist = both(name, df, block_rows, keep="longest")
+        assert dist.kept.equals(local.kept) and dist.removed.equals(local.removed)
+        assert dist.stats.get("removed") == local.stats.get("removed") > 0
+        assert set(dist.removed["dup_of"]) <= set(dist.kept["id"])  # every survivor really stays
+        assert not set(dist.kept["origin"]) & set(dist.removed["origin"])  # a row is kept or removed
+        ref = dist.removed if ref is None else ref
+        assert dist.removed.equals(ref)
