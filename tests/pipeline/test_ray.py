@@ -50,7 +50,7 @@ output: {{format: [sharegpt, alpaca], file_format: jsonl}}
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")  # never a cluster
     yield
     ray.shutdown()
 
