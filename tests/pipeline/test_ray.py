@@ -66,17 +66,33 @@ def files(root: Path) -> dict[str, bytes]:
 
 
 def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_path: Path) -> None:
+    """Three real sources, five row stages, exact + MinHash dedup, split, mix, two output formats:
+    locally through the API, on Ray through ``curate run --executor ray`` (the CLI keeps the test's
+    Ray instance, as any caller that ran ``ray.init`` first)."""
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+
     (tmp_path / "r.yaml").write_text(RECIPE, encoding="utf-8")
-    runs = {}
-    for name in ("local", "ray"):
-        r = load(tmp_path / "r.yaml")
-        r.executor = name
-        runs[name] = curate.run(r, out=tmp_path / name, train=False, progress=False)
+    curate.run(load(tmp_path / "r.yaml"), out=tmp_path / "local", train=False, progress=False)
+    args = [
+        "run",
+        str(tmp_path / "r.yaml"),
+        "--out",
+        str(tmp_path / "ray"),
+        "--no-train",
+        "--executor",
+        "ray",
+    ]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
     a, b = files(tmp_path / "local"), files(tmp_path / "ray")
     assert any(k.startswith("output/") for k in a) and any(k.endswith("removed.parquet") for k in a)
     assert a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == []
-    local, dist = (runs[n].manifest["stages"] for n in ("local", "ray"))
+    local, dist = (
+        json.loads((tmp_path / n / "manifest.json").read_text("utf-8"))["stages"] for n in ("local", "ray")
+    )
     for s, t in zip(local, dist, strict=True):
         assert (s["name"], s["kept"], s["removed"], s["reasons"]) == (
             t["name"],
@@ -86,6 +102,7 @@ def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_p
         )
     by = {s["name"]: s for s in dist}
     assert by["dedup.exact"]["removed"] > 0 and by["dedup.minhash"]["removed"] > 0
+    assert by["dedup.minhash"]["stats"]["ray_label_rounds"] >= 2  # the components really ran on Ray
     lm = {s["name"]: s for s in local}["dedup.minhash"]["stats"]
     assert {k: v for k, v in by["dedup.minhash"]["stats"].items() if k != "ray_label_rounds"} == lm
 

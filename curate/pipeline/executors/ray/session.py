@@ -16,6 +16,7 @@ Everything here is glue around Ray Data; the stages never see it. Choices, and w
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,7 @@ def configure() -> None:
     from ray.data import DataContext
     from ray.data.context import ShuffleStrategy
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # not a line per dataset on the CLI
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
