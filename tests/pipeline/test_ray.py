@@ -163,3 +163,27 @@ def test_identification_and_removal_agree_whatever_the_blocks(local_ray, name: s
         assert not set(dist.kept["origin"]) & set(dist.removed["origin"])  # a row is kept or removed
         ref = dist.removed if ref is None else ref
         assert dist.removed.equals(ref)
+
+
+def test_label_propagation_finds_scipys_components_and_survivors(local_ray) -> None:
+    """The components behind dedup.minhash on Ray, on a random graph (chains, stars, cycles) with
+    random survivor ranks, against the local scipy call."""
+    import numpy as np
+
+    from curate.pipeline.executors.ray.components import components
+    from curate.pipeline.executors.ray.session import collect, configure
+    from curate.text.dupclusters import by_components
+
+    configure()
+    rng = np.random.default_rng(3)
+    n = 300
+    i, j = rng.integers(0, n, 260), rng.integers(0, n, 260)
+    i, j = np.minimum(i, j)[i != j], np.maximum(i, j)[i != j]
+    rank = rng.permutation(n)
+    edges = pl.DataFrame({"i": i, "j": j, "ri": rank[i], "rj": rank[j]})
+    nodes, rounds = components(ray.data.from_arrow(edges.to_arrow()), parts=3)
+    got = collect(nodes).sort("node")
+    want = by_components(n, i, j, rank)
+    assert got["node"].to_list() == sorted(set(i) | set(j))
+    assert got["lrow"].to_list() == want[got["node"].to_numpy()].tolist()
+    assert rounds > 3  # long enough chains that one pass would not have done

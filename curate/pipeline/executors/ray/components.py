@@ -5,8 +5,9 @@ best-ranked row it has heard of. One round is one shuffle by node: a partition t
 record and the messages sent to it, keeps the smallest label, and emits the updated record plus,
 for nodes whose label improved, one message per neighbour. Rounds stop when no label changes:
 as many as the largest component's diameter plus one (near-duplicate clusters are shallow; on
-the quickstart 2-3 rounds). Data-Juicer's ray_bts_minhash (balanced union-find among actors) and
-NeMo Curator (GPU connected components) converge in fewer rounds on long chains; this is the
+the quickstart 3 rounds). Read before writing this: Data-Juicer's ray_bts_minhash spreads a
+union-find over Ray actors (node x owned by actor x mod n) and NeMo Curator runs cuGraph's connected
+components on GPUs; both converge in fewer rounds on long chains. Label propagation is the
 simplest design that stays distributed and gives the same components (and so the same survivor:
 the component's lowest rank, as ``text.dupclusters.by_components`` picks) as the local scipy call.
 """
