@@ -65,6 +65,7 @@ def files(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow  # ~65 s on 2 busy cores: a local run, then Ray starting actors per stage
 def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_path: Path) -> None:
     """Three real sources, five row stages, exact + MinHash dedup, split, mix, two output formats:
     locally through the API, on Ray through ``curate run --executor ray`` (the CLI keeps the test's
