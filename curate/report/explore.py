@@ -174,11 +174,13 @@ class Run:
                 continue
         return pl.from_dicts(recs, infer_schema_length=None) if recs else pl.DataFrame()
 
-    def trace(self, key: str) -> Any:
-        """What happened to one row, from raw record to training example (see ``curate trace``)."""
+    def trace(self, key: str, *, decode: bool = True) -> Any:
+        """What happened to one row, from raw record to its training examples: token ids, loss mask
+        and the optimizer steps that used them (see ``curate trace``). ``decode=False`` skips the
+        tokenizer (ids and mask are still read)."""
         from curate.report.trace import trace
 
-        return trace(self, key)
+        return trace(self, key, decode=decode)
 
     # charts (plotly figures, the same the report draws) ------------------------------------------------
     def plot_funnel(self) -> go.Figure:
