@@ -32,8 +32,9 @@ class MixIntoPretraining(GlobalStage):
     are sampled to ``share`` of the output (down without replacement, reason ``mix_downsampled``).
     Rows are repeated only when the recipe asks (``max_copies_per_row`` > 1; it was 3 by default and
     silent); otherwise a share the rows cannot reach is a run warning with the share achieved, and
-    repeats, when asked for, are a run warning too (CLI summary, manifest, report). Output rows are ``kind=text``; each rendered row keeps its
-    source, origin, domain and task, gets a new content id, and names its chat row in ``tag_chat_id``.
+    repeats, when asked for, are a run warning too (CLI summary, manifest, report). Output rows are
+    ``kind=text``; each rendered row keeps its source, origin, domain and task, gets a new content
+    id, and names its chat row in ``tag_chat_id``.
     ``template: plain`` needs no model and suits base models without a chat template.
     """
 

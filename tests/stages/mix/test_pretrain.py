@@ -57,7 +57,8 @@ def test_never_repeats_unless_asked_and_says_what_it_achieved(corpus_and_chat: p
     docs = res.kept.filter(pl.col("tag_chat_id").is_not_null())
     assert res.added == 0 and docs.height == 60 and docs["tag_chat_id"].n_unique() == 60
     assert res.stats["share_achieved"] == pytest.approx(60 / 196, abs=1e-3)
-    assert len(res.warnings) == 1 and "achieved an instruction share of 0.306 instead of 0.8" in res.warnings[0]
+    assert len(res.warnings) == 1
+    assert "achieved an instruction share of 0.306 instead of 0.8" in res.warnings[0]
     assert res.stats["warnings"] == res.warnings  # the runner copies StageResult.warnings to the manifest
 
     asked = MixIntoPretraining(
