@@ -13,7 +13,8 @@ step, whole (a resumed run writes the same file). The token ids and loss masks t
 the tokenized cache (an Arrow file keyed by data + tokenizer + options); the summary records its
 path (``tokenized_train``) so trace can read an example's ids and mask zero-copy.
 
-Cost: on 1,500 examples x 3 epochs both files are ~60 KB and take ~5 ms to write.
+Cost (measured, batch 4, 3 epochs, shared 2-core machine at load ~18): 1,500 examples -> 40 KB of
+steps + 69 KB of examples, 4 ms; 100,000 examples -> 2.5 MB + 4.1 MB, 0.43 s.
 """
 
 from __future__ import annotations
