@@ -189,3 +189,14 @@ def test_report_training_section_shows_the_plan(trained_run: Path):
 
     page = render(trained_run)
     assert "What the steps used" in page and "curate trace RUN_DIR ROW_ID" in page
+
+
+def test_a_cleaned_cache_still_lists_the_steps(trained_run: Path):
+    from curate.report.trace_train import examples_of
+
+    run = curate.open(trained_run)
+    row = run.output().filter(pl.col("source") == "chitchat").row(0, named=True)
+    summary = {**run.manifest["train"], "tokenized_train": str(trained_run / "gone.arrow")}
+    examples, note = examples_of(run.rd.train, summary, row["id"])
+    assert note is not None and "is gone" in note
+    assert len(examples) == 1 and examples[0].ids is None and len(examples[0].steps) == EPOCHS
