@@ -58,9 +58,11 @@ class Trace:
         lines.append(f"result  {self.final}")
         if self.training:
             lines.append(f"train   {self.training}")
+        shown: list[list[int] | None] = []
         for e in self.examples:
             lines.append(f"        {e.summary()}")
-            if e.spans:
+            if e.spans and e.ids not in shown:  # a repeated row's copies are the same tokens: once
+                shown.append(e.ids)
                 lines.append("        tokens (trained spans in ⟦ ⟧):")
                 lines += ["          " + ln for ln in e.rendered().splitlines()]
         return "\n".join(lines)
