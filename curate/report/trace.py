@@ -89,7 +89,8 @@ def find(run: Run, key: str) -> pl.DataFrame:
 
 
 def raw_record(run: Run, origin: str) -> str | None:
-    """The raw input line (``file:line``) or JSON array element (``file#n``, 1-based) of ``origin``."""
+    """The raw input line (``file:line``, 1-based) or JSON array element (``file#n``, 0-based, as the
+    readers number rows: ``curate.formats.sources``) of ``origin``."""
     recipe = run.manifest.get("recipe_path")
     base = Path(recipe).parent if recipe else run.rd.root
     path, sep, pos = origin.rpartition(":") if ":" in origin else origin.rpartition("#")
@@ -108,7 +109,7 @@ def raw_record(run: Run, origin: str) -> str | None:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     return (
-        json.dumps(data[n - 1], ensure_ascii=False) if isinstance(data, list) and 0 < n <= len(data) else None
+        json.dumps(data[n], ensure_ascii=False) if isinstance(data, list) and 0 <= n < len(data) else None
     )
 
 

@@ -207,3 +207,12 @@ def test_a_cleaned_cache_still_lists_the_steps(trained_run: Path):
     examples, note = examples_of(run.rd.train, summary, row["id"])
     assert note is not None and "is gone" in note
     assert examples and examples[0].ids is None and len(examples[0].steps) == EPOCHS
+
+
+def test_raw_record_of_a_json_array_row_is_that_row(trained_run: Path):
+    """``file#n`` is 0-based (the readers' row numbering); trace showed element n-1 before."""
+    run = curate.open(trained_run)
+    row = run.output().filter(pl.col("source") == "chitchat").row(0, named=True)
+    t = run.trace(row["origin"])
+    raw = json.loads(t.raw)
+    assert raw["conversations"][0]["value"] == row["messages"][0]["content"]
