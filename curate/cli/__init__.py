@@ -242,10 +242,15 @@ def report(run_dir: Path) -> None:
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("key")
-def trace(run_dir: Path, key: str) -> None:
+@click.option(
+    "--tokens", "show_tokens", is_flag=True, help="List every token of the row's training examples."
+)
+def trace(run_dir: Path, key: str, show_tokens: bool) -> None:
     """Follow one row of RUN_DIR from raw record to training example.
 
     KEY is a content id (or its first 8+ characters), an origin (file:line, file#n) or a text substring.
+    When training ran, the row's examples are shown decoded with their loss mask (trained spans in
+    ⟦ ⟧) and the optimizer steps that used them.
     """
     from curate.report.explore import Run
     from curate.report.trace import trace as follow
@@ -255,6 +260,10 @@ def trace(run_dir: Path, key: str) -> None:
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     click.echo(str(t))
+    for e in t.examples if show_tokens else []:
+        click.echo(f"\nexample {e.index}: position id token trained")
+        for pos, tid, piece, trained in e.token_table().iter_rows():
+            click.echo(f"{pos:>6} {tid:>7} {piece!r:<24} {'1' if trained else '0'}")
 
 
 @cli.command()

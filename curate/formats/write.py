@@ -10,8 +10,9 @@ and fail on a later chunk with "Couldn't cast array of type string to null") rea
 an absent system prompt or tool schema is written ``""`` (LLaMA-Factory's converters read ``""``
 as none and index these columns directly, so the key must exist), never ``null`` and never
 omitted. The one exception is OpenAI ``tools``, an optional array in OpenAI's spec, omitted where a
-row has none (a file that mixes tool and plain rows still needs one chunk, ``file_format: json``,
-or Parquet, because free-form tool schemas and ``tool_calls`` have no single Arrow type). An empty
+row has none; an OpenAI JSONL file that mixes tool and plain rows starts with the few rows that show
+every key path and type of the file (``curate.formats.lead``), so the first chunk's schema holds
+every later row: tool schemas are free-form JSON and cannot be given one type otherwise. An empty
 JSON list has no element type, so in JSONL the first row with a non-empty ``history`` (Alpaca,
 prompt/response) or ``messages`` (canonical) is written first. ``shuffled`` gives the output's
 default row order.
@@ -28,6 +29,7 @@ import polars as pl
 
 from curate.errors import SchemaError
 from curate.formats.compat import incompatibility
+from curate.formats.lead import openai_lead
 from curate.formats.openai_messages import to_openai
 from curate.formats.pairs import to_alpaca, to_prompt_response
 from curate.formats.sharegpt import WRITE_TAGS
@@ -149,6 +151,8 @@ def _lead_typed(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
     that for any file size. The order is otherwise unchanged. Records are built a slice at a time
     until the row is found (usually in the first slice).
     """
+    if fmt == "openai":  # tool rows add keys and free-form schemas: lead with every shape (lead.py)
+        return openai_lead(df, lambda d: to_records(d, "openai"), batch=WRITE_ROWS)
     key = _LIST_FIELDS.get(fmt)
     if key is None or not df.height:
         return df

@@ -174,17 +174,19 @@ class Run:
                 continue
         return pl.from_dicts(recs, infer_schema_length=None) if recs else pl.DataFrame()
 
-    def trace(self, key: str) -> Any:
-        """What happened to one row, from raw record to training example (see ``curate trace``)."""
+    def trace(self, key: str, *, decode: bool = True) -> Any:
+        """What happened to one row, from raw record to its training examples: token ids, loss mask
+        and the optimizer steps that used them (see ``curate trace``). ``decode=False`` skips the
+        tokenizer (ids and mask are still read)."""
         from curate.report.trace import trace
 
-        return trace(self, key)
+        return trace(self, key, decode=decode)
 
-    # charts (plotly figures, the same the report draws) ------------------------------------------------
+    # charts: plotly figures of the specs the report draws (the report itself never imports plotly) ---
     def plot_funnel(self) -> go.Figure:
         from curate.report import figures
 
-        return figures.funnel(self.manifest["stages"])
+        return figures.funnel(self.manifest["stages"]).figure()
 
     def plot_scores(self, stage: str | int, column: str | None = None) -> go.Figure:
         """The score's distribution, kept vs removed, with the stage's threshold drawn."""
@@ -192,17 +194,19 @@ class Run:
 
         s = self.stage(stage)
         col = column or s.score_columns[0]
-        return figures.score_hist(self.scores(s.index), col, figures.thresholds(self.removed(s.index), col))
+        thr = figures.thresholds(self.removed(s.index), col)
+        return figures.score_hist(self.scores(s.index), col, thr).figure()
 
     def plot_lengths(self) -> go.Figure:
         from curate.report import figures
 
-        return figures.lengths(self.kept(0).collect(), self.output())
+        return figures.lengths(self.kept(0).collect(), self.output()).figure()
 
     def plot_mix(self) -> go.Figure | None:
         from curate.report import figures
 
-        return figures.mix(self.manifest["stages"])
+        fig = figures.mix(self.manifest["stages"])
+        return fig.figure() if fig is not None else None
 
     def plot_tags(self, column: str) -> go.Figure:
         """Counts of a ``tag_*`` (or ``cluster``) column's labels in the output."""
@@ -210,21 +214,23 @@ class Run:
         from curate.report.sections import _label_counts
 
         labels, counts, cov = _label_counts(self.output(), column)
-        return figures.bars(labels, {"rows": counts}, f"{column}: {cov:.0%} of rows labelled", ytitle="rows")
+        title = f"{column}: {cov:.0%} of rows labelled"
+        return figures.bars(labels, {"rows": counts}, title, ytitle="rows").figure()
 
     def plot_clusters(self, column: str = "cluster") -> go.Figure | None:
         """The output's texts in 2-D (char n-gram TF-IDF + SVD), coloured by ``column``."""
         from curate.report.projection import coordinates, scatter
 
         xy = coordinates(self.output(), label=column, seed=self.manifest.get("seed", 0))
-        return scatter(xy, f"coloured by {column}") if xy.height else None
+        return scatter(xy, f"coloured by {column}").figure() if xy.height else None
 
     def plot_loss(self) -> go.Figure | None:
         from curate.report import figures
 
         tr = self.manifest.get("train") or {}
         final = tr.get("final_eval_loss") if isinstance(tr, dict) else None
-        return figures.loss(self.metrics(), final if isinstance(final, (int, float)) else None)
+        fig = figures.loss(self.metrics(), final if isinstance(final, (int, float)) else None)
+        return fig.figure() if fig is not None else None
 
 
 def open_run(run_dir: str | Path) -> Run:

@@ -1,5 +1,9 @@
 """Plotly figures of a run: the report embeds them, ``Run.plot_*`` returns them to a notebook.
 
+Figures are plain dicts (``curate.report.fig.Fig``), not ``plotly.graph_objects``: the report
+never imports plotly (its import and per-figure validation were ~75 % of the report's CPU time);
+``Fig.figure()`` gives the ``Fig`` a notebook shows.
+
 Histograms are binned here with numpy and drawn as bars, so a figure carries ~40 numbers per
 series whatever the row count (a raw ``go.Histogram`` would embed every value: 1M rows = ~10 MB
 of JSON per chart). Skewed distributions (p99 > 20 x median, all >= 0) are binned on log10 and
@@ -12,13 +16,13 @@ import math
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import polars as pl
+
+from curate.report.fig import Fig, nest, subplots
 
 KEEP, DROP, SIDE, ADD, BASE = "#3b7dd8", "#e07b39", "#9a9a9a", "#5a9e6f", "#b0b0b0"
 BINS = 40
 _LAYOUT: dict[str, Any] = {
-    "template": "plotly_white",
     "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
     "height": 320,
     "font": {"family": "system-ui, sans-serif", "size": 12},
@@ -26,8 +30,8 @@ _LAYOUT: dict[str, Any] = {
 }
 
 
-def _fig(title: str, **layout: Any) -> go.Figure:
-    return go.Figure(layout={**_LAYOUT, "title": {"text": title, "x": 0}, **layout})
+def _fig(title: str, **layout: Any) -> Fig:
+    return Fig({**_LAYOUT, "title": {"text": title, "x": 0}, **nest(layout)})
 
 
 def _skewed(v: np.ndarray) -> bool:
@@ -56,7 +60,7 @@ def _np(s: pl.Series | list[Any]) -> np.ndarray:
     return a.to_numpy()
 
 
-def _log_ticks(fig: go.Figure, edges: np.ndarray, axis: str = "xaxis") -> None:
+def _log_ticks(fig: Fig, edges: np.ndarray, axis: str = "xaxis") -> None:
     ks = range(math.floor(edges[0]), math.ceil(edges[-1]) + 1)
     fig.update_layout({axis: {"tickvals": list(ks), "ticktext": [f"{10**k:,.0f}" for k in ks]}})
 
@@ -68,7 +72,7 @@ def hist(
     stacked: bool = False,
     colors: list[str] | None = None,
     xlabel: str = "",
-) -> tuple[go.Figure, np.ndarray, bool]:
+) -> tuple[Fig, np.ndarray, bool]:
     """Bars of several series on shared bins; returns the figure, the bin edges and whether log10."""
     arrays = {k: _np(v) for k, v in series.items()}
     edges, log = _bins(list(arrays.values()))
@@ -122,7 +126,7 @@ def thresholds(removed: pl.DataFrame, col: str) -> list[dict[str, Any]]:
     return out
 
 
-def score_hist(scores: pl.DataFrame, col: str, thr: list[dict[str, Any]]) -> go.Figure:
+def score_hist(scores: pl.DataFrame, col: str, thr: list[dict[str, Any]]) -> Fig:
     """A score's distribution, kept and removed stacked; each threshold drawn, its removed side shaded."""
     kept = scores.filter(~pl.col("removed"))[col]
     rem = scores.filter(pl.col("removed"))[col]
@@ -141,7 +145,7 @@ def score_hist(scores: pl.DataFrame, col: str, thr: list[dict[str, Any]]) -> go.
     return fig
 
 
-def funnel(stages: list[dict[str, Any]]) -> go.Figure:
+def funnel(stages: list[dict[str, Any]]) -> Fig:
     """Rows per stage: kept, removed, sent to a side output (e.g. the eval split), added (repeats)."""
     names = [f"{s['index']:02d} {s['name']}" for s in stages][::-1]
     parts = [
@@ -174,7 +178,7 @@ def bars(
     ytitle: str = "",
     colors: list[str] | None = None,
     height: int = 320,
-) -> go.Figure:
+) -> Fig:
     """Grouped bars: one series per key of ``values``."""
     fig = _fig(title, barmode="group", height=height)
     for i, (name, vals) in enumerate(values.items()):
@@ -183,7 +187,7 @@ def bars(
     return fig
 
 
-def mix(stages: list[dict[str, Any]]) -> go.Figure | None:
+def mix(stages: list[dict[str, Any]]) -> Fig | None:
     """Output mix per group: share of rows, tokens and assistant tokens, beside the target share."""
     st = next(
         (s["stats"] for s in stages if s["name"].startswith("mix.") and s.get("stats", {}).get("groups")),
@@ -212,7 +216,7 @@ def mix(stages: list[dict[str, Any]]) -> go.Figure | None:
     return fig
 
 
-def lengths(before: pl.DataFrame, after: pl.DataFrame, field: str = "all") -> go.Figure:
+def lengths(before: pl.DataFrame, after: pl.DataFrame, field: str = "all") -> Fig:
     """Characters of ``field`` before the first stage and in the output."""
     from curate.fields import field_text
 
@@ -227,12 +231,12 @@ def lengths(before: pl.DataFrame, after: pl.DataFrame, field: str = "all") -> go
     )[0]
 
 
-def loss(metrics: pl.DataFrame, final_eval: float | None = None) -> go.Figure | None:
+def loss(metrics: pl.DataFrame, final_eval: float | None = None) -> Fig | None:
     """Train and eval loss per step; ``final_eval`` (the manifest's, measured after the last step)
     is drawn at the last step when the metrics file has no eval point there."""
     if not metrics.height or "step" not in metrics.columns:
         return None
-    fig = _fig("Loss", xaxis_title="step", yaxis_title="loss")
+    fig = _fig("Loss", xaxis_title_text="step", yaxis_title_text="loss")
     last = metrics["step"].max()
     for col, color in (("loss", KEEP), ("eval_loss", DROP)):
         if col in metrics.columns:
@@ -244,15 +248,12 @@ def loss(metrics: pl.DataFrame, final_eval: float | None = None) -> go.Figure | 
     return fig
 
 
-def train_rate(metrics: pl.DataFrame) -> go.Figure | None:
+def train_rate(metrics: pl.DataFrame) -> Fig | None:
     """Learning rate and throughput per step."""
-    from plotly.subplots import make_subplots
-
     have = [c for c in ("lr", "tokens_per_s") if c in metrics.columns]
     if not have:
         return None
-    fig = make_subplots(rows=1, cols=len(have), subplot_titles=have)
-    fig.update_layout(**_LAYOUT, showlegend=False)
+    fig = subplots(len(have), have, {**_LAYOUT, "showlegend": False})
     for i, col in enumerate(have, start=1):
         d = metrics.select("step", col).drop_nulls()
         fig.add_scatter(

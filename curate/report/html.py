@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from curate.pipeline.rundir import RunDir
+    from curate.report.fig import Fig
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +61,29 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{th}</tr>{body}</table>"
 
 
-def chart(fig: go.Figure | None) -> str:
-    """A figure as a ``<div class="chart">`` that the inlined plotly.js draws on load."""
+def chart(fig: Fig | go.Figure | None) -> str:
+    """A figure as a ``<div class="chart">`` that the inlined plotly.js draws on load.
+
+    A ``Fig`` (plain dicts) is serialized with orjson; a ``go.Figure`` (a caller's own) goes
+    through its ``to_plotly_json``. Either way the markup is what ``Figure.to_html`` writes.
+    """
     if fig is None:
         return ""
-    div = fig.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=f"chart-{next(_ids)}",
-        config={"displaylogo": False, "responsive": True},
+    div_id = f"chart-{next(_ids)}"
+    if hasattr(fig, "to_plotly_json"):
+        import plotly.io as pio
+
+        spec = pio.to_json(fig, validate=False).replace("</", "<\\/")
+        height = fig.layout.height
+    else:
+        spec, height = fig.to_json(), fig.layout.get("height")
+    config = '{"displaylogo": false, "responsive": true}'
+    style = f"height:{height}px; width:100%;" if height else "height:100%; width:100%;"
+    return (
+        f'<div class="chart"><div id="{div_id}" class="plotly-graph-div" style="{style}"></div>'
+        f'<script type="text/javascript">(function(){{var f={spec};'
+        f'Plotly.newPlot("{div_id}", f.data, f.layout, {config});}})();</script></div>'
     )
-    return f'<div class="chart">{div}</div>'
 
 
 def section(anchor: str, title: str, body: str) -> str:
@@ -92,8 +105,6 @@ def _drawn(fn: Callable[[Any], str], run: Any, title: str) -> str:
 
 def render(root: Path) -> str:
     """The report of the run in ``root`` as an HTML string."""
-    from plotly.offline import get_plotlyjs
-
     from curate.report import sections, sections_run
     from curate.report.explore import Run
 
@@ -120,12 +131,24 @@ def render(root: Path) -> str:
     nav = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t, b in parts if b)
     head = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>curate: {e(m['name'])}</title>"
-        f"<style>{CSS}</style><script>{get_plotlyjs()}</script></head><body>"
+        f"<style>{CSS}</style><script>{plotly_js()}</script></head><body>"
         f"<h1>{e(m['name'])}</h1><small>curate {e(m['versions'].get('curate'))} · seed {m['seed']} · "
         f"{m['output']['rows']:,} output rows · {m.get('rejects', 0):,} rejected input records · "
         f"{m['timings'].get('total_s', 0):.1f}s</small><nav>{nav}</nav>"
     )
     return head + "".join(section(a, t, b) for a, t, b in parts) + "</body></html>"
+
+
+def plotly_js() -> str:
+    """plotly.js as shipped in the plotly package, read from its file without importing plotly
+    (``plotly.offline.get_plotlyjs`` imports plotly.io and more: ~0.3 s)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("plotly is not installed: the report inlines its plotly.js")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return (folder / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
 
 
 def write_report(rd: RunDir, manifest: dict[str, Any] | None = None) -> Path:

@@ -19,7 +19,7 @@ from curate.fields import field_text
 from curate.report.explore import preview
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
+    from curate.report.fig import Fig
 
 MAX_POINTS = 2000
 
@@ -55,11 +55,11 @@ def coordinates(df: pl.DataFrame, *, label: str = "cluster", seed: int = 0) -> p
     )
 
 
-def scatter(coords: pl.DataFrame, title: str) -> go.Figure:
+def scatter(coords: pl.DataFrame, title: str) -> Fig:
     """One trace per label, the row's text on hover."""
     from curate.report.figures import _fig
 
-    fig = _fig(title, height=460, xaxis_title="component 1", yaxis_title="component 2")
+    fig = _fig(title, height=460, xaxis_title_text="component 1", yaxis_title_text="component 2")
     for (lab,), g in coords.sort("label").group_by("label", maintain_order=True):
         fig.add_scatter(
             x=g["x"].to_list(),

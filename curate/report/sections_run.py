@@ -32,9 +32,38 @@ def training(run: Run) -> str:
     if samples:
         rows = [[r.get("prompt"), r.get("reference"), r.get("generated")] for r in samples]
         out += "<h3>Generated after training</h3>" + table(["prompt", "reference", "generated"], rows)
+    out += _plan(run)
     if isinstance(tr, dict):
         out += table(["metric", "value"], _scalars(tr))
     return out
+
+
+def _plan(run: Run) -> str:
+    """What the optimizer steps used (train/steps.parquet), and how to see one row's tokens and mask."""
+    import polars as pl
+
+    p = run.rd.train / "steps.parquet"
+    if not p.exists():
+        return ""
+    per = pl.read_parquet(p).group_by("step").agg(
+        pl.len().alias("examples"), pl.col("tokens").sum(), pl.col("targets").sum(), pl.col("epoch").max()
+    )
+    if not per.height:
+        return ""
+    rows = [
+        ["optimizer steps", per.height],
+        ["passes over the data", int(per["epoch"].max()) + 1],
+        ["examples per step (mean)", round(float(per["examples"].mean()), 2)],
+        ["tokens per step (mean)", round(float(per["tokens"].mean()), 1)],
+        ["trained tokens (loss mask) per step (mean)", round(float(per["targets"].mean()), 1)],
+    ]
+    return (
+        "<h3>What the steps used</h3>"
+        + table(["", ""], rows)
+        + "<p class='muted'>Which rows each step trained on is in train/steps.parquet and "
+        "train/examples.parquet; <code>curate trace RUN_DIR ROW_ID</code> shows a row's token ids, "
+        "its loss mask and the steps that used it.</p>"
+    )
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import polars as pl
 
 from curate.fields import field_text
 from curate.report.explore import Run, StageInfo, preview
+from curate.report.trace_train import Example, examples_of
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Trace:
     steps: list[Step]
     final: str
     training: str | None = None
+    examples: list[Example] = field(default_factory=list)  # training examples made from the row
 
     def __str__(self) -> str:
         lines = [f"origin  {self.origin}", f"id      {self.id}"]
@@ -56,6 +58,13 @@ class Trace:
         lines.append(f"result  {self.final}")
         if self.training:
             lines.append(f"train   {self.training}")
+        shown: list[list[int] | None] = []
+        for e in self.examples:
+            lines.append(f"        {e.summary()}")
+            if e.spans and e.ids not in shown:  # a repeated row's copies are the same tokens: once
+                shown.append(e.ids)
+                lines.append("        tokens (trained spans in ⟦ ⟧):")
+                lines += ["          " + ln for ln in e.rendered().splitlines()]
         return "\n".join(lines)
 
 
@@ -80,7 +89,8 @@ def find(run: Run, key: str) -> pl.DataFrame:
 
 
 def raw_record(run: Run, origin: str) -> str | None:
-    """The raw input line (``file:line``) or JSON array element (``file#n``, 1-based) of ``origin``."""
+    """The raw input line (``file:line``, 1-based) or JSON array element (``file#n``, 0-based, as the
+    readers number rows: ``curate.formats.sources``) of ``origin``."""
     recipe = run.manifest.get("recipe_path")
     base = Path(recipe).parent if recipe else run.rd.root
     path, sep, pos = origin.rpartition(":") if ":" in origin else origin.rpartition("#")
@@ -99,7 +109,7 @@ def raw_record(run: Run, origin: str) -> str | None:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     return (
-        json.dumps(data[n - 1], ensure_ascii=False) if isinstance(data, list) and 0 < n <= len(data) else None
+        json.dumps(data[n], ensure_ascii=False) if isinstance(data, list) and 0 <= n < len(data) else None
     )
 
 
@@ -152,25 +162,29 @@ def _step(run: Run, s: StageInfo, origin: str, before: pl.DataFrame) -> tuple[St
     return Step(s.index, s.name, "kept", "", scores), kept
 
 
-def _training(run: Run, row_id: str) -> str | None:
-    if not run.manifest.get("train"):
-        return None
-    out = run.output().with_row_index("i").filter(pl.col("id") == row_id)
-    if not out.height:
-        return None
-    r = out.row(0, named=True)
-    note = f"example {r['i']} of output/train.canonical.parquet (one training example per row)"
-    toks = [f"{k.removeprefix('score_')} {r[k]}" for k in ("score_tokens_rendered", "score_tokens_assistant")]
-    if all(k in r and r[k] is not None for k in ("score_tokens_rendered", "score_tokens_assistant")):
-        note += "; " + ", ".join(toks) + " (the loss-masked tokens)"
+def _training(run: Run, row_id: str, *, decode: bool = True) -> tuple[str | None, list[Example]]:
+    tr = run.manifest.get("train")
+    if not isinstance(tr, dict) or not tr:
+        return None, []
     dropped = run.rd.train / "dropped.jsonl"
-    if dropped.exists() and row_id in dropped.read_text(encoding="utf-8"):
-        note += "; DROPPED by the trainer (see train/dropped.jsonl)"
-    return note
+    if dropped.exists():
+        for line in dropped.read_text(encoding="utf-8").splitlines():
+            d = json.loads(line) if row_id in line else {}
+            if row_id in str(d.get("id", "")).split(","):
+                return f"DROPPED by the trainer ({d['split']}): {d['reason']} (train/dropped.jsonl)", []
+    examples, note = examples_of(run.rd.train, tr, row_id, decode=decode)
+    if not examples:
+        return note or "not among the training examples (held out for the trainer's eval?)", []
+    n = len(examples)
+    head = f"{n} training example{'s' if n > 1 else ''} from this row"
+    return head + (f"; {note}" if note else ""), examples
 
 
-def trace(run: Run, key: str) -> Trace:
-    """Follow the row that ``key`` names through every stage of ``run``."""
+def trace(run: Run, key: str, *, decode: bool = True) -> Trace:
+    """Follow the row that ``key`` names through every stage of ``run``, into training when it ran.
+
+    ``decode=False`` reads the examples' token ids and mask but does not load the tokenizer.
+    """
     hits = find(run, key)
     if not hits.height:
         raise KeyError(f"no input row matches {key!r} (tried id, origin and text)")
@@ -188,8 +202,8 @@ def trace(run: Run, key: str) -> Trace:
             final = f"held out in {step.outcome[5:]} by {s.name}"
             break
     last_id = before["id"][0] if before.height else row["id"]
-    training = _training(run, last_id) if final == "in the output" else None
-    t = Trace(origin, row["id"], raw_record(run, origin), steps, final, training)
+    training, examples = _training(run, last_id, decode=decode) if final == "in the output" else (None, [])
+    t = Trace(origin, row["id"], raw_record(run, origin), steps, final, training, examples)
     if hits.height > 1:
         t.final += f" (first of {hits.height} matching rows)"
     return t

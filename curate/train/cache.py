@@ -61,6 +61,11 @@ class TokenizedSet:
     def __len__(self) -> int:
         return int(self._starts[-1])
 
+    @property
+    def table(self) -> pa.Table:
+        """The memory-mapped Arrow table (``input_ids``, ``mask``, ``row_ids``, ``kind``, ``n_targets``)."""
+        return self._table
+
     def _loc(self, i: int) -> tuple[int, int, int]:
         c = int(np.searchsorted(self._starts, i, side="right") - 1)
         j = i - int(self._starts[c])

@@ -33,6 +33,7 @@ from curate.train.lora import load_base, param_groups, plora_merge, prepare, sav
 from curate.train.loss import VARLEN, attention_impl, causal_parts
 from curate.train.metrics import Metrics
 from curate.train.optim import SpikeGuard, lr_at, runtime
+from curate.train.record import write_plan
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def train(
         group_by_length=cfg.group_by_length and not packing,
     )
     check_targets(steps, tr.n_targets)
+    recorded = write_plan(out_dir, steps, tr) if dist.main else {}  # for `curate trace`
     if model is None:
         model = load_base(cfg, rt.device, rt.dtype if cfg.method == "qlora" else torch.float32)
     if getattr(model, "hf_quantizer", None) is None:  # a 4-bit model is placed at load and cannot move
@@ -251,6 +253,10 @@ def train(
         "attention": attn,
         **trainable_counts(model),
         "metrics_file": str(metrics.path),
+        # where the token ids and loss masks are (the tokenized cache), and which steps used which
+        "tokenized_train": str(tr.path),
+        "tokenized_eval": str(ev.path) if ev else None,
+        **recorded,
     }
     summary.update(
         save_trained(

@@ -14,6 +14,7 @@ from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
 from curate.schema import content_id
 from curate.stages.mix.allocate import allocate
+from curate.stages.mix.ratio import repeat_warning
 from curate.stages.mix.report import merge_groups
 from curate.stages.mix.tokens import UNIT_COLUMN, measure, tokenizer_for
 
@@ -28,9 +29,12 @@ class MixIntoPretraining(GlobalStage):
     Multi-Task Instruction Pretraining (Cheng et al. 2024, "Instruction Pre-Training") finds that
     continued pretraining which also sees instruction-response pairs as raw text learns the domain
     and keeps task formats. The text corpus is the anchor and is kept whole; instruction documents
-    are sampled to ``share`` of the output (down without replacement, reason ``mix_downsampled``, or
-    repeated up to ``max_copies_per_row``). Output rows are ``kind=text``; each rendered row keeps its
-    source, origin, domain and task, gets a new content id, and names its chat row in ``tag_chat_id``.
+    are sampled to ``share`` of the output (down without replacement, reason ``mix_downsampled``).
+    Rows are repeated only when the recipe asks (``max_copies_per_row`` > 1; it was 3 by default and
+    silent); otherwise a share the rows cannot reach is a run warning with the share achieved, and
+    repeats, when asked for, are a run warning too (CLI summary, manifest, report). Output rows are
+    ``kind=text``; each rendered row keeps its source, origin, domain and task, gets a new content
+    id, and names its chat row in ``tag_chat_id``.
     ``template: plain`` needs no model and suits base models without a chat template.
     """
 
@@ -42,7 +46,13 @@ class MixIntoPretraining(GlobalStage):
         template: Literal["plain", "chat_template"] = Field(
             "plain", description="plain `User:`/`Assistant:` blocks, or the model's chat template"
         )
-        max_copies_per_row: int = Field(3, ge=1, description="most times one instruction row may appear")
+        max_copies_per_row: int = Field(
+            1,
+            ge=1,
+            description="most times one instruction row may appear; 1 (default) never repeats a row "
+            "and a share it cannot reach is a run warning with the share achieved; >1 up-samples, "
+            "and the repeats are a run warning",
+        )
         model: str | None = Field(
             None, description="tokenizer for tokens and chat_template (default: training model)"
         )
@@ -94,18 +104,30 @@ class MixIntoPretraining(GlobalStage):
         )
         inst = next((g for g in groups if g["group"] == "instructions"), None)
         got = inst["units_out"] / (inst["units_out"] + have["corpus"]) if inst else 0.0
+        warnings = []
+        if inst is None or not inst["met"]:
+            warnings.append(
+                f"achieved an instruction share of {got:.3f} instead of {cfg.share:g} ({cfg.unit}) "
+                f"with max_copies_per_row={cfg.max_copies_per_row}; add instruction data, lower share,"
+                " or set max_copies_per_row > 1 to repeat rows"
+            )
+        if alloc.added:
+            warnings.append(repeat_warning(alloc.added, alloc.kept.height, cfg.max_copies_per_row))
+        for w in warnings:
+            log.warning("mix.into_pretraining: %s", w)
         stats = {
             "unit": cfg.unit,
             "template": cfg.template,
             "share_target": cfg.share,
             "share_achieved": round(got, 4),
+            "repeats": alloc.added,
             "groups": groups,
-            "warnings": []
-            if inst is None or inst["met"]
-            else [f"share {cfg.share} needs more repeats; got {got:.3f}"],
+            "warnings": warnings,
         }
         kept = alloc.kept.drop(PART, "__ci")
-        return StageResult(kept=kept, removed=removed, added=alloc.added, stats=stats)
+        return StageResult(
+            kept=kept, removed=removed, added=alloc.added, stats=stats, warnings=list(warnings)
+        )
 
     def _render(self, chats: pl.DataFrame, tok: object | None) -> pl.DataFrame:
         """Chat rows -> kind=text rows with the rendered conversation as ``text``."""

@@ -47,3 +47,22 @@ def test_token_share_with_chat_template(corpus_and_chat: pl.DataFrame, ctx: Stag
 def test_needs_a_text_corpus(chat: pl.DataFrame):
     with pytest.raises(StageError, match="kind=text"):
         MixIntoPretraining({"unit": "examples"}).apply(chat)
+
+
+def test_never_repeats_unless_asked_and_says_what_it_achieved(corpus_and_chat: pl.DataFrame):
+    # 60 conversations cannot be 80 % of 136 documents + them: the default uses each once and warns
+    res = MixIntoPretraining({"share": 0.8, "unit": "examples"}, ctx=StageContext(seed=3)).apply(
+        corpus_and_chat
+    )
+    docs = res.kept.filter(pl.col("tag_chat_id").is_not_null())
+    assert res.added == 0 and docs.height == 60 and docs["tag_chat_id"].n_unique() == 60
+    assert res.stats["share_achieved"] == pytest.approx(60 / 196, abs=1e-3)
+    assert len(res.warnings) == 1
+    assert "achieved an instruction share of 0.306 instead of 0.8" in res.warnings[0]
+    assert res.stats["warnings"] == res.warnings  # the runner copies StageResult.warnings to the manifest
+
+    asked = MixIntoPretraining(
+        {"share": 0.8, "unit": "examples", "max_copies_per_row": 3}, ctx=StageContext(seed=3)
+    ).apply(corpus_and_chat)
+    assert asked.added > 0 and asked.kept.height == corpus_and_chat.height + asked.added
+    assert any("are repeats (max_copies_per_row=3)" in w for w in asked.warnings)
