@@ -43,6 +43,7 @@ class Run:
     tool: str
     argv: list[str]
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # user + system of the process and the children it reaped (wait4's rusage)
     rss_tree_mb: float = 0.0
     rss_max_proc_mb: float = 0.0
     load_avg: float = 0.0
@@ -50,6 +51,7 @@ class Run:
     error: str | None = None
     walls: list[float] = field(default_factory=list)  # every repeat; wall_s etc. are the fastest's
     compiled: list[bool] = field(default_factory=list)  # per repeat: numba compiled inside the run
+    cpus: list[float] = field(default_factory=list)  # every repeat's cpu_s
 
 
 def kernel_cache() -> dict[str, int]:
@@ -99,6 +101,7 @@ def execute(run: Run, log: Path) -> Run:
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         run.wall_s = time.perf_counter() - t0
+        run.cpu_s = usage.ru_utime + usage.ru_stime
         done.set()
         sampler.join()
     code = os.waitstatus_to_exitcode(status)
@@ -164,6 +167,11 @@ def plan(tasks: list[str], out: Path, workers: int, sample: Path | None) -> list
             ],
         )
 
+    def pyset(task: str) -> Run:  # the floor: a plain Python script with a set of hashes
+        o = str(out / f"{task}-pyset")
+        argv = [PY["curate"], str(PEERS / "pyset_run.py"), task, "--input", corpus, "--out", o]
+        return Run(task, "python-set", argv)
+
     def mh(tool: str, task: str, inp: str = corpus) -> Run:
         return Run(
             task,
@@ -186,7 +194,7 @@ def plan(tasks: list[str], out: Path, workers: int, sample: Path | None) -> list
         elif t == "rules_dt":
             runs += [cur(t), cli(t), dt(t)]
         elif t == "exact":
-            runs += [cur(t), cli(t), dj(t), dt(t)]
+            runs += [cur(t), cli(t), pyset(t), dj(t), dt(t)]
         elif t == "minhash":
             runs += [cur(t), cli(t), mh("rensa", t), mh("datasketch", t), dt(t), dj(t)]
         elif t == "sketch":  # signatures alone, same shingle hashes: curate's kernel vs rensa's
@@ -200,15 +208,16 @@ def plan(tasks: list[str], out: Path, workers: int, sample: Path | None) -> list
 def table(runs: list[Run]) -> str:
     head = (
         "| task | tool | docs in | docs kept | wall s | docs/s | ratio (tool/curate time) "
-        "| core s | peak RSS tree MB | peak RSS 1 proc MB | load avg | every run's wall s |"
+        "| core s | peak RSS tree MB | peak RSS 1 proc MB | load avg | every run's wall s "
+        "| every run's cpu s |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     base = {r.task: r.wall_s for r in runs if r.tool == "curate" and r.result}
     for r in runs:
         if r.task == "quality":
             continue
         if not r.result:
-            lines.append(f"| {r.task} | {r.tool} | | | | | failed: {r.error} | | | | | |")
+            lines.append(f"| {r.task} | {r.tool} | | | | | failed: {r.error} | | | | | | |")
             continue
         n = r.result.get("docs_in") or next(
             x.result["docs_in"] for x in runs if x.tool == "curate" and x.result
@@ -221,7 +230,7 @@ def table(runs: list[Run]) -> str:
         lines.append(
             f"| {r.task} | {r.tool} | {n} | {r.result['docs_kept']} | {r.wall_s:.1f} | {n / r.wall_s:,.0f} | "
             f"{ratio} | {r.result['core_s']:.1f} | {r.rss_tree_mb:,.0f} | {r.rss_max_proc_mb:,.0f} "
-            f"| {r.load_avg:.1f} | {walls} |"
+            f"| {r.load_avg:.1f} | {walls} | {', '.join(f'{c:.2f}' for c in r.cpus)} |"
         )
     return "\n".join(lines)
 
@@ -284,15 +293,17 @@ def main() -> None:
             got = execute(replace(r, argv=argv, walls=[]), out / f"{r.task}-{r.tool}.{k}.log")
             compiled = r.tool.startswith("curate") and kernel_cache() != before
             r.walls.append(got.wall_s)
+            r.cpus.append(got.cpu_s)
             r.compiled.append(compiled)
             last[i] = got
             if got.result and not compiled and (i not in best or got.wall_s < best[i].wall_s):
                 best[i] = got
-            status = f"{got.wall_s:.1f}s" if got.result else got.error
+            status = f"{got.wall_s:.1f}s (cpu {got.cpu_s:.1f}s)" if got.result else got.error
             if compiled:
                 status += "  (* numba compiled during the run: a kernel source changed; not counted)"
             print(f"    {status}  (load avg {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
-    runs = [replace(best.get(i, last[i]), walls=r.walls, compiled=r.compiled) for i, r in enumerate(runs)]
+    runs = [replace(best.get(i, last[i]), walls=r.walls, compiled=r.compiled, cpus=r.cpus)
+            for i, r in enumerate(runs)]
     md = [f"machine: {os.cpu_count()} cores, load average at the end {os.getloadavg()}", "", table(runs)]
     if sample is not None:
         outputs = {r.tool: out / f"quality-{r.tool}" for r in runs if r.task == "quality" and r.result}

@@ -30,7 +30,7 @@ from curate.pipeline.rundir import RunDir
 from curate.pipeline.runner import StageRecord, run_stages
 from curate.pipeline.stage import StageContext, available_cpus
 from curate.recipe import Recipe, built
-from curate.schema import REJECT_SCHEMA, conform, empty
+from curate.schema import ID_VERSION, REJECT_SCHEMA, conform, empty
 from curate.version import __version__
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class Runner:
         fp = fingerprint(
             "read",
             __version__,
+            ID_VERSION,  # the ids the read writes: a new normalization re-reads every source
             [s.model_dump() for s in self.recipe.sources],
             {k: files_fingerprint(v) for k, v in files.items()},
             self.recipe.on_error,

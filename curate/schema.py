@@ -7,6 +7,7 @@ its system prompt in ``system`` and a ShareGPT-style tool schema in ``tools``. A
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,11 +56,42 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
 _SEP_FIELD, _SEP_TURN, _SEP_ROLE = "\x1f", "\x1e", "\x1d"
 
 
+# Bumped whenever ``content_key`` changes: every row id and every cache keyed by one changes with it
+# (run fingerprints include it). 2: per-character NFKC (``fold_map``) instead of whole-string NFKC.
+ID_VERSION = 2
+
+
+@functools.cache
+def fold_map() -> dict[int, str]:
+    """NFKC of each Basic Multilingual Plane character that NFKC changes: curate's one fold table.
+
+    Applied one character at a time (``str.translate``), so a decomposed accent is not recomposed
+    with its letter and characters outside the BMP stay as they are. ``text.normalize.char_folds``
+    (exact and MinHash dedup keys) and the content-id kernel (``text.normalize_keys``) are built
+    from this map, so ids and dedup fold every character the same way. ~5,700 entries, ~0.05 s.
+    """
+    out: dict[int, str] = {}
+    for c in range(0x10000):
+        if 0xD800 <= c < 0xE000:  # surrogates map to themselves
+            continue
+        ch = chr(c)
+        folded = unicodedata.normalize("NFKC", ch)
+        if folded != ch:
+            out[c] = folded
+    return out
+
+
 def normalize(text: str | None) -> str:
-    """NFKC and collapsed whitespace: the form two copies of one record agree on."""
+    """The form two copies of one record agree on: ``fold_map`` per character, then whitespace
+    collapsed as ``str.split`` does (runs become one space, ends trimmed).
+
+    ASCII is its own fold, so ASCII text only has its whitespace collapsed.
+    """
     if not text:
         return ""
-    return " ".join(unicodedata.normalize("NFKC", text).split())
+    if not text.isascii():
+        text = text.translate(fold_map())
+    return " ".join(text.split())
 
 
 def content_key(

@@ -146,7 +146,7 @@ def read_jsonl(path: Path) -> Iterator[Item]:
         for lineno, line in enumerate(f, 1):
             if lineno == 1 and line.startswith(BOM):
                 line = line[len(BOM):]
-            if not line.strip():
+            if not line or line.isspace():  # not ``strip()``: that copies every line
                 continue
             try:
                 yield lineno, loads(line), None, line

@@ -27,7 +27,7 @@ class TextReader:
             raise RecordError(f"missing_field: {self.field}")
         if not isinstance(text, str):
             raise RecordError(f"non_string_content: {self.field} ({type(text).__name__})")
-        if not text.strip():
+        if not text or text.isspace():  # not ``strip()``: that copies the document
             raise RecordError("empty_text: document is blank")
         return "text", None, [], None, text
 

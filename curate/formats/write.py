@@ -170,6 +170,17 @@ def _lead_typed(df: pl.DataFrame, fmt: str) -> pl.DataFrame:
 WRITE_ROWS = 20_000
 
 
+def _plain(dtype: pl.DataType) -> bool:
+    """Strings, integers, booleans and lists/structs of them: polars' NDJSON writer gives the bytes
+    orjson gives for these (checked on real rows and every JSON escape in ``tests/formats``), ~3x
+    faster and without a dict per row. Floats are left to orjson (their shortest repr may differ)."""
+    if isinstance(dtype, pl.List):
+        return _plain(dtype.inner)
+    if isinstance(dtype, pl.Struct):
+        return all(_plain(f.dtype) for f in dtype.fields)
+    return dtype == pl.Utf8 or dtype == pl.Boolean or dtype == pl.Null or dtype.is_integer()
+
+
 def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
           file_format: Literal["jsonl", "json", "parquet"] = "jsonl") -> Path:
     """Write ``df`` as ``fmt`` records to ``path`` (parent folders created); returns the path."""
@@ -186,6 +197,10 @@ def write(df: pl.DataFrame, path: str | Path, *, fmt: str,
         df = df.with_columns(pl.col(strings).fill_null(""))
     if file_format == "jsonl":
         df = _lead_typed(df, fmt)
+        framed = to_frame(df, fmt)
+        if framed is not None and all(_plain(t) for t in framed.schema.values()):
+            framed.write_ndjson(path)
+            return path
     dumps = orjson.dumps
     with open(path, "wb") as f:
         if file_format == "json":

@@ -81,3 +81,23 @@ def test_empty_table_and_bad_file_format(tmp_path: Path, chats: pl.DataFrame) ->
     assert write(chats.head(0), tmp_path / "e.jsonl", fmt="alpaca").read_text() == ""
     with pytest.raises(SchemaError, match="unknown file_format"):
         write(chats, tmp_path / "x.csv", fmt="alpaca", file_format="csv")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["sharegpt", "text", "canonical"])
+def test_jsonl_from_polars_writer_has_orjson_bytes(chats: pl.DataFrame, tmp_path: Path, fmt: str) -> None:
+    """The formats built as frames are written by polars' NDJSON writer: byte for byte what
+    ``orjson.dumps`` of each record gives, including every escape JSON has."""
+    import orjson
+
+    from curate.schema import text_row
+
+    edge = "a\x00b\x1f\x7f\u2028\u2029\"\\ \t\r\n\U0001f600 é\x08\x0c"
+    df = chats
+    if fmt != "sharegpt":
+        df = pl.concat([chats, pl.DataFrame([text_row(edge, origin="edge")], schema=chats.schema)])
+    path = write(df, tmp_path / "out.jsonl", fmt=fmt)
+    want = b"".join(orjson.dumps(r) + b"\n" for r in to_records(df, fmt)) if fmt != "canonical" else None
+    if fmt == "canonical":
+        filled = df.with_columns(pl.col([c for c, t in df.schema.items() if t == pl.Utf8]).fill_null(""))
+        want = b"".join(orjson.dumps(r) + b"\n" for r in filled.to_dicts())
+    assert path.read_bytes() == want
