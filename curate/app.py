@@ -29,10 +29,10 @@ from curate.pipeline.progress import mode as progress_mode
 from curate.pipeline.progress import run_log, status
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.runner import StageRecord, run_stages
-from curate.pipeline.shards import Shards, shard_name, write_shard
+from curate.pipeline.shards import Shards, ShardWriter
 from curate.pipeline.stage import StageContext, available_cpus
 from curate.recipe import Recipe, built
-from curate.schema import REJECT_SCHEMA, conform, empty
+from curate.schema import REJECT_SCHEMA, empty
 from curate.version import __version__
 
 log = logging.getLogger(__name__)
@@ -118,12 +118,8 @@ class Runner:
             )
             return sdir, fp
         rejects = []
-        tmp = RunDir.open_stage(sdir, fp, fresh=True)
-        shards = [0]
-
-        def sink(part: pl.DataFrame) -> None:
-            write_shard(conform(part), tmp / shard_name(shards[0]))
-            shards[0] += 1
+        shards = ShardWriter(RunDir.open_stage(sdir, fp, fresh=True))
+        sink = shards.add
 
         rows = 0
         for spec in self.recipe.sources:
@@ -151,8 +147,7 @@ class Runner:
                 res.format,
                 res.rejects.height,
             )
-        if not shards[0]:
-            sink(empty())
+        shards.close(empty())
         rej = pl.concat(rejects, how="diagonal_relaxed") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
         RunDir.write_parquet(rej, self.rd.rejects)
         self.n_rejects = rej.height

@@ -29,9 +29,7 @@ from typing import Any
 import polars as pl
 
 from curate.errors import InputError
-from curate.pipeline.shards import CHECKPOINT, shard_name, write_shard
-
-SHARD_ROWS = 50_000  # a materializing stage's kept rows are cut into shards this long (as the reader's)
+from curate.pipeline.shards import CHECKPOINT, SHARD_ROWS, shard_name, write_shard
 
 
 class RunDir:

@@ -37,6 +37,53 @@ def write_shard(df: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+SHARD_ROWS = 100_000  # = LocalExecutor.BATCH_ROWS: a read's shards cut where the in-memory batches did
+SHARD_BYTES = 256 << 20  # ... or sooner, when this much (polars' estimate) has gathered: long documents
+
+
+class ShardWriter:
+    """Canonical parts in, ``kept-NNNNN.parquet`` shards of exactly ``SHARD_ROWS`` rows out (the
+    last one shorter), so a small read is one shard and a large one splits where a whole-table
+    run's batches would: the shards change nothing, not even the merged stats of a row stage."""
+
+    def __init__(self, sdir: Path) -> None:
+        self.sdir, self.count = sdir, 0
+        self.parts: list[pl.DataFrame] = []
+        self.rows = self.bytes = 0
+
+    def add(self, part: pl.DataFrame) -> None:
+        from curate.schema import conform
+
+        part = conform(part)
+        self.parts.append(part)
+        self.rows += part.height
+        self.bytes += part.estimated_size()
+        if self.rows >= SHARD_ROWS or self.bytes >= SHARD_BYTES:
+            self._flush(final=self.bytes >= SHARD_BYTES)
+
+    def _flush(self, *, final: bool) -> None:
+        df = pl.concat(self.parts, how="vertical") if len(self.parts) > 1 else self.parts[0]
+        self.parts = []
+        start = 0
+        while df.height - start >= SHARD_ROWS or (final and start < df.height):
+            self._write(df.slice(start, SHARD_ROWS))
+            start += SHARD_ROWS
+        rest = df.slice(start)
+        self.parts = [rest] if rest.height else []
+        self.rows, self.bytes = rest.height, rest.estimated_size() if rest.height else 0
+
+    def _write(self, df: pl.DataFrame) -> None:
+        write_shard(df, self.sdir / shard_name(self.count))
+        self.count += 1
+
+    def close(self, empty: pl.DataFrame) -> None:
+        """Write what is left (an empty shard when nothing was read: a table always has one)."""
+        if self.parts:
+            self._flush(final=True)
+        if not self.count:
+            self._write(empty)
+
+
 @dataclass(frozen=True)
 class Shards:
     """The kept shards of one stage directory, in row order, with their row counts."""

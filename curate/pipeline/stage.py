@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from curate.pipeline.stats import Count, Same  # noqa: F401 (re-exported: stages type their stats)
 from curate.schema import REMOVED_SCHEMA
 
 
