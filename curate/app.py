@@ -29,7 +29,7 @@ from curate.pipeline.progress import mode as progress_mode
 from curate.pipeline.progress import run_log, status
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.runner import StageRecord, run_stages
-from curate.pipeline.shards import Shards, ShardWriter
+from curate.pipeline.shards import SHARD_ROWS, Shards, ShardWriter
 from curate.pipeline.stage import StageContext, available_cpus
 from curate.recipe import Recipe, built
 from curate.schema import REJECT_SCHEMA, empty
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunResult:
     """The outcome of ``run``: where things are and what happened. ``output`` (the final table)
-    is read from the last stage's shards when first asked for, so a large run does not hold it."""
+    of a run larger than one shard is read from the last stage's shards when first asked for, so
+    a large run does not hold it."""
 
     run_dir: RunDir
     manifest: dict[str, Any]
@@ -331,7 +332,10 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
     from curate.report.html import write_report
 
     write_report(runner.rd, manifest)
-    return RunResult(run_dir=runner.rd, manifest=manifest, data=table, side=side)
+    res = RunResult(run_dir=runner.rd, manifest=manifest, data=table, side=side)
+    if table.height <= SHARD_ROWS:  # small: load it now, as a whole-table run held it anyway
+        _ = res.output
+    return res
 
 
 def _narrow(table: pl.DataFrame | Shards) -> pl.DataFrame:

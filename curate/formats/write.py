@@ -288,7 +288,11 @@ def _lead_position(chunks: Callable[[], Iterator[pl.DataFrame]], fmt: str) -> tu
 
 
 def _parquet_chunks(chunks: Callable[[], Iterator[pl.DataFrame]], path: Path, fmt: str | None) -> Path:
-    """Each frame to its own file (as ``fmt``, or the raw table when None), then one streamed sink."""
+    """Each frame to its own file (as ``fmt``, or the raw table when None), then appended, one file
+    in memory at a time, as row groups of one file (pyarrow's writer; the types unified first,
+    since a frame of single-turn rows has an empty ``history`` where later ones have pairs)."""
+    import pyarrow.parquet as pq
+
     parts = path.parent / f".{path.name}.parts"
     parts.mkdir(parents=True, exist_ok=True)
     files = []
@@ -299,10 +303,18 @@ def _parquet_chunks(chunks: Callable[[], Iterator[pl.DataFrame]], path: Path, fm
         else:
             _write_parquet(df, p, fmt)
         files.append(p)
-    scans = [pl.scan_parquet(p) for p in files]
-    pl.concat(scans, how="diagonal_relaxed").sink_parquet(path)
-    for p in files:
-        p.unlink()
+    empty = pl.concat([pl.read_parquet(p, n_rows=0) for p in files], how="diagonal_relaxed")
+    writer = None
+    try:
+        for p in files:
+            table = pl.concat([empty, pl.read_parquet(p)], how="diagonal_relaxed").to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table)
+            p.unlink()
+    finally:
+        if writer is not None:
+            writer.close()
     parts.rmdir()
     return path
 

@@ -108,6 +108,7 @@ def run_stages(
     side: dict[str, pl.DataFrame] = {}
     how: Mode = progress if isinstance(progress, str) else ("bar" if progress else "off")
     streams = bool(getattr(executor, "streams", False))
+    given_frame = isinstance(table, pl.DataFrame)
     i = 1
     while i <= len(specs):
         spec = specs[i - 1]
@@ -181,8 +182,8 @@ def run_stages(
         log.info("stage %s: kept %d, removed %d (%.2fs)", spec.name, rec.kept, rec.removed, rec.seconds)
         i += 1
     rd.end()
-    if isinstance(table, Path):
-        return (Shards.of(table) if streams else RunDir.read_kept(table)), side
+    if isinstance(table, Path):  # a frame in, a frame out (the API's callers); a run dir in, shards out
+        return (Shards.of(table) if streams and not given_frame else RunDir.read_kept(table)), side
     return table, side
 
 
