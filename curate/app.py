@@ -186,7 +186,9 @@ class Runner:
             workers=self.recipe.workers or available_cpus(),
         )
 
-    def run_stages(self, table: pl.DataFrame | Path, fp: str) -> tuple[pl.DataFrame | Shards, dict[str, pl.DataFrame]]:
+    def run_stages(
+        self, table: pl.DataFrame | Path, fp: str
+    ) -> tuple[pl.DataFrame | Shards, dict[str, pl.DataFrame]]:
         """The recipe's stages on ``table`` (see ``pipeline.runner.run_stages``)."""
         return run_stages(
             self.recipe.stages,
@@ -309,8 +311,10 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
     outputs = runner.write_output(table, side)
     timings = {"read_s": round(t_read - t_start, 3), "stages_s": round(t_stages - t_read, 3)}
     manifest = runner.manifest(table, outputs, warnings, license_manifest(narrow, recipe), timings)
-    write_manifest(runner.rd.manifest, manifest)
-    if recipe.train is not None and train:
+    training = recipe.train is not None and train
+    if not training:  # with training the manifest waits for it: a run is complete only when trained
+        write_manifest(runner.rd.manifest, manifest)
+    if training:
         from curate.train import run_training
 
         t0 = time.perf_counter()
@@ -329,13 +333,22 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
             manifest["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
     manifest["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
     write_manifest(runner.rd.manifest, manifest)
-    from curate.report.html import write_report
-
-    write_report(runner.rd, manifest)
+    _write_report(runner.rd)
     res = RunResult(run_dir=runner.rd, manifest=manifest, data=table, side=side)
     if table.height <= SHARD_ROWS:  # small: load it now, as a whole-table run held it anyway
         _ = res.output
     return res
+
+
+def _write_report(rd: RunDir) -> None:
+    """``report.html`` through a temp file and a rename: a killed run never leaves half a report."""
+    import os
+
+    from curate.report.html import render
+
+    tmp = rd.report.with_name(rd.report.name + ".tmp")
+    tmp.write_text(render(rd.root), encoding="utf-8")
+    os.replace(tmp, rd.report)
 
 
 def _narrow(table: pl.DataFrame | Shards) -> pl.DataFrame:

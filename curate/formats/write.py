@@ -255,7 +255,8 @@ def write_chunks(chunks: Callable[[], Iterator[pl.DataFrame]], path: str | Path,
                 if file_format == "jsonl":
                     f.write(b"".join(dumps(r, default=str) + b"\n" for r in records))
                 elif records:
-                    f.write((b"" if first_rec else b",\n") + b",\n".join(dumps(r, default=str) for r in records))
+                    sep = b"" if first_rec else b",\n"
+                    f.write(sep + b",\n".join(dumps(r, default=str) for r in records))
                     first_rec = False
         if file_format == "json":
             f.write(b"\n]\n")

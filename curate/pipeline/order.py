@@ -66,7 +66,9 @@ def _bucket(table: Shards, *, seed: int, scratch: Path) -> list[Path]:
             for b in np.unique(ids):
                 part = tagged.filter(pl.Series(ids == b)).to_arrow()
                 if b not in writers:
-                    writers[b] = pq.ParquetWriter(paths[b], part.schema, compression="zstd", compression_level=1)
+                    writers[b] = pq.ParquetWriter(
+                        paths[b], part.schema, compression="zstd", compression_level=1
+                    )
                 writers[b].write_table(part)
     finally:
         for w in writers.values():

@@ -12,7 +12,8 @@ the runner expects; it is written last, into ``NN-<stage>.tmp``, renamed into pl
 never leaves a half stage that looks done. A streamed stage (``executors.segment``) fills its
 ``.tmp`` shard by shard, each shard's files before its ``part-NNNNN.pkl`` marker; the ``.tmp`` dir
 records its fingerprint, so a re-run of the same recipe keeps the finished shards (resume at shard
-granularity) and one of a changed recipe starts the stage afresh. The run as a whole follows the same rule: a run starts by
+granularity) and one of a changed recipe starts the stage afresh.
+The run as a whole follows the same rule: a run starts by
 deleting ``manifest.json``, writes its outputs under ``.partial/`` and renames them into place, and
 writes the manifest last (atomically). A run directory without a manifest is incomplete, and every
 reader (``read_manifest``) refuses it instead of reading old or half-written files as a finished run.

@@ -131,11 +131,23 @@ def run_stages(
             rd.clear_from(i)
             if cls.scope == "row":
                 seg = [(i, spec, fp_in, fp)]
-                while i + len(seg) <= len(specs) and registry.get(specs[i + len(seg) - 1].name).scope == "row":
+                while (
+                    i + len(seg) <= len(specs) and registry.get(specs[i + len(seg) - 1].name).scope == "row"
+                ):
                     nxt = specs[i + len(seg) - 1]
                     seg.append((i + len(seg), nxt, seg[-1][3], _fp(seg[-1][3], nxt, seed)))
-                table = _segment(seg, Shards.of(table), rd=rd, ctx=ctx, executor=executor, seed=seed,
-                                 records=records, side=side, force=force, how=how)
+                table = _segment(
+                    seg,
+                    Shards.of(table),
+                    rd=rd,
+                    ctx=ctx,
+                    executor=executor,
+                    seed=seed,
+                    records=records,
+                    side=side,
+                    force=force,
+                    how=how,
+                )
                 fp = seg[-1][3]
                 i += len(seg)
                 continue
@@ -199,14 +211,36 @@ def _record(index: int, name: str, fp: str, t: Totals, seconds: float, compile_s
             stage=name,
             hint="a stage must return every input row as kept, removed or side output",
         )
-    return StageRecord(index, name, t.rows_in, t.kept, t.removed, added=t.added, side=t.side,
-                       reasons=t.reasons, seconds=round(seconds, 3), compile_s=round(compile_s, 3),
-                       fingerprint=fp, stats=t.stats, warnings=t.warnings)
+    return StageRecord(
+        index,
+        name,
+        t.rows_in,
+        t.kept,
+        t.removed,
+        added=t.added,
+        side=t.side,
+        reasons=t.reasons,
+        seconds=round(seconds, 3),
+        compile_s=round(compile_s, 3),
+        fingerprint=fp,
+        stats=t.stats,
+        warnings=t.warnings,
+    )
 
 
-def _segment(seg: list[tuple[int, Any, str, str]], src: Shards, *, rd: RunDir, ctx: StageContext,
-             executor: Any, seed: int, records: list[StageRecord], side: dict[str, pl.DataFrame],
-             force: bool, how: Mode) -> Path:
+def _segment(
+    seg: list[tuple[int, Any, str, str]],
+    src: Shards,
+    *,
+    rd: RunDir,
+    ctx: StageContext,
+    executor: Any,
+    seed: int,
+    records: list[StageRecord],
+    side: dict[str, pl.DataFrame],
+    force: bool,
+    how: Mode,
+) -> Path:
     """Consecutive row stages streamed over ``src``'s shards (``executors.segment``); their last dir."""
     steps = []
     for index, spec, fp_in, fp in seg:
@@ -231,8 +265,9 @@ def _segment(seg: list[tuple[int, Any, str, str]], src: Shards, *, rd: RunDir, c
     return steps[-1].sdir
 
 
-def _decided(stage: Any, index: int, fp: str, src: Shards, *, rd: RunDir, records: list[StageRecord],
-             how: Mode) -> Path:
+def _decided(
+    stage: Any, index: int, fp: str, src: Shards, *, rd: RunDir, records: list[StageRecord], how: Mode
+) -> Path:
     """A global stage that decides from narrow columns (``GlobalStage.decide``), applied per shard."""
     sdir = rd.stage_dir(index, stage.name)
     t0 = time.perf_counter()
@@ -243,8 +278,9 @@ def _decided(stage: Any, index: int, fp: str, src: Shards, *, rd: RunDir, record
         except StageError:
             raise
         except Exception as e:
-            raise StageError(f"{type(e).__name__}: {e}", stage=stage.name,
-                             hint="re-run with --debug for the traceback") from e
+            raise StageError(
+                f"{type(e).__name__}: {e}", stage=stage.name, hint="re-run with --debug for the traceback"
+            ) from e
     rec = _record(index, stage.name, fp, t, time.perf_counter() - t0, clock.seconds)
     RunDir.close_stage(sdir, rec.__dict__)
     records.append(rec)

@@ -140,7 +140,9 @@ class Shards:
             if b > a:
                 parts.append(self.read(n, columns)[rows[a:b] - offs[n]])
         if not parts:
-            return pl.DataFrame(schema={c: t for c, t in self.schema.items() if columns is None or c in columns})
+            return pl.DataFrame(
+                schema={c: t for c, t in self.schema.items() if columns is None or c in columns}
+            )
         return pl.concat(parts, how="vertical")
 
     def collect(self) -> pl.DataFrame:

@@ -27,13 +27,27 @@ from curate.recipe import parse
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "recipes" / "data"
 SOURCES = [
-    {"name": "law_qa", "path": str(DATA / "lawbench_consult.jsonl"), "format": "alpaca",
-     "columns": {"prompt": "query", "response": "response", "system": "system"}, "license": "apache-2.0"},
+    {
+        "name": "law_qa",
+        "path": str(DATA / "lawbench_consult.jsonl"),
+        "format": "alpaca",
+        "columns": {"prompt": "query", "response": "response", "system": "system"},
+        "license": "apache-2.0",
+    },
     {"name": "chitchat", "path": str(DATA / "chitchat.sharegpt.json"), "license": "mit"},
-    {"name": "chatterbot", "path": str(DATA / "chatterbot.prh.jsonl"), "format": "prompt_response_history",
-     "license": "bsd-3-clause"},
-    {"name": "law_again", "path": str(DATA / "lawbench_consult.jsonl"), "format": "alpaca",
-     "columns": {"prompt": "query", "response": "response", "system": "system"}, "license": "apache-2.0"},
+    {
+        "name": "chatterbot",
+        "path": str(DATA / "chatterbot.prh.jsonl"),
+        "format": "prompt_response_history",
+        "license": "bsd-3-clause",
+    },
+    {
+        "name": "law_again",
+        "path": str(DATA / "lawbench_consult.jsonl"),
+        "format": "alpaca",
+        "columns": {"prompt": "query", "response": "response", "system": "system"},
+        "license": "apache-2.0",
+    },
 ]
 STAGES = [
     {"filter.length": {"field": "assistant", "min_chars": 2, "max_chars": 4000}},
@@ -46,8 +60,13 @@ STAGES = [
 
 
 def _recipe(tmp: Path, stages: list = STAGES, **output) -> curate.recipe.Recipe:
-    body = {"name": "s", "seed": 3, "sources": SOURCES, "stages": stages,
-            "output": {"format": ["sharegpt", "alpaca", "canonical"], **output}}
+    body = {
+        "name": "s",
+        "seed": 3,
+        "sources": SOURCES,
+        "stages": stages,
+        "output": {"format": ["sharegpt", "alpaca", "canonical"], **output},
+    }
     p = tmp / "r.yaml"
     p.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
     return parse(p.read_text(encoding="utf-8"), file=str(p), path=p)
@@ -60,7 +79,9 @@ def _small(monkeypatch: pytest.MonkeyPatch, rows: int = 256, out_rows: int = 300
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "output").rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "output").rglob("*")) if p.is_file()
+    }
 
 
 def _ledger(m: dict) -> list[tuple]:
@@ -114,7 +135,10 @@ def test_unshuffled_json_and_parquet_outputs_match(tmp_path: Path, monkeypatch):
 
 
 def _table() -> pl.DataFrame:
-    parts = [curate.load(s["path"], **{k: v for k, v in s.items() if k not in ("path", "license")}) for s in SOURCES]
+    parts = [
+        curate.load(s["path"], **{k: v for k, v in s.items() if k not in ("path", "license")})
+        for s in SOURCES
+    ]
     return pl.concat(parts, how="vertical")
 
 
@@ -124,7 +148,10 @@ def _table() -> pl.DataFrame:
         ("dedup.exact", {}),
         ("dedup.exact", {"keep": "longest", "scope": "per_source", "field": "assistant"}),
         ("dedup.minhash", {"threshold": 0.8}),
-        ("dedup.minhash", {"threshold": 0.7, "keep": "longest", "scope": "per_source", "clustering": "greedy"}),
+        (
+            "dedup.minhash",
+            {"threshold": 0.7, "keep": "longest", "scope": "per_source", "clustering": "greedy"},
+        ),
     ],
 )
 def test_decide_on_shards_equals_apply_on_the_table(tmp_path: Path, name: str, cfg: dict):
@@ -150,7 +177,7 @@ def test_decide_on_shards_equals_apply_on_the_table(tmp_path: Path, name: str, c
 class _Boom(RowStage):
     """Counts the rows it sees and raises once on a chosen call: a kill inside a fused segment."""
 
-    calls: list[int] = []
+    calls: list[int] = []  # noqa: RUF012 - the test's tally
     fail_at: int | None = None
 
     class Config(StageConfig):
@@ -207,3 +234,21 @@ def test_shards_gather_and_select(tmp_path: Path):
     assert s.rows == (3, 3, 3, 1) and s.offsets() == [0, 3, 6, 9, 10]
     assert s.gather(np.array([1, 5, 9]), ["id"])["id"].to_list() == ["r1", "r5", "r9"]
     assert s.select(pl.col("x") * 2)["x"].to_list() == [2 * i for i in range(10)]
+
+
+def test_a_run_whose_training_fails_is_not_complete(tmp_path: Path, monkeypatch):
+    """The manifest marks a run complete only after training: a failed training leaves none, so
+    readers (``stats``, ``train RUN_DIR``) refuse the run instead of taking it for finished."""
+    import curate.train
+
+    def fail(*a, **k):
+        raise RuntimeError("training died")
+
+    monkeypatch.setattr(curate.train, "run_training", fail)
+    recipe = _recipe(tmp_path, STAGES[:3], file_format="jsonl")
+    recipe = recipe.model_copy(update={"train": {"model": "smollm2-135m", "epochs": 1}})
+    with pytest.raises(RuntimeError, match="training died"):
+        curate.run(recipe, out=tmp_path / "run")
+    assert (tmp_path / "run" / "output").exists() and not (tmp_path / "run" / "manifest.json").exists()
+    with pytest.raises(curate.errors.InputError, match="incomplete"):
+        RunDir.read_manifest(tmp_path / "run")

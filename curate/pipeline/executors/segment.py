@@ -16,6 +16,7 @@ Row order and every value equal the whole-table run's, since row stages are batc
 
 from __future__ import annotations
 
+import logging
 import pickle
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from curate.errors import StageError
 from curate.pipeline.shards import CHECKPOINT, Shards, shard_name, write_shard
 from curate.pipeline.stage import Removal, ScoreOnly, Stage, StageResult, caches_scores, mark_removed
 from curate.pipeline.stats import merge_stats, plain
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,8 +94,9 @@ def _done(tmp: Path, n: int) -> bool:
     return (tmp / f"part-{n:05d}.pkl").exists()
 
 
-def _apply_one(step: Step, df: pl.DataFrame, n: int, apply: Callable[[Stage, pl.DataFrame], StageResult],
-               force: bool) -> StageResult:
+def _apply_one(
+    step: Step, df: pl.DataFrame, n: int, apply: Callable[[Stage, pl.DataFrame], StageResult], force: bool
+) -> StageResult:
     """The stage on one shard; a threshold stage reuses (or writes) its scored shard."""
     stage = step.stage
     if step.scores is None or not caches_scores(stage):
@@ -107,11 +111,25 @@ def _apply_one(step: Step, df: pl.DataFrame, n: int, apply: Callable[[Stage, pl.
     return stage.split(scored)  # type: ignore[attr-defined]
 
 
-def run_segment(steps: list[Step], shards: Shards, apply: Callable[[Stage, pl.DataFrame], StageResult], *,
-                force: bool = False, tick: Callable[[int], None] | None = None) -> list[Totals]:
+def run_segment(
+    steps: list[Step],
+    shards: Shards,
+    apply: Callable[[Stage, pl.DataFrame], StageResult],
+    *,
+    force: bool = False,
+    tick: Callable[[int], None] | None = None,
+) -> list[Totals]:
     """Stream ``shards`` through ``steps`` (see the module docstring); the stages' ledgers."""
+    done = [n for n in range(len(shards)) if all(_done(s.tmp, n) for s in steps)]
+    if done:
+        log.info(
+            "%s: %d of %d shards finished by an earlier run; resuming",
+            " + ".join(s.stage.name for s in steps),
+            len(done),
+            len(shards),
+        )
     for n in range(len(shards)):
-        if all(_done(s.tmp, n) for s in steps):
+        if n in done:
             continue  # finished by an earlier, killed run of the same recipe
         df = shards.read(n)
         for s in steps:
@@ -122,8 +140,11 @@ def run_segment(steps: list[Step], shards: Shards, apply: Callable[[Stage, pl.Da
             except StageError:
                 raise
             except Exception as e:  # a bug or bad data inside a stage: name the stage
-                raise StageError(f"{type(e).__name__}: {e}", stage=s.stage.name,
-                                 hint="re-run with --debug for the traceback") from e
+                raise StageError(
+                    f"{type(e).__name__}: {e}",
+                    stage=s.stage.name,
+                    hint="re-run with --debug for the traceback",
+                ) from e
             _write_part(s.tmp, n, res, rows_in)
             s.seconds += time.perf_counter() - t0
             df = res.kept
@@ -182,8 +203,9 @@ def concat_parts(tmp: Path, prefix: str, out: Path) -> None:
         p.unlink()
 
 
-def apply_removal(step: Step, shards: Shards, rm: Removal, *, tick: Callable[[int], None] | None = None
-                  ) -> Totals:
+def apply_removal(
+    step: Step, shards: Shards, rm: Removal, *, tick: Callable[[int], None] | None = None
+) -> Totals:
     """Split every shard by ``rm`` into kept and removed files (as ``split_duplicates`` would)."""
     offs = shards.offsets()
     rows = np.asarray(rm.rows, dtype=np.int64)
@@ -195,11 +217,20 @@ def apply_removal(step: Step, shards: Shards, rm: Removal, *, tick: Callable[[in
         mask = np.zeros(df.height, dtype=bool)
         mask[local] = True
         dup = None if rm.dup_of is None else pl.Series(rm.dup_of[a:b], dtype=pl.Utf8)
-        removed = mark_removed(df[local], stage=step.stage.name, reason=rm.reason,
-                               value=pl.lit(pl.Series(value[a:b], dtype=pl.Float64)),
-                               threshold=rm.threshold, dup_of=None if dup is None else pl.lit(dup))
-        res = StageResult(kept=df.filter(pl.Series(~mask)), removed=removed,
-                          stats=rm.stats if n == 0 else {}, warnings=rm.warnings if n == 0 else [])
+        removed = mark_removed(
+            df[local],
+            stage=step.stage.name,
+            reason=rm.reason,
+            value=pl.lit(pl.Series(value[a:b], dtype=pl.Float64)),
+            threshold=rm.threshold,
+            dup_of=None if dup is None else pl.lit(dup),
+        )
+        res = StageResult(
+            kept=df.filter(pl.Series(~mask)),
+            removed=removed,
+            stats=rm.stats if n == 0 else {},
+            warnings=rm.warnings if n == 0 else [],
+        )
         _write_part(step.tmp, n, res, df.height)
         if tick is not None:
             tick(n)

@@ -73,8 +73,9 @@ class ExactDedup(GlobalStage):
             workers=self.ctx.threads,
         )
 
-    def _duplicates(self, k1: np.ndarray, k2: np.ndarray, codes: np.ndarray | None,
-                    rank: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _duplicates(
+        self, k1: np.ndarray, k2: np.ndarray, codes: np.ndarray | None, rank: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Sorted row numbers of the duplicates and their survivors' row numbers."""
         if codes is not None:
             k1 = k1 ^ mix64(codes.astype(np.uint64) + np.uint64(1))

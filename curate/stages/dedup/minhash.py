@@ -151,9 +151,16 @@ class MinHashDedup(GlobalStage):
 
     def _shingles(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         c = self.cfg
-        h, off, _ = shingle_hashes(texts, unit=c.shingle, word_ngram=c.shingle_words, char_ngram=c.shingle_chars,
-                                   cjk_share_min=c.min_cjk_share, lowercase=c.lowercase, seed=self.seed,
-                                   workers=self.ctx.threads)
+        h, off, _ = shingle_hashes(
+            texts,
+            unit=c.shingle,
+            word_ngram=c.shingle_words,
+            char_ngram=c.shingle_chars,
+            cjk_share_min=c.min_cjk_share,
+            lowercase=c.lowercase,
+            seed=self.seed,
+            workers=self.ctx.threads,
+        )
         return h, off
 
     def decide(self, table: Any) -> Removal:
@@ -167,11 +174,19 @@ class MinHashDedup(GlobalStage):
         c = self.cfg
         n = table.height
         if n < 2:
-            return Removal(rows=np.zeros(0, np.int64), reason="near_duplicate", value=np.zeros(0),
-                           dup_of=[], threshold=c.threshold)
+            return Removal(
+                rows=np.zeros(0, np.int64),
+                reason="near_duplicate",
+                value=np.zeros(0),
+                dup_of=[],
+                threshold=c.threshold,
+            )
         bands, rows = self.band_shape()
-        groups = (codes_of(table.select("source")["source"]) if c.scope == "per_source" and "source" in table.schema
-                  else np.zeros(n, dtype=np.int64))
+        groups = (
+            codes_of(table.select("source")["source"])
+            if c.scope == "per_source" and "source" in table.schema
+            else np.zeros(n, dtype=np.int64)
+        )
         full = np.empty(n, dtype=np.uint64)
         nonempty = np.empty(n, dtype=bool)
         with tempfile.TemporaryDirectory(prefix="curate-minhash-") as tmp:
@@ -182,7 +197,9 @@ class MinHashDedup(GlobalStage):
                 sig = np.empty((h, c.num_perm), dtype=np.uint32)
                 for a, b in byte_chunks(texts, SHARD_CHUNK_BYTES):
                     hs, off = self._shingles(texts.slice(a, b - a))
-                    sig[a:b] = signatures(hs, off, num_perm=c.num_perm, seed=self.seed, workers=self.ctx.threads)
+                    sig[a:b] = signatures(
+                        hs, off, num_perm=c.num_perm, seed=self.seed, workers=self.ctx.threads
+                    )
                     nonempty[o + a : o + b] = np.diff(off) > 0
                     del hs, off
                 g = groups[o : o + h]
@@ -207,7 +224,11 @@ class MinHashDedup(GlobalStage):
         stats: dict[str, Any] = {"identical_signatures": int(m.sum()), "candidate_pairs": int(i.size)}
         need = np.unique(np.concatenate([i, j]))
         cols = [x for x in ("kind", "text", "messages", "system") if x in table.schema]
-        texts = table.gather(need, cols).select(field_text(c.field))[:, 0] if need.size else pl.Series([], dtype=pl.Utf8)
+        texts = (
+            table.gather(need, cols).select(field_text(c.field))[:, 0]
+            if need.size
+            else pl.Series([], dtype=pl.Utf8)
+        )
         hashes, offsets = self._shingles(texts)
         del texts
         sim = np.full(i.size, np.nan)
@@ -228,8 +249,9 @@ class MinHashDedup(GlobalStage):
         uniq = np.unique(surv)
         ids = table.gather(uniq, ["id"])["id"].to_list()
         dup_of = [ids[k] for k in np.searchsorted(uniq, surv)]
-        return Removal(rows=dup, reason="near_duplicate", value=sims, dup_of=dup_of, threshold=c.threshold,
-                       stats=p.stats)
+        return Removal(
+            rows=dup, reason="near_duplicate", value=sims, dup_of=dup_of, threshold=c.threshold, stats=p.stats
+        )
 
     def _survivors(self, n: int, p: NearPairs, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Removed rows (sorted), their survivors, and each one's exact Jaccard to its survivor."""
