@@ -208,7 +208,8 @@ class Runner:
         """Write output/ (and eval/) under ``.partial/``, then rename them into place. A sharded
         table is streamed in output order (``pipeline.order``): one shard or chunk in memory."""
         from curate.formats import write
-        from curate.formats.write import output_order, write_chunks, write_table_chunks
+        from curate.formats.write import output_order
+        from curate.formats.write_stream import write_chunks, write_table_chunks
         from curate.pipeline.order import ordered
 
         rd = self.rd
