@@ -214,4 +214,3 @@ def _write_parquet(df: pl.DataFrame, path: Path, fmt: str) -> None:
         else:
             out = pl.DataFrame(schema=dict.fromkeys(_EMPTY_COLUMNS[fmt], pl.Utf8))
     out.write_parquet(path)
-
