@@ -154,7 +154,10 @@ def _table() -> pl.DataFrame:
         ),
     ],
 )
-def test_decide_on_shards_equals_apply_on_the_table(tmp_path: Path, name: str, cfg: dict):
+def test_decide_on_shards_equals_apply_on_the_table(tmp_path: Path, name: str, cfg: dict, monkeypatch):
+    from curate.stages.dedup import spill
+
+    monkeypatch.setattr(spill, "BLOCK_PAIRS", 7)  # MinHash verifies its pairs 7 at a time from disk
     df = _table()
     src = tmp_path / "src"
     src.mkdir()

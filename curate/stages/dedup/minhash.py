@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from curate.stages.dedup.common import (
     survivor_key,
     survivor_rank,
 )
+from curate.stages.dedup.spill import ShingleStore
 from curate.text.dupclusters import by_components, greedy
 from curate.text.lsh import band_keys, bucket_pairs, jaccard_pairs, optimal_bands, signatures, unique_pairs
 from curate.text.minhash import NearPairs, byte_chunks, near_pairs
@@ -224,28 +226,26 @@ class MinHashDedup(GlobalStage):
         stats: dict[str, Any] = {"identical_signatures": int(m.sum()), "candidate_pairs": int(i.size)}
         need = np.unique(np.concatenate([i, j]))
         cols = [x for x in ("kind", "text", "messages", "system") if x in table.schema]
-        texts = (
-            table.gather(need, cols).select(field_text(c.field))[:, 0]
-            if need.size
-            else pl.Series([], dtype=pl.Utf8)
-        )
-        hashes, offsets = self._shingles(texts)
-        del texts
-        sim = np.full(i.size, np.nan)
-        if c.verify and i.size:
-            li, lj = np.searchsorted(need, i), np.searchsorted(need, j)
-            sim = jaccard_pairs(hashes, offsets, li, lj, workers=self.ctx.threads)
-            ok = sim >= c.threshold
-            i, j, sim = i[ok], j[ok], sim[ok]
-        stats.update(bands=bands, rows_per_band=rows, verified_pairs=int(i.size) if c.verify else None)
-        p = NearPairs(i, j, sim, hashes, offsets, need, stats)
-        if c.keep == "first":
-            rank = np.arange(n, dtype=np.int64)
-        else:
-            if c.keep.startswith("score_"):
-                check_column(table.schema, c.keep, self.name)
-            rank = rank_by(table.select(survivor_key(c.keep, c.field))[:, 0])
-        dup, surv, sims = self._survivors(n, p, rank)
+        with tempfile.TemporaryDirectory(prefix="curate-minhash-") as tmp:
+            store = ShingleStore(
+                table,
+                need,
+                lambda df: df.select(field_text(c.field))[:, 0],
+                self._shingles,
+                columns=cols,
+                folder=Path(tmp),
+                chunk_bytes=SHARD_CHUNK_BYTES,
+                workers=self.ctx.threads,
+            )
+            sim = np.full(i.size, np.nan)
+            if c.verify and i.size:
+                sim = store.jaccard(i, j)
+                ok = sim >= c.threshold
+                i, j, sim = i[ok], j[ok], sim[ok]
+            stats.update(bands=bands, rows_per_band=rows, verified_pairs=int(i.size) if c.verify else None)
+            p = NearPairs(i, j, sim, np.zeros(0, np.uint64), np.zeros(1, np.int64), need, stats)
+            rank = self._rank(table, n)
+            dup, surv, sims = self._survivors(n, p, rank, store.jaccard)
         uniq = np.unique(surv)
         ids = table.gather(uniq, ["id"])["id"].to_list()
         dup_of = [ids[k] for k in np.searchsorted(uniq, surv)]
@@ -253,7 +253,17 @@ class MinHashDedup(GlobalStage):
             rows=dup, reason="near_duplicate", value=sims, dup_of=dup_of, threshold=c.threshold, stats=p.stats
         )
 
-    def _survivors(self, n: int, p: NearPairs, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _rank(self, table: Any, n: int) -> np.ndarray:
+        c = self.cfg
+        if c.keep == "first":
+            return np.arange(n, dtype=np.int64)
+        if c.keep.startswith("score_"):
+            check_column(table.schema, c.keep, self.name)
+        return rank_by(table.select(survivor_key(c.keep, c.field))[:, 0])
+
+    def _survivors(
+        self, n: int, p: NearPairs, rank: np.ndarray, jaccard: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Removed rows (sorted), their survivors, and each one's exact Jaccard to its survivor."""
         c = self.cfg
         if c.clustering == "greedy":
@@ -262,7 +272,7 @@ class MinHashDedup(GlobalStage):
         else:
             surv = by_components(n, p.i, p.j, rank)
         dup = np.flatnonzero(surv != np.arange(n))
-        sim = jaccard_pairs(p.hashes, p.offsets, p.local(surv[dup]), p.local(dup), workers=self.ctx.threads)
+        sim = jaccard(surv[dup], dup)
         p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
         return dup, surv[dup], sim
 
@@ -275,7 +285,11 @@ class MinHashDedup(GlobalStage):
         p = self.near_pairs(df)
         text = df.select(field_text(c.field))[:, 0]
         rank = survivor_rank(df, text, keep=c.keep, stage=self.name)
-        dup, surv, sim = self._survivors(df.height, p, rank)
+
+        def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return jaccard_pairs(p.hashes, p.offsets, p.local(a), p.local(b), workers=self.ctx.threads)
+
+        dup, surv, sim = self._survivors(df.height, p, rank, jaccard)
         sims = pl.lit(pl.Series(sim, dtype=pl.Float64))
         return split_duplicates(
             df,
