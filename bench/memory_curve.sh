@@ -2,24 +2,28 @@
 # Peak RSS of `curate run` (rule filters + dedup.exact + dedup.minhash, bench/memory.yaml) on
 # real-text JSONL of each size, one run at a time (the machine is shared). Prints one table row
 # per size: input GiB, documents, peak RSS (GiB), RSS / input, wall seconds.
-#   bash bench/memory_curve.sh 0.25 0.5 1
+#   bash bench/memory_curve.sh 0.5 1 2 5
+# DATA=/big/disk bash bench/memory_curve.sh 5   puts corpora and runs elsewhere (5 GiB of JSONL
+# makes ~2 GiB of Parquet per stage). Each size's phases (read, stages, output, report) are
+# timed in $DATA/run-<gb>.log (the run log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/work/main/.venv/bin/python}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH=$PWD
-mkdir -p bench/.data
+DATA=${DATA:-$PWD/bench/.data}
+mkdir -p "$DATA"
 echo "| input GiB | documents | peak RSS GiB | RSS / input | wall s |"
 echo "|---|---|---|---|---|"
 for gb in "${@:-0.25 0.5 1}"; do
-  data=$PWD/bench/.data/mem-$gb.jsonl
+  data=$DATA/mem-$gb.jsonl
   [ -f "$data" ] || "$PY" bench/memory_corpus.py --gb "$gb" --out "$data" >&2
-  recipe=bench/.data/memory-$gb.yaml
+  recipe=$DATA/memory-$gb.yaml
   sed "s#path: INPUT#path: $data#" bench/memory.yaml > "$recipe"
-  out=bench/.data/run-$gb
+  out=$DATA/run-$gb
   rm -rf "$out"
-  log=bench/.data/time-$gb.txt
-  /usr/bin/time -v "$PY" -m curate.cli run "$recipe" --out "$out" --no-train > bench/.data/run-$gb.log 2> "$log"
+  log=$DATA/time-$gb.txt
+  /usr/bin/time -v "$PY" -m curate.cli run "$recipe" --out "$out" --no-train > "$DATA/run-$gb.log" 2> "$log"
   rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
   docs=$(wc -l < "$data")

@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,10 @@ from curate.pipeline.progress import mode as progress_mode
 from curate.pipeline.progress import run_log, status
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.runner import StageRecord, run_stages
+from curate.pipeline.shards import SHARD_ROWS, Shards, ShardWriter
 from curate.pipeline.stage import StageContext, available_cpus
 from curate.recipe import Recipe, built
-from curate.schema import ID_VERSION, REJECT_SCHEMA, conform, empty
+from curate.schema import ID_VERSION, REJECT_SCHEMA, empty
 from curate.version import __version__
 
 log = logging.getLogger(__name__)
@@ -38,12 +40,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
-    """The outcome of ``run``: where things are and what happened."""
+    """The outcome of ``run``: where things are and what happened. ``output`` (the final table)
+    of a run larger than one shard is read from the last stage's shards when first asked for, so
+    a large run does not hold it."""
 
     run_dir: RunDir
     manifest: dict[str, Any]
-    output: pl.DataFrame
+    data: pl.DataFrame | Shards
     side: dict[str, pl.DataFrame]
+
+    @cached_property
+    def output(self) -> pl.DataFrame:
+        if isinstance(self.data, pl.DataFrame):
+            return self.data
+        return RunDir.read_kept(self.data.paths[0].parent) if self.data.paths else empty()
 
     @property
     def stages(self) -> list[dict[str, Any]]:
@@ -74,9 +84,9 @@ class Runner:
         self.mcq_sets: dict[str, Any] = {}
 
     # --- reading ------------------------------------------------------------------------------
-    def read(self) -> tuple[pl.DataFrame | Path, str]:
-        """Read every source into one canonical table (stage 00). A finished read is reused: its
-        stage dir is returned instead, read by ``run_stages`` only if a stage has to run."""
+    def read(self) -> tuple[Path, str]:
+        """Read every source into stage 00's shards, a part (``formats.read.CHUNK_ROWS`` rows) at a
+        time, and return its stage dir; a finished read is reused. Memory: one part, and the rejects."""
         from curate.formats import read_source
 
         base = self.recipe.base_dir
@@ -109,17 +119,22 @@ class Runner:
                 )
             )
             return sdir, fp
-        tables, rejects = [], []
+        rejects = []
+        shards = ShardWriter(RunDir.open_stage(sdir, fp, fresh=True))
+        sink = shards.add
+
+        rows = 0
         for spec in self.recipe.sources:
-            res = read_source(spec, base_dir=base, on_error=self.recipe.on_error, root=self.recipe.root)
-            tables.append(conform(res.table))
+            res = read_source(spec, base_dir=base, on_error=self.recipe.on_error, root=self.recipe.root,
+                              sink=sink)
+            rows += res.rows
             rejects.append(res.rejects)
             self.sources.append(
                 {
                     "name": spec.name,
                     "format": res.format,
                     "files": [str(f) for f in res.files],
-                    "rows": res.table.height,
+                    "rows": res.rows,
                     "rejects": res.rejects.height,
                     "domain": spec.domain,
                     "task": spec.task,
@@ -130,11 +145,11 @@ class Runner:
             log.info(
                 "source %s: %d rows as %s, %d rejected",
                 spec.name,
-                res.table.height,
+                res.rows,
                 res.format,
                 res.rejects.height,
             )
-        table = pl.concat(tables, how="diagonal_relaxed") if tables else empty()
+        shards.close(empty())
         rej = pl.concat(rejects, how="diagonal_relaxed") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
         RunDir.write_parquet(rej, self.rd.rejects)
         self.n_rejects = rej.height
@@ -146,17 +161,17 @@ class Runner:
         rec = StageRecord(
             0,
             "read",
-            table.height + rej.height,
-            table.height,
+            rows + rej.height,
+            rows,
             rej.height,
             seconds=time.perf_counter() - t0,
             fingerprint=fp,
             stats=stats,
             reasons=reasons,
         )
-        RunDir.write_stage(sdir, kept=table, removed=None, side={}, record=rec.__dict__)
+        RunDir.close_stage(sdir, rec.__dict__)
         self.records.append(rec)
-        return table, fp
+        return sdir, fp
 
     # --- stages -------------------------------------------------------------------------------
     def _context(self) -> StageContext:
@@ -172,7 +187,9 @@ class Runner:
             workers=self.recipe.workers or available_cpus(),
         )
 
-    def run_stages(self, table: pl.DataFrame | Path, fp: str) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    def run_stages(
+        self, table: pl.DataFrame | Path, fp: str
+    ) -> tuple[pl.DataFrame | Shards, dict[str, pl.DataFrame]]:
         """The recipe's stages on ``table`` (see ``pipeline.runner.run_stages``)."""
         return run_stages(
             self.recipe.stages,
@@ -188,15 +205,20 @@ class Runner:
         )
 
     # --- output -------------------------------------------------------------------------------
-    def write_output(self, table: pl.DataFrame, side: dict[str, pl.DataFrame]) -> dict[str, str]:
-        """Write output/ (and eval/) under ``.partial/``, then rename them into place."""
+    def write_output(self, table: pl.DataFrame | Shards, side: dict[str, pl.DataFrame]) -> dict[str, str]:
+        """Write output/ (and eval/) under ``.partial/``, then rename them into place. A sharded
+        table is streamed in output order (``pipeline.order``): one shard or chunk in memory."""
         from curate.formats import write
         from curate.formats.write import output_order
+        from curate.formats.write_stream import write_chunks, write_table_chunks
+        from curate.pipeline.order import ordered
 
-        table, side = output_order(table, side, self.recipe.output.shuffle, seed=self.recipe.seed)
         rd = self.rd
         out, ev = rd.partial / "output", rd.partial / "eval"
         out.mkdir(parents=True)
+        shuffle = self.recipe.output.shuffle
+        _, side = output_order(empty(), side, shuffle, seed=self.recipe.seed)
+        chunks = ordered(table, shuffle=shuffle, seed=self.recipe.seed, scratch=rd.partial / "order")
         ext = self.recipe.output.file_format
         paths = {}
 
@@ -204,18 +226,19 @@ class Runner:
             return str(rd.root / Path(p).relative_to(rd.partial))
 
         for fmt in self.recipe.output.formats:
-            p = write(table, out / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
+            p = write_chunks(chunks, out / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
             paths[fmt] = final(p)
             for name, df in side.items():
                 sp = write(df, out / f"{name}.{fmt}.{ext}", fmt=fmt, file_format=ext)
                 paths[f"{name}:{fmt}"] = final(sp)
-        table.write_parquet(out / "train.canonical.parquet")
+        write_table_chunks(chunks, out / "train.canonical.parquet")
         for name, df in side.items():
             df.write_parquet(out / f"{name}.canonical.parquet")
         if side.get("eval") is not None and side["eval"].height:
             from curate.formats.evalset import write_eval_files
 
-            written = write_eval_files(side["eval"], ev, pool=table, seed=self.recipe.seed)
+            pool = table if isinstance(table, pl.DataFrame) else pl.concat(list(chunks()))  # materializes
+            written = write_eval_files(side["eval"], ev, pool=pool, seed=self.recipe.seed)
             paths.update({f"eval_set:{k}": final(v) for k, v in written.items()})
         if self.recipe.eval.mcq:  # multiple-choice sets from files (e.g. LawBench's MCQ CSVs)
             from curate.formats.mcq import write_mcq_sources
@@ -230,7 +253,7 @@ class Runner:
 
     def manifest(
         self,
-        table: pl.DataFrame,
+        table: pl.DataFrame | Shards,
         outputs: dict[str, str],
         warnings: list[str],
         licenses: list[dict[str, Any]],
@@ -281,23 +304,27 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
     t_read = time.perf_counter()
     table, side = runner.run_stages(table, fp)
     t_stages = time.perf_counter()
-    counts = table.group_by("source").len().to_dict(as_series=False)
+    narrow = _narrow(table)  # source (and license) of every output row: what the ledger needs
+    counts = narrow.group_by("source").len().to_dict(as_series=False)
     warnings = [f"{r.name}: {w}" for r in runner.records for w in r.warnings]  # stage warnings first
     warnings += check_licenses(recipe, dict(zip(counts["source"], counts["len"], strict=True)))
     for w in warnings:
         log.warning(w)
     outputs = runner.write_output(table, side)
     timings = {"read_s": round(t_read - t_start, 3), "stages_s": round(t_stages - t_read, 3)}
-    manifest = runner.manifest(table, outputs, warnings, license_manifest(table, recipe), timings)
-    write_manifest(runner.rd.manifest, manifest)
-    if recipe.train is not None and train:
+    manifest = runner.manifest(table, outputs, warnings, license_manifest(narrow, recipe), timings)
+    training = recipe.train is not None and train
+    if not training:  # with training the manifest waits for it: a run is complete only when trained
+        write_manifest(runner.rd.manifest, manifest)
+    if training:
         from curate.train import run_training
 
         t0 = time.perf_counter()
         cfg = recipe.train_config
         beat = "heartbeat" if runner.mode == "heartbeat" else "off"  # the trainer draws its own bar
         with status("train: tokenize, set up and train", beat):
-            metrics = run_training(table, side.get("eval"), cfg, runner.rd.train, manifest=manifest)
+            data = table if isinstance(table, pl.DataFrame) else table.collect()  # training holds its data
+            metrics = run_training(data, side.get("eval"), cfg, runner.rd.train, manifest=manifest)
         manifest["train"] = metrics
         manifest["timings"]["train_s"] = round(time.perf_counter() - t0, 3)
         if recipe.eval.after_train:  # the adapter meets the eval sets (curate eval RUN_DIR does the same)
@@ -308,7 +335,24 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
             manifest["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
     manifest["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
     write_manifest(runner.rd.manifest, manifest)
-    from curate.report.html import write_report
+    _write_report(runner.rd)
+    res = RunResult(run_dir=runner.rd, manifest=manifest, data=table, side=side)
+    if table.height <= SHARD_ROWS:  # small: load it now, as a whole-table run held it anyway
+        _ = res.output
+    return res
 
-    write_report(runner.rd, manifest)
-    return RunResult(run_dir=runner.rd, manifest=manifest, output=table, side=side)
+
+def _write_report(rd: RunDir) -> None:
+    """``report.html`` through a temp file and a rename: a killed run never leaves half a report."""
+    import os
+
+    from curate.report.html import render
+
+    tmp = rd.report.with_name(rd.report.name + ".tmp")
+    tmp.write_text(render(rd.root), encoding="utf-8")
+    os.replace(tmp, rd.report)
+
+
+def _narrow(table: pl.DataFrame | Shards) -> pl.DataFrame:
+    cols = ["source", *(["license"] if "license" in table.schema else [])]
+    return table.select(cols) if isinstance(table, pl.DataFrame) else table.select(*cols)

@@ -39,7 +39,9 @@ from curate.schema import MESSAGE, REJECT_SCHEMA, SCHEMA
 log = logging.getLogger(__name__)
 RAW_CHARS = 2000
 CHUNK_ROWS = 50_000
+CHUNK_CHARS = 32_000_000  # a part is cut at this many characters of text too: long documents stay bounded
 Converter = Callable[[Any], tuple]
+Sink = Callable[[pl.DataFrame], None]  # takes each canonical part as it is read (stage 00's shards)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class ReadResult:
     format: str
     files: list[str] = field(default_factory=list)
     hint: str | None = None  # the source option that would have read the most common rejects
+    rows: int = 0  # good rows read (with a ``sink`` they went there, and ``table`` is empty)
 
 
 def converter(fmt: str, spec: SourceSpec) -> Converter:
@@ -85,8 +88,10 @@ class _Collector:
     which is ~50x faster than letting polars infer it from per-row lists of dicts.
     """
 
-    def __init__(self, spec: SourceSpec, on_error: str) -> None:
-        self.spec, self.on_error = spec, on_error
+    def __init__(self, spec: SourceSpec, on_error: str, sink: Sink | None = None) -> None:
+        self.spec, self.on_error, self.sink = spec, on_error, sink
+        self.chars = 0  # characters of text in the current part
+        self.rows = 0
         self.cols: dict[str, list[Any]] = {c: [] for c in ("origin", "kind", "system", "tools", "text")}
         self.roles: list[str] = []
         self.contents: list[str] = []
@@ -122,13 +127,16 @@ class _Collector:
                     systems.append(system)
                     tools_col.append(tools)
                     texts.append(text)
+                    n = len(text) if text else 0
                     for m in messages:
                         roles.append(m["role"])
                         contents.append(m["content"])
+                        n += len(m["content"] or "")
                     offsets.append(len(roles))
                     if stem is not None:
                         tasks.append(stem)
-                    if len(origins) >= CHUNK_ROWS:
+                    self.chars += n
+                    if len(origins) >= CHUNK_ROWS or self.chars >= CHUNK_CHARS:
                         self.flush()
                     continue
             if self.on_error == "fail":
@@ -161,7 +169,13 @@ class _Collector:
             domain=pl.lit(spec.domain, pl.Utf8),
             task=pl.Series(self.tasks, dtype=pl.Utf8) if spec.task_from else pl.lit(spec.task, pl.Utf8),
         )
-        self.parts.append(part.with_columns(frame_ids(part)).select(list(SCHEMA)))
+        part = part.with_columns(frame_ids(part)).select(list(SCHEMA))
+        self.rows += part.height
+        if self.sink is not None:
+            self.sink(part)
+        else:
+            self.parts.append(part)
+        self.chars = 0
         for col in self.cols.values():
             col.clear()
         self.roles.clear()
@@ -171,13 +185,16 @@ class _Collector:
 
     def result(self, fmt: str, names: list[str]) -> ReadResult:
         spec = self.spec
-        if self.cols["origin"] or not self.parts:
+        if self.cols["origin"] or (not self.parts and not self.rows):
             self.flush()
         parts, self.parts = self.parts, []
-        table = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
+        if self.sink is not None:
+            table = pl.DataFrame(schema=SCHEMA)
+        else:
+            table = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
         rejects = pl.DataFrame({"source": [spec.name] * len(self.rejects["file"]), **self.rejects},
                                schema=REJECT_SCHEMA)
-        return ReadResult(table=table, rejects=rejects, format=fmt, files=names)
+        return ReadResult(table=table, rejects=rejects, format=fmt, files=names, rows=self.rows)
 
 
 def _choose(spec: SourceSpec, items: Iterator[files.Item], rel: str, seen: list[str]
@@ -266,14 +283,14 @@ def reject_hint(rejects: pl.DataFrame, spec: SourceSpec) -> str | None:
 
 
 def _read(spec: SourceSpec, parts: Iterable[tuple[str, str, str, Iterator[files.Item]]], on_error: str,
-          names: list[str]) -> ReadResult:
+          names: list[str], sink: Sink | None = None) -> ReadResult:
     """Convert ``(rel, sep, ftype, items)`` parts into one ReadResult.
 
     With ``format: auto`` each file is detected on its own, so a folder may mix formats and one
     undetectable file (binary, or keys no format has) becomes rejects instead of stopping the read.
     Only when no file of the source is detectable does the read stop, naming the keys it saw.
     """
-    col = _Collector(spec, on_error)
+    col = _Collector(spec, on_error, sink)
     convs: dict[str, Converter] = {}
     used: list[str] = []
     undetected: InputError | None = None
@@ -314,10 +331,12 @@ def _read(spec: SourceSpec, parts: Iterable[tuple[str, str, str, Iterator[files.
 
 
 def read_source(spec: SourceSpec, *, base_dir: Path, on_error: Literal["skip", "fail"] = "skip",
-                root: Path | None = None) -> ReadResult:
+                root: Path | None = None, sink: Sink | None = None) -> ReadResult:
     """Read every file of ``spec`` into canonical rows; bad records go to rejects (or raise on fail).
 
-    ``root`` (the recipe's ``sources_root``) refuses any file that resolves outside it.
+    ``root`` (the recipe's ``sources_root``) refuses any file that resolves outside it. With a
+    ``sink``, each canonical part (``CHUNK_ROWS`` rows or ``CHUNK_CHARS`` characters) goes to it as
+    soon as it is built and the result's ``table`` is empty: the read holds one part at a time.
     """
     base_dir = base_dir_of(spec.package, Path(base_dir))
     paths = expand(spec.path, base_dir, spec.file_type, root=root)
@@ -329,7 +348,7 @@ def read_source(spec: SourceSpec, *, base_dir: Path, on_error: Literal["skip", "
             for suffix, items in _file_items(path, ftype, spec, rel):
                 yield rel + suffix, sep, ftype, items
 
-    return _read(spec, parts(), on_error, names)
+    return _read(spec, parts(), on_error, names, sink)
 
 
 def from_records(records: Iterable[Any], *, format: str = "auto", name: str = "inline",

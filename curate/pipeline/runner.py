@@ -23,10 +23,12 @@ import polars as pl
 from curate.errors import StageError
 from curate.pipeline import registry
 from curate.pipeline.executors.base import Executor
+from curate.pipeline.executors.segment import Step, Totals, apply_removal, run_segment
 from curate.pipeline.fingerprint import fingerprint
 from curate.pipeline.progress import CompileClock, Mode, compile_clock
 from curate.pipeline.progress import status as show_status
 from curate.pipeline.rundir import RunDir
+from curate.pipeline.shards import Shards
 from curate.pipeline.stage import ScoreOnly, StageContext, StageResult, caches_scores
 from curate.version import __version__
 
@@ -93,19 +95,27 @@ def run_stages(
     records: list[StageRecord],
     force: bool = False,
     progress: bool | Mode = False,
-) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+) -> tuple[pl.DataFrame | Shards, dict[str, pl.DataFrame]]:
     """Run ``specs`` (recipe stage specs) on ``table``: a frame, or the finished stage dir holding it.
 
-    A reused stage's kept rows are read only when a later stage must run (or at the end), so
-    resuming reads one checkpoint, not one per finished stage. Appends one record per stage.
+    With a streaming executor (``LocalExecutor``) and a table on disk, consecutive row stages run
+    fused shard by shard and global stages with a ``decide`` read only narrow columns
+    (``executors.segment``); the result is then the last stage's ``Shards``. Other global stages
+    (and other executors) get the whole table in memory. A reused stage's kept rows are read only
+    when a later stage must run, so resuming reads one checkpoint, not one per finished stage.
+    Appends one record per stage.
     """
     side: dict[str, pl.DataFrame] = {}
     how: Mode = progress if isinstance(progress, str) else ("bar" if progress else "off")
-    for i, spec in enumerate(specs, start=1):
+    streams = bool(getattr(executor, "streams", False))
+    given_frame = isinstance(table, pl.DataFrame)
+    i = 1
+    while i <= len(specs):
+        spec = specs[i - 1]
         cls = registry.get(spec.name)
         cfg = spec.config  # built once when the recipe was parsed
         fp_in = fp
-        fp = fingerprint(fp, spec.name, cfg.model_dump(mode="json"), seed, __version__)
+        fp = _fp(fp, spec, seed)
         sdir = rd.stage_dir(i, spec.name)
         done = None if force else RunDir.done(sdir)
         if done and done.get("fingerprint") == fp:
@@ -115,7 +125,37 @@ def run_stages(
             keep = StageRecord.__dataclass_fields__
             records.append(StageRecord(**{k: v for k, v in done.items() if k in keep}))
             log.info("stage %s: reused (%d kept)", spec.name, done["kept"])
+            i += 1
             continue
+        if streams and isinstance(table, Path):
+            rd.clear_from(i)
+            if cls.scope == "row":
+                seg = [(i, spec, fp_in, fp)]
+                while (
+                    i + len(seg) <= len(specs) and registry.get(specs[i + len(seg) - 1].name).scope == "row"
+                ):
+                    nxt = specs[i + len(seg) - 1]
+                    seg.append((i + len(seg), nxt, seg[-1][3], _fp(seg[-1][3], nxt, seed)))
+                table = _segment(
+                    seg,
+                    Shards.of(table),
+                    rd=rd,
+                    ctx=ctx,
+                    executor=executor,
+                    seed=seed,
+                    records=records,
+                    side=side,
+                    force=force,
+                    how=how,
+                )
+                fp = seg[-1][3]
+                i += len(seg)
+                continue
+            stage = cls(cfg, ctx=ctx)
+            if callable(getattr(stage, "decide", None)):
+                table = _decided(stage, i, fp, Shards.of(table), rd=rd, records=records, how=how)
+                i += 1
+                continue
         if isinstance(table, Path):
             table = RunDir.read_kept(table)
         rd.clear_from(i)
@@ -149,9 +189,103 @@ def run_stages(
         RunDir.write_stage(sdir, kept=res.kept, removed=res.removed, side=res.side, record=rec.__dict__)
         records.append(rec)
         side.update(res.side)
-        table = res.kept
+        table = sdir if streams else res.kept  # streamed: the next stage reads shards, this frame goes
+        del res
         log.info("stage %s: kept %d, removed %d (%.2fs)", spec.name, rec.kept, rec.removed, rec.seconds)
-    return (RunDir.read_kept(table) if isinstance(table, Path) else table), side
+        i += 1
+    rd.end()
+    if isinstance(table, Path):  # a frame in, a frame out (the API's callers); a run dir in, shards out
+        return (Shards.of(table) if streams and not given_frame else RunDir.read_kept(table)), side
+    return table, side
+
+
+def _fp(fp: str, spec: Any, seed: int) -> str:
+    return fingerprint(fp, spec.name, spec.config.model_dump(mode="json"), seed, __version__)
+
+
+def _record(index: int, name: str, fp: str, t: Totals, seconds: float, compile_s: float) -> StageRecord:
+    if t.rows_in + t.added != t.kept + t.removed + sum(t.side.values()):
+        raise StageError(
+            f"ledger does not balance: {t.rows_in} in + {t.added} added != {t.kept} kept + "
+            f"{t.removed} removed + {sum(t.side.values())} side",
+            stage=name,
+            hint="a stage must return every input row as kept, removed or side output",
+        )
+    return StageRecord(
+        index,
+        name,
+        t.rows_in,
+        t.kept,
+        t.removed,
+        added=t.added,
+        side=t.side,
+        reasons=t.reasons,
+        seconds=round(seconds, 3),
+        compile_s=round(compile_s, 3),
+        fingerprint=fp,
+        stats=t.stats,
+        warnings=t.warnings,
+    )
+
+
+def _segment(
+    seg: list[tuple[int, Any, str, str]],
+    src: Shards,
+    *,
+    rd: RunDir,
+    ctx: StageContext,
+    executor: Any,
+    seed: int,
+    records: list[StageRecord],
+    side: dict[str, pl.DataFrame],
+    force: bool,
+    how: Mode,
+) -> Path:
+    """Consecutive row stages streamed over ``src``'s shards (``executors.segment``); their last dir."""
+    steps = []
+    for index, spec, fp_in, fp in seg:
+        stage = registry.get(spec.name)(spec.config, ctx=ctx)
+        sdir = rd.stage_dir(index, spec.name)
+        scores = None
+        if caches_scores(stage):
+            knobs = stage.cfg.model_dump(mode="json", exclude=set(stage.thresholds))
+            sfp = fingerprint(fp_in, stage.name, knobs, repr(stage.score_key()), seed, __version__)
+            scores = rd.scores_dir(index, stage.name, sfp)
+        steps.append(Step(stage, sdir, RunDir.open_stage(sdir, fp, fresh=force), scores))
+    names = " + ".join(s.stage.name for s in steps)
+    with status(f"{names} on {src.height:,} rows ({len(src)} shards)", how) as clock:
+        totals = run_segment(steps, src, executor.apply_raw, force=force)
+    for k, (step, t) in enumerate(zip(steps, totals, strict=True)):
+        index, spec, _, fp = seg[k]
+        rec = _record(index, spec.name, fp, t, step.seconds, clock.seconds if k == 0 else 0.0)
+        RunDir.close_stage(step.sdir, rec.__dict__)
+        records.append(rec)
+        side.update(RunDir.read_side(step.sdir))
+        log.info("stage %s: kept %d, removed %d (%.2fs)", spec.name, rec.kept, rec.removed, rec.seconds)
+    return steps[-1].sdir
+
+
+def _decided(
+    stage: Any, index: int, fp: str, src: Shards, *, rd: RunDir, records: list[StageRecord], how: Mode
+) -> Path:
+    """A global stage that decides from narrow columns (``GlobalStage.decide``), applied per shard."""
+    sdir = rd.stage_dir(index, stage.name)
+    t0 = time.perf_counter()
+    with status(f"{stage.name} on {src.height:,} rows ({len(src)} shards)", how) as clock:
+        try:
+            rm = stage.decide(src)
+            t = apply_removal(Step(stage, sdir, RunDir.open_stage(sdir, fp, fresh=True)), src, rm)
+        except StageError:
+            raise
+        except Exception as e:
+            raise StageError(
+                f"{type(e).__name__}: {e}", stage=stage.name, hint="re-run with --debug for the traceback"
+            ) from e
+    rec = _record(index, stage.name, fp, t, time.perf_counter() - t0, clock.seconds)
+    RunDir.close_stage(sdir, rec.__dict__)
+    records.append(rec)
+    log.info("stage %s: kept %d, removed %d (%.2fs)", stage.name, rec.kept, rec.removed, rec.seconds)
+    return sdir
 
 
 def _apply(

@@ -35,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from curate.pipeline.stats import Count, Same  # noqa: F401 (re-exported: stages type their stats)
 from curate.schema import REMOVED_SCHEMA
 
 
@@ -209,9 +211,31 @@ def caches_scores(stage: Stage) -> bool:
 
 
 class GlobalStage(Stage):
-    """A stage that must see the whole table at once."""
+    """A stage that must see the whole table at once.
+
+    A global stage that only removes rows may also define ``decide(table) -> Removal``: ``table``
+    is the run's sharded table (``pipeline.shards.Shards``: ``height``, ``select(*exprs)`` for
+    narrow columns of every row, ``gather(rows, columns)`` for a few whole rows), so the decision
+    needs only the columns it reads in memory, and the streaming executor applies it shard by shard.
+    ``apply`` and ``decide`` must agree exactly (``tests/pipeline/test_shards.py`` checks it).
+    """
 
     scope: ClassVar[Literal["row", "global"]] = "global"
+
+
+@dataclass
+class Removal:
+    """What a global stage decided from narrow columns (``GlobalStage.decide``): remove rows ``rows``
+    (sorted positions in the whole table) with ``reason``, per-row ``value`` and ``dup_of`` ids (or
+    None), ``threshold``, and its stats. The executor then splits the table shard by shard."""
+
+    rows: np.ndarray
+    reason: str
+    value: np.ndarray | float
+    dup_of: list[str | None] | None = None
+    threshold: float | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _chain(rules: list[Rule], pick: str, dtype: pl.DataType) -> pl.Expr:

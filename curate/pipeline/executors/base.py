@@ -4,6 +4,12 @@ An executor owns batching, processes and (later) shards; the stage owns only its
 may be called on any batch in any order, so an executor may split its input freely and concatenate
 the results; a global stage gets the whole table (or, on a distributed executor, its distributed
 form). The result must balance exactly as if the stage had seen the whole table at once.
+
+Optional, for executors that stream a run's shards (``LocalExecutor``): ``streams = True`` and
+``apply_raw(stage, frame)`` (``apply`` with the stats still typed, so the runner can merge them
+across shards). With them the runner passes row stages one shard at a time
+(``executors.segment``) and lets a global stage with ``decide`` read narrow columns; an executor
+without them (Ray) gets every stage's whole input as one frame through ``apply``, as before.
 """
 
 from __future__ import annotations

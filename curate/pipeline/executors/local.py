@@ -1,10 +1,14 @@
-"""``LocalExecutor``: today's in-process execution. Row stages run in batches, global stages whole.
+"""``LocalExecutor``: in-process execution. Row stages run in batches, global stages whole.
 
 Batches bound a row stage's peak memory (its scratch columns exist for one batch at a time);
 within a batch polars and the compiled kernels use every core, so one process is enough here.
+The runner streams a run's shards through consecutive row stages (``executors.segment``) with this
+executor (``streams = True``): each shard is one or more batches, so memory is one shard's worth.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import polars as pl
 
@@ -18,26 +22,39 @@ class LocalExecutor:
     """Runs a stage in this process: a row stage per ``batch_rows`` slice, a global stage at once."""
 
     name = "local"
+    streams = True  # the runner may hand row stages one shard at a time (executors.segment)
 
     def __init__(self, *, batch_rows: int = BATCH_ROWS) -> None:
         self.batch_rows = batch_rows
 
     def apply(self, stage: Stage, table: pl.DataFrame) -> StageResult:
+        res = self.apply_raw(stage, table)
+        res.stats = plain(res.stats)
+        return res
+
+    def apply_raw(self, stage: Stage, table: pl.DataFrame) -> StageResult:
+        """``apply`` with the stats still typed (``Count``/``Same``), to merge across shards."""
         if stage.scope == "global" or table.height <= self.batch_rows:
-            res = stage.apply(table)
-            res.stats = plain(res.stats)
-            return res
+            return stage.apply(table)
         kept, removed, stats, warnings = [], [], {}, []
+        side: dict[str, list[pl.DataFrame]] = {}
+        added = 0
         for start in range(0, table.height, self.batch_rows):
             r = stage.apply(table.slice(start, self.batch_rows))
             kept.append(r.kept)
             if r.removed is not None:
                 removed.append(r.removed)
+            for k, v in r.side.items():
+                side.setdefault(k, []).append(v)
+            added += r.added
             merge_stats(stats, r.stats, stage=stage.name)
             warnings += [w for w in r.all_warnings() if w not in warnings]
+        out: dict[str, Any] = {k: pl.concat(v, how="diagonal_relaxed") for k, v in side.items()}
         return StageResult(
             kept=pl.concat(kept, how="diagonal_relaxed"),
             removed=pl.concat(removed, how="diagonal_relaxed") if removed else None,
-            stats=plain(stats),
+            side=out,
+            added=added,
+            stats=stats,
             warnings=warnings,
         )

@@ -8,12 +8,13 @@ Which row survives is a stated rule, never an accident of hashing: ``first`` (in
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
 from curate.errors import StageError
+from curate.fields import field_text
 from curate.pipeline.stage import StageResult, mark_removed
 
 Scope = Literal["global", "per_source"]
@@ -32,19 +33,36 @@ def survivor_rank(df: pl.DataFrame, text: pl.Series, *, keep: str, stage: str) -
     ``text`` is the deduplicated field (for ``longest``). A ``score_*`` column that is missing is a
     StageError naming the column; null scores rank last.
     """
-    n = df.height
     if keep == "first":
-        return np.arange(n, dtype=np.int64)
+        return np.arange(df.height, dtype=np.int64)
     if keep == "longest":
-        key = -text.str.len_chars().fill_null(0).cast(pl.Int64)
-    else:
-        if keep not in df.columns:
-            raise StageError(
-                f"survivor column {keep!r} is not in the table",
-                stage=stage,
-                hint="run the stage that writes it first, or use keep: first|longest",
-            )
-        key = -df[keep].cast(pl.Float64).fill_nan(None)
+        return rank_by(-text.str.len_chars().fill_null(0).cast(pl.Int64))
+    check_column(df.columns, keep, stage)
+    return rank_by(-df[keep].cast(pl.Float64).fill_nan(None))
+
+
+def survivor_key(keep: str, field: Any) -> pl.Expr | None:
+    """The per-row expression ``survivor_rank`` orders by (ascending), None for ``first``: what a
+    sharded run reads as one narrow column (``rank_by`` then ranks it)."""
+    if keep == "first":
+        return None
+    if keep == "longest":
+        return -field_text(field).str.len_chars().fill_null(0).cast(pl.Int64)
+    return -pl.col(keep).cast(pl.Float64).fill_nan(None)
+
+
+def check_column(columns: Any, keep: str, stage: str) -> None:
+    if keep not in columns:
+        raise StageError(
+            f"survivor column {keep!r} is not in the table",
+            stage=stage,
+            hint="run the stage that writes it first, or use keep: first|longest",
+        )
+
+
+def rank_by(key: pl.Series) -> np.ndarray:
+    """Rank of each row by ``key`` ascending, nulls last, ties by position."""
+    n = key.len()
     order = pl.DataFrame({"k": key, "i": np.arange(n)}).sort(["k", "i"], nulls_last=True)["i"].to_numpy()
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -55,7 +73,12 @@ def source_codes(df: pl.DataFrame, scope: Scope) -> np.ndarray:
     """Small integer per source under ``per_source`` (all zeros under ``global``)."""
     if scope == "global" or "source" not in df.columns:
         return np.zeros(df.height, dtype=np.int64)
-    return df["source"].fill_null("").rank("dense").to_numpy().astype(np.int64)
+    return codes_of(df["source"])
+
+
+def codes_of(source: pl.Series) -> np.ndarray:
+    """``source_codes`` of a source column."""
+    return source.fill_null("").rank("dense").to_numpy().astype(np.int64)
 
 
 def split_duplicates(

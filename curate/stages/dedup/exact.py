@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
@@ -9,8 +11,18 @@ from pydantic import Field, field_validator
 from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.dedup.common import Scope, check_keep, source_codes, split_duplicates, survivor_rank
+from curate.pipeline.stage import GlobalStage, Removal, StageConfig, StageResult, mark_removed
+from curate.stages.dedup.common import (
+    Scope,
+    check_column,
+    check_keep,
+    codes_of,
+    rank_by,
+    source_codes,
+    split_duplicates,
+    survivor_key,
+    survivor_rank,
+)
 from curate.text.normalize import Punctuation, Whitespace
 from curate.text.textkey import text_keys
 from curate.text.utf8 import mix64
@@ -49,13 +61,11 @@ class ExactDedup(GlobalStage):
         def _check_keep(cls, v: str) -> str:
             return check_keep(v)
 
-    def keys(self, df: pl.DataFrame, codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The 128-bit key (two uint64 arrays) of each row's normalized field; row-local given the
-        source ``codes`` (``per_source``: the table's, so a batch of a distributed executor passes
-        them in; None computes them from ``df``)."""
+    def _text_keys(self, df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The 128-bit key (two uint64 arrays) of each row's normalized field."""
         cfg = self.cfg
         text = df.select(field_text(cfg.field))[:, 0]
-        k1, k2 = text_keys(
+        return text_keys(
             text,
             lowercase=cfg.lowercase,
             whitespace=cfg.whitespace,
@@ -63,9 +73,15 @@ class ExactDedup(GlobalStage):
             seed=self.ctx.seed,
             workers=self.ctx.threads,
         )
-        if cfg.scope == "per_source":
+
+    def keys(self, df: pl.DataFrame, codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The row keys duplicates share: the text key, mixed with the source code under
+        ``per_source`` (``codes``: the table's, so a batch of a distributed executor passes them in;
+        None computes them from ``df``)."""
+        k1, k2 = self._text_keys(df)
+        if self.cfg.scope == "per_source":
             codes = self.groups(df) if codes is None else codes
-            k1 = k1 ^ mix64(codes.astype(np.uint64) + np.uint64(1))
+            k1 = _mix_codes(k1, codes)
         return k1, k2
 
     def groups(self, df: pl.DataFrame) -> np.ndarray:
@@ -86,16 +102,51 @@ class ExactDedup(GlobalStage):
             df, rows, surv, stage=self.name, reason="exact_duplicate", value=1.0, stats=stats
         )
 
+    @staticmethod
+    def _duplicates(
+        k1: np.ndarray, k2: np.ndarray, rank: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted row numbers of the duplicates and their survivors' row numbers."""
+        work = pl.DataFrame({"k1": k1, "k2": k2, "row": np.arange(k1.size, dtype=np.int64)})
+        if rank is not None:
+            work = work[np.argsort(rank, kind="stable")]
+        dups = work.with_columns(surv=pl.col("row").first().over("k1", "k2")).filter(
+            pl.col("row") != pl.col("surv")
+        )
+        return np.sort(dups["row"].to_numpy()), dups.sort("row")["surv"].to_numpy()
+
+    def decide(self, table: Any) -> Removal:
+        """The rows ``apply`` removes, from a sharded table: 16 bytes of key a row (plus the source
+        code or survivor key when ``scope``/``keep`` need them), one shard's text at a time.
+        Memory at 3.7 M rows: ~0.2 GB for the keys and the group-by."""
+        cfg = self.cfg
+        parts = [self._text_keys(df) for df in table if df.height]
+        k1 = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
+        k2 = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint64)
+        del parts
+        if cfg.scope == "per_source":
+            k1 = _mix_codes(k1, codes_of(table.select("source")["source"]))
+        rank = None
+        if cfg.keep != "first":
+            if cfg.keep.startswith("score_"):
+                check_column(table.schema, cfg.keep, self.name)
+            rank = rank_by(table.select(survivor_key(cfg.keep, cfg.field))[:, 0])
+        rows, surv = self._duplicates(k1, k2, rank)
+        uniq = np.unique(surv)
+        ids = table.gather(uniq, ["id"])["id"].to_list()
+        dup_of = [ids[i] for i in np.searchsorted(uniq, surv)]
+        stats = {"groups": int(k1.size - rows.size), "removed": int(rows.size)}
+        return Removal(rows=rows, reason="exact_duplicate", value=1.0, dup_of=dup_of, stats=stats)
+
     def apply(self, df: pl.DataFrame) -> StageResult:
         if df.height == 0:
             return StageResult(kept=df, removed=mark_removed(df, stage=self.name, reason="exact_duplicate"))
         k1, k2 = self.keys(df)
-        work = pl.DataFrame({"k1": k1, "k2": k2, "row": np.arange(df.height, dtype=np.int64)})
-        if self.cfg.keep != "first":
-            work = work[np.argsort(self.rank(df), kind="stable")]
-        dups = work.with_columns(surv=pl.col("row").first().over("k1", "k2")).filter(
-            pl.col("row") != pl.col("surv")
-        )
-        rows = np.sort(dups["row"].to_numpy())
-        surv = dups.sort("row")["surv"].to_numpy()
+        rank = None if self.cfg.keep == "first" else self.rank(df)
+        rows, surv = self._duplicates(k1, k2, rank)
         return self.split(df, rows, surv)
+
+
+def _mix_codes(k1: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Fold a per-row group code into the key, so rows of different groups never match."""
+    return k1 ^ mix64(codes.astype(np.uint64) + np.uint64(1))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -11,12 +14,25 @@ from pydantic import Field, field_validator, model_validator
 from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.dedup.common import Scope, check_keep, source_codes, split_duplicates, survivor_rank
+from curate.pipeline.stage import GlobalStage, Removal, StageConfig, StageResult, mark_removed
+from curate.stages.dedup.common import (
+    Scope,
+    check_column,
+    check_keep,
+    codes_of,
+    rank_by,
+    source_codes,
+    split_duplicates,
+    survivor_key,
+    survivor_rank,
+)
+from curate.stages.dedup.spill import ShingleStore
 from curate.text.dupclusters import by_components, greedy
-from curate.text.lsh import jaccard_pairs, optimal_bands
-from curate.text.minhash import NearPairs, near_pairs
-from curate.text.shingles import Unit
+from curate.text.lsh import band_keys, bucket_pairs, jaccard_pairs, optimal_bands, signatures, unique_pairs
+from curate.text.minhash import NearPairs, byte_chunks, near_pairs
+from curate.text.shingles import Unit, shingle_hashes
+
+SHARD_CHUNK_BYTES = 32 << 20  # text shingled at once in ``decide`` (~180 MB of scratch for CJK)
 
 
 @register("dedup.minhash")
@@ -170,19 +186,131 @@ class MinHashDedup(GlobalStage):
             stats=stats,
         )
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
+    def _shingles(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        h, off, _ = shingle_hashes(texts, workers=self.ctx.threads, **self.shingle_kw())
+        return h, off
+
+    def decide(self, table: Any) -> Removal:
+        """The rows ``apply`` removes, from a sharded table, without the whole text in memory.
+
+        Per shard: signatures (32 MB of text shingled at a time), then one full-signature key and
+        ``bands`` band keys a row; the band keys spill to a temp dir (``bands`` x 8 bytes a row) and
+        are read back one band at a time. Only candidate rows are fetched again to verify. Memory at
+        3.7 M rows and 14 bands: ~0.1 GB of keys in RAM, one shard's text and shingles, the pairs.
+        Same pairs, clusters, values and survivors as ``apply`` (the keys are per row)."""
         c = self.cfg
+        n = table.height
+        if n < 2:
+            return Removal(
+                rows=np.zeros(0, np.int64),
+                reason="near_duplicate",
+                value=np.zeros(0),
+                dup_of=[],
+                threshold=c.threshold,
+            )
+        bands, rows = self.band_shape()
+        groups = (
+            codes_of(table.select("source")["source"])
+            if c.scope == "per_source" and "source" in table.schema
+            else np.zeros(n, dtype=np.int64)
+        )
+        full = np.empty(n, dtype=np.uint64)
+        nonempty = np.empty(n, dtype=bool)
+        with tempfile.TemporaryDirectory(prefix="curate-minhash-") as tmp:
+            files, o = [], 0
+            for s, df in enumerate(table):
+                texts = df.select(field_text(c.field))[:, 0]
+                h = texts.len()
+                sig = np.empty((h, c.num_perm), dtype=np.uint32)
+                for a, b in byte_chunks(texts, SHARD_CHUNK_BYTES):
+                    hs, off = self._shingles(texts.slice(a, b - a))
+                    sig[a:b] = signatures(
+                        hs, off, num_perm=c.num_perm, seed=self.seed, workers=self.ctx.threads
+                    )
+                    nonempty[o + a : o + b] = np.diff(off) > 0
+                    del hs, off
+                g = groups[o : o + h]
+                full[o : o + h] = band_keys(sig, 1, c.num_perm, g, self.seed)[0]
+                files.append(Path(tmp) / f"keys-{s:05d}.npy")
+                np.save(files[-1], band_keys(sig, bands, rows, g, self.seed))
+                o += h
+                del sig, texts
+            docs = np.flatnonzero(nonempty)
+            _, first, inv = np.unique(full[docs], return_index=True, return_inverse=True)
+            rep = docs[first]
+            star_i, star_j = rep[inv], docs
+            m = star_i != star_j
+            left, right = [star_i[m]], [star_j[m]]
+            for b in range(bands):
+                kb = np.concatenate([np.load(f, mmap_mode="r")[b] for f in files])[rep]
+                a_, z_ = bucket_pairs(kb)
+                left.append(rep[a_])
+                right.append(rep[z_])
+        i, j = np.concatenate(left), np.concatenate(right)
+        i, j = unique_pairs(np.minimum(i, j), np.maximum(i, j), n)
+        stats: dict[str, Any] = {"identical_signatures": int(m.sum()), "candidate_pairs": int(i.size)}
+        need = np.unique(np.concatenate([i, j]))
+        cols = [x for x in ("kind", "text", "messages", "system") if x in table.schema]
+        with tempfile.TemporaryDirectory(prefix="curate-minhash-") as tmp:
+            store = ShingleStore(
+                table,
+                need,
+                lambda df: df.select(field_text(c.field))[:, 0],
+                self._shingles,
+                columns=cols,
+                folder=Path(tmp),
+                chunk_bytes=SHARD_CHUNK_BYTES,
+                workers=self.ctx.threads,
+            )
+            sim = np.full(i.size, np.nan)
+            if c.verify and i.size:
+                sim = store.jaccard(i, j)
+                ok = sim >= c.threshold
+                i, j, sim = i[ok], j[ok], sim[ok]
+            stats.update(bands=bands, rows_per_band=rows, verified_pairs=int(i.size) if c.verify else None)
+            p = NearPairs(i, j, sim, np.zeros(0, np.uint64), np.zeros(1, np.int64), need, stats)
+            rank = self._rank(table, n)
+            dup, surv, sims = self._survivors(n, p, rank, store.jaccard)
+        uniq = np.unique(surv)
+        ids = table.gather(uniq, ["id"])["id"].to_list()
+        dup_of = [ids[k] for k in np.searchsorted(uniq, surv)]
+        return Removal(
+            rows=dup, reason="near_duplicate", value=sims, dup_of=dup_of, threshold=c.threshold, stats=p.stats
+        )
+
+    def _rank(self, table: Any, n: int) -> np.ndarray:
+        c = self.cfg
+        if c.keep == "first":
+            return np.arange(n, dtype=np.int64)
+        if c.keep.startswith("score_"):
+            check_column(table.schema, c.keep, self.name)
+        return rank_by(table.select(survivor_key(c.keep, c.field))[:, 0])
+
+    def _survivors(
+        self, n: int, p: NearPairs, rank: np.ndarray, jaccard: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Removed rows (sorted), their survivors, and each one's exact Jaccard to its survivor."""
+        c = self.cfg
+        if c.clustering == "greedy":
+            weight = p.sim if c.verify else -rank[np.minimum(p.i, p.j)].astype(np.float64)
+            surv = greedy(n, p.i, p.j, weight, rank)
+        else:
+            surv = by_components(n, p.i, p.j, rank)
+        dup = np.flatnonzero(surv != np.arange(n))
+        sim = jaccard(surv[dup], dup)
+        p.stats.update(clusters=int(np.unique(surv[dup]).size), removed=int(dup.size))
+        return dup, surv[dup], sim
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
         if df.height < 2:
             return StageResult(
                 kept=df, removed=mark_removed(df.clear(), stage=self.name, reason="near_duplicate")
             )
         p = self.near_pairs(df)
         rank = self.rank(df)
-        if c.clustering == "greedy":
-            weight = p.sim if c.verify else -rank[np.minimum(p.i, p.j)].astype(np.float64)
-            surv = greedy(df.height, p.i, p.j, weight, rank)
-        else:
-            surv = by_components(df.height, p.i, p.j, rank)
-        dup = np.flatnonzero(surv != np.arange(df.height))
-        sim = jaccard_pairs(p.hashes, p.offsets, p.local(surv[dup]), p.local(dup), workers=self.ctx.threads)
-        return self.split(df, dup, surv[dup], sim, p.stats)
+
+        def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return jaccard_pairs(p.hashes, p.offsets, p.local(a), p.local(b), workers=self.ctx.threads)
+
+        dup, surv, sim = self._survivors(df.height, p, rank, jaccard)
+        return self.split(df, dup, surv, sim, p.stats)

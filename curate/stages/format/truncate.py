@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from curate.chat import ChatRenderer, truncate
 from curate.pipeline.registry import register
-from curate.pipeline.stage import RowStage, Rule, StageConfig, StageResult
+from curate.pipeline.stage import RowStage, Rule, Same, StageConfig, StageResult
 from curate.schema import MESSAGE
 from curate.stages.mix.tokens import tokenizer_for
 
@@ -130,7 +130,7 @@ class TruncateHistory(RowStage):
         reasons = dict(res.removed["reason"].value_counts().iter_rows()) if res.n_removed else {}  # type: ignore[union-attr]
         res.stats = {
             "unit": unit,
-            "budget": self.cfg.max_tokens or self.cfg.max_chars,
+            "budget": Same(self.cfg.max_tokens or self.cfg.max_chars),  # not a count: batches agree
             "rows_in": df.height,
             "rows_truncated": int(kept.height - counts.get("none", 0)),
             "rows_history_dropped": int((kept["score_turns_dropped"] > 0).sum()) if kept.height else 0,

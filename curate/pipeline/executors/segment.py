@@ -1,0 +1,240 @@
+"""Streamed stages: consecutive row stages fused over a run's shards, and global stages that decide
+from narrow columns applied shard by shard (issue 16: bounded memory, resume at shard granularity).
+
+A *segment* is a run of consecutive row stages. Each input shard is read once and passed through
+every stage of the segment in memory; each stage's kept and removed rows for that shard are written
+into its ``NN-<stage>.tmp`` dir as they come, then a ``part-NNNNN.pkl`` marker with the shard's
+counts, reasons, typed stats and warnings. A killed run that is started again with the same recipe
+finds those markers (``RunDir.open_stage`` keeps a ``.tmp`` of the same fingerprint) and starts at
+the first shard some stage of the segment did not finish. When every shard is done the per-shard
+removed files become one ``removed.parquet``, the parts one ledger record, and the dir is renamed
+into place: the stage directory looks exactly as one written whole.
+
+Memory: one input shard plus each stage's scratch for it (and the threshold stages' scored copy).
+Row order and every value equal the whole-table run's, since row stages are batch-invariant.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from curate.errors import StageError
+from curate.pipeline.shards import CHECKPOINT, Shards, shard_name, write_shard
+from curate.pipeline.stage import Removal, ScoreOnly, Stage, StageResult, caches_scores, mark_removed
+from curate.pipeline.stats import merge_stats, plain
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Step:
+    """One stage of a segment: the stage, where it goes, and its ``.tmp`` dir (set when opened)."""
+
+    stage: Stage
+    sdir: Path
+    tmp: Path
+    scores: Path | None = None  # scored shards of a threshold stage (``RunDir.scores_dir``)
+    seconds: float = 0.0
+
+
+@dataclass
+class Totals:
+    """A streamed stage's ledger, summed over its shards."""
+
+    rows_in: int = 0
+    kept: int = 0
+    removed: int = 0
+    added: int = 0
+    side: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _reasons(removed: pl.DataFrame | None) -> dict[str, int]:
+    if removed is None or removed.height == 0 or "reason" not in removed.columns:
+        return {}
+    vc = removed.group_by("reason", maintain_order=True).len()
+    return {str(r): int(n) for r, n in vc.iter_rows()}
+
+
+def _write_part(tmp: Path, n: int, res: StageResult, rows_in: int) -> None:
+    """Shard ``n`` of one stage: kept, removed, side files, then the marker that says it is whole."""
+    write_shard(res.kept, tmp / shard_name(n))
+    if res.removed is not None and res.removed.height:
+        write_shard(res.removed, tmp / shard_name(n, "removed"))
+    for k, v in res.side.items():
+        write_shard(v, tmp / shard_name(n, f"side_{k}"))
+    part = {
+        "rows_in": rows_in,
+        "kept": res.kept.height,
+        "removed": res.n_removed,
+        "added": res.added,
+        "side": {k: v.height for k, v in res.side.items()},
+        "reasons": _reasons(res.removed),
+        "stats": res.stats,
+        "warnings": res.all_warnings(),
+    }
+    mark = tmp / f"part-{n:05d}.pkl"
+    (tmp / f"part-{n:05d}.pkl.part").write_bytes(pickle.dumps(part))
+    (tmp / f"part-{n:05d}.pkl.part").replace(mark)
+
+
+def _done(tmp: Path, n: int) -> bool:
+    return (tmp / f"part-{n:05d}.pkl").exists()
+
+
+def _apply_one(
+    step: Step, df: pl.DataFrame, n: int, apply: Callable[[Stage, pl.DataFrame], StageResult], force: bool
+) -> StageResult:
+    """The stage on one shard; a threshold stage reuses (or writes) its scored shard."""
+    stage = step.stage
+    if step.scores is None or not caches_scores(stage):
+        return apply(stage, df)
+    path = step.scores / f"part-{n:05d}.parquet"
+    if path.exists() and not force:
+        res = stage.split(pl.read_parquet(path))  # type: ignore[attr-defined]
+        res.stats = {"scores_reused": True}
+        return res
+    scored = apply(ScoreOnly(stage), df).kept  # type: ignore[arg-type]
+    write_shard(scored, path)
+    return stage.split(scored)  # type: ignore[attr-defined]
+
+
+def run_segment(
+    steps: list[Step],
+    shards: Shards,
+    apply: Callable[[Stage, pl.DataFrame], StageResult],
+    *,
+    force: bool = False,
+    tick: Callable[[int], None] | None = None,
+) -> list[Totals]:
+    """Stream ``shards`` through ``steps`` (see the module docstring); the stages' ledgers."""
+    done = [n for n in range(len(shards)) if all(_done(s.tmp, n) for s in steps)]
+    if done:
+        log.info(
+            "%s: %d of %d shards finished by an earlier run; resuming",
+            " + ".join(s.stage.name for s in steps),
+            len(done),
+            len(shards),
+        )
+    for n in range(len(shards)):
+        if n in done:
+            continue  # finished by an earlier, killed run of the same recipe
+        df = shards.read(n)
+        for s in steps:
+            t0 = time.perf_counter()
+            rows_in = df.height
+            try:
+                res = _apply_one(s, df, n, apply, force)
+            except StageError:
+                raise
+            except Exception as e:  # a bug or bad data inside a stage: name the stage
+                raise StageError(
+                    f"{type(e).__name__}: {e}",
+                    stage=s.stage.name,
+                    hint="re-run with --debug for the traceback",
+                ) from e
+            _write_part(s.tmp, n, res, rows_in)
+            s.seconds += time.perf_counter() - t0
+            df = res.kept
+        if tick is not None:
+            tick(n)
+    return [_close(s, len(shards)) for s in steps]
+
+
+def _close(step: Step, count: int) -> Totals:
+    """Sum the parts of one stage, merge its removed and side files; the marker comes later."""
+    t = Totals()
+    for n in range(count):
+        mark = step.tmp / f"part-{n:05d}.pkl"
+        p = pickle.loads(mark.read_bytes())
+        t.rows_in += p["rows_in"]
+        t.kept += p["kept"]
+        t.removed += p["removed"]
+        t.added += p["added"]
+        for k, v in p["side"].items():
+            t.side[k] = t.side.get(k, 0) + v
+        for k, v in p["reasons"].items():
+            t.reasons[k] = t.reasons.get(k, 0) + v
+        merge_stats(t.stats, p["stats"], stage=step.stage.name)
+        t.warnings += [w for w in p["warnings"] if w not in t.warnings]
+    t.stats = plain(t.stats)
+    t.reasons = dict(sorted(t.reasons.items(), key=lambda kv: -kv[1]))
+    concat_parts(step.tmp, "removed", step.tmp / "removed.parquet")
+    for k in t.side:
+        concat_parts(step.tmp, f"side_{k}", step.tmp / f"side-{k}.parquet")
+    for n in range(count):
+        (step.tmp / f"part-{n:05d}.pkl").unlink()
+    return t
+
+
+def concat_parts(tmp: Path, prefix: str, out: Path) -> None:
+    """The ``prefix-NNNNN.parquet`` files of ``tmp`` as one file, one part in memory at a time
+    (then deleted); no file when there are none."""
+    parts = Shards.of(tmp, prefix)
+    if not parts.paths:
+        return
+    schema = pl.concat([pl.read_parquet(p, n_rows=0) for p in parts.paths], how="diagonal_relaxed").schema
+    cast = pl.DataFrame(schema=schema)
+    part = out.with_name(out.name + ".part")
+    writer = None
+    try:
+        for p in parts.paths:
+            df = pl.concat([cast, pl.read_parquet(p)], how="diagonal_relaxed").to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(part, df.schema, compression="zstd", compression_level=1)
+            writer.write_table(df)
+    finally:
+        if writer is not None:
+            writer.close()
+    part.replace(out)
+    for p in parts.paths:
+        p.unlink()
+
+
+def apply_removal(
+    step: Step, shards: Shards, rm: Removal, *, tick: Callable[[int], None] | None = None
+) -> Totals:
+    """Split every shard by ``rm`` into kept and removed files (as ``split_duplicates`` would)."""
+    offs = shards.offsets()
+    rows = np.asarray(rm.rows, dtype=np.int64)
+    value = np.broadcast_to(np.asarray(rm.value, dtype=np.float64), rows.shape)
+    for n in range(len(shards)):
+        a, b = np.searchsorted(rows, [offs[n], offs[n + 1]])
+        local = rows[a:b] - offs[n]
+        df = shards.read(n)
+        mask = np.zeros(df.height, dtype=bool)
+        mask[local] = True
+        dup = None if rm.dup_of is None else pl.Series(rm.dup_of[a:b], dtype=pl.Utf8)
+        removed = mark_removed(
+            df[local],
+            stage=step.stage.name,
+            reason=rm.reason,
+            value=pl.lit(pl.Series(value[a:b], dtype=pl.Float64)),
+            threshold=rm.threshold,
+            dup_of=None if dup is None else pl.lit(dup),
+        )
+        res = StageResult(
+            kept=df.filter(pl.Series(~mask)),
+            removed=removed,
+            stats=rm.stats if n == 0 else {},
+            warnings=rm.warnings if n == 0 else [],
+        )
+        _write_part(step.tmp, n, res, df.height)
+        if tick is not None:
+            tick(n)
+    return _close(step, len(shards))
+
+
+__all__ = ["CHECKPOINT", "Removal", "Step", "Totals", "apply_removal", "concat_parts", "run_segment"]
