@@ -25,6 +25,7 @@ LAZY: dict[str, str] = {
     "cache": "curate.cli.cache:cache_group",
     "eval": "curate.cli.eval:eval_cmd",
     "ablate": "curate.cli.ablate:ablate_cmd",
+    "serve": "curate.cli.serve:serve_cmd",
 }
 
 
