@@ -162,10 +162,12 @@ class Runner:
         from curate.cache import cache_dir
         from curate.models import ModelHub
 
+        from curate.train.pre_experience import PreExperience
+
         model = (self.recipe.train or {}).get("model", "smollm2-135m")
         return StageContext(
             seed=self.recipe.seed,
-            models=ModelHub(),
+            models=ModelHub(trainer=PreExperience(self.rd.root / "pre_experience")),
             cache_dir=cache_dir("scores"),
             train_model=model,
             workers=self.recipe.workers or available_cpus(),
