@@ -26,6 +26,7 @@ LAZY: dict[str, str] = {
     "eval": "curate.cli.eval:eval_cmd",
     "ablate": "curate.cli.ablate:ablate_cmd",
     "serve": "curate.cli.serve:serve_cmd",
+    "score": "curate.cli.score:score_cmd",
 }
 
 
