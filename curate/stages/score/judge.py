@@ -78,6 +78,23 @@ class Judge(GlobalStage):
 
     cfg: Config
 
+    @classmethod
+    def estimate_cost(cls, cfg: Config, df: pl.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+        """Rows and minutes (local: one pass over rubric + row, the head at one position), or the
+        number of requests an endpoint would get (its speed is not known here)."""
+        if cfg.endpoint is not None:
+            return {"rows": df.height, "requests": df.height, "endpoint": cfg.endpoint.base_url,
+                    "minutes": None, "tokens": 0}  # fmt: skip
+        from curate.lm.estimate import SAMPLE_ROWS
+        from curate.lm.scorer import CostModel
+        from curate.models import load_config, load_tokenizer
+
+        sample = df.sample(min(SAMPLE_ROWS, df.height), seed=seed) if df.height else df
+        lengths = [len(c) for c in cls(cfg)._contexts(sample, load_tokenizer(cfg.model))]
+        scale = df.height / max(sample.height, 1)
+        sec = CostModel.from_config(load_config(cfg.model)).seconds(lengths, len(lengths)) * scale
+        return {"rows": df.height, "tokens": int(sum(lengths) * scale), "minutes": round(sec / 60, 1)}
+
     def _prompts(self, df: pl.DataFrame) -> list[str]:
         """The rubric filled with each row's user turns and its last assistant answer."""
         template = RUBRICS[self.cfg.rubric]

@@ -95,7 +95,16 @@ class SelectIFD(GlobalStage):
         """Rows, tokens and minutes this stage would take on ``df`` (``curate validate``)."""
         from curate.lm.estimate import estimate_pairs
 
-        return estimate_pairs(df, cfg, passes=2, seed=seed)
+        est = estimate_pairs(df, cfg, passes=2, seed=seed)
+        if cfg.scorer == "pre_experienced":
+            from curate.lm.estimate import training_minutes
+
+            pe = cfg.pre_experience
+            t = training_minutes(cfg.model, steps=pe.steps, batch_size=pe.batch_size,
+                                 tokens_per_row=min(pe.max_len, est["row_tokens"]))  # fmt: skip
+            est["train_minutes"] = t
+            est["minutes"] = round(est["minutes"] + t, 1)  # training does not grow with the rows
+        return est
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         c = self.cfg

@@ -76,3 +76,38 @@ def test_pre_experienced_without_trainer_says_so(law, tiny_lm):
     ctx = StageContext(models=ModelHub(preloaded={"tiny": tiny_lm}))
     with pytest.raises(ModelError, match="needs curate's trainer"):
         SelectIFD({"model": "tiny", "scorer": "pre_experienced"}, ctx=ctx).apply(law)
+
+
+def test_recipe_runs_the_loop_and_saves_it_in_the_run_dir(tiny_lm, tmp_path, monkeypatch):
+    """Through curate.run: tag.clusters, then the app's trainer; the adapter lives in the run dir."""
+    import yaml
+
+    import curate
+
+    model, tok = tiny_lm
+    where = tmp_path / "tiny"
+    copy.deepcopy(model).save_pretrained(where)
+    tok.save_pretrained(where)
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "law.parquet"
+    law_frame().group_by("task", maintain_order=True).head(2).head(16).write_parquet(data)
+    pe = {"rows": 8, "steps": 2, "batch_size": 4, "lr": 5e-2}
+    recipe = {
+        "name": "cherry-test",
+        "sources": [{"name": "law", "path": str(data), "format": "canonical", "license": "apache-2.0"}],
+        "stages": [
+            {"tag.clusters": {"k": 4}},
+            {"select.ifd": {"model": str(where), "scorer": "pre_experienced", "pre_experience": pe,
+                            "max_tokens": 256, "max_answer_tokens": 32, "top_fraction": 0.5}},
+        ],
+        "output": {"format": "sharegpt"},
+    }  # fmt: skip
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
+    res = curate.run(path, out=tmp_path / "run", train=False)
+    st = {s["name"]: s for s in res.stages}["select.ifd"]
+    pre = st["stats"]["pre_experience"]
+    assert pre["by"] == "cluster" and pre["groups"] >= 2 and pre["rows"] == 8
+    saved = next((tmp_path / "run" / "pre_experience").iterdir())
+    assert (saved / "adapter" / "adapter_config.json").exists() and (saved / "sample.parquet").exists()
+    assert st["kept"] == 8 and res.output.height == 8
