@@ -179,7 +179,6 @@ class Runner:
     def _context(self) -> StageContext:
         from curate.cache import cache_dir
         from curate.models import ModelHub
-
         from curate.train.pre_experience import PreExperience
 
         model = (self.recipe.train or {}).get("model", "smollm2-135m")

@@ -323,7 +323,9 @@ class ModelHub:
         self.trainer = trainer  # curate.train.pre_experience.PreExperience, injected by the application
         self._scorers: dict[tuple[str, str | None], Any] = {}
 
-    def pre_experienced(self, name: str, sample: Any, opts: dict[str, Any], *, seed: int) -> tuple[str, dict[str, Any]]:
+    def pre_experienced(
+        self, name: str, sample: Any, opts: dict[str, Any], *, seed: int
+    ) -> tuple[str, dict[str, Any]]:
         """Train (or reuse) a brief adapter of ``name`` on ``sample``; returns the name to ask
         ``scorer`` for and what was trained (Cherry LLM's pre-experienced model; see
         ``curate.train.pre_experience``). Needs the trainer the application injects."""

@@ -71,7 +71,8 @@ def score_run(
 
         base, folder = adapter_model(run_dir, adapter, model)
         lm = PeftModel.from_pretrained(load_causal_lm(base), str(folder)).merge_and_unload().eval()
-        tok = load_tokenizer(str(folder)) if (folder / "tokenizer_config.json").exists() else load_tokenizer(base)
+        own = (folder / "tokenizer_config.json").exists()  # the trainer saves the tokenizer it used
+        tok = load_tokenizer(str(folder) if own else base)
         preloaded = (lm, tok)
     hub = ModelHub(preloaded={"adapter": preloaded})
     ctx = StageContext(seed=seed, models=hub, cache_dir=cache_dir or default_cache("scores"))

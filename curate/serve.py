@@ -56,7 +56,9 @@ class ChatModel:
     info: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def prompt_ids(self, messages: Sequence[dict[str, Any]], *, continue_final: bool, gen_prompt: bool) -> list[int]:
+    def prompt_ids(
+        self, messages: Sequence[dict[str, Any]], *, continue_final: bool, gen_prompt: bool
+    ) -> list[int]:
         """Token ids of ``messages`` rendered by the chat renderer (the text training tokenizes)."""
         from curate.chat import ChatRenderer
 
@@ -176,7 +178,8 @@ def complete(cm: ChatModel, body: dict[str, Any]) -> dict[str, Any]:
     stop = body.get("stop") or []
     stop = [stop] if isinstance(stop, str) else list(stop)
     cont = bool(body.get("continue_final_message"))
-    ids = cm.prompt_ids(body["messages"], continue_final=cont, gen_prompt=bool(body.get("add_generation_prompt", not cont)))
+    gen_prompt = bool(body.get("add_generation_prompt", not cont))
+    ids = cm.prompt_ids(body["messages"], continue_final=cont, gen_prompt=gen_prompt)
     new, reason, recs = cm.generate(
         ids,
         max_tokens=max(1, max_tokens),

@@ -54,7 +54,8 @@ def test_score_run_is_the_adapters_loss(trained_run, tmp_path, monkeypatch):
     scores = pl.read_parquet(run / "scores" / "adapter.parquet")
     assert scores.columns == ["id", "score_adapter_loss", "score_adapter_ifd", "score_adapter_tokens"]
     summary = json.loads((run / "train" / "summary.json").read_text())
-    lm = PeftModel.from_pretrained(load_causal_lm(summary["model"]), summary["adapter_dir"]).merge_and_unload()
+    lm = PeftModel.from_pretrained(load_causal_lm(summary["model"]), summary["adapter_dir"])
+    lm = lm.merge_and_unload()
     tok = load_tokenizer(summary["model"])
     got = dict(zip(scores["id"], scores["score_adapter_loss"], strict=True))
     for r in rows.head(3).iter_rows(named=True):

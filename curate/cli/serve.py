@@ -26,7 +26,7 @@ def serve_cmd(model: str, adapter: Path | None, host: str, port: int, name: str 
     cm = load_chat_model(model, adapter=adapter, name=name)
     httpd = serve(cm, host=host, port=port)
     h, p = httpd.server_address[:2]
-    click.echo(f"serving {cm.model_id!r} at http://{h}:{p}/v1 (fingerprint {cm.info['fingerprint']})", nl=True)
+    click.echo(f"serving {cm.model_id!r} at http://{h}:{p}/v1 (fingerprint {cm.info['fingerprint']})")
     import sys
 
     sys.stdout.flush()

@@ -96,14 +96,16 @@ def run_estimates(
         cfg = cls.Config(**params)
         if hasattr(cls, "estimate_cost") and df.height:
             est = cls.estimate_cost(cfg, df, seed=seed)
-            rows = int(round(min(bound, df.height)))
+            rows = round(min(bound, df.height))
             scale = rows / df.height
             fixed = est.get("train_minutes") or 0.0  # a brief training costs the same for any rows
-            minutes = None if est.get("minutes") is None else round((est["minutes"] - fixed) * scale + fixed, 1)
+            m = est.get("minutes")
+            minutes = None if m is None else round((m - fixed) * scale + fixed, 1)
+            rest = {k: v for k, v in est.items() if k not in ("rows", "tokens", "minutes")}
             e = {"index": i, "stage": name, "rows": rows, "tokens": int(est.get("tokens", 0) * scale),
-                 "minutes": minutes, **{k: v for k, v in est.items() if k not in ("rows", "tokens", "minutes")}}  # fmt: skip
+                 "minutes": minutes, **rest}  # fmt: skip
             if est.get("requests") is not None:
-                e["requests"] = int(round(est["requests"] * scale))
+                e["requests"] = round(est["requests"] * scale)
             out.append(e)
         bound = _row_cap(cfg, bound)
     return out

@@ -90,7 +90,8 @@ class Usage:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in self.__dict__.items() if k != "lock"}
+        items = ((k, v) for k, v in self.__dict__.items() if k != "lock")
+        return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in items}
 
 
 def request_key(ep: Endpoint, body: dict[str, Any]) -> bytes:

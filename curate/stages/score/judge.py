@@ -164,7 +164,8 @@ class Judge(GlobalStage):
         bad = pl.col(f"{col}_mass").fill_null(0) < self.cfg.min_mass
         removed = mark_removed(scored.filter(bad), stage=self.name, reason="judge_unparsable",
                                value=pl.col(f"{col}_mass"), threshold=self.cfg.min_mass)  # fmt: skip
-        stats = {"rubric": self.cfg.rubric, **source, "mean_mass": float(np.nanmean(mass)) if len(mass) else None,
+        stats = {"rubric": self.cfg.rubric, **source,
+                 "mean_mass": float(np.nanmean(mass)) if len(mass) else None,
                  "mean_score": float(np.nanmean(expect)) if np.isfinite(expect).any() else None}  # fmt: skip
         return StageResult(kept=scored.filter(~bad), removed=removed, stats=stats)
 

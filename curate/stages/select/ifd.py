@@ -26,7 +26,7 @@ class PreExperienceOptions(StageConfig):
     batch_size: int = Field(8, ge=1, description="examples per step")
     lr: float = Field(2e-4, gt=0, description="learning rate")
     rank: int = Field(8, ge=1, description="LoRA rank (alpha = 2 x rank)")
-    max_len: int = Field(1024, ge=16, description="tokens per training example (longer rows are not trained on)")
+    max_len: int = Field(1024, ge=16, description="tokens per example (longer rows are not trained on)")
 
 
 def balanced_sample(df: pl.DataFrame, n: int, by: str | None, seed: int) -> tuple[pl.DataFrame, str | None]:
@@ -46,7 +46,8 @@ def balanced_sample(df: pl.DataFrame, n: int, by: str | None, seed: int) -> tupl
             break
         left, groups = left - s, groups - 1
     picked = g.filter(pl.col("_r") < quota)
-    extra = g.filter(pl.col("_r") >= quota).sample(n - picked.height, seed=seed) if picked.height < n else None
+    rest = g.filter(pl.col("_r") >= quota)
+    extra = rest.sample(n - picked.height, seed=seed) if picked.height < n else None
     out = pl.concat([picked, extra]) if extra is not None else picked
     return out.drop("_r", "_n").sort("id"), by
 

@@ -84,7 +84,7 @@ def test_endpoint_down_names_it(law, tmp_path):
 def test_wrong_model_and_budget_and_key(law, tiny_server, tmp_path, monkeypatch):
     with pytest.raises(StageError, match="HTTP 404: model 'nope' is not served here"):
         _judge(tiny_server, tmp_path, model="nope").apply(law.head(1))
-    with pytest.raises(StageError, match="4 requests .* over the budget max_requests=2"):
+    with pytest.raises(StageError, match=r"4 requests .* over the budget max_requests=2"):
         _judge(tiny_server, tmp_path, max_requests=2).apply(law)
     monkeypatch.delenv("CURATE_TEST_KEY", raising=False)
     with pytest.raises(StageError, match="CURATE_TEST_KEY is not set"):

@@ -28,7 +28,8 @@ def test_balanced_sample_spreads_over_groups(law):
     assert by == "cluster" and s.height == 9 and s["cluster"].value_counts()["count"].to_list() == [3, 3, 3]
     lopsided = law.with_columns(cluster=pl.when(pl.int_range(pl.len()) < 2).then(0).otherwise(1))
     s, _ = balanced_sample(lopsided, 10, "cluster", seed=1)
-    assert sorted(s["cluster"].value_counts(sort=True)["count"].to_list()) == [2, 8]  # the small one gives all
+    # the small group gives all it has
+    assert sorted(s["cluster"].value_counts(sort=True)["count"].to_list()) == [2, 8]
     s, by = balanced_sample(law.drop("cluster"), 5, "cluster", seed=1)
     assert by is None and s.height == 5
     assert balanced_sample(law, 9, "cluster", seed=1)[0]["id"].to_list() == \
@@ -45,7 +46,8 @@ def test_pre_experienced_ifd_end_to_end(law, tiny_lm, tmp_path):
 
     def run() -> tuple:
         hub = ModelHub(preloaded={"tiny": tiny_lm}, trainer=trainer)
-        return SelectIFD(cfg, ctx=StageContext(models=hub, cache_dir=tmp_path / "cache", seed=3)).apply(law), hub
+        ctx = StageContext(models=hub, cache_dir=tmp_path / "cache", seed=3)
+        return SelectIFD(cfg, ctx=ctx).apply(law), hub
 
     res, hub = run()
     pre = res.stats["pre_experience"]
