@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -73,3 +74,40 @@ def test_score_run_is_the_adapters_loss(trained_run, tmp_path, monkeypatch):
     before = JoinScores.Config(path=str(run / "scores" / "adapter.parquet")).model_dump()["content"]
     score_run(run, max_rows=5)
     assert JoinScores.Config(path=str(run / "scores" / "adapter.parquet")).model_dump()["content"] != before
+
+
+def test_serve_a_runs_adapter(trained_run, tmp_path):
+    """`curate serve MODEL --adapter DIR`'s loader: the adapter merged, prompts rendered by the chat
+    renderer; the first token's logprob equals base + adapter's own computation."""
+    import threading
+
+    import torch
+    from peft import PeftModel
+
+    from curate.lm.http import ChatClient, Endpoint
+    from curate.models import load_causal_lm, load_tokenizer
+    from curate.serve import load_chat_model, serve
+
+    run, _ = trained_run
+    summary = json.loads((run / "train" / "summary.json").read_text())
+    cm = load_chat_model(summary["model"], adapter=Path(summary["adapter_dir"]))
+    assert cm.model_id.endswith("+run")
+    httpd = serve(cm, port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        ep = Endpoint(base_url=f"http://127.0.0.1:{httpd.server_address[1]}/v1", model=cm.model_id)
+        msgs = [{"role": "user", "content": "民法典第一条的内容是什么？"}]
+        ans = ChatClient(ep).complete_many([{"messages": msgs, "max_tokens": 3, "logprobs": True,
+                                             "top_logprobs": 2}])[0]  # fmt: skip
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    lp = ans["choices"][0]["logprobs"]["content"][0]
+    tok = load_tokenizer(summary["model"])
+    lm = PeftModel.from_pretrained(load_causal_lm(summary["model"]), summary["adapter_dir"]).eval()
+    ids = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    with torch.no_grad():
+        logits = lm(input_ids=torch.tensor([tok(ids, add_special_tokens=False)["input_ids"]])).logits[0, -1]
+    want = torch.log_softmax(logits.double(), -1)
+    assert lp["top_logprobs"][0]["logprob"] == pytest.approx(float(want.max()), abs=1e-4)
+    assert ans["usage"]["completion_tokens"] <= 3
