@@ -26,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -144,6 +145,7 @@ def main() -> None:
             "tokens_per_s": round(sum(lengths) / dt, 1),
             "gflops": round(flops / dt / 1e9, 1),
         }
+        print(json.dumps({label: out[label]}), file=sys.stderr, flush=True)  # partial results as they come
         return ifd(nll, cnt, n)
 
     def ours(m, share=64):
