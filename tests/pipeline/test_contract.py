@@ -40,7 +40,8 @@ SKIP_RUN: set[str] = {
     "score.perplexity",
     "score.uncertainty",
     "score.judge",
-}  # a score column; a model
+    "score.join",
+}  # a score column; a model; a score file
 
 
 def _chatterbot_rows() -> list[dict]:

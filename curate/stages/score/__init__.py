@@ -5,4 +5,5 @@ STAGES: dict[str, str] = {
     "score.perplexity": "curate.stages.score.perplexity",
     "score.uncertainty": "curate.stages.score.uncertainty",
     "score.judge": "curate.stages.score.judge",
+    "score.join": "curate.stages.score.join",
 }

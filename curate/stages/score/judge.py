@@ -1,7 +1,9 @@
-"""``score.judge``: a rubric answered by a local LM, read as an expectation over the score tokens."""
+"""``score.judge``: a rubric answered by a local LM or an OpenAI-compatible endpoint, read as an
+expectation over the score tokens."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import numpy as np
@@ -11,6 +13,7 @@ from pydantic import Field
 from curate.chat import ChatRenderer
 from curate.errors import StageError
 from curate.lm.choice import next_token_logprobs
+from curate.lm.http import Endpoint
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
 
@@ -41,7 +44,16 @@ class Judge(GlobalStage):
     probability the model put on the digits at all; below ``min_mass`` its answer is not a rating
     and the row is removed with reason ``judge_unparsable`` (value: the mass), never dropped silently.
     Cost: one forward pass over the rubric + row per row, the output head at one position.
-    An OpenAI-compatible HTTP judge is not built yet.
+
+    ``endpoint: {base_url, model, api_key_env, ...}`` asks an OpenAI-compatible server instead
+    (``curate serve`` for a local model or a run's adapter; vLLM, llama.cpp, OpenAI): the same
+    rubric as one user message, greedy, ``logprobs`` with the top 20 alternatives. With ``prefill``
+    (vLLM's ``continue_final_message``, which curate serve speaks) the answer continues
+    "Rating: ", exactly the local judge's context, and the expectation is read at its first token;
+    without it, at the first generated position where a digit is among the alternatives. An
+    endpoint that returns no logprobs is read from its text (the first digit 1-5: mass 1, else 0).
+    Answers are cached by (endpoint, request), so a re-run sends nothing; requests, retries and
+    tokens go into the stage stats (the manifest).
     """
 
     class Config(StageConfig):
@@ -54,32 +66,93 @@ class Judge(GlobalStage):
             1024, ge=16, description="rubric + row token cap (the middle is cut: rubric and rating kept)"
         )
         column: str = Field("score_judge", description="output column")
+        endpoint: Endpoint | None = Field(
+            None, description="ask this OpenAI-compatible endpoint instead of the local model"
+        )
+        prefill: bool = Field(
+            True, description="endpoint: continue an assistant 'Rating: ' (continue_final_message)"
+        )
+        max_prompt_chars: int = Field(
+            12000, ge=100, description="endpoint: rubric + row character cap (the middle is cut)"
+        )
 
     cfg: Config
 
-    def _contexts(self, df: pl.DataFrame, tok: Any) -> list[list[int]]:
-        r = ChatRenderer(tok)
+    @classmethod
+    def estimate_cost(cls, cfg: Config, df: pl.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+        """Rows and minutes (local: one pass over rubric + row, the head at one position), or the
+        number of requests an endpoint would get (its speed is not known here)."""
+        if cfg.endpoint is not None:
+            return {"rows": df.height, "requests": df.height, "endpoint": cfg.endpoint.base_url,
+                    "minutes": None, "tokens": 0}  # fmt: skip
+        from curate.lm.estimate import SAMPLE_ROWS
+        from curate.lm.scorer import CostModel
+        from curate.models import load_config, load_tokenizer
+
+        sample = df.sample(min(SAMPLE_ROWS, df.height), seed=seed) if df.height else df
+        lengths = [len(c) for c in cls(cfg)._contexts(sample, load_tokenizer(cfg.model))]
+        scale = df.height / max(sample.height, 1)
+        sec = CostModel.from_config(load_config(cfg.model)).seconds(lengths, len(lengths)) * scale
+        return {"rows": df.height, "tokens": int(sum(lengths) * scale), "minutes": round(sec / 60, 1)}
+
+    def _prompts(self, df: pl.DataFrame) -> list[str]:
+        """The rubric filled with each row's user turns and its last assistant answer."""
         template = RUBRICS[self.cfg.rubric]
-        texts = []
-        for rec in df.select("system", "messages").iter_rows(named=True):
+        out = []
+        for rec in df.select("messages").iter_rows(named=True):
             msgs = rec["messages"] or []
             last_a = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=None)
             asked = "\n".join(m["content"] or "" for m in msgs[: last_a or len(msgs)] if m["role"] == "user")
             answer = msgs[last_a]["content"] if last_a is not None else ""
-            prompt = template.format(instruction=asked, response=answer)
-            texts.append(r.render([{"role": "user", "content": prompt}], prompt=True) + "Rating: ")
+            out.append(template.format(instruction=asked, response=answer))
+        return out
+
+    def _contexts(self, df: pl.DataFrame, tok: Any) -> list[list[int]]:
+        r = ChatRenderer(tok)
+        texts = [r.render([{"role": "user", "content": p}], prompt=True) + PREFILL for p in self._prompts(df)]
         ids = tok(texts, add_special_tokens=False)["input_ids"]
         cap, head = self.cfg.max_tokens, self.cfg.max_tokens // 4
         return [x if len(x) <= cap else x[:head] + x[len(x) - (cap - head) :] for x in ids]
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
+    def _local(self, df: pl.DataFrame) -> tuple[np.ndarray, dict[str, Any]]:
+        """Probabilities of "1".."5" after each row's context, from the local model."""
         scorer = self.ctx.models.scorer(self.cfg.model)
         tok = scorer.tokenizer
         digits = [tok(str(d), add_special_tokens=False)["input_ids"] for d in range(1, 6)]
         if any(len(d) != 1 for d in digits):
             raise StageError("the digits 1-5 are not single tokens for this tokenizer", stage=self.name)
         logp = next_token_logprobs(scorer.model, self._contexts(df, tok), [d[0] for d in digits])
-        p = np.exp(logp)
+        return np.exp(logp), {"model": self.cfg.model}
+
+    def _remote(self, df: pl.DataFrame) -> tuple[np.ndarray, dict[str, Any]]:
+        """Probabilities of "1".."5" read from the endpoint's answers (see the class docstring)."""
+        from curate.lm.http import ChatClient, EndpointError
+
+        ep = self.cfg.endpoint
+        assert ep is not None
+        cap = self.cfg.max_prompt_chars
+        head = cap // 4
+        bodies = []
+        for p in self._prompts(df):
+            p = p if len(p) <= cap else p[:head] + p[len(p) - (cap - head) :]
+            msgs = [{"role": "user", "content": p}]
+            body: dict[str, Any] = {"temperature": 0, "logprobs": True, "top_logprobs": 20}
+            if self.cfg.prefill:
+                msgs.append({"role": "assistant", "content": PREFILL})
+                body |= {"continue_final_message": True, "add_generation_prompt": False, "max_tokens": 1}
+            else:
+                body["max_tokens"] = 8
+            bodies.append({"messages": msgs, **body})
+        try:
+            client = ChatClient(ep, cache_dir=self.ctx.cache_dir)
+            answers = client.complete_many(bodies)
+        except EndpointError as e:
+            raise StageError(e.message, stage=self.name, hint=e.hint) from None
+        p = np.array([read_rating(a) for a in answers], dtype=np.float64).reshape(len(bodies), 5)
+        return p, {"endpoint": ep.base_url, "model": ep.model, "usage": client.usage.as_dict()}
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        p, source = self._remote(df) if self.cfg.endpoint is not None else self._local(df)
         mass = p.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             expect = (p * np.arange(1, 6)).sum(axis=1) / mass
@@ -91,6 +164,38 @@ class Judge(GlobalStage):
         bad = pl.col(f"{col}_mass").fill_null(0) < self.cfg.min_mass
         removed = mark_removed(scored.filter(bad), stage=self.name, reason="judge_unparsable",
                                value=pl.col(f"{col}_mass"), threshold=self.cfg.min_mass)  # fmt: skip
-        stats = {"rubric": self.cfg.rubric, "mean_mass": float(np.nanmean(mass)) if len(mass) else None,
-                 "mean_score": float(np.nanmean(expect)) if len(expect) else None}  # fmt: skip
+        stats = {"rubric": self.cfg.rubric, **source,
+                 "mean_mass": float(np.nanmean(mass)) if len(mass) else None,
+                 "mean_score": float(np.nanmean(expect)) if np.isfinite(expect).any() else None}  # fmt: skip
         return StageResult(kept=scored.filter(~bad), removed=removed, stats=stats)
+
+
+PREFILL = "Rating: "
+DIGITS = [str(d) for d in range(1, 6)]
+
+
+def read_rating(answer: dict[str, Any]) -> list[float]:
+    """Probabilities of the ratings 1..5 in one chat-completions answer.
+
+    With logprobs: at the first generated position whose token or top alternatives is a digit 1-5
+    (stripped of spaces), each digit's probability (a digit outside the top alternatives counts 0).
+    Without: the first digit 1-5 in the text gets probability 1; no digit, all 0 (unparsable).
+    """
+    choice = (answer.get("choices") or [{}])[0]
+    content = ((choice.get("logprobs") or {}).get("content")) or []
+    for pos in content:
+        alts = [*(pos.get("top_logprobs") or []), pos]
+        p = [0.0] * 5
+        seen: set[str] = set()
+        for a in alts:
+            t = str(a.get("token", "")).strip()
+            if t in DIGITS and a["token"] not in seen:
+                seen.add(a["token"])
+                p[int(t) - 1] += float(np.exp(a["logprob"]))
+        if any(p):
+            return p
+    if content:
+        return [0.0] * 5
+    text = (choice.get("message") or {}).get("content") or ""
+    m = re.search(r"[1-5]", text)
+    return [1.0 if m and int(m.group()) == d else 0.0 for d in range(1, 6)]

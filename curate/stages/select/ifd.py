@@ -11,8 +11,45 @@ from pydantic import Field
 from curate.lm.options import ScoreOptions, score
 from curate.lm.pairs import encode_pairs, per_row
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageResult
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
 from curate.stages.select.rank import Keep, select_rows
+
+
+class PreExperienceOptions(StageConfig):
+    """Cherry LLM's brief pre-experience: a short LoRA on a small group-balanced sample."""
+
+    rows: int = Field(1000, ge=1, description="rows in the training sample")
+    by: str | None = Field(
+        "cluster", description="balance the sample over this column (tag.clusters); seeded random if absent"
+    )
+    steps: int = Field(100, ge=1, description="optimizer steps")
+    batch_size: int = Field(8, ge=1, description="examples per step")
+    lr: float = Field(2e-4, gt=0, description="learning rate")
+    rank: int = Field(8, ge=1, description="LoRA rank (alpha = 2 x rank)")
+    max_len: int = Field(1024, ge=16, description="tokens per example (longer rows are not trained on)")
+
+
+def balanced_sample(df: pl.DataFrame, n: int, by: str | None, seed: int) -> tuple[pl.DataFrame, str | None]:
+    """``n`` rows spread evenly over ``by``'s groups (seeded; a small group gives all it has and
+    the rest is shared out), or a seeded random sample when ``by`` is missing or all null."""
+    if df.height <= n:
+        return df, by if by in df.columns else None
+    if by is None or by not in df.columns or df[by].is_null().all():
+        return df.sample(n, seed=seed).sort("id"), None
+    g = df.with_columns(_r=pl.int_range(pl.len()).shuffle(seed=seed).over(by), _n=pl.len().over(by))
+    sizes = sorted(g.group_by(by).agg(pl.first("_n"))["_n"].to_list())
+    quota, left, groups = 0, n, len(sizes)
+    for s in sizes:  # the largest equal share every group can fill
+        share = left // groups
+        if s >= share:
+            quota = share
+            break
+        left, groups = left - s, groups - 1
+    picked = g.filter(pl.col("_r") < quota)
+    rest = g.filter(pl.col("_r") >= quota)
+    extra = rest.sample(n - picked.height, seed=seed) if picked.height < n else None
+    out = pl.concat([picked, extra]) if extra is not None else picked
+    return out.drop("_r", "_n").sort("id"), by
 
 
 @register("select.ifd")
@@ -33,6 +70,11 @@ class SelectIFD(GlobalStage):
     ``score.perplexity``'s value, shared through the cache), ``score_ifd_nll_alone``,
     ``score_ifd_tokens`` and ``score_ifd_clipped`` (cut to the caps, which the stats record).
     Cost: two forward passes per row, the second over the answer alone (~1.3x one pass).
+
+    ``scorer: pre_experienced`` is Cherry LLM's full method: first a brief LoRA (``pre_experience``:
+    ``steps`` on ``rows`` rows balanced over ``by``, the clusters of ``tag.clusters`` by default)
+    through curate's own trainer, then IFD of every row under that adapter. The adapter, its sample
+    and metrics are saved in the run directory (``pre_experience/``) and reused by re-runs.
     """
 
     class Config(ScoreOptions, Keep):
@@ -40,6 +82,12 @@ class SelectIFD(GlobalStage):
             "loss", description="loss: Cherry's NLL ratio; perplexity: Superfiltering's PPL ratio"
         )
         max: float | None = Field(1.0, description="remove rows with IFD at or above this (1: no help)")
+        scorer: Literal["base", "pre_experienced"] = Field(
+            "base", description="base: the model as given; pre_experienced: after a brief LoRA (Cherry)"
+        )
+        pre_experience: PreExperienceOptions = Field(
+            default_factory=PreExperienceOptions, description="the brief training (scorer: pre_experienced)"
+        )
 
     cfg: Config
 
@@ -48,11 +96,27 @@ class SelectIFD(GlobalStage):
         """Rows, tokens and minutes this stage would take on ``df`` (``curate validate``)."""
         from curate.lm.estimate import estimate_pairs
 
-        return estimate_pairs(df, cfg, passes=2, seed=seed)
+        est = estimate_pairs(df, cfg, passes=2, seed=seed)
+        if cfg.scorer == "pre_experienced":
+            from curate.lm.estimate import training_minutes
+
+            pe = cfg.pre_experience
+            t = training_minutes(cfg.model, steps=pe.steps, batch_size=pe.batch_size,
+                                 tokens_per_row=min(pe.max_len, est["row_tokens"]))  # fmt: skip
+            est["train_minutes"] = t
+            est["minutes"] = round(est["minutes"] + t, 1)  # training does not grow with the rows
+        return est
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         c = self.cfg
-        scorer = self.ctx.models.scorer(c.model, quantize=c.quantize)
+        name, pre = c.model, None
+        if c.scorer == "pre_experienced":
+            pe = c.pre_experience
+            sample, by = balanced_sample(df, pe.rows, pe.by, self.ctx.seed)
+            opts = pe.model_dump(exclude={"rows", "by"}) | {"by": by}
+            name, pre = self.ctx.models.pre_experienced(c.model, sample, opts, seed=self.ctx.seed)
+            pre |= {"by": by, "groups": sample[by].n_unique() if by else None}
+        scorer = self.ctx.models.scorer(name, quantize=c.quantize)
         pairs = encode_pairs(
             df,
             scorer.tokenizer,
@@ -87,4 +151,6 @@ class SelectIFD(GlobalStage):
         )
         out = select_rows(scored, "score_ifd", c, stage=self.name)
         out.stats.update(stats, caps={**c.caps(), "ratio": c.ratio})
+        if pre is not None:
+            out.stats["pre_experience"] = pre
         return out
