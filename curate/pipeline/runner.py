@@ -29,7 +29,14 @@ from curate.pipeline.progress import CompileClock, Mode, compile_clock
 from curate.pipeline.progress import status as show_status
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.shards import Shards
-from curate.pipeline.stage import ScoreOnly, StageContext, StageResult, caches_scores
+from curate.pipeline.stage import (
+    ScoreOnly,
+    StageContext,
+    StageResult,
+    caches_scores,
+    score_part,
+    with_scores,
+)
 from curate.version import __version__
 
 log = logging.getLogger(__name__)
@@ -307,7 +314,7 @@ def _apply(
     sfp = fingerprint(fp_in, stage.name, knobs, repr(stage.score_key()), seed, __version__)
     path = rd.scores_path(index, stage.name, sfp)
     if path.exists() and not force:
-        scored = pl.read_parquet(path)
+        scored = with_scores(table, pl.read_parquet(path))
         log.info("stage %s: scores reused, thresholds re-applied", stage.name)
         res = stage.split(scored)
         res.stats = {"scores_reused": True}
@@ -316,5 +323,5 @@ def _apply(
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(f"{index:02d}-{stage.name}-*.parquet"):
         old.unlink()
-    RunDir.write_parquet(scored, path)  # temp + rename: a killed run never leaves half a file
+    RunDir.write_parquet(score_part(table, scored), path)  # temp + rename: never half a file
     return stage.split(scored)

@@ -30,7 +30,16 @@ import pyarrow.parquet as pq
 
 from curate.errors import StageError
 from curate.pipeline.shards import CHECKPOINT, Shards, shard_name, write_shard
-from curate.pipeline.stage import Removal, ScoreOnly, Stage, StageResult, caches_scores, mark_removed
+from curate.pipeline.stage import (
+    Removal,
+    ScoreOnly,
+    Stage,
+    StageResult,
+    caches_scores,
+    mark_removed,
+    score_part,
+    with_scores,
+)
 from curate.pipeline.stats import merge_stats, plain
 
 log = logging.getLogger(__name__)
@@ -103,11 +112,11 @@ def _apply_one(
         return apply(stage, df)
     path = step.scores / f"part-{n:05d}.parquet"
     if path.exists() and not force:
-        res = stage.split(pl.read_parquet(path))  # type: ignore[attr-defined]
+        res = stage.split(with_scores(df, pl.read_parquet(path)))  # type: ignore[attr-defined]
         res.stats = {"scores_reused": True}
         return res
     scored = apply(ScoreOnly(stage), df).kept  # type: ignore[arg-type]
-    write_shard(scored, path)
+    write_shard(score_part(df, scored), path)
     return stage.split(scored)  # type: ignore[attr-defined]
 
 

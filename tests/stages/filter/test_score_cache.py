@@ -158,3 +158,7 @@ def test_a_threshold_change_does_not_score_again(
     fresh, _ = _run(name, base, rows, tmp_path / "fresh")
     assert calls  # a new run dir scores again
     assert again.equals(fresh)
+    cached = pl.read_parquet(next((tmp_path / "run").rglob(f"*{name}*.parquet")))
+    assert cached.height == rows.height
+    assert {"text", "messages", "id"}.isdisjoint(cached.columns), f"{name}: the cache copies the rows"
+    assert cached.columns and all(c.startswith("score_") or c not in rows.columns for c in cached.columns)
