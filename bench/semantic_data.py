@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from curate.schema import frame, text_row  # noqa: E402
+from curate.schema import frame, text_row
 
 SAME = {"3-1": "3-x", "3-3": "3-x", "3-4": "3-x", "3-5": "3-x", "2-9": "2-9/10", "2-10": "2-9/10"}
 

@@ -95,7 +95,7 @@ def main() -> None:
     from curate.stages.dedup.minhash import MinHashDedup
 
     mh = MinHashDedup({}).apply(df)
-    mh_gone = np.flatnonzero(~np.isin(df["id"].to_numpy(), mh.kept["id"].to_numpy()))
+    mh_gone = np.flatnonzero(np.isin(df["origin"].to_numpy(), mh.removed["origin"].to_numpy()))
     print(f"k-means k={k}; dedup.minhash (Jaccard 0.7) removes {len(mh_gone)} "
           f"({int(masks['LawBench (zh)'][mh_gone].sum())} LawBench)")
     print("| eps | cos > | pairs over | pairs in one cluster | rows with a twin | truth removed (zh) "
