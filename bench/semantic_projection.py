@@ -46,7 +46,8 @@ def main() -> None:
         exact = (x @ x.T).toarray()
         iu = np.triu_indices(len(texts), 1)
         close = exact[iu] > 0.5
-        print(f"\n{name}: {len(texts)} texts, vocabulary {x.shape[1]}, {int(close.sum())} pairs with cosine > 0.5")
+        print(f"\n{name}: {len(texts)} texts, vocabulary {x.shape[1]}, "
+              f"{int(close.sum())} pairs with cosine > 0.5")
         print("| projection | matrix MB | CPU s | err mean (all) | err std (all) | err std (> 0.5) "
               "| 99.9 % abs err (> 0.5) |")
         print("|---|---|---|---|---|---|---|")
