@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
+from curate.embed.tfidf import StreamingTfidf
 from curate.embed.threads import threads_for
-from curate.embed.tokens import segment_all
+from curate.embed.tokens import words
 
 Analyzer = Literal["words", "chars"]
 Reduce = Literal["svd", "random"]
@@ -120,24 +121,22 @@ class LexicalEmbedder:
         self._fit_texts = [texts[i] for i in take]
         self._model = None
 
-    def _tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        if self.analyzer == "chars":
-            return [_char_grams(t) for t in texts]
-        return segment_all(texts)
+    def _analyze(self) -> Callable[[str], list[str]]:
+        """Tokens of one text, called while its row is counted: token lists for 100k long rows
+        (~2 GB of Python strings) never exist at once."""
+        return _char_grams if self.analyzer == "chars" else words
 
     def _fit_now(self) -> None:
         from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
 
         if self._fit_texts is None:
             raise RuntimeError("LexicalEmbedder.fit must run before encode")
-        vec = TfidfVectorizer(
-            analyzer=lambda toks: toks, sublinear_tf=True, min_df=self.min_df, dtype=np.float32
-        )
-        x = vec.fit_transform(self._tokens(self._fit_texts))
-        if self.reduce == "random":
-            self._model = (vec, sparse_sign_projection(x.shape[1], self.dim, seed=self.seed))
+        vec = StreamingTfidf(self._analyze(), min_df=self.min_df)
+        if self.reduce == "random":  # needs only the vocabulary and idf: no fit matrix at all
+            vec.fit(self._fit_texts)
+            self._model = (vec, sparse_sign_projection(len(vec.vocabulary_), self.dim, seed=self.seed))
             return
+        x = vec.fit_transform(self._fit_texts)
         k = min(self.dim, x.shape[0] - 1, x.shape[1] - 1)
         svd = TruncatedSVD(n_components=k, random_state=self.seed) if k >= 2 else None
         if svd is not None:
@@ -150,11 +149,11 @@ class LexicalEmbedder:
         if self._model is None:
             self._fit_now()
         vec, red = self._model
-        x = vec.transform(self._tokens(texts))
+        x = vec.transform(texts)
         if self.reduce == "random":
             out = (x @ red).toarray()
         else:
             out = red.transform(x) if red is not None else x.toarray()
         out = np.asarray(out, dtype=np.float32)
-        norm = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norm, 1e-12)
+        out /= np.maximum(np.sqrt(np.einsum("ij,ij->i", out, out)), 1e-12)[:, None]
+        return out
