@@ -126,7 +126,7 @@ def main() -> None:
           f"agreement (Jaccard) {len(c & s) / max(len(c | s), 1):.4f}; only curate {len(c - s)}, "
           f"only semhash {len(s - c)}")
     zh_idx = set(np.flatnonzero(zh).tolist())
-    for part, keep in (("all", None), ("Chinese", zh_idx), ("other", None if False else set(range(a.n)) - zh_idx)):
+    for part, keep in (("all", None), ("Chinese", zh_idx), ("other", set(range(a.n)) - zh_idx)):
         sets = {t: (g if keep is None else g & keep) for t, g in gone.items()}
         line = f"  {part}: " + ", ".join(f"{t} {len(g)}" for t, g in sets.items())
         if "exact" in sets:
