@@ -132,6 +132,11 @@ class Run:
             self._outputs[split] = pl.read_parquet(self.rd.output / f"{split}.canonical.parquet")
         return self._outputs[split]
 
+    def scan_output(self, split: str = "train") -> pl.LazyFrame:
+        """The final dataset, lazily: select the columns you need, so a large run is never read
+        whole (the report's length and mix sections read one or two columns this way)."""
+        return pl.scan_parquet(self.rd.output / f"{split}.canonical.parquet")
+
     def rejects(self) -> pl.DataFrame:
         """Input records that could not be parsed, with origin and error."""
         return pl.read_parquet(self.rd.rejects) if self.rd.rejects.exists() else pl.DataFrame()

@@ -216,12 +216,16 @@ def mix(stages: list[dict[str, Any]]) -> Fig | None:
     return fig
 
 
-def lengths(before: pl.DataFrame, after: pl.DataFrame, field: str = "all") -> Fig:
-    """Characters of ``field`` before the first stage and in the output."""
+def lengths(
+    before: pl.DataFrame | pl.LazyFrame, after: pl.DataFrame | pl.LazyFrame, field: str = "all"
+) -> Fig:
+    """Characters of ``field`` before the first stage and in the output (frames or lazy scans: a
+    scan is counted by polars' streaming engine, one row group at a time)."""
     from curate.fields import field_text
 
-    def chars(df: pl.DataFrame) -> pl.Series:
-        return df.select(field_text(field).str.len_chars().alias("n"))["n"] if df.height else pl.Series([])
+    def chars(df: pl.DataFrame | pl.LazyFrame) -> pl.Series:
+        n = df.lazy().select(field_text(field).str.len_chars().alias("n")).collect(engine="streaming")["n"]
+        return n if n.len() else pl.Series([])
 
     return hist(
         {"input": chars(before), "output": chars(after)},

@@ -147,14 +147,23 @@ def duplicates(run: Run, limit: int = 10) -> str:
 
 
 def lengths(run: Run) -> str:
-    before, after = run.kept(0).select("kind", "messages", "text").collect(), run.output()
-    if not after.height:
+    """Lengths before and after, from narrow lazy selects: a large run's texts are never in memory
+    at once (polars' streaming engine reads one column of a row group at a time)."""
+    before, after = run.kept(0), run.scan_output()
+    kinds = set(after.select(pl.col("kind").unique()).collect()["kind"].to_list())
+    if not kinds:
         return ""
-    fields = [f for f in ("user", "assistant") if (after["kind"] == "chat").any()]
-    fields += ["text"] if (after["kind"] == "text").any() else []
+    fields = [f for f in ("user", "assistant") if "chat" in kinds]
+    fields += ["text"] if "text" in kinds else []
     charts = [chart(figures.lengths(before, after, f)) for f in fields]
-    if {"score_truncate_size", "score_tokens_rendered"} <= set(after.columns):  # truncate.history counted
-        series = {"before truncation": after["score_truncate_size"], "output": after["score_tokens_rendered"]}
+    counted = {"score_truncate_size", "score_tokens_rendered", "score_tokens_assistant"}
+    wanted = sorted(counted & set(after.collect_schema().names()))
+    scores = after.select(wanted).collect() if wanted else pl.DataFrame()
+    if {"score_truncate_size", "score_tokens_rendered"} <= set(scores.columns):  # truncate.history counted
+        series = {
+            "before truncation": scores["score_truncate_size"],
+            "output": scores["score_tokens_rendered"],
+        }
         charts.append(
             chart(
                 figures.hist(series, "rendered tokens", colors=[figures.BASE, figures.KEEP], xlabel="tokens")[
@@ -162,26 +171,28 @@ def lengths(run: Run) -> str:
                 ]
             )
         )
-    elif "score_tokens_rendered" in after.columns:
+    elif "score_tokens_rendered" in scores.columns:
         charts.append(
             chart(
-                figures.hist({"output": after["score_tokens_rendered"]}, "rendered tokens", xlabel="tokens")[
+                figures.hist({"output": scores["score_tokens_rendered"]}, "rendered tokens", xlabel="tokens")[
                     0
                 ]
             )
         )
-    if "score_tokens_assistant" in after.columns:
+    if "score_tokens_assistant" in scores.columns:
         charts.append(
             chart(
                 figures.hist(
-                    {"output": after["score_tokens_assistant"]},
+                    {"output": scores["score_tokens_assistant"]},
                     "assistant tokens (the trained ones)",
                     xlabel="tokens",
                 )[0]
             )
         )
-    t_in = before.filter(pl.col("kind") == "chat").select(turn_count().alias("t"))["t"]
-    t_out = after.filter(pl.col("kind") == "chat").select(turn_count().alias("t"))["t"]
+    t_in, t_out = (
+        f.filter(pl.col("kind") == "chat").select(turn_count().alias("t")).collect(engine="streaming")["t"]
+        for f in (before, after)
+    )
     if t_out.len():
         vin, vout = t_in.value_counts(), t_out.value_counts()
         keys = sorted(set(vin["t"].to_list()) | set(vout["t"].to_list()))
@@ -226,10 +237,9 @@ def mix(run: Run) -> str:
         ]
         keys = [k for k in keys if any(k in g for g in st["groups"])]
         return chart(fig) + table(keys, [[g.get(k) for k in keys] for g in st["groups"]])
-    out = run.output()
-    if not out.height:
+    c = run.scan_output().group_by("domain", "source").len().sort("len", descending=True).collect()
+    if not c.height:
         return ""
-    c = out.group_by("domain", "source").len().sort("len", descending=True)
     return chart(
         figures.bars(
             [f"{d} / {s}" for d, s, _ in c.iter_rows()],
@@ -250,12 +260,11 @@ def _label_counts(df: pl.DataFrame, col: str, top: int = 30) -> tuple[list[str],
 
 
 def tags(run: Run) -> str:
+    names = run.scan_output().collect_schema().names()
+    cols = [c for c in names if c.startswith("tag_") or (c == "cluster" and "tag_cluster" not in names)]
+    if not cols and "cluster" not in names:
+        return ""  # no tags: read nothing
     out = run.output()
-    cols = [
-        c
-        for c in out.columns
-        if c.startswith("tag_") or (c == "cluster" and "tag_cluster" not in out.columns)
-    ]
     parts: list[Any] = []
     for col in cols:
         labels, counts, cov = _label_counts(out, col)
