@@ -320,6 +320,7 @@ def ablate(
             "runs": runs,
             "summary": _summary(runs, base),
             "seconds": round(time.perf_counter() - t_start, 1),
+            "runs_planned": len(frames) * seeds,
             "complete": len(runs) == len(frames) * seeds,
         }
 

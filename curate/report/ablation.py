@@ -49,7 +49,13 @@ def ablation_markdown(result: dict[str, Any]) -> str:
         f"{result['batch_size']} x max_len {result['max_len']} (token budget <= {result['token_budget']:,}), "
         f"{result['seeds']} seed(s); held out: {result['eval_rows']} rows {result['eval_domains']}, "
         f"{result['mcq_items']} MCQ items; pool {result['pool_rows']:,} rows, "
-        f"curated {result['curated_rows']:,}.",
+        f"curated {result['curated_rows']:,}."
+        + (f" Held-out rows over max_len, not measured: {d}." if (d := result.get("eval_dropped")) else "")
+        + (
+            f" **Partial: {len(result['runs'])} of {result.get('runs_planned', '?')} runs.**"
+            if result.get("complete") is False
+            else ""
+        ),
         "",
         "| variant | " + " | ".join(c[1] for c in cols) + " |",
         "|---|" + "---|" * len(cols),

@@ -170,4 +170,5 @@ def test_a_killed_ablation_keeps_the_runs_it_finished(
         ablate(load(path), seeds=1, variants=["raw", "curated"], out=tmp_path / "run")
     res = json.loads((tmp_path / "run" / "ablate" / "ablation.json").read_text(encoding="utf-8"))
     assert [r["variant"] for r in res["runs"]] == ["raw"] and res["complete"] is False
+    assert "Partial: 1 of 2 runs" in (tmp_path / "run" / "ablate" / "ablation.md").read_text(encoding="utf-8")
     assert res["summary"]["raw"]["loss_legal"]["n"] == 1 and res["base"]["loss_legal"] > 0
