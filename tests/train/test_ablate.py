@@ -131,6 +131,14 @@ def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_
     assert '<section id="ablation">' in (abl / "ablation.html").read_text(encoding="utf-8")
     assert '<section id="ablation">' in (abl.parent / "report.html").read_text(encoding="utf-8")
     assert "| curated |" in out.output
+    # the leave-one-out run reuses the full run's stages before the left-out one (linked, not re-run)
+    lo = json.loads((abl / "no-filter.length" / "manifest.json").read_text(encoding="utf-8"))
+    assert [(st["name"], st["reused"]) for st in lo["stages"]] == [
+        ("read", True),
+        ("dedup.exact", True),
+        ("split", True),
+        ("cap.per_task", True),
+    ]
     # the held-out rows never reach a variant's training pool
     held = set(pl.read_parquet(tmp_path / "run" / "output" / "eval.canonical.parquet")["id"])
     assert held and not held & set(
