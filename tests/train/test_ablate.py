@@ -116,7 +116,7 @@ def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_
     s = res["summary"]
     assert set(s) == {*names, "base"} and s["curated"]["loss_legal"]["n"] == 2
     # MCQ accuracy per item set is a metric of its own (mean +- sd), LawBench's items apart
-    assert res["mcq_sets"] == {"held_out": 5, "lawbench": 2} and res["complete"] is True
+    assert res["mcq_sets"] == {"held_out": 5, "lawbench": 5} and res["complete"] is True
     assert s["curated"]["mcq_lawbench"]["n"] == 2 and "mcq_held_out" in s["base"]
     assert isinstance(res["eval_dropped"], dict)  # held-out rows too long for max_len, per domain
     assert s["base"]["loss_general"]["mean"] == res["base"]["loss_general"]
