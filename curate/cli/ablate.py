@@ -45,6 +45,12 @@ def _names(value: str | None) -> list[str]:
     help="Held-out rows measured per domain (chat and documents apart; default: all).",
 )
 @click.option("--mcq-items", type=int, default=None, help="MCQ items per set (default: the recipe's eval).")
+@click.option(
+    "--mcq-sets",
+    default=None,
+    help="Comma-separated MCQ sets to score (e.g. lawbench_mcq; held_out = items built from the split). "
+    "Default: all.",
+)
 def ablate_cmd(
     recipe: Path,
     out: Path | None,
@@ -54,6 +60,7 @@ def ablate_cmd(
     steps: int | None,
     mcq_items: int | None,
     eval_rows: int | None,
+    mcq_sets: str | None,
 ) -> None:
     """Does curation pay? Same steps and token budget per variant, same held-out sets, mean ± sd."""
     from curate.ablate import ablate
@@ -69,6 +76,7 @@ def ablate_cmd(
         steps=steps,
         mcq_items=mcq_items,
         eval_rows=eval_rows,
+        mcq_sets=_names(mcq_sets) or None,
     )
     click.echo(ablation_markdown(res))
     click.echo(f"ablation: {Path(res['run_dir']) / 'ablate' / 'ablation.md'} ({res['seconds']:.0f}s)")

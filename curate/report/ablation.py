@@ -27,6 +27,12 @@ def _loss_cols(summary: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]
     return [(k, f"{k[5:]} loss", "{:.4f}") for k in keys]
 
 
+def _mcq_cols(summary: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """MCQ accuracy per item set (``mcq_lawbench_mcq``, ``mcq_held_out``), after the overall one."""
+    keys = sorted({k for v in summary.values() for k in v if k.startswith("mcq_") and k != "mcq_accuracy"})
+    return [(k, f"MCQ {k[4:]}", "{:.3f}") for k in keys]
+
+
 def _cell(stat: dict[str, Any] | None, fmt: str) -> str:
     if not stat:
         return "–"
@@ -37,13 +43,19 @@ def _cell(stat: dict[str, Any] | None, fmt: str) -> str:
 def ablation_markdown(result: dict[str, Any]) -> str:
     """The table: one line per variant (base first), mean ± sd over seeds."""
     summ = result["summary"]
-    cols = _loss_cols(summ) + list(COLUMNS)
+    cols = _loss_cols(summ) + list(COLUMNS[:3]) + _mcq_cols(summ) + list(COLUMNS[3:])
     lines = [
         f"Recipe `{result['recipe']}`, model `{result['model']}`: {result['steps']} optimizer steps x batch "
         f"{result['batch_size']} x max_len {result['max_len']} (token budget <= {result['token_budget']:,}), "
         f"{result['seeds']} seed(s); held out: {result['eval_rows']} rows {result['eval_domains']}, "
         f"{result['mcq_items']} MCQ items; pool {result['pool_rows']:,} rows, "
-        f"curated {result['curated_rows']:,}.",
+        f"curated {result['curated_rows']:,}."
+        + (f" Held-out rows over max_len, not measured: {d}." if (d := result.get("eval_dropped")) else "")
+        + (
+            f" **Partial: {len(result['runs'])} of {result.get('runs_planned', '?')} runs.**"
+            if result.get("complete") is False
+            else ""
+        ),
         "",
         "| variant | " + " | ".join(c[1] for c in cols) + " |",
         "|---|" + "---|" * len(cols),
@@ -56,10 +68,12 @@ def ablation_markdown(result: dict[str, Any]) -> str:
 def ablation_svg(result: dict[str, Any], *, panel_w: int = 230, panel_h: int = 170) -> str:
     """One bar panel per metric (losses, MCQ accuracy, forgetting): mean bars, +-1 sd whiskers."""
     summ = result["summary"]
-    metrics = [(k, t) for k, t, _ in _loss_cols(summ)] + [
-        ("mcq_accuracy", "MCQ acc"),
-        ("forgetting_pct", "general loss vs base %"),
-    ]
+    metrics = (
+        [(k, t) for k, t, _ in _loss_cols(summ)]
+        + [("mcq_accuracy", "MCQ acc")]
+        + [(k, t) for k, t, _ in _mcq_cols(summ)]
+        + [("forgetting_pct", "general loss vs base %")]
+    )
     metrics = [(k, t) for k, t in metrics if any(k in v for v in summ.values())]
     names = ["base", *[k for k in summ if k != "base"]]
     w, top, bottom = panel_w * max(len(metrics), 1), 22, 38
@@ -117,7 +131,7 @@ def ablation_svg(result: dict[str, Any], *, panel_w: int = 230, panel_h: int = 1
 def ablation_html(result: dict[str, Any]) -> str:
     """A standalone report section: the chart and the table (the report can inline it as is)."""
     summ = result["summary"]
-    cols = _loss_cols(summ) + list(COLUMNS)
+    cols = _loss_cols(summ) + list(COLUMNS[:3]) + _mcq_cols(summ) + list(COLUMNS[3:])
     head = "".join(f"<th>{html.escape(c[1])}</th>" for c in cols)
     body = "".join(
         f"<tr><td>{html.escape(v)}</td>"

@@ -35,8 +35,8 @@ def test_variants_random_and_longest_are_the_curated_size() -> None:
     assert set(v["random"]["id"]).issubset(set(pool["id"]))
 
 
-@pytest.mark.slow
-def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_cache) -> None:
+def _tiny_recipe(tmp_path: Path, make_model, tokenizer, tok_cache) -> Path:
+    """A recipe on 40 LawBench consultations + 60 chatterbot rows, training a tiny random model."""
     tiny = tmp_path / "tiny"
     make_model().save_pretrained(tiny)
     tokenizer.save_pretrained(tiny)
@@ -86,6 +86,12 @@ def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_
     }
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_cache) -> None:
+    path = _tiny_recipe(tmp_path, make_model, tokenizer, tok_cache)
     from curate.cli import cli
 
     out = CliRunner().invoke(
@@ -97,7 +103,7 @@ def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_
     abl = tmp_path / "run" / "ablate"
     res = json.loads((abl / "ablation.json").read_text(encoding="utf-8"))
     names = ["raw", "random", "longest", "curated", "no-filter.length"]
-    assert [r["variant"] for r in res["runs"]] == [n for n in names for _ in (0, 1)]
+    assert [r["variant"] for r in res["runs"]] == names * 2  # seed-major
     assert res["pool_rows"] == 90 and res["eval_rows"] == 10  # 100 read, 5 per domain held out
     k = res["curated_rows"]
     by = {(r["variant"], r["seed"]): r for r in res["runs"]}
@@ -109,18 +115,30 @@ def test_ablate_end_to_end_on_a_tiny_model(tmp_path, make_model, tokenizer, tok_
     assert by[("curated", 3)]["loss_legal"] != by[("curated", 4)]["loss_legal"]  # the seed matters
     s = res["summary"]
     assert set(s) == {*names, "base"} and s["curated"]["loss_legal"]["n"] == 2
+    # MCQ accuracy per item set is a metric of its own (mean +- sd), LawBench's items apart
+    assert res["mcq_sets"] == {"held_out": 5, "lawbench": 5} and res["complete"] is True
+    assert s["curated"]["mcq_lawbench"]["n"] == 2 and "mcq_held_out" in s["base"]
+    assert isinstance(res["eval_dropped"], dict)  # held-out rows too long for max_len, per domain
     assert s["base"]["loss_general"]["mean"] == res["base"]["loss_general"]
     md = (abl / "ablation.md").read_text(encoding="utf-8")
     for n in names:
         assert f"| {n} |" in md
-    assert "±" in md and "| base |" in md and "ablation.svg" in md
+    assert "±" in md and "| base |" in md and "ablation.svg" in md and "MCQ lawbench" in md
     svg = (abl / "ablation.svg").read_text(encoding="utf-8")
     assert (
-        svg.startswith("<svg") and svg.count("<rect") == 4 * 6 - 1
-    )  # 4 panels x 6 bars; base: no forgetting
+        svg.startswith("<svg") and svg.count("<rect") == 6 * 6 - 1
+    )  # 6 panels (2 losses, MCQ overall + per set, forgetting) x 6 bars; base: no forgetting
     assert '<section id="ablation">' in (abl / "ablation.html").read_text(encoding="utf-8")
     assert '<section id="ablation">' in (abl.parent / "report.html").read_text(encoding="utf-8")
     assert "| curated |" in out.output
+    # the leave-one-out run reuses the full run's stages before the left-out one (linked, not re-run)
+    lo = json.loads((abl / "no-filter.length" / "manifest.json").read_text(encoding="utf-8"))
+    assert [(st["name"], st["reused"]) for st in lo["stages"]] == [
+        ("read", True),
+        ("dedup.exact", True),
+        ("split", True),
+        ("cap.per_task", True),
+    ]
     # the held-out rows never reach a variant's training pool
     held = set(pl.read_parquet(tmp_path / "run" / "output" / "eval.canonical.parquet")["id"])
     assert held and not held & set(
@@ -134,3 +152,31 @@ def test_eval_loss_of_no_eval_rows_is_none() -> None:
 
     kw = {"rt": None, "micro_batch_tokens": 64, "packing": False, "varlen": False, "pad_id": 0}
     assert eval_loss(None, None, **kw) is None
+
+
+@pytest.mark.slow
+def test_a_killed_ablation_keeps_the_runs_it_finished(
+    tmp_path, make_model, tokenizer, tok_cache, monkeypatch
+) -> None:
+    """ablation.json is rewritten after every run: an ablation stopped mid-way (a deadline, a crash)
+    still has its finished runs and says it is not complete."""
+    import curate.train
+    from curate.ablate import ablate
+    from curate.recipe import load
+
+    path = _tiny_recipe(tmp_path, make_model, tokenizer, tok_cache)
+    real, calls = curate.train.run_training, []
+
+    def second_run_dies(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(curate.train, "run_training", second_run_dies)
+    with pytest.raises(KeyboardInterrupt):
+        ablate(load(path), seeds=1, variants=["raw", "curated"], out=tmp_path / "run")
+    res = json.loads((tmp_path / "run" / "ablate" / "ablation.json").read_text(encoding="utf-8"))
+    assert [r["variant"] for r in res["runs"]] == ["raw"] and res["complete"] is False
+    assert "Partial: 1 of 2 runs" in (tmp_path / "run" / "ablate" / "ablation.md").read_text(encoding="utf-8")
+    assert res["summary"]["raw"]["loss_legal"]["n"] == 1 and res["base"]["loss_legal"] > 0
