@@ -142,14 +142,20 @@ class Run:
         return pl.read_parquet(self.rd.rejects) if self.rd.rejects.exists() else pl.DataFrame()
 
     def near_duplicates(self, limit: int | None = None) -> pl.DataFrame:
-        """Removed duplicates next to the row they duplicate, as texts, and whether that row survived."""
-        parts = []
+        """Removed duplicates next to the row they duplicate, as texts, and whether that row survived.
+        With ``limit``, only that many pairs' texts are read (the report shows 10 of a large run's)."""
+        parts: list[pl.DataFrame] = []
+        left = limit
         for s in self.stages:
+            if left == 0:
+                break
             if not s.name.startswith("dedup.") or not s.removed_path.exists():
                 continue
-            rem = pl.read_parquet(s.removed_path).filter(pl.col("dup_of").is_not_null())
+            rem = pl.scan_parquet(s.removed_path).filter(pl.col("dup_of").is_not_null())
+            rem = (rem.head(left) if left else rem).collect()
             if not rem.height:
                 continue
+            left = None if left is None else left - rem.height
             kept = self.kept(s.index).filter(pl.col("id").is_in(rem["dup_of"].unique().implode()))
             kept = kept.select("id", "origin", "kind", "text", "messages").collect()
             kept = kept.select(
@@ -162,9 +168,17 @@ class Run:
         if not parts:
             return pl.DataFrame()
         df = pl.concat(parts, how="diagonal_relaxed").rename({"value": "similarity"})
-        out_ids = self.output().select("id")["id"].implode()
-        df = df.with_columns(kept_in_output=pl.col("dup_of").is_in(out_ids))
-        return df.head(limit) if limit else df
+        survivors = df["dup_of"].unique().implode()
+        out_ids = self.scan_output().select("id").filter(pl.col("id").is_in(survivors)).collect()["id"]
+        return df.with_columns(kept_in_output=pl.col("dup_of").is_in(out_ids.implode()))
+
+    def n_near_duplicates(self) -> int:
+        """Rows the dedup stages removed as duplicates of a named row (counted, not read)."""
+        return sum(
+            pl.scan_parquet(s.removed_path).filter(pl.col("dup_of").is_not_null()).select(pl.len()).collect().item()
+            for s in self.stages
+            if s.name.startswith("dedup.") and s.removed_path.exists()
+        )
 
     def metrics(self) -> pl.DataFrame:
         """Training metrics (``train/metrics.jsonl``): step, loss, eval_loss, lr, tokens_per_s."""

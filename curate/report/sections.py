@@ -130,9 +130,10 @@ def scores(run: Run) -> str:
 
 
 def duplicates(run: Run, limit: int = 10) -> str:
-    d = run.near_duplicates()
+    d = run.near_duplicates(limit)
     if not d.height:
         return ""
+    total = run.n_near_duplicates()
     rows = []
     for r in d.head(limit).iter_rows(named=True):
         fate = "kept in output" if r["kept_in_output"] else "removed later"
@@ -141,7 +142,7 @@ def duplicates(run: Run, limit: int = 10) -> str:
             f"<div class='pair'><div><small>removed {e(r['origin'])}</small>\n{e(r['removed_text'])}</div>"
             f"<div><small>kept {e(r['kept_origin'])}</small>\n{e(r['kept_text'] or '')}</div></div>"
         )
-    return f"<p>{d.height:,} rows removed as duplicates; the first {min(limit, d.height)}:</p>" + "".join(
+    return f"<p>{total:,} rows removed as duplicates; the first {min(limit, d.height)}:</p>" + "".join(
         rows
     )
 

@@ -28,6 +28,10 @@ def test_near_duplicates_are_texts(quickstart_run: Path):
     assert d.height == 12  # 7 exact + 5 near on the shipped sample
     assert d["removed_text"].str.starts_with("Q: ").all() and d["kept_text"].null_count() == 0
     assert d["kept_in_output"].dtype == pl.Boolean
+    run = curate.open(quickstart_run)
+    assert run.n_near_duplicates() == d.height
+    first = run.near_duplicates(9)  # spans both dedup stages: 7 exact, then 2 of the near ones
+    assert first.equals(d.head(9))
 
 
 def test_threshold_what_if(quickstart_run: Path):
