@@ -21,7 +21,7 @@ for a whole table without the prefix renders (one render + encode per row), for 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,3 +160,12 @@ class ChatEncoder:
         if len(ids) > self.max_len:
             return Dropped(rid, "too_long", f"{len(ids)} tokens after truncation > max_len={self.max_len}")
         return t, ids, fit.dropped[0]
+
+
+def spans(ids: Sequence[int], mask: Sequence[int]) -> Iterator[tuple[int, list[int]]]:
+    """Runs of consecutive ids sharing one mask value: ``(mask, ids)``."""
+    start = 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or mask[i] != mask[start]:
+            yield int(mask[start]), list(ids[start:i])
+            start = i

@@ -12,12 +12,13 @@ A step the loss-spike guard skipped (``"skipped": true`` in ``metrics.jsonl``) i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from curate.chat.encode import spans
 
 SPAN_CHARS = 360  # per span of the decoded example in ``str()``; ``Example.spans`` holds all of it
 
@@ -71,15 +72,6 @@ class Example:
         if self.skipped:
             out += f"; skipped by the spike guard at step(s) {', '.join(map(str, self.skipped))}"
         return out
-
-
-def spans(ids: Sequence[int], mask: Sequence[int]) -> Iterator[tuple[int, list[int]]]:
-    """Runs of consecutive ids sharing one mask value: ``(mask, ids)``."""
-    start = 0
-    for i in range(1, len(ids) + 1):
-        if i == len(ids) or mask[i] != mask[start]:
-            yield int(mask[start]), list(ids[start:i])
-            start = i
 
 
 def _skipped_steps(train_dir: Path) -> set[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from curate.chat.encode import spans
 from curate.train.batching import collate, micro_batches
 from curate.train.data import ChatEncoder, Encoded
 from curate.train.loss import batch_loss, causal_parts
@@ -178,10 +179,3 @@ def preview(
     return text
 
 
-def spans(ids: Sequence[int], mask: Sequence[int]) -> Iterator[tuple[int, list[int]]]:
-    """Runs of consecutive ids sharing one mask value: ``(mask, ids)``."""
-    start = 0
-    for i in range(1, len(ids) + 1):
-        if i == len(ids) or mask[i] != mask[start]:
-            yield int(mask[start]), list(ids[start:i])
-            start = i

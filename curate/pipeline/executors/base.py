@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import polars as pl
 
 from curate.pipeline.stage import Stage, StageResult
+from curate.pipeline.stats import merge_stats
 
 
 @runtime_checkable
@@ -30,3 +31,28 @@ class Executor(Protocol):
     def apply(self, stage: Stage, table: pl.DataFrame) -> StageResult:
         """The stage's result over all of ``table``: kept, removed, side outputs, merged stats."""
         ...
+
+
+def merge_results(stage: Stage, parts: list[StageResult]) -> StageResult:
+    """Results of ``stage`` on consecutive slices of its input as one result, in input order: what
+    every executor does with its batches or blocks. Stats stay typed (``Count``/``Same``) so a
+    caller may merge again across shards; ``pipeline.stats.plain`` makes them JSON."""
+    kept, removed, stats, warnings, added = [], [], {}, [], 0
+    side: dict[str, list[pl.DataFrame]] = {}
+    for r in parts:
+        kept.append(r.kept)
+        if r.removed is not None:
+            removed.append(r.removed)
+        for k, v in r.side.items():
+            side.setdefault(k, []).append(v)
+        added += r.added
+        merge_stats(stats, r.stats, stage=stage.name)
+        warnings += [w for w in r.all_warnings() if w not in warnings]
+    return StageResult(
+        kept=pl.concat(kept, how="diagonal_relaxed"),
+        removed=pl.concat(removed, how="diagonal_relaxed") if removed else None,
+        side={k: pl.concat(v, how="diagonal_relaxed") for k, v in side.items()},
+        added=added,
+        stats=stats,
+        warnings=warnings,
+    )

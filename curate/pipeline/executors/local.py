@@ -8,12 +8,11 @@ executor (``streams = True``): each shard is one or more batches, so memory is o
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
+from curate.pipeline.executors.base import merge_results
 from curate.pipeline.stage import Stage, StageResult
-from curate.pipeline.stats import merge_stats, plain
+from curate.pipeline.stats import plain
 
 BATCH_ROWS = 100_000
 
@@ -36,25 +35,5 @@ class LocalExecutor:
         """``apply`` with the stats still typed (``Count``/``Same``), to merge across shards."""
         if stage.scope == "global" or table.height <= self.batch_rows:
             return stage.apply(table)
-        kept, removed, stats, warnings = [], [], {}, []
-        side: dict[str, list[pl.DataFrame]] = {}
-        added = 0
-        for start in range(0, table.height, self.batch_rows):
-            r = stage.apply(table.slice(start, self.batch_rows))
-            kept.append(r.kept)
-            if r.removed is not None:
-                removed.append(r.removed)
-            for k, v in r.side.items():
-                side.setdefault(k, []).append(v)
-            added += r.added
-            merge_stats(stats, r.stats, stage=stage.name)
-            warnings += [w for w in r.all_warnings() if w not in warnings]
-        out: dict[str, Any] = {k: pl.concat(v, how="diagonal_relaxed") for k, v in side.items()}
-        return StageResult(
-            kept=pl.concat(kept, how="diagonal_relaxed"),
-            removed=pl.concat(removed, how="diagonal_relaxed") if removed else None,
-            side=out,
-            added=added,
-            stats=stats,
-            warnings=warnings,
-        )
+        parts = range(0, table.height, self.batch_rows)
+        return merge_results(stage, [stage.apply(table.slice(start, self.batch_rows)) for start in parts])

@@ -21,9 +21,10 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from curate.pipeline.executors.base import merge_results as merge_all
 from curate.pipeline.executors.ray.session import ROW, to_dataset
 from curate.pipeline.stage import Stage, StageResult
-from curate.pipeline.stats import merge_stats, plain
+from curate.pipeline.stats import plain
 
 
 def for_worker(stage: Stage) -> Stage:
@@ -83,23 +84,7 @@ def apply_rows(stage: Stage, table: pl.DataFrame, *, blocks: int, actors: int) -
 
 
 def merge_results(stage: Stage, parts: list[StageResult]) -> StageResult:
-    """Block results in input order as one (what the local executor does with its batches)."""
-    kept, removed, stats, warnings, added = [], [], {}, [], 0
-    side: dict[str, list[pl.DataFrame]] = {}
-    for r in parts:
-        kept.append(r.kept)
-        if r.removed is not None:
-            removed.append(r.removed)
-        for k, v in r.side.items():
-            side.setdefault(k, []).append(v)
-        added += r.added
-        merge_stats(stats, r.stats, stage=stage.name)
-        warnings += [w for w in r.all_warnings() if w not in warnings]
-    return StageResult(
-        kept=pl.concat(kept, how="diagonal_relaxed"),
-        removed=pl.concat(removed, how="diagonal_relaxed") if removed else None,
-        side={k: pl.concat(v, how="diagonal_relaxed") for k, v in side.items()},
-        added=added,
-        stats=plain(stats),
-        warnings=warnings,
-    )
+    """Block results in input order as one, with JSON stats (``executors.base.merge_results``)."""
+    res = merge_all(stage, parts)
+    res.stats = plain(res.stats)
+    return res
