@@ -256,7 +256,9 @@ class Runner:
         if side.get("eval") is not None and side["eval"].height:
             from curate.formats.evalset import write_eval_files
 
-            pool = table if isinstance(table, pl.DataFrame) else pl.concat(list(chunks()))  # materializes
+            # distractors come from the run's rows in stage order (not the output's shuffle), so
+            # every executor draws the same items; this materializes the table
+            pool = table if isinstance(table, pl.DataFrame) else table.collect()
             written = write_eval_files(side["eval"], ev, pool=pool, seed=self.recipe.seed)
             paths.update({f"eval_set:{k}": final(v) for k, v in written.items()})
         if self.recipe.eval.mcq:  # multiple-choice sets from files (e.g. LawBench's MCQ CSVs)

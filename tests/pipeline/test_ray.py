@@ -90,7 +90,12 @@ def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_p
     a, b = files(tmp_path / "local"), files(tmp_path / "ray")
     assert any(k.startswith("output/") for k in a) and any(k.endswith("removed.parquet") for k in a)
     assert a.keys() == b.keys()
-    assert [k for k in a if a[k] != b[k]] == []
+    # JSON/JSONL byte for byte; Parquet by content (the streaming local path writes other row groups)
+    differ = [k for k in a if a[k] != b[k]]
+    assert [k for k in differ if not k.endswith(".parquet")] == []
+    for k in differ:
+        x, y = pl.read_parquet(tmp_path / "local" / k), pl.read_parquet(tmp_path / "ray" / k)
+        assert x.equals(y), k
     local, dist = (
         json.loads((tmp_path / n / "manifest.json").read_text("utf-8"))["stages"] for n in ("local", "ray")
     )
