@@ -4,14 +4,17 @@
 of each text, at most ``max_tokens`` = 256 of them (longer texts are cut from the right: the start
 of a request says what it asks). Raw pooled vectors of SmolLM2 all point one way (mean cosine 0.98
 between unrelated texts: a few "massive activation" dimensions dominate), so cosines say nothing
-until a common mean is subtracted.
+until a common mean is subtracted. Dividing by the per-dimension std as well keeps those few
+dimensions from dominating: on 680 LawBench queries (k-means k=17 NMI / 10-NN task purity / mean
+cosine) raw pooling gives 0.50 / 0.43 / 0.98, the reference mean alone 0.49 / 0.43 / 0.91, mean and
+std 0.56 / 0.46 / 0.68 (the shipped reference is chit-chat, so a legal corpus keeps a shared offset).
 
 Why a fixed reference mean, not the mean of the run's rows: a vector must not depend on which other
 rows are in a run, or the cache (keyed by text) would mix vectors from different centerings, and a
-row's duplicates would change with the rows around it. The mean is estimated once per model from
-152 real Chinese and English lines shipped in ``curate/data/embed/center_texts.txt``, cached next to
-the vectors under the embedder's fingerprint (which hashes the model files, ``max_tokens`` and
-that file), so it is deterministic and computed once per machine.
+row's duplicates would change with the rows around it. Mean and std are estimated once per model from
+152 real Chinese and English lines (chatterbot-corpus) shipped in
+``curate/data/embed/center_texts.txt``, cached next to the vectors under the embedder's
+fingerprint (which hashes the model files, ``max_tokens`` and that file): deterministic, once per machine.
 
 Cost: a forward pass per text (~135M parameters); measured throughput is in docs/selection.md.
 """
@@ -39,9 +42,9 @@ def reference_texts() -> list[str]:
 
 
 class CausalLMEmbedder:
-    """Masked mean of a causal LM's last hidden state over <= ``max_tokens`` tokens, minus a fixed
-    reference mean, L2-normalized. Batched, length-sorted, under ``torch.inference_mode`` with
-    ``curate.lm.likelihood.cpu_threads()`` threads on CPU."""
+    """Masked mean of a causal LM's last hidden state over <= ``max_tokens`` tokens, standardized by a
+    fixed reference mean and per-dimension std, L2-normalized. Batched, length-sorted, under
+    ``torch.inference_mode`` with ``curate.lm.likelihood.cpu_threads()`` threads on CPU."""
 
     corpus_fitted = False
 
@@ -65,7 +68,7 @@ class CausalLMEmbedder:
     def settings(self) -> dict[str, Any]:
         return {
             "embedder": self.name, "model": self._digest, "max_tokens": self.max_tokens,
-            "pooling": "masked mean of the last hidden state", "centering": f"reference mean {self._ref}",
+            "pooling": "masked mean of the last hidden state", "centering": f"reference mean/std {self._ref}",
         }
 
     def fingerprint(self) -> str:
@@ -116,20 +119,22 @@ class CausalLMEmbedder:
                 out[idx] = ((h * m).sum(1) / m.sum(1)).numpy()
         return out
 
-    def center(self) -> np.ndarray:
-        """The reference mean: computed once per fingerprint, then read from the cache."""
+    def center(self) -> tuple[np.ndarray, np.ndarray]:
+        """The reference mean and per-dimension std: computed once per fingerprint, then cached."""
         if self._mean is None:
             path = cache_dir("scores") / "embeddings" / self.fingerprint() / "center.npy"
             if path.exists():
                 self._mean = np.load(path)
             else:
-                self._mean = self.pooled(reference_texts()).mean(0)
+                ref = self.pooled(reference_texts())
+                self._mean = np.stack([ref.mean(0), ref.std(0) + 1e-6])
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(f"center.tmp{id(self)}.npy")
                 np.save(tmp, self._mean)
                 tmp.replace(path)
-        return self._mean
+        return self._mean[0], self._mean[1]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        x = self.pooled(texts) - self.center()
+        mean, std = self.center()
+        x = (self.pooled(texts) - mean) / std
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
