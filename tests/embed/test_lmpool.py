@@ -62,7 +62,7 @@ def test_smollm2_pooled_centered_vectors(tmp_path) -> None:
     raw_cos = float((raw @ raw.T)[np.triu_indices(len(raw), 1)].mean())
     cos = float((x @ x.T)[iu].mean())
     print(f"mean cosine: raw {raw_cos:.3f}, centered {cos:.3f}")
-    assert raw_cos > 0.9 and cos < raw_cos - 0.1
+    assert raw_cos > 0.9 and cos < 0.75  # measured: raw 0.978, standardized 0.568
 
     # one text, one vector: alone or in a padded, length-sorted batch (float16 cache precision)
     alone = emb.encode([texts[7]])[0]
@@ -80,4 +80,4 @@ def test_smollm2_pooled_centered_vectors(tmp_path) -> None:
     nn = np.argpartition(-sims, 10, axis=1)[:, :10]
     purity = float((labels[nn] == labels[:, None]).mean())
     print(f"kNN@10 purity {purity:.3f} (chance {19 / 59:.3f})")
-    assert purity > 0.45
+    assert purity > 0.6  # measured 0.758; chance 0.32
