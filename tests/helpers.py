@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from curate.models import Embedder, ModelHub
 
 
 def chatterbot_dialogues(langs: tuple[str, ...] = ("chinese", "english"), files_per_lang: int | None = None):
@@ -59,3 +62,22 @@ def lawbench_rows(per_task: int | None = 40):
                     )
                 )
     return frame(rows)
+
+
+class CountingHub(ModelHub):
+    """The real hub; counts the texts its embedders encode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[int] = []
+
+    def text_embedder(self, name: str = "lexical", **kw: Any) -> Embedder:
+        emb = super().text_embedder(name, **kw)
+        real = emb.encode
+
+        def encode(texts: Any) -> Any:
+            self.encoded.append(len(texts))
+            return real(texts)
+
+        emb.encode = encode  # type: ignore[method-assign]
+        return emb

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import polars as pl
 
@@ -13,24 +11,7 @@ from curate.embed.tokens import label_words, words
 from curate.models import Embedder, ModelHub
 from curate.pipeline.registry import get
 from curate.pipeline.stage import StageContext
-
-
-class CountingHub(ModelHub):
-    """The real hub; counts how many texts its embedders are asked to encode."""
-
-    def __init__(self) -> None:
-        self.encoded: list[int] = []
-
-    def text_embedder(self, name: str = "lexical", **kw: Any) -> Embedder:
-        emb = super().text_embedder(name, **kw)
-        real = emb.encode
-
-        def encode(texts: Any) -> Any:
-            self.encoded.append(len(texts))
-            return real(texts)
-
-        emb.encode = encode  # type: ignore[method-assign]
-        return emb
+from tests.helpers import CountingHub
 
 
 def test_segmentation_is_words_not_characters() -> None:

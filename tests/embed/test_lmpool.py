@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
 from curate.embed.lmpool import CausalLMEmbedder, reference_texts
 from curate.embed.service import embed_texts
-from curate.models import Embedder, ModelHub
-from tests.helpers import lawbench_rows
+from curate.models import ModelHub
+from tests.helpers import CountingHub, lawbench_rows
 
 TASKS = ("1-1", "2-4", "3-8")  # law recitation, topic identification, consultation
-
-
-class CountingHub(ModelHub):
-    """The real hub; counts the texts its embedders encode."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.encoded: list[int] = []
-
-    def text_embedder(self, name: str = "lexical", **kw: Any) -> Embedder:
-        emb = super().text_embedder(name, **kw)
-        real = emb.encode
-
-        def encode(texts: Any) -> Any:
-            self.encoded.append(len(texts))
-            return real(texts)
-
-        emb.encode = encode  # type: ignore[method-assign]
-        return emb
 
 
 def test_registered_name_and_settings() -> None:
