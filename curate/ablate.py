@@ -228,10 +228,10 @@ def _fits(tokenizer: Any, cfg: Any) -> Callable[[pl.DataFrame], list[bool]]:
     return fits
 
 
-def _mcq_items(run_dir: Path, n: int | None, seed: int) -> list[dict[str, Any]]:
+def _mcq_items(run_dir: Path, n: int | None, seed: int, sets: list[str] | None) -> list[dict[str, Any]]:
     from curate.train.assess import _cap, _jsonl
 
-    return _cap(_jsonl(run_dir / "eval" / "mcq.jsonl"), n, seed)
+    return _cap(_jsonl(run_dir / "eval" / "mcq.jsonl"), n, seed, sets)
 
 
 def _summary(runs: list[dict[str, Any]], base: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -289,6 +289,8 @@ def ablate(
             hint="add a split stage, e.g. - split: {eval_per_domain: 50}",
         )
     eval_ids = eval_df["id"]  # every held-out row stays out of every variant, measured or not
+    eval_rows = eval_rows if eval_rows is not None else recipe.eval.rows_per_domain
+    mcq_sets = mcq_sets or recipe.eval.mcq_sets
     if eval_rows is not None:  # a seeded sample per domain keeps CPU evaluation inside the budget
         eval_df = eval_df.filter(
             pl.int_range(pl.len()).shuffle(seed=recipe.seed).over("domain", "kind") < eval_rows
@@ -309,9 +311,7 @@ def ablate(
         or max(1, math.ceil(curated.height * base_cfg.epochs / base_cfg.batch_size))
     )
     budget_rows = n_steps * base_cfg.batch_size
-    mcq = _mcq_items(res.run_dir.root, mcq_items or recipe.eval.max_mcq_items, recipe.seed)
-    if mcq_sets:  # e.g. only LawBench's own items: held-out MCQs from long chats cost most of the eval
-        mcq = [it for it in mcq if (it.get("set") or "held_out") in mcq_sets]
+    mcq = _mcq_items(res.run_dir.root, mcq_items or recipe.eval.max_mcq_items, recipe.seed, mcq_sets)
     evaluator = Evaluator(eval_df, mcq, base_cfg, tok)
     log.info(
         "ablate: %d held-out rows %s, %d MCQ items; variants %s; %d steps x %d rows",

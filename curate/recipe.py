@@ -82,6 +82,8 @@ class EvalSpec(StrictModel):
     mcq: list[McqSpec] = Field(default_factory=list)
     n_choices: int = Field(default=4, ge=2)  # choices of items built from the held-out split
     max_mcq_items: int | None = Field(default=100, ge=1)  # per set, seeded
+    mcq_sets: list[str] | None = None  # score only these sets (held_out = built from the split)
+    rows_per_domain: int | None = Field(default=None, ge=1)  # ablate: held-out rows measured per domain
     score: Literal["mean", "sum"] = "mean"  # log-prob of an option: per token, or summed
     max_open_ended: int = Field(default=8, ge=0)  # held-out prompts the adapter answers
     max_new_tokens: int = Field(default=128, ge=1)

@@ -42,14 +42,15 @@ def _names(value: str | None) -> list[str]:
     "--eval-rows",
     type=int,
     default=None,
-    help="Held-out rows measured per domain (chat and documents apart; default: all).",
+    help="Held-out rows measured per domain (chat and documents apart; default: the recipe's "
+    "eval.rows_per_domain, else all).",
 )
 @click.option("--mcq-items", type=int, default=None, help="MCQ items per set (default: the recipe's eval).")
 @click.option(
     "--mcq-sets",
     default=None,
     help="Comma-separated MCQ sets to score (e.g. lawbench_mcq; held_out = items built from the split). "
-    "Default: all.",
+    "Default: the recipe's eval.mcq_sets, else all.",
 )
 def ablate_cmd(
     recipe: Path,

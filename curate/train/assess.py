@@ -43,13 +43,17 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def _cap(items: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
-    """At most ``n`` items per set, a seeded sample in file order."""
+def _cap(
+    items: list[dict[str, Any]], n: int | None, seed: int, sets: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """At most ``n`` items per set, a seeded sample in file order; only ``sets`` when given."""
     by: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
         by[it.get("set") or "held_out"].append(i)
     keep: list[int] = []
     for k, idx in by.items():
+        if sets and k not in sets:  # e.g. only LawBench's own items: built ones cost most of a CPU eval
+            continue
         if n is not None and len(idx) > n:
             rng = np.random.default_rng([seed, sum(k.encode())])
             idx = sorted(rng.choice(idx, size=n, replace=False).tolist())
@@ -195,7 +199,7 @@ def evaluate_run(
     ev = run_dir / "eval"
     results: dict[str, Any] = {"score": spec.score, "mcq": {}, "eval_loss_by_domain": {}, "open_ended": {}}
 
-    items = _cap(_jsonl(ev / "mcq.jsonl"), spec.max_mcq_items, cfg.seed)
+    items = _cap(_jsonl(ev / "mcq.jsonl"), spec.max_mcq_items, cfg.seed, spec.mcq_sets)
     if items:
         import contextlib
 

@@ -180,3 +180,24 @@ def test_a_killed_ablation_keeps_the_runs_it_finished(
     assert [r["variant"] for r in res["runs"]] == ["raw"] and res["complete"] is False
     assert "Partial: 1 of 2 runs" in (tmp_path / "run" / "ablate" / "ablation.md").read_text(encoding="utf-8")
     assert res["summary"]["raw"]["loss_legal"]["n"] == 1 and res["base"]["loss_legal"] > 0
+
+
+def test_mcq_sets_keep_only_named_sets_and_the_same_items() -> None:
+    """The recipe's eval.mcq_sets drops whole sets; the items kept of a named set do not change."""
+    from curate.train.assess import _cap
+
+    items = [{"id": i, "set": ("lawbench" if i % 3 else None)} for i in range(30)]
+    every = _cap(items, 4, seed=7)
+    only = _cap(items, 4, seed=7, sets=["lawbench"])
+    assert [it["id"] for it in only] == [it["id"] for it in every if it["set"] == "lawbench"]
+    assert len(only) == 4 and len(every) == 8
+    assert [it["set"] for it in _cap(items, None, seed=7, sets=["held_out"])] == [None] * 10
+
+
+def test_legal_zh_sizes_its_ablation_in_the_recipe() -> None:
+    """`curate ablate recipes/legal-zh.yaml` with no flags runs the measured size (bench/README.md)."""
+    from curate.recipe import load as load_recipe
+
+    r = load_recipe(ROOT / "recipes" / "legal-zh.yaml")
+    assert r.eval.mcq_sets == ["lawbench_mcq"] and r.eval.rows_per_domain
+    assert r.train_config.max_steps and r.train_config.max_steps * r.train_config.batch_size <= 64
