@@ -84,3 +84,8 @@ def nearest(x: np.ndarray, centers: np.ndarray, *, batch_rows: int = 8192) -> np
     for lo in range(0, x.shape[0], batch_rows):
         out[lo : lo + batch_rows] = np.argmax(x[lo : lo + batch_rows].astype(np.float64) @ c.T - half, axis=1)
     return out
+
+
+def unit_rows(c: np.ndarray) -> np.ndarray:
+    """Rows of ``c`` scaled to unit length (centres -> cosine centroids)."""
+    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)

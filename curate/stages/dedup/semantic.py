@@ -10,9 +10,10 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
-from curate.embed.cluster import fit_centers, nearest
+from curate.embed.cluster import fit_centers, nearest, unit_rows
 from curate.embed.greedy import greedy_keep
 from curate.embed.service import EmbedConfig, embed_for, text_keys
+from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
 from curate.stages.dedup.common import check_keep, survivor_rank
@@ -104,6 +105,20 @@ class SemanticDedup(GlobalStage):
         """Clusters for ``n`` rows."""
         return self.cfg.clusters or max(1, math.ceil(n / self.cfg.cluster_rows))
 
+    def rank(self, df: pl.DataFrame, cosines: Any) -> np.ndarray:
+        """Survivor rank of every row (0 = kept first); ``cosines()`` gives each row's cosine to
+        its centre, read only for ``keep: centroid``."""
+        if self.cfg.keep == "centroid":
+            return centroid_rank(cosines())
+        text = df.select(field_text(self.cfg.field)).to_series()
+        return survivor_rank(df, text, keep=self.cfg.keep, stage=self.name)
+
+    def fit_rows(self, ids: pl.Series) -> np.ndarray:
+        """``fit_rows`` for the Ray executor (which reaches stage code only through the stage)."""
+        return fit_rows(ids)
+
+    walk = staticmethod(semdedup)
+
     def make_embedder(self) -> Any:
         """The configured embedder (fresh: a corpus-fitted one is fit by ``embed_texts``)."""
         from curate.models import ModelHub
@@ -126,10 +141,7 @@ class SemanticDedup(GlobalStage):
         centers = fit_centers(x[fit_rows(df["id"])], self.k(n), seed=self.seed)
         labels = nearest(x, centers)
         t1 = time.perf_counter()
-        if self.cfg.keep == "centroid":
-            rank = centroid_rank(np.einsum("ij,ij->i", x, unit(centers)[labels]))
-        else:
-            rank = survivor_rank(df, pl.Series(emb.texts), keep=self.cfg.keep, stage=self.name)
+        rank = self.rank(df, lambda: np.einsum("ij,ij->i", x, unit_rows(centers)[labels]))
         kept, dup, sim = semdedup(x, labels, rank, threshold=1 - self.eps())
         t2 = time.perf_counter()
         retention = {e: int(semdedup(x, labels, rank, threshold=1 - e)[0].sum()) for e in self.cfg.report_eps}
@@ -197,8 +209,3 @@ def fit_rows(ids: pl.Series, limit: int | None = None) -> np.ndarray:
 def centroid_rank(sim: np.ndarray) -> np.ndarray:
     """Survivor rank for ``keep: centroid``: least similar to its centroid first (ties by position)."""
     return np.argsort(np.argsort(sim, kind="stable"))
-
-
-def unit(c: np.ndarray) -> np.ndarray:
-    """Rows of ``c`` scaled to unit length."""
-    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)

@@ -21,13 +21,15 @@ import polars as pl
 from curate.pipeline.executors.local import LocalExecutor
 from curate.pipeline.executors.ray.dedup_exact import apply_exact
 from curate.pipeline.executors.ray.dedup_minhash import apply_minhash
+from curate.pipeline.executors.ray.planned import apply_planned, plans
 from curate.pipeline.executors.ray.rows import apply_rows, for_worker
+from curate.pipeline.executors.ray.semantic import apply_semantic
 from curate.pipeline.executors.ray.session import cluster_cpus, configure, connect
 from curate.pipeline.stage import Stage, StageResult
 from curate.pipeline.stats import plain
 
 BLOCK_ROWS = 20_000  # rows per block: small enough that every CPU gets work, large enough per task
-DISTRIBUTED = {"dedup.exact": apply_exact, "dedup.minhash": apply_minhash}
+DISTRIBUTED = {"dedup.exact": apply_exact, "dedup.minhash": apply_minhash, "dedup.semantic": apply_semantic}
 
 
 class RayExecutor:
@@ -45,7 +47,9 @@ class RayExecutor:
 
     def apply(self, stage: Stage, table: pl.DataFrame) -> StageResult:
         dist = DISTRIBUTED.get(stage.name) if stage.scope == "global" else None
-        if stage.scope == "global" and dist is None:
+        if dist is None and stage.scope == "global" and plans(stage):
+            dist = apply_planned
+        if (stage.scope == "global" and dist is None) or table.height == 0:
             return LocalExecutor().apply(stage, table)
         connect(self.address)
         configure()
