@@ -119,7 +119,7 @@ def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_p
 
 
 def test_mixing_caps_and_semantic_dedup_decide_alike_whatever_the_blocks(local_ray) -> None:
-    """The global stages that decide from narrow columns (mix.ratio, cap.per_task) and the
+    """The global stages that decide from narrow columns (mix.ratio, cap.per_task, split) and the
     distributed SemDeDup (embedding per block, k-means fit on a sample, walk per cluster) give the
     local result, stats included, on uneven blocks of real LawBench rows with planted copies."""
     from tests.helpers import lawbench_rows
@@ -132,11 +132,14 @@ def test_mixing_caps_and_semantic_dedup_decide_alike_whatever_the_blocks(local_r
         ("mix.ratio", {"by": "task", "weights": weights, "max_copies_per_row": 2, "per_task_cap": 14}),
         ("dedup.semantic", {"report_eps": [0.02, 0.2], "clusters": 5}),
         ("dedup.semantic", {"keep": "centroid", "clusters": 5}),
+        ("split", {"fraction": 0.2, "by": "task"}),
     ]
     for name, cfg in cases:
         local, dist = both(name, df, 37, **cfg)
         assert dist.kept.equals(local.kept) and dist.removed.equals(local.removed), (name, cfg)
-        assert dist.added == local.added and dist.n_removed > 0
+        assert dist.side.keys() == local.side.keys()
+        assert all(dist.side[k].equals(v) for k, v in local.side.items())
+        assert dist.added == local.added and dist.n_removed + sum(v.height for v in dist.side.values()) > 0
         drop = ("seconds", "embedding")
         assert {k: v for k, v in dist.stats.items() if k not in drop} == {
             k: v for k, v in local.stats.items() if k not in drop

@@ -194,6 +194,7 @@ class Plan:
     stage: str
     reasons: list[str]
     tag_copies: bool = False
+    sides: list[str] = field(default_factory=list)  # side outputs present even when empty
     stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -210,6 +211,14 @@ class Plan:
             }
         )
         return cls(rows=rows, stage=stage, reasons=reasons, **kw)
+
+    def aside(self, where: np.ndarray, *, side: str) -> None:
+        """Send rows ``where`` (positions) to the side output ``side``."""
+        m = pl.Series(np.isin(np.arange(self.rows.height), where))
+        self.rows = self.rows.with_columns(
+            copies=pl.when(m).then(0).otherwise(pl.col("copies")),
+            side=pl.when(m).then(pl.lit(side)).otherwise(pl.col("side")),
+        )
 
     def mark(self, where: np.ndarray, *, reason: str, threshold: Any = None) -> None:
         """Remove rows ``where`` (positions) with ``reason``."""
@@ -238,6 +247,8 @@ class Plan:
                 "__side", maintain_order=True
             )
         }
+        for name in self.sides:
+            side.setdefault(name, df.clear())
         return StageResult(kept=kept, removed=removed.drop(tmp), side=side, added=added)
 
     def finish(self, res: StageResult) -> StageResult:

@@ -57,6 +57,8 @@ class RayExecutor:
         blocks = max(cpus, -(-table.height // self.block_rows))
         if dist is None:
             return apply_rows(stage, table, blocks=blocks, actors=cpus)
-        res = dist(for_worker(stage), table, blocks=blocks, parts=max(2, cpus))
+        # a planned stage decides on the driver with all its threads; its blocks need none
+        worker = stage if dist is apply_planned else for_worker(stage)
+        res = dist(worker, table, blocks=blocks, parts=max(2, cpus))
         res.stats = plain(res.stats)
         return res
