@@ -7,8 +7,13 @@ What runs where (docs/scaling.md has the table and how to point it at a cluster)
 * ``dedup.exact``: keys per block, one global hash partition by key (``dedup_exact``);
 * ``dedup.minhash``: signatures, band buckets, verification and connected components on Ray
   (``dedup_minhash``); ``clustering: greedy`` runs locally;
-* every other global stage (mix.*, split, cap, select.*, tag.*, dedup.semantic, ...) has no
-  distributed form yet: it runs the local implementation on the driver, which holds the table.
+* ``dedup.semantic``: embeddings per block (a fitted TF-IDF embedder broadcast, or an actor pool for
+  model embedders), k-means fit on a sample and assigned per block, one shuffle by cluster for the
+  walk (``semantic``);
+* global stages that ``plan`` from narrow columns (``mix.ratio``, ``cap.per_task``, ``split``):
+  ``prepare`` per block, ``plan`` on the driver, the split per block (``planned``);
+* every other global stage (mix.temperature, cap.total, select.*, tag.*, ...) has no distributed
+  form yet: it runs the local implementation on the driver, which holds the table.
 
 The runner still hands every stage one in-memory table, so the driver holds the data; what Ray
 spreads is the work. Output is identical to the local executor (tests/pipeline/test_ray.py).
@@ -33,7 +38,7 @@ DISTRIBUTED = {"dedup.exact": apply_exact, "dedup.minhash": apply_minhash, "dedu
 
 
 class RayExecutor:
-    """Runs row stages, exact and MinHash dedup on Ray; other global stages locally (see module doc).
+    """Runs row stages, dedup, mixing, caps and splits on Ray; other global stages locally (module doc).
 
     ``address``: a running cluster (``ray start --head`` prints it); None uses ``RAY_ADDRESS`` or
     starts a local instance. A ``ray.init`` made before the first stage (tests, notebooks) is kept.
