@@ -160,10 +160,9 @@ class MixRatio(GlobalStage):
             seed=seed,
         )
         plan.mark(pos[copies == 0], reason="mix_downsampled")
-        plan.rows = plan.rows.with_columns(
-            copies=pl.when(pl.col("reason").is_null()).then(pl.col("copies")).otherwise(0)
-        )
-        plan.rows[pos, "copies"] = copies
+        every = plan.rows["copies"].to_numpy().copy()
+        every[pos] = copies  # repeats of the rows the allocation kept (1 for a pure down-sample)
+        plan.rows = plan.rows.with_columns(copies=pl.Series(every))
         kept, _, added = take_copies(narrow, copies, tag=True)
         groups = merge_groups(planned, kept, by=cfg.by, target_shares=shares)
         stats = {"unit": cfg.unit, "by": cfg.by, **info, "groups": groups, "warnings": _warnings(groups, cfg)}
