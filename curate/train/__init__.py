@@ -6,6 +6,9 @@ trainer only when training actually starts. See docs/training.md for every optio
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,20 +37,88 @@ def run_training(
     counts. ``eval_df=None`` holds out a seeded ``cfg.eval_fraction`` of ``train_df``. ``model`` and
     ``tokenizer`` may be injected (tests pass a tiny random model); otherwise ``cfg.model`` is loaded
     offline through curate.models.
+
+    Everything is written under ``partial_dir(out_dir)`` and renamed to ``out_dir`` when training
+    is done (``publish``): a killed training never leaves a half adapter, metrics or examples file
+    where ``curate score --adapter``, ``export`` or ``eval`` would read it; ``resume`` continues
+    from the killed run's checkpoints there. Under ``torchrun`` (several ranks) it trains in place.
     """
     from curate.train.trainer import train
 
-    return train(
+    out_dir = Path(out_dir)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # ranks share out_dir; the main rank writes it
+        return train(
+            train_df,
+            eval_df,
+            cfg,
+            out_dir,
+            model=model,
+            tokenizer=tokenizer,
+            manifest=manifest,
+            resume=resume,
+            progress=progress,
+        )
+    tmp = partial_dir(out_dir)
+    if not resume and tmp.exists():
+        shutil.rmtree(tmp)  # a killed run's leftovers; --resume continues from them instead
+    elif resume and not tmp.exists() and out_dir.exists():
+        shutil.copytree(out_dir, tmp)  # resume a finished run's checkpoints without touching it
+    summary = train(
         train_df,
         eval_df,
         cfg,
-        Path(out_dir),
+        tmp,
         model=model,
         tokenizer=tokenizer,
         manifest=manifest,
         resume=resume,
         progress=progress,
     )
+    summary = _moved(summary, str(tmp), str(out_dir))
+    _repoint(tmp, out_dir)
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    publish(tmp, out_dir)
+    return summary
+
+
+def partial_dir(out_dir: Path) -> Path:
+    """Where training writes before its outputs count: ``.<name>.partial`` beside ``out_dir``."""
+    return out_dir.parent / f".{out_dir.name}.partial"
+
+
+def publish(tmp: Path, out_dir: Path) -> None:
+    """``tmp`` becomes ``out_dir`` by renames only: the old folder moves aside (one rename), the new
+    one takes its name (one rename), then the old one is deleted. A kill at any point leaves either
+    the old complete folder, no folder, or the new complete one; never half an adapter."""
+    aside = out_dir.parent / f".{out_dir.name}.old"
+    if aside.exists():
+        shutil.rmtree(aside)
+    if out_dir.exists():
+        os.replace(out_dir, aside)
+    os.replace(tmp, out_dir)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _repoint(tmp: Path, out_dir: Path) -> None:
+    """Paths to ``tmp`` inside the small text files training wrote (the adapter's
+    ``curate_train.json`` copies the summary) point to ``out_dir`` instead."""
+    old, new = json.dumps(str(tmp))[1:-1].encode(), json.dumps(str(out_dir))[1:-1].encode()
+    for p in tmp.rglob("*"):
+        if p.suffix in (".json", ".md", ".txt", ".yaml") and p.is_file() and p.stat().st_size < 1 << 24:
+            b = p.read_bytes()
+            if old in b:
+                p.write_bytes(b.replace(old, new))
+
+
+def _moved(v: Any, old: str, new: str) -> Any:
+    """``v`` (a summary) with every path under ``old`` pointing under ``new`` instead."""
+    if isinstance(v, str) and (v == old or v.startswith(old + os.sep)):
+        return new + v[len(old) :]
+    if isinstance(v, dict):
+        return {k: _moved(x, old, new) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_moved(x, old, new) for x in v]
+    return v
 
 
 __all__ = ["run_training"]

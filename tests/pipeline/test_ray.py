@@ -41,6 +41,8 @@ stages:
   - filter.refusal: {{}}
   - dedup.exact: {{}}
   - dedup.minhash: {{threshold: 0.85, keep: longest}}
+  - dedup.semantic: {{cluster_rows: 200, report_eps: [0.1]}}
+  - cap.per_task: {{max_rows: 300}}
   - split: {{fraction: 0.05}}
   - mix.ratio: {{domain: law, general_per_domain: 3, unit: examples}}
   - convert: {{to: sharegpt}}
@@ -65,9 +67,10 @@ def files(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.slow  # ~65 s on 2 busy cores: a local run, then Ray starting actors per stage
+@pytest.mark.slow  # ~90 s on 2 busy cores: a local run, then Ray starting actors per stage
 def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_path: Path) -> None:
-    """Three real sources, five row stages, exact + MinHash dedup, split, mix, two output formats:
+    """Three real sources, five row stages, exact + MinHash + semantic dedup, a task cap, split, mix,
+    two output formats:
     locally through the API, on Ray through ``curate run --executor ray`` (the CLI keeps the test's
     Ray instance, as any caller that ran ``ray.init`` first)."""
     from click.testing import CliRunner
@@ -108,9 +111,39 @@ def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_p
         )
     by = {s["name"]: s for s in dist}
     assert by["dedup.exact"]["removed"] > 0 and by["dedup.minhash"]["removed"] > 0
+    assert by["cap.per_task"]["removed"] > 0 and by["dedup.semantic"]["removed"] > 0
+    assert by["dedup.semantic"]["stats"]["embedding"]["ray"]  # embedded on Ray, not on the driver
     assert by["dedup.minhash"]["stats"]["ray_label_rounds"] >= 2  # the components really ran on Ray
     lm = {s["name"]: s for s in local}["dedup.minhash"]["stats"]
     assert {k: v for k, v in by["dedup.minhash"]["stats"].items() if k != "ray_label_rounds"} == lm
+
+
+def test_mixing_caps_and_semantic_dedup_decide_alike_whatever_the_blocks(local_ray) -> None:
+    """The global stages that decide from narrow columns (mix.ratio, cap.per_task, split) and the
+    distributed SemDeDup (embedding per block, k-means fit on a sample, walk per cluster) give the
+    local result, stats included, on uneven blocks of real LawBench rows with planted copies."""
+    from tests.helpers import lawbench_rows
+
+    law = lawbench_rows(12)
+    df = pl.concat([law, law.head(40).with_columns(pl.col("id") + "-copy", pl.col("origin") + "-copy")])
+    weights = {"1-1法条背诵": 1.0, "2-9事件检测": 2.0, "3-1法条预测(基于事实)": 1.0}
+    cases = [
+        ("cap.per_task", {"max_rows": 9}),
+        ("mix.ratio", {"by": "task", "weights": weights, "max_copies_per_row": 2, "per_task_cap": 14}),
+        ("dedup.semantic", {"report_eps": [0.02, 0.2], "clusters": 5}),
+        ("dedup.semantic", {"keep": "centroid", "clusters": 5}),
+        ("split", {"fraction": 0.2, "by": "task"}),
+    ]
+    for name, cfg in cases:
+        local, dist = both(name, df, 37, **cfg)
+        assert dist.kept.equals(local.kept) and dist.removed.equals(local.removed), (name, cfg)
+        assert dist.side.keys() == local.side.keys()
+        assert all(dist.side[k].equals(v) for k, v in local.side.items())
+        assert dist.added == local.added and dist.n_removed + sum(v.height for v in dist.side.values()) > 0
+        drop = ("seconds", "embedding")
+        assert {k: v for k, v in dist.stats.items() if k not in drop} == {
+            k: v for k, v in local.stats.items() if k not in drop
+        }
 
 
 def docs(source: str, k: int) -> list[str]:

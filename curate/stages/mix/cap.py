@@ -9,13 +9,22 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 from pydantic import Field
 
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.mix.allocate import NULL_GROUP, allocate, group_units
-from curate.stages.mix.report import merge_groups
+from curate.stages.mix.allocate import (
+    NULL_GROUP,
+    Plan,
+    allocate,
+    allocation_columns,
+    group_units,
+    plan_copies,
+    take_copies,
+)
+from curate.stages.mix.report import MEASURES, merge_groups
 
 
 def cap_groups(
@@ -33,19 +42,31 @@ def cap_groups(
     Rows whose ``by`` is null form one group that is capped only when ``cap_missing`` is set, because
     "no label" is not one task and capping it would silently discard unlabelled data.
     """
-    sizes = group_units(df, by=by, unit_col=None)
-    targets = {g: float(max_rows) for g in sizes if cap_missing or g != NULL_GROUP}
-    alloc = allocate(
-        df,
-        by=by,
-        targets=targets,
-        unit_col=None,
-        max_copies=1,
+    copies, groups = cap_plan(
+        df.select(allocation_columns(by=by, unit_col=None, order_by=score)),
+        max_rows=max_rows,
         seed=seed,
-        order_by=score,
+        score=score,
         descending=descending,
+        cap_missing=cap_missing,
     )
-    return alloc.kept, alloc.dropped, alloc.groups
+    kept, dropped, _ = take_copies(df, copies, tag=False)
+    return kept, dropped, groups
+
+
+def cap_plan(
+    work: pl.DataFrame,
+    *,
+    max_rows: int,
+    seed: int,
+    score: str | None = None,
+    descending: bool = True,
+    cap_missing: bool = False,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``cap_groups``' decision from its narrow columns (``allocation_columns``): 0/1 per row."""
+    sizes = group_units(work, by="__g", unit_col=None)
+    targets = {g: float(max_rows) for g in sizes if cap_missing or g != NULL_GROUP}
+    return plan_copies(work, targets=targets, max_copies=1, seed=seed, order_by=score, descending=descending)
 
 
 def largest_remainder(sizes: dict[str, float], total: int) -> dict[str, float]:
@@ -74,14 +95,15 @@ class _CapConfig(StageConfig):
     seed: int | None = Field(None, description="overrides the recipe seed")
 
 
-def _check_score(stage: GlobalStage, df: pl.DataFrame, score: str | None) -> None:
-    if score and score not in df.columns:
+def _check_score(stage: GlobalStage, df: pl.DataFrame | pl.Schema, score: str | None) -> None:
+    columns = list(df.columns if isinstance(df, pl.DataFrame) else df.names())
+    if score and score not in columns:
         from curate.errors import StageError
 
         raise StageError(
             f"score column {score!r} not in the table",
             stage=stage.name,
-            hint=f"columns: {', '.join(c for c in df.columns if c.startswith(('score_', 'tag_')))}",
+            hint=f"columns: {', '.join(c for c in columns if c.startswith(('score_', 'tag_')))}",
         )
 
 
@@ -104,35 +126,48 @@ class CapPerTask(GlobalStage):
 
     cfg: Config
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
-        _check_score(self, df, self.cfg.score)
+    def by_column(self, schema: pl.Schema) -> tuple[str, pl.Expr]:
+        """The group column's name and expression: ``by``, or its first tag for a tag list."""
         by = self.cfg.by
-        tagged = by in df.columns and isinstance(df.schema[by], pl.List)
-        if tagged:  # a tag list: group by the first tag (rows without tags are the null group)
-            by = f"__{by}_first"
-            df = df.with_columns(pl.col(self.cfg.by).list.first().cast(pl.Utf8).alias(by))
-        kept, dropped, groups = cap_groups(
-            df,
-            by=by,
+        if by in schema and isinstance(schema[by], pl.List):  # a tag list: the first tag (none: null)
+            return f"__{by}_first", pl.col(by).list.first().cast(pl.Utf8).alias(f"__{by}_first")
+        return by, pl.col(by)
+
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row: the group, the score and the measures the report shows."""
+        _check_score(self, schema, self.cfg.score)
+        _, by = self.by_column(schema)
+        score = [pl.col(self.cfg.score)] if self.cfg.score else []
+        return [by, *score, *[pl.col(c) for c in MEASURES if c in schema and c != self.cfg.score]]
+
+    def plan(self, narrow: pl.DataFrame) -> Plan:
+        """The cap decided from ``narrow`` columns (a few per row): the same on every executor."""
+        by, _ = self.by_column(narrow.schema)
+        copies, groups = cap_plan(
+            narrow.select(allocation_columns(by=by, unit_col=None, order_by=self.cfg.score)),
             max_rows=self.cfg.max_rows,
             seed=self.seed,
             score=self.cfg.score,
             descending=self.cfg.score_order == "desc",
             cap_missing=self.cfg.cap_missing,
         )
-        merged = merge_groups(groups, kept, by=by)
-        if tagged:
-            kept, dropped = kept.drop(by), dropped.drop(by)
-        removed = mark_removed(dropped, stage=self.name, reason="task_cap", threshold=self.cfg.max_rows)
-        stats = {
+        plan = Plan.of(narrow.height, stage=self.name, reasons=["task_cap"])
+        plan.mark(np.flatnonzero(copies == 0), reason="task_cap", threshold=self.cfg.max_rows)
+        kept = narrow.filter(pl.Series(copies > 0))
+        plan.stats = {
             "max_rows": self.cfg.max_rows,
             "groups_total": len(groups),
             "groups_capped": sum(g["rows_out"] < g["rows_in"] for g in groups),
-            "rows_in": df.height,
+            "rows_in": narrow.height,
             "rows_out": kept.height,
-            "groups": merged,
+            "groups": merge_groups(groups, kept, by=by),
         }
-        return StageResult(kept=kept, removed=removed, stats=stats)
+        return plan
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus a few narrow columns; on Ray the driver holds only those columns
+        (group, score, measures: tens of bytes a row) and the rows are split per block."""
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
 
 @register("cap.total")

@@ -5,15 +5,23 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
 from curate.errors import StageError
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.mix.allocate import allocate, group_expr, group_units
-from curate.stages.mix.cap import cap_groups
-from curate.stages.mix.report import merge_groups
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
+from curate.stages.mix.allocate import (
+    Plan,
+    allocation_columns,
+    group_expr,
+    group_units,
+    plan_copies,
+    take_copies,
+)
+from curate.stages.mix.cap import cap_plan
+from curate.stages.mix.report import MEASURES, merge_groups
 from curate.stages.mix.tokens import UNIT_COLUMN, Unit, measure, needs_tokens, tokenizer_for
 
 log = logging.getLogger(__name__)
@@ -104,31 +112,60 @@ class MixRatio(GlobalStage):
 
     cfg: Config
 
+    def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The row-local part: measure columns (token counts: the costly part, per block on Ray)."""
+        return measured(self, df)
+
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row of the ``prepare``d table: group, task, unit and measures."""
+        names = [self.cfg.by, *(["task"] if self.cfg.per_task_cap is not None else [])]
+        names += [c for c in (UNIT_COLUMN[self.cfg.unit], *MEASURES) if c and c in schema]
+        return [pl.col(c) for c in dict.fromkeys(names)]
+
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table with its measure columns; on Ray the driver plans from the narrow
+        columns only (group, task, units: tens of bytes a row) and the rows are split per block."""
+        df = self.prepare(df)
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)
+
+    def plan(self, narrow: pl.DataFrame) -> Plan:
+        """The mix decided from ``narrow`` columns: per-task cap, unlisted groups, then the
+        allocation (``plan_copies``); one decision, run by every executor."""
         cfg, seed = self.cfg, self.seed
-        if df.height == 0:
-            return StageResult(
-                kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}
-            )
-        removed: list[pl.DataFrame] = []
+        reasons = ["task_cap", "mix_unlisted_group", "mix_downsampled"]
+        plan = Plan.of(narrow.height, stage=self.name, reasons=reasons, tag_copies=cfg.max_copies_per_row > 1)
+        if narrow.height == 0:
+            plan.stats = {"rows_in": 0}
+            return plan
+        pos = np.arange(narrow.height)
         if cfg.per_task_cap is not None:
-            df, capped, _ = cap_groups(df, by="task", max_rows=cfg.per_task_cap, seed=seed)
-            removed.append(
-                mark_removed(capped, stage=self.name, reason="task_cap", threshold=cfg.per_task_cap)
+            c, _ = cap_plan(
+                narrow.select(allocation_columns(by="task", unit_col=None)),
+                max_rows=cfg.per_task_cap,
+                seed=seed,
             )
-        df = measured(self, df)
+            plan.mark(pos[c == 0], reason="task_cap", threshold=cfg.per_task_cap)
+            narrow, pos = narrow.filter(pl.Series(c > 0)), pos[c > 0]
         unit_col = UNIT_COLUMN[cfg.unit]
         if cfg.weights is not None:
-            df, unlisted = self._drop_unlisted(df)
-            removed.append(unlisted)
-        units = group_units(df, by=cfg.by, unit_col=unit_col)
-        targets, shares, plan = self._targets(units)
-        alloc = allocate(
-            df, by=cfg.by, targets=targets, unit_col=unit_col, max_copies=cfg.max_copies_per_row, seed=seed
+            listed = self._listed(narrow)
+            plan.mark(pos[~listed], reason="mix_unlisted_group")
+            narrow, pos = narrow.filter(pl.Series(listed)), pos[listed]
+        units = group_units(narrow, by=cfg.by, unit_col=unit_col)
+        targets, shares, info = self._targets(units)
+        copies, planned = plan_copies(
+            narrow.select(allocation_columns(by=cfg.by, unit_col=unit_col)),
+            targets=targets,
+            max_copies=cfg.max_copies_per_row,
+            seed=seed,
         )
-        removed.append(mark_removed(alloc.dropped, stage=self.name, reason="mix_downsampled"))
-        groups = merge_groups(alloc.groups, alloc.kept, by=cfg.by, target_shares=shares)
-        stats = {"unit": cfg.unit, "by": cfg.by, **plan, "groups": groups, "warnings": _warnings(groups, cfg)}
+        plan.mark(pos[copies == 0], reason="mix_downsampled")
+        every = plan.rows["copies"].to_numpy().copy()
+        every[pos] = copies  # repeats of the rows the allocation kept (1 for a pure down-sample)
+        plan.rows = plan.rows.with_columns(copies=pl.Series(every))
+        kept, _, added = take_copies(narrow, copies, tag=True)
+        groups = merge_groups(planned, kept, by=cfg.by, target_shares=shares)
+        stats = {"unit": cfg.unit, "by": cfg.by, **info, "groups": groups, "warnings": _warnings(groups, cfg)}
         if cfg.domain is not None:
             got = {g["group"]: g["units_out"] for g in groups}
             anchor = got.get(cfg.domain, 0.0)
@@ -140,32 +177,26 @@ class MixRatio(GlobalStage):
                     f"instead of 1:{cfg.general_per_domain:g}"
                     f" ({cfg.unit}); add general data, or set max_copies_per_row > 1 to repeat rows"
                 )
-        stats["repeats"] = alloc.added
-        if alloc.added:
-            stats["warnings"].append(repeat_warning(alloc.added, alloc.kept.height, cfg.max_copies_per_row))
+        stats["repeats"] = added
+        if added:
+            stats["warnings"].append(repeat_warning(added, int(copies.sum()), cfg.max_copies_per_row))
         for w in stats["warnings"]:
             log.warning("mix.ratio: %s", w)
-        return StageResult(
-            kept=alloc.kept,
-            removed=pl.concat(removed, how="diagonal_relaxed"),
-            added=alloc.added,
-            stats=stats,
-            warnings=list(stats["warnings"]),
-        )
+        plan.stats, plan.warnings = stats, list(stats["warnings"])
+        return plan
 
-    def _drop_unlisted(self, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def _listed(self, narrow: pl.DataFrame) -> np.ndarray:
+        """Rows whose group has a weight; a weight naming no group is an error."""
         weights = self.cfg.weights or {}
-        present = set(group_units(df, by=self.cfg.by, unit_col=None))
+        present = set(group_units(narrow, by=self.cfg.by, unit_col=None))
         missing = sorted(set(weights) - present)
-        if missing and df.height:
+        if missing and narrow.height:
             raise StageError(
                 f"weights name {missing} but column {self.cfg.by!r} has only {sorted(present)}",
                 stage=self.name,
                 hint="check the spelling, or the `by` column",
             )
-        listed = group_expr(self.cfg.by).is_in(list(weights))
-        out = mark_removed(df.filter(~listed), stage=self.name, reason="mix_unlisted_group")
-        return df.filter(listed), out
+        return narrow.select(group_expr(self.cfg.by).is_in(list(weights))).to_series().to_numpy()
 
     def _targets(self, units: dict[str, float]) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
         cfg = self.cfg

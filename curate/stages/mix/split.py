@@ -13,8 +13,8 @@ from curate.errors import StageError
 from curate.fields import Field as TextField
 from curate.fields import field_text
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
-from curate.stages.mix.allocate import group_expr, group_rng, take_closest
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
+from curate.stages.mix.allocate import Plan, group_expr, group_rng, take_closest
 from curate.text.dupclusters import by_components
 from curate.text.minhash import near_duplicate_groups
 
@@ -30,13 +30,19 @@ def leak_groups(
     normalized ``field`` text. With ``check="near"`` also rows whose ``field`` shingles reach
     ``threshold`` MinHash Jaccard.
     """
-    norm = df.select(
-        field_text(field).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars().alias("t")
-    ).to_series()
-    keys = pl.DataFrame({"id": df["id"], "t": norm}).with_row_index("i")
+    texts = df.select(field_text(field)).to_series()
+    return leak_groups_of(df["id"], texts, check=check, threshold=threshold, seed=seed, workers=workers)
+
+
+def leak_groups_of(
+    ids: pl.Series, texts: pl.Series, *, check: str, threshold: float, seed: int, workers: int = 1
+) -> tuple[np.ndarray, dict[str, int]]:
+    """``leak_groups`` from the two columns it reads: content ids and the compared text."""
+    norm = texts.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+    keys = pl.DataFrame({"id": ids, "t": norm}).with_row_index("i")
     first_by_id = keys.select(pl.col("i").min().over("id")).to_series().to_numpy()
     first_by_text = keys.select(pl.col("i").min().over("t")).to_series().to_numpy()
-    n = df.height
+    n = ids.len()
     exact_i = np.concatenate([np.arange(n), np.arange(n)])
     exact_j = np.concatenate([first_by_id, first_by_text]).astype(np.int64)
     exact = by_components(n, exact_i, exact_j, np.arange(n))
@@ -82,18 +88,30 @@ class Split(GlobalStage):
 
     cfg: Config
 
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row: the content id, the compared text and the stratum."""
+        stratum = group_expr(self.cfg.by) if self.cfg.by else pl.lit("all")
+        return [pl.col("id"), field_text(self.cfg.leak_field).alias("__leak"), stratum.alias("__stratum")]
+
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus the narrow columns (id, compared text, stratum) and the MinHash
+        leak check's signatures; on Ray the driver holds only the narrow columns and the rows are
+        split per block."""
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)
+
+    def plan(self, narrow: pl.DataFrame) -> Plan:
+        """Which rows go to eval, decided from ``narrow`` columns: one decision for every executor."""
         cfg = self.cfg
         seed = self.seed
-        groups, info = leak_groups(
-            df,
-            field=cfg.leak_field,
+        groups, info = leak_groups_of(
+            narrow["id"],
+            narrow["__leak"],
             check=cfg.leak_check,
             threshold=cfg.near_threshold,
             seed=seed,
             workers=self.ctx.threads,
         )
-        strata = df.select(group_expr(cfg.by) if cfg.by else pl.lit("all")).to_series().to_list()
+        strata = narrow["__stratum"].to_list()
         # a group's home stratum: the stratum of its first row
         home = pl.DataFrame({"g": groups, "s": strata}).with_row_index("i")
         sizes = home.group_by("g").agg(pl.col("s").first(), pl.len().alias("n"), pl.col("i").min()).sort("i")
@@ -107,13 +125,15 @@ class Split(GlobalStage):
             take = take_closest(part["n"].to_numpy().astype(float), float(want))
             eval_groups.extend(part["g"].to_numpy()[take].tolist())
             per.append({"group": str(name), "rows_in": rows_in, "eval_target": int(want)})
-        mask = pl.Series("m", np.isin(groups, np.array(eval_groups, dtype=np.int64)))
-        train, held = df.filter(~mask), df.filter(mask)
-        got = dict(pl.Series(strata, dtype=pl.Utf8).filter(mask).value_counts().iter_rows())
+        mask = np.isin(groups, np.array(eval_groups, dtype=np.int64))
+        got = dict(pl.Series(strata, dtype=pl.Utf8).filter(pl.Series(mask)).value_counts().iter_rows())
         for d in per:
             d["eval_rows"] = int(got.get(d["group"], 0))
             d["train_rows"] = d["rows_in"] - d["eval_rows"]
-        overlap = len(set(train["id"].to_list()) & set(held["id"].to_list()))
+        ids = narrow["id"]
+        overlap = len(
+            set(ids.filter(pl.Series(~mask)).to_list()) & set(ids.filter(pl.Series(mask)).to_list())
+        )
         if overlap:  # cannot happen by construction; a loud check beats a silent leak
             raise StageError(f"split leaked {overlap} content ids between train and eval", stage=self.name)
         warnings = [
@@ -121,16 +141,18 @@ class Split(GlobalStage):
         ]
         for w in warnings:
             log.warning("split: %s", w)
-        stats = {
+        plan = Plan.of(narrow.height, stage=self.name, reasons=[], sides=["eval"])
+        plan.aside(np.flatnonzero(mask), side="eval")
+        plan.stats = {
             "leak_check": cfg.leak_check,
             "leak_field": cfg.leak_field,
-            "eval_rows": held.height,
-            "train_rows": train.height,
+            "eval_rows": int(mask.sum()),
+            "train_rows": int((~mask).sum()),
             "leak_groups": len(np.unique(groups)),
             **info,
             "id_overlap": overlap,
             "groups": per,
             "warnings": warnings,
         }
-        empty = mark_removed(df.clear(), stage=self.name, reason="")
-        return StageResult(kept=train, removed=empty, side={"eval": held}, stats=stats)
+        plan.warnings = warnings
+        return plan

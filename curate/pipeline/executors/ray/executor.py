@@ -7,8 +7,13 @@ What runs where (docs/scaling.md has the table and how to point it at a cluster)
 * ``dedup.exact``: keys per block, one global hash partition by key (``dedup_exact``);
 * ``dedup.minhash``: signatures, band buckets, verification and connected components on Ray
   (``dedup_minhash``); ``clustering: greedy`` runs locally;
-* every other global stage (mix.*, split, cap, select.*, tag.*, dedup.semantic, ...) has no
-  distributed form yet: it runs the local implementation on the driver, which holds the table.
+* ``dedup.semantic``: embeddings per block (a fitted TF-IDF embedder broadcast, or an actor pool for
+  model embedders), k-means fit on a sample and assigned per block, one shuffle by cluster for the
+  walk (``semantic``);
+* global stages that ``plan`` from narrow columns (``mix.ratio``, ``cap.per_task``, ``split``):
+  ``prepare`` per block, ``plan`` on the driver, the split per block (``planned``);
+* every other global stage (mix.temperature, cap.total, select.*, tag.*, ...) has no distributed
+  form yet: it runs the local implementation on the driver, which holds the table.
 
 The runner still hands every stage one in-memory table, so the driver holds the data; what Ray
 spreads is the work. Output is identical to the local executor (tests/pipeline/test_ray.py).
@@ -21,17 +26,19 @@ import polars as pl
 from curate.pipeline.executors.local import LocalExecutor
 from curate.pipeline.executors.ray.dedup_exact import apply_exact
 from curate.pipeline.executors.ray.dedup_minhash import apply_minhash
+from curate.pipeline.executors.ray.planned import apply_planned, plans
 from curate.pipeline.executors.ray.rows import apply_rows, for_worker
+from curate.pipeline.executors.ray.semantic import apply_semantic
 from curate.pipeline.executors.ray.session import cluster_cpus, configure, connect
 from curate.pipeline.stage import Stage, StageResult
 from curate.pipeline.stats import plain
 
 BLOCK_ROWS = 20_000  # rows per block: small enough that every CPU gets work, large enough per task
-DISTRIBUTED = {"dedup.exact": apply_exact, "dedup.minhash": apply_minhash}
+DISTRIBUTED = {"dedup.exact": apply_exact, "dedup.minhash": apply_minhash, "dedup.semantic": apply_semantic}
 
 
 class RayExecutor:
-    """Runs row stages, exact and MinHash dedup on Ray; other global stages locally (see module doc).
+    """Runs row stages, dedup, mixing, caps and splits on Ray; other global stages locally (module doc).
 
     ``address``: a running cluster (``ray start --head`` prints it); None uses ``RAY_ADDRESS`` or
     starts a local instance. A ``ray.init`` made before the first stage (tests, notebooks) is kept.
@@ -45,7 +52,9 @@ class RayExecutor:
 
     def apply(self, stage: Stage, table: pl.DataFrame) -> StageResult:
         dist = DISTRIBUTED.get(stage.name) if stage.scope == "global" else None
-        if stage.scope == "global" and dist is None:
+        if dist is None and stage.scope == "global" and plans(stage):
+            dist = apply_planned
+        if (stage.scope == "global" and dist is None) or table.height == 0:
             return LocalExecutor().apply(stage, table)
         connect(self.address)
         configure()
@@ -53,6 +62,8 @@ class RayExecutor:
         blocks = max(cpus, -(-table.height // self.block_rows))
         if dist is None:
             return apply_rows(stage, table, blocks=blocks, actors=cpus)
-        res = dist(for_worker(stage), table, blocks=blocks, parts=max(2, cpus))
+        # a planned stage decides on the driver with all its threads; its blocks need none
+        worker = stage if dist is apply_planned else for_worker(stage)
+        res = dist(worker, table, blocks=blocks, parts=max(2, cpus))
         res.stats = plain(res.stats)
         return res
