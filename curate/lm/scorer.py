@@ -22,6 +22,7 @@ from typing import Any
 
 from curate.lm.cache import ScoreCache, cached_answer_nll, model_fingerprint
 from curate.lm.likelihood import AnswerNLL, Row, cpu_threads
+from curate.lm.quant import apply_variant, resolve
 
 log = logging.getLogger(__name__)
 
@@ -94,27 +95,24 @@ class LMScorer:
 def quantize_int8(model: Any) -> Any:
     """Dynamic int8 quantization of every ``nn.Linear`` (CPU only): weights int8, activations
     quantized per batch. See bench/README.md for its speed and rank agreement with fp32."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return apply_variant(model, "int8")
 
 
 def make_scorer(
     name: str, model: Any, tokenizer: Any, *, quantize: str | None = None, device: str = "auto"
 ) -> LMScorer:
-    """Wrap a loaded model: eval mode, device and dtype chosen, fingerprinted, optionally int8."""
+    """Wrap a loaded model: eval mode, device and dtype chosen, fingerprinted, optionally a cheaper
+    precision on CPU (``curate.lm.quant``: ``auto`` = bf16 where the CPU has native bf16)."""
     import torch
 
     cuda = torch.cuda.is_available() and device != "cpu"
     model.eval()
     if cuda:
         model = model.to("cuda", dtype=torch.bfloat16)
-    fp = model_fingerprint(model, extra=f"{quantize or ''}|{'cuda-bf16' if cuda else 'cpu'}")
-    if quantize == "int8" and not cuda:
-        model = quantize_int8(model)
-    elif quantize not in (None, "int8"):
-        raise ValueError(f"unknown quantize {quantize!r} (valid: int8)")
+    variant = resolve(quantize, cuda=cuda)
+    fp = model_fingerprint(model, extra=f"{variant or ''}|{'cuda-bf16' if cuda else 'cpu'}")
+    if variant:
+        model = apply_variant(model, variant)
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
     return LMScorer(
         name,
@@ -122,5 +120,5 @@ def make_scorer(
         tokenizer,
         fp,
         CostModel.from_config(causal.config),
-        info={"quantize": quantize, "device": "cuda" if cuda else "cpu"},
+        info={"quantize": variant, "device": "cuda" if cuda else "cpu"},
     )
