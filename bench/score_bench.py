@@ -239,7 +239,7 @@ def main() -> None:
     if not args.no_reference:
         out["timed_scores"]["reference"] = {"ifd": ref[0].tolist(), "ppl": ref[1].tolist()}
     if args.dj:
-        dj = json.loads(Path(args.dj).read_text())
+        dj = json.loads(Path(args.dj).read_text().splitlines()[-1])  # the last line has every op
         for op, k in (("ifd", 0), ("ppl", 1)):
             if op in dj:
                 out[f"dj_{op}"] = {key: dj[op][key] for key in ("cpu_seconds", "rows_per_cpu_s", "seconds")}

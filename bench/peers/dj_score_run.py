@@ -3,11 +3,11 @@
 Reads the JSONL that ``bench/score_bench.py --write-rows`` writes (LawBench rows already cut as text,
 so Data-Juicer scores the same tokens as curate and the reference), runs
 ``instruction_following_difficulty_filter`` and ``llm_perplexity_filter`` through Data-Juicer's own
-dataset path (``op.run`` on a ``NestedDataset``, ``num_proc=1``: its automatic choice, 2 here,
-forks workers whose CPU time this process cannot count) with the given model and
+dataset path (``op.run`` on a ``NestedDataset``; it picks ``num_proc`` itself, 2 here, whatever the
+op is given, and scores in forked workers) with the given model and
 ``min_score=0, max_score=inf`` (nothing filtered: we time the scoring), torch pinned to ``--threads``.
-Prints one JSON object: per op CPU seconds (this process), wall seconds, rows per CPU-second, and
-every row's score in input order.
+Prints one JSON line per op as it finishes: CPU seconds (this process *and* its waited-for workers,
+``os.times``), wall seconds, rows per CPU-second, and every row's score in input order.
 
     bench/.venvs/dj/bin/python bench/peers/dj_score_run.py ROWS.jsonl MODEL_DIR --threads 1
 """
@@ -19,6 +19,12 @@ import json
 import math
 import os
 import time
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and of every worker it has waited for."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def main() -> None:
@@ -46,7 +52,6 @@ def main() -> None:
         "response_template": "{response}",
         "min_score": 0.0,
         "max_score": math.inf,
-        "num_proc": 1,
     }
     ops = {
         "ifd": (InstructionFollowingDifficultyFilter, StatsKeys.ifd_score),
@@ -60,9 +65,9 @@ def main() -> None:
         warm = NestedDataset.from_list(samples[:1])
         op.run(warm)
         ds = NestedDataset.from_list(samples)
-        c0, t0 = time.process_time(), time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         res = op.run(ds)
-        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        cpu, wall = cpu_seconds() - c0, time.perf_counter() - t0
         scores = [float(s[Fields.stats][key]) for s in res]
         out[name] = {
             "cpu_seconds": round(cpu, 1),
@@ -72,6 +77,7 @@ def main() -> None:
             "scores": scores,
             "load_avg_1m": round(os.getloadavg()[0], 2),
         }
+        print(json.dumps({name: out[name]}), flush=True)
     print(json.dumps(out))
 
 

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 CPU_GFLOPS_PER_THREAD = 45.0
 CUDA_GFLOPS = 100_000.0
+# CPU-seconds of fp32 over the variant's, same rows, one thread (bench/README.md, LawBench)
+PRECISION_SPEEDUP = {"bf16": 1.8, "int8": 1.8}
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,19 @@ class CostModel:
         return 2.0 * self.decoder_params * fwd + attn + 2.0 * self.hidden * self.vocab * scored
 
     def seconds(
-        self, lengths: Sequence[int], scored: int, *, threads: int | None = None, cuda: bool = False
+        self,
+        lengths: Sequence[int],
+        scored: int,
+        *,
+        threads: int | None = None,
+        cuda: bool = False,
+        precision: str | None = None,
     ) -> float:
+        """Predicted seconds; ``precision`` (a ``curate.lm.quant`` variant) scales the CPU rate by
+        its measured speed-up over fp32 (``PRECISION_SPEEDUP``)."""
         rate = CUDA_GFLOPS if cuda else CPU_GFLOPS_PER_THREAD * (threads or cpu_threads())
+        if not cuda:
+            rate *= PRECISION_SPEEDUP.get(precision or "", 1.0)
         return self.flops(lengths, scored) / (rate * 1e9)
 
 
@@ -89,7 +101,7 @@ class LMScorer:
         """Predicted wall time to score ``rows`` on this machine (no cache hits assumed)."""
         lengths = [len(c) + len(a) for c, a in rows]
         scored = sum(len(a) for _, a in rows)
-        return self.cost.seconds(lengths, scored, cuda=self.cuda)
+        return self.cost.seconds(lengths, scored, cuda=self.cuda, precision=self.info.get("quantize"))
 
 
 def quantize_int8(model: Any) -> Any:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from curate.lm import answer_nll, make_scorer
-from curate.lm import quant
+from curate.lm import answer_nll, make_scorer, quant
 from tests.lm.reference import reference_nll
 from tests.lm.test_likelihood import _rows
 
@@ -46,3 +45,23 @@ def test_scorer_cache_key_names_the_precision(tiny_lm):
     assert fp32.fingerprint != bf16.fingerprint  # cached scores of two precisions never mix
     assert bf16.info["quantize"] == "bf16" and fp32.info["quantize"] is None
     assert next(fp32.model.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_stage_auto_is_bf16_only_on_native_cpus(tiny_lm, tmp_path, monkeypatch, native):
+    from curate.models import ModelHub
+    from curate.pipeline.stage import StageContext
+    from curate.stages.score.perplexity import Perplexity
+    from tests.stages.mix.mixing_samples import law_frame
+
+    monkeypatch.setattr(quant, "native_bf16", lambda: native)
+    law = law_frame().head(4)
+    ctx = StageContext(models=ModelHub(preloaded={"tiny": tiny_lm}), cache_dir=tmp_path)
+    caps = {"model": "tiny", "max_answer_tokens": 32, "max_tokens": 128}
+    auto = Perplexity({**caps, "quantize": "auto"}, ctx=ctx).apply(law)
+    fp32 = Perplexity(caps, ctx=ctx).apply(law)  # the default: fp32
+    same_key = auto.stats["model_fingerprint"] == fp32.stats["model_fingerprint"]
+    assert same_key is not native  # bf16 scores are cached apart from fp32's
+    a, b = auto.kept["score_ppl"].to_numpy(), fp32.kept["score_ppl"].to_numpy()
+    assert a == pytest.approx(b, rel=2e-2)
+    assert (a != b).any() if native else (a == b).all()
