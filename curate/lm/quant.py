@@ -12,7 +12,7 @@ the scorer's fingerprint names the variant, so cached scores of two variants nev
 * ``int8-mlp``: per-channel dynamic int8 for the MLP projections only (gate, up, down: ~2/3 of the
   decoder's FLOPs); attention and the output head stay fp32;
 * ``bf16``: the decoder's weights and activations in bfloat16 (oneDNN's AVX-512 BF16 kernels where
-  the CPU has them; without ``avx512_bf16``/AMX it is slower than fp32), the output head in fp32;
+  the CPU has them; without ``avx512_bf16``/AMX not measured, expected slower), the head in fp32;
 * ``auto``: ``bf16`` on a CPU with native bf16 matmuls, fp32 elsewhere (``resolve``).
 
 Only ``int8`` and ``bf16`` (and ``auto``) are recipe options; ``int8-channel`` and ``int8-mlp`` are
