@@ -62,6 +62,41 @@ def lawbench_rows(per_task: int) -> pl.DataFrame:
     return schema.frame(rows)
 
 
+def _cut(tok, text: str, keep: int, *, left: bool) -> str:
+    """``text`` cut to ``keep`` tokens (its end if ``left``, else its beginning), decoded back; a
+    multi-byte character split at the cut is dropped."""
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    if len(ids) <= keep:
+        return text
+    part = ids[len(ids) - keep :] if left else ids[:keep]
+    return tok.decode(part).strip("\ufffd")
+
+
+def pretruncated_rows(per_task: int, tok, *, max_answer: int = 256, max_tokens: int = 1024) -> pl.DataFrame:
+    """The same LawBench rows cut *as text*, so every contender (curate, the reference loop,
+    Data-Juicer) scores the same tokens whatever its own truncation: the system prompt is folded into
+    the user turn (Data-Juicer joins message contents with a space), the answer keeps its first
+    ``max_answer`` tokens, the user text is cut from the left so that user + answer leave 32 tokens
+    of ``max_tokens`` for a chat template's markers."""
+    from curate import schema
+
+    df = lawbench_rows(per_task)
+    rows = []
+    for r in df.iter_rows(named=True):
+        q = r["messages"][0]["content"]
+        if r["system"]:
+            q = r["system"] + "\n" + q
+        a = _cut(tok, r["messages"][-1]["content"], max_answer, left=False)
+        n_a = len(tok(a, add_special_tokens=False)["input_ids"])
+        q = _cut(tok, q, max_tokens - 32 - n_a, left=True)
+        rows.append(
+            schema.chat_row(
+                [("user", q), ("assistant", a)], source="lawbench", origin=r["origin"], task=r["task"]
+            )
+        )
+    return schema.frame(rows)
+
+
 def reference(model, pairs) -> tuple[np.ndarray, np.ndarray]:
     """Mean NLL per pair, the plain way: labels with -100 on the context, full logits, one row."""
     import torch
@@ -93,86 +128,151 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-task", type=int, default=12)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--int8", action="store_true")
+    ap.add_argument(
+        "--timed-per-task",
+        type=int,
+        default=3,
+        help="the first N rows of each task are the timed subset every contender scores",
+    )
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--variants", default="bf16", help="precision variants beside fp32 (curate.lm.quant)")
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--batch-tokens", type=int, default=4096)
-    ap.add_argument("--no-share", action="store_true", help="also time the core without prefix reuse")
-    ap.add_argument("--reference-first", action="store_true", help="time the reference before curate")
+    ap.add_argument("--write-rows", help="write the (pre-truncated) rows as JSONL for the Data-Juicer side")
+    ap.add_argument("--dj", help="Data-Juicer's output (bench/peers/dj_score_run.py) to compare with")
+    ap.add_argument("--out", help="also write the JSON result here")
     args = ap.parse_args()
     import torch
 
     from curate.lm import answer_nll
     from curate.lm.pairs import encode_pairs
-    from curate.lm.scorer import CostModel, quantize_int8
+    from curate.lm.quant import apply_variant
+    from curate.lm.scorer import CostModel
     from curate.models import load_causal_lm, load_tokenizer
 
     torch.set_num_threads(args.threads)
-    df = lawbench_rows(args.per_task)
     tok = load_tokenizer("smollm2-135m")
-    model = load_causal_lm("smollm2-135m").eval()
-    pairs = encode_pairs(df, tok, max_answer_tokens=256, max_tokens=1024)
-    rows = [*pairs.cond, *pairs.alone]
-    n = len(pairs)
-    cost = CostModel.from_config(model.config)
-    lengths = [len(c) + len(a) for c, a in rows]
-    scored = sum(len(a) for _, a in rows)
-    full_flops = cost.flops(lengths, sum(lengths))  # reference: head at every position
-    our_flops = cost.flops(lengths, scored)
-    out: dict = {
-        "rows": n,
-        "tasks": int(df["task"].n_unique()),
-        "pairs": len(rows),
-        "tokens": sum(lengths),
-        "answer_tokens": scored,
-        "threads": args.threads,
-        "load_avg_1m_start": round(os.getloadavg()[0], 2),
-    }
+    df = pretruncated_rows(args.per_task, tok).with_row_index("i")
+    df = df.with_columns(k=pl.int_range(pl.len()).over("task"))
+    timed_df = df.filter(pl.col("k") < args.timed_per_task)
+    rest_df = df.filter(pl.col("k") >= args.timed_per_task)
+    if args.write_rows:
+        with open(args.write_rows, "w", encoding="utf-8") as f:
+            for r in timed_df.iter_rows(named=True):
+                q, a = r["messages"][0]["content"], r["messages"][1]["content"]
+                f.write(
+                    json.dumps(
+                        {"origin": r["origin"], "task": r["task"], "query": q, "response": a},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
 
-    def timed(label: str, fn, flops: float) -> np.ndarray:
-        # CPU time of this process (every thread) beside wall time: on a shared machine the wall
-        # clock measures the neighbours; CPU seconds measure the work (contention still inflates
-        # them somewhat, equally for both sides when they alternate)
+    def rows_of(d: pl.DataFrame) -> list:
+        p = encode_pairs(d, tok, max_answer_tokens=256, max_tokens=1024)
+        assert len(p) == d.height
+        out_clipped.append(int(p.clipped.sum()))  # the template's markers pushed a few over 1,024
+        return [*p.cond, *p.alone]
+
+    out_clipped: list[int] = []
+    timed, rest = rows_of(timed_df), rows_of(rest_df)
+    model = load_causal_lm("smollm2-135m").eval()
+    cost = CostModel.from_config(model.config)
+    out: dict = {
+        "rows": df.height,
+        "timed_rows": timed_df.height,
+        "tasks": int(df["task"].n_unique()),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "load_avg_1m_start": round(os.getloadavg()[0], 2),
+        "rows_clipped_by_template": sum(out_clipped),
+    }
+    for label, rs in (("timed", timed), ("all", timed + rest)):
+        lengths = [len(c) + len(a) for c, a in rs]
+        out[f"{label}_tokens"] = sum(lengths)
+        out[f"{label}_answer_tokens"] = sum(len(a) for _, a in rs)
+    lengths = [len(c) + len(a) for c, a in timed]
+    scored = sum(len(a) for _, a in timed)
+    flops = {"reference": cost.flops(lengths, sum(lengths)), "curate": cost.flops(lengths, scored)}
+    n_t = timed_df.height
+
+    def timed_call(label: str, fn, fl: float):
         t0, c0 = time.perf_counter(), time.process_time()
         nll, cnt = fn()
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         out[label] = {
             "cpu_seconds": round(cpu, 1),
-            "rows_per_cpu_s": round(n / cpu, 4),
-            "tokens_per_cpu_s": round(sum(lengths) / cpu, 1),
-            "seconds": round(dt, 1),
-            "rows_per_s": round(n / dt, 3),
-            "tokens_per_s": round(sum(lengths) / dt, 1),
-            "gflops": round(flops / dt / 1e9, 1),
+            "rows_per_cpu_s": round(n_t / cpu, 4),
+            "tokens_per_cpu_s": round(out["timed_tokens"] / cpu, 1),
+            "gflops_per_cpu_s": round(fl / cpu / 1e9, 1),
+            "wall_seconds": round(dt, 1),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
         }
-        print(json.dumps({label: out[label]}), file=sys.stderr, flush=True)  # partial results as they come
-        return ifd(nll, cnt, n)
+        print(json.dumps({label: out[label]}), file=sys.stderr, flush=True)
+        return nll, cnt
 
-    def ours(m, share=64):
-        r = answer_nll(m, rows, threads=args.threads, batch_tokens=args.batch_tokens, share_prefix=share)
-        out.setdefault("forward_tokens", {})[f"share={share}"] = r.forward_tokens
+    def ours(m, rs):
+        r = answer_nll(m, rs, threads=args.threads, batch_tokens=args.batch_tokens)
         return r.nll, r.tokens
 
-    if args.reference_first and not args.no_reference:  # alternate the order between invocations
-        ref = timed("reference", lambda: reference(model, rows), full_flops)
-    got = timed("curate", lambda: ours(model), our_flops)
-    if args.no_share:
-        plain = timed("curate_no_prefix_reuse", lambda: ours(model, None), our_flops)
-        out["no_share_max_abs_ifd_diff"] = float(np.nanmax(np.abs(plain - got)))
+    def scores(nll, cnt, n):  # IFD and perplexity (answer given the prompt) per row
+        mean = nll / np.maximum(cnt, 1)
+        return mean[:n] / mean[n:], np.exp(mean[:n])
+
+    models = {"fp32": model}
+    for v in [v for v in args.variants.split(",") if v]:
+        models[v] = apply_variant(load_causal_lm("smollm2-135m").eval(), v)
+    got = {}
     if not args.no_reference:
-        if not args.reference_first:
-            ref = timed("reference", lambda: reference(model, rows), full_flops)
-        out["max_abs_ifd_diff"] = float(np.nanmax(np.abs(got - ref)))
-        out["spearman_vs_reference"] = spearman(got, ref)
-        out["speedup_wall"] = round(out["reference"]["seconds"] / out["curate"]["seconds"], 2)
-        out["speedup_cpu"] = round(out["reference"]["cpu_seconds"] / out["curate"]["cpu_seconds"], 2)
-    if args.int8:
-        q = quantize_int8(load_causal_lm("smollm2-135m").eval())
-        g8 = timed("curate_int8", lambda: ours(q), our_flops)
-        out["int8_spearman_vs_fp32"] = spearman(g8, got)
-        out["int8_max_abs_ifd_diff"] = float(np.nanmax(np.abs(g8 - got)))
+        ref = scores(*timed_call("reference", lambda: reference(model, timed), flops["reference"]), n_t)
+    for v, m in models.items():
+        got[v] = scores(*timed_call(f"curate_{v}", lambda m=m: ours(m, timed), flops["curate"]), n_t)
+    if not args.no_reference:
+        for v in models:
+            out[f"curate_{v}_vs_reference"] = {
+                "speedup_cpu": round(out["reference"]["cpu_seconds"] / out[f"curate_{v}"]["cpu_seconds"], 2),
+                "ifd_max_abs_diff": float(np.nanmax(np.abs(got[v][0] - ref[0]))),
+                "ifd_spearman": spearman(got[v][0], ref[0]),
+                "ppl_spearman": spearman(got[v][1], ref[1]),
+            }
+    out["timed_scores"] = {v: {"ifd": g[0].tolist(), "ppl": g[1].tolist()} for v, g in got.items()}
+    if not args.no_reference:
+        out["timed_scores"]["reference"] = {"ifd": ref[0].tolist(), "ppl": ref[1].tolist()}
+    if args.dj:
+        dj = json.loads(Path(args.dj).read_text().splitlines()[-1])  # the last line has every op
+        for op, k in (("ifd", 0), ("ppl", 1)):
+            if op in dj:
+                out[f"dj_{op}"] = {key: dj[op][key] for key in ("cpu_seconds", "rows_per_cpu_s", "seconds")}
+                for v in models:
+                    out[f"dj_{op}"][f"spearman_vs_curate_{v}"] = spearman(
+                        np.array(dj[op]["scores"]), got[v][k]
+                    )
+                    out[f"dj_{op}"][f"curate_{v}_speedup_cpu"] = round(
+                        dj[op]["cpu_seconds"] / out[f"curate_{v}"]["cpu_seconds"], 2
+                    )
+    if rest:  # agreement of each variant with fp32 on every row (the rest is not timed against anyone)
+        n_r = rest_df.height
+        full = {}
+        for v, m in models.items():
+            t0 = time.process_time()
+            r = scores(*ours(m, rest), n_r)
+            out[f"rest_curate_{v}_cpu_seconds"] = round(time.process_time() - t0, 1)
+            print(json.dumps({f"rest_{v}": out[f"rest_curate_{v}_cpu_seconds"]}), file=sys.stderr, flush=True)
+            full[v] = tuple(np.concatenate([a, b]) for a, b in zip(got[v], r, strict=True))
+        for v in models:
+            if v != "fp32":
+                out[f"{v}_vs_fp32_all_rows"] = {
+                    "rows": df.height,
+                    "ifd_spearman": spearman(full[v][0], full["fp32"][0]),
+                    "ppl_spearman": spearman(full[v][1], full["fp32"][1]),
+                    "ifd_max_abs_diff": float(np.nanmax(np.abs(full[v][0] - full["fp32"][0]))),
+                    "ppl_max_rel_diff": float(np.nanmax(np.abs(full[v][1] / full["fp32"][1] - 1))),
+                }
     out["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(out, indent=1))
+    text = json.dumps(out, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from curate.lm.pairs import encode_pairs
+from curate.lm.quant import resolve
 from curate.lm.scorer import CostModel
 
 SAMPLE_ROWS = 200
@@ -44,7 +45,8 @@ def estimate_pairs(
     rows = list(pairs.cond) * int(passes) if passes != 2 else [*pairs.cond, *pairs.alone]
     cost = CostModel.from_config(load_config(cfg.model))
     lengths = [len(c) + len(a) for c, a in rows]
-    sec = cost.seconds(lengths, sum(len(a) for _, a in rows)) * scale
+    variant = resolve(getattr(cfg, "quantize", None), cuda=False)
+    sec = cost.seconds(lengths, sum(len(a) for _, a in rows), precision=variant) * scale
     n_cond = max(len(pairs.cond), 1)
     return {
         "rows": df.height,

@@ -311,6 +311,9 @@ def _score_batch(
     h = hidden[torch.tensor(pos_rows, device=device), torch.tensor(pos_cols, device=device)]
     del hidden
     y = torch.tensor(targets, dtype=torch.long, device=device)
+    hw = getattr(head, "weight", None)  # a method on a quantized head: keep h as it is
+    if isinstance(hw, torch.Tensor) and hw.dtype != h.dtype:
+        h = h.to(hw.dtype)  # bf16 decoder, fp32 head (curate.lm.quant)
     tok = torch.empty(len(targets), dtype=torch.float32, device=device)
     for s in range(0, h.shape[0], logit_chunk):
         logits = head(h[s : s + logit_chunk]).float()

@@ -22,11 +22,14 @@ from typing import Any
 
 from curate.lm.cache import ScoreCache, cached_answer_nll, model_fingerprint
 from curate.lm.likelihood import AnswerNLL, Row, cpu_threads
+from curate.lm.quant import apply_variant, resolve
 
 log = logging.getLogger(__name__)
 
 CPU_GFLOPS_PER_THREAD = 45.0
 CUDA_GFLOPS = 100_000.0
+# CPU-seconds of fp32 over the variant's, same rows, one thread (bench/README.md, LawBench)
+PRECISION_SPEEDUP = {"bf16": 1.9, "int8": 2.3}
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,19 @@ class CostModel:
         return 2.0 * self.decoder_params * fwd + attn + 2.0 * self.hidden * self.vocab * scored
 
     def seconds(
-        self, lengths: Sequence[int], scored: int, *, threads: int | None = None, cuda: bool = False
+        self,
+        lengths: Sequence[int],
+        scored: int,
+        *,
+        threads: int | None = None,
+        cuda: bool = False,
+        precision: str | None = None,
     ) -> float:
+        """Predicted seconds; ``precision`` (a ``curate.lm.quant`` variant) scales the CPU rate by
+        its measured speed-up over fp32 (``PRECISION_SPEEDUP``)."""
         rate = CUDA_GFLOPS if cuda else CPU_GFLOPS_PER_THREAD * (threads or cpu_threads())
+        if not cuda:
+            rate *= PRECISION_SPEEDUP.get(precision or "", 1.0)
         return self.flops(lengths, scored) / (rate * 1e9)
 
 
@@ -88,33 +101,30 @@ class LMScorer:
         """Predicted wall time to score ``rows`` on this machine (no cache hits assumed)."""
         lengths = [len(c) + len(a) for c, a in rows]
         scored = sum(len(a) for _, a in rows)
-        return self.cost.seconds(lengths, scored, cuda=self.cuda)
+        return self.cost.seconds(lengths, scored, cuda=self.cuda, precision=self.info.get("quantize"))
 
 
 def quantize_int8(model: Any) -> Any:
     """Dynamic int8 quantization of every ``nn.Linear`` (CPU only): weights int8, activations
     quantized per batch. See bench/README.md for its speed and rank agreement with fp32."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return apply_variant(model, "int8")
 
 
 def make_scorer(
     name: str, model: Any, tokenizer: Any, *, quantize: str | None = None, device: str = "auto"
 ) -> LMScorer:
-    """Wrap a loaded model: eval mode, device and dtype chosen, fingerprinted, optionally int8."""
+    """Wrap a loaded model: eval mode, device and dtype chosen, fingerprinted, optionally a cheaper
+    precision on CPU (``curate.lm.quant``: ``auto`` = bf16 where the CPU has native bf16)."""
     import torch
 
     cuda = torch.cuda.is_available() and device != "cpu"
     model.eval()
     if cuda:
         model = model.to("cuda", dtype=torch.bfloat16)
-    fp = model_fingerprint(model, extra=f"{quantize or ''}|{'cuda-bf16' if cuda else 'cpu'}")
-    if quantize == "int8" and not cuda:
-        model = quantize_int8(model)
-    elif quantize not in (None, "int8"):
-        raise ValueError(f"unknown quantize {quantize!r} (valid: int8)")
+    variant = resolve(quantize, cuda=cuda)
+    fp = model_fingerprint(model, extra=f"{variant or ''}|{'cuda-bf16' if cuda else 'cpu'}")
+    if variant:
+        model = apply_variant(model, variant)
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
     return LMScorer(
         name,
@@ -122,5 +132,5 @@ def make_scorer(
         tokenizer,
         fp,
         CostModel.from_config(causal.config),
-        info={"quantize": quantize, "device": "cuda" if cuda else "cpu"},
+        info={"quantize": variant, "device": "cuda" if cuda else "cpu"},
     )

@@ -30,7 +30,8 @@ def _ctx(tiny_lm, cache_dir) -> StageContext:
 def test_perplexity_equals_reference(law, tiny_lm, tmp_path):
     model, tok = tiny_lm
     res = Perplexity(
-        {"model": "tiny", "max_answer_tokens": 32, "max_tokens": 128}, ctx=_ctx(tiny_lm, tmp_path)
+        {"model": "tiny", "max_answer_tokens": 32, "max_tokens": 128, "quantize": None},
+        ctx=_ctx(tiny_lm, tmp_path),
     ).apply(law)
     assert res.n_removed == 0 and res.kept.height == law.height
     for r in res.kept.iter_rows(named=True):
@@ -48,7 +49,7 @@ def test_text_rows_and_whole_conversation(tiny_lm, tmp_path):
     )
     df = schema.frame([schema.text_row(doc), schema.chat_row([("user", "你好"), ("assistant", "你好！")])])
     ctx = _ctx(tiny_lm, tmp_path)
-    got = Perplexity({"model": "tiny", "part": "conversation"}, ctx=ctx).apply(df).kept
+    got = Perplexity({"model": "tiny", "part": "conversation", "quantize": None}, ctx=ctx).apply(df).kept
     ids = tok(doc, add_special_tokens=False)["input_ids"]
     nll, n = reference_nll(model, [], ids)
     assert got["score_ppl"][0] == pytest.approx(math.exp(nll / n), rel=1e-4)

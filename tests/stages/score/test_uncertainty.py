@@ -12,6 +12,9 @@ from curate.stages.score.uncertainty import PromptUncertainty, drop_units
 from tests.lm.reference import reference_nll
 from tests.stages.mix.mixing_samples import law_frame
 
+# fp32: equal to the reference computed in the test
+UNC_CFG = {"model": "tiny", "k": 3, "max_tokens": 160, "max_answer_tokens": 32, "quantize": None}
+
 
 def test_drop_units_chinese_characters_and_words():
     rng = np.random.default_rng(1)
@@ -27,7 +30,7 @@ def test_uncertainty_is_mean_abs_change_of_answer_nll(tiny_lm, tmp_path):
     model, tok = tiny_lm
     df = law_frame().group_by("task", maintain_order=True).head(1).head(3)
     ctx = StageContext(models=ModelHub(preloaded={"tiny": tiny_lm}), cache_dir=tmp_path, seed=7)
-    stage = PromptUncertainty({"model": "tiny", "k": 3, "max_tokens": 160, "max_answer_tokens": 32}, ctx=ctx)
+    stage = PromptUncertainty(UNC_CFG, ctx=ctx)
     res = stage.apply(df)
     assert res.n_removed == 0 and res.kept.height == 3
     # recompute by hand: the same perturbed rows, scored one at a time with full logits
@@ -48,5 +51,5 @@ def test_uncertainty_is_mean_abs_change_of_answer_nll(tiny_lm, tmp_path):
     last = pl.col("messages").list.last().struct.field("content")
     assert pert.select(last).to_series().to_list() == np.repeat(df.select(last).to_series(), 3).tolist()
     # seeded: a second run is all cache hits
-    again = PromptUncertainty({"model": "tiny", "k": 3, "max_tokens": 160, "max_answer_tokens": 32}, ctx=ctx)
+    again = PromptUncertainty(UNC_CFG, ctx=ctx)
     assert again.apply(df).stats["passes_computed"] == 0

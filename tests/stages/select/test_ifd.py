@@ -30,7 +30,7 @@ def ctx(tiny_lm, tmp_path) -> StageContext:
 
 
 def _cfg(**kw):
-    return {"model": "tiny", "max": None, **kw}
+    return {"model": "tiny", "max": None, "quantize": None, **kw}  # fp32: equal to the reference
 
 
 def test_scores_equal_reference(rows, ctx, tiny_lm):

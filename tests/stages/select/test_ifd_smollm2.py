@@ -24,7 +24,7 @@ def test_smollm2_ifd_and_perplexity_equal_reference(tmp_path):
     rows = law.sort("n").unique("task", keep="first", maintain_order=True).head(3).drop("n")
     hub = ModelHub()
     ctx = StageContext(models=hub, cache_dir=tmp_path)
-    caps = {"max_tokens": 384, "max_answer_tokens": 128}  # short enough for CI on 2 cores
+    caps = {"max_tokens": 384, "max_answer_tokens": 128, "quantize": None}  # fp32; short for CI
     ifd = SelectIFD({"max": None, **caps}, ctx=ctx).apply(rows).kept
     ppl = Perplexity(caps, ctx=ctx).apply(rows).kept
     scorer = hub.scorer("smollm2-135m")

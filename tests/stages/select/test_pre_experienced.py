@@ -41,6 +41,7 @@ def test_pre_experienced_ifd_end_to_end(law, tiny_lm, tmp_path):
     trainer = PreExperience(tmp_path / "run" / "pre_experience", base=lambda name: copy.deepcopy(model))
     cfg = {
         "model": "tiny", "max": None, "max_tokens": 192, "max_answer_tokens": 48, "scorer": "pre_experienced",
+        "quantize": None,
         "pre_experience": {"rows": 12, "steps": 3, "batch_size": 4, "max_len": 1024, "lr": 5e-2},
     }  # fmt: skip
 
