@@ -29,7 +29,7 @@ from curate.pipeline.progress import mode as progress_mode
 from curate.pipeline.progress import run_log, status
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.runner import StageRecord, run_stages
-from curate.pipeline.shards import SHARD_ROWS, Shards, ShardWriter
+from curate.pipeline.shards import SHARD_ROWS, Shards, ShardWriter, memo
 from curate.pipeline.stage import StageContext, available_cpus
 from curate.recipe import Recipe, built
 from curate.schema import ID_VERSION, REJECT_SCHEMA, empty
@@ -312,7 +312,7 @@ def run(
 
 def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None, train: bool) -> RunResult:
     runner = Runner(recipe, out=out, force=force, progress=progress)
-    with RunLock(runner.rd.root):
+    with RunLock(runner.rd.root), memo():  # shards written by this run are read back from memory
         runner.rd.begin()
         return _locked_run(runner, recipe, train=train)
 

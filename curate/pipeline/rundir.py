@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from curate.errors import InputError
-from curate.pipeline.shards import CHECKPOINT, SHARD_ROWS, shard_name, write_shard
+from curate.pipeline.shards import CHECKPOINT, SHARD_ROWS, Shards, shard_name, write_shard
 
 
 class RunDir:
@@ -190,7 +190,7 @@ class RunDir:
 
     @staticmethod
     def read_kept(sdir: Path) -> pl.DataFrame:
-        return pl.concat([pl.read_parquet(p) for p in sorted(sdir.glob("kept-*.parquet"))], how="vertical")
+        return Shards.of(sdir).collect()
 
     @staticmethod
     def read_side(sdir: Path) -> dict[str, pl.DataFrame]:

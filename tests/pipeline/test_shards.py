@@ -76,6 +76,7 @@ def _small(monkeypatch: pytest.MonkeyPatch, rows: int = 256, out_rows: int = 300
     monkeypatch.setattr(shards, "SHARD_ROWS", rows)
     monkeypatch.setattr(rundir, "SHARD_ROWS", rows)
     monkeypatch.setattr(order, "OUT_ROWS", out_rows)
+    monkeypatch.setattr(order, "MEMORY_BYTES", 0)  # the out-of-core shuffle, not the in-memory one
 
 
 def _files(root: Path) -> dict[str, bytes]:
