@@ -25,11 +25,12 @@ from curate.pipeline.executors import get_executor
 from curate.pipeline.fingerprint import files_fingerprint, fingerprint, source_files
 from curate.pipeline.lock import RunLock
 from curate.pipeline.manifest import versions, write_manifest
+from curate.pipeline.memo import memo
 from curate.pipeline.progress import mode as progress_mode
 from curate.pipeline.progress import run_log, status
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.runner import StageRecord, run_stages
-from curate.pipeline.shards import SHARD_ROWS, Shards, ShardWriter, memo
+from curate.pipeline.shards import SHARD_ROWS, Shards, ShardWriter
 from curate.pipeline.stage import StageContext, available_cpus
 from curate.recipe import Recipe, built
 from curate.schema import ID_VERSION, REJECT_SCHEMA, empty

@@ -30,6 +30,7 @@ from typing import Any
 import polars as pl
 
 from curate.errors import InputError
+from curate.pipeline.memo import moved
 from curate.pipeline.shards import CHECKPOINT, SHARD_ROWS, Shards, shard_name, write_shard
 
 
@@ -91,6 +92,7 @@ class RunDir:
         if sdir.exists():
             shutil.rmtree(sdir)
         os.replace(tmp, sdir)
+        moved(tmp, sdir)
 
     def publish(self) -> None:
         """Move ``.partial/output`` and ``.partial/eval`` into place (old ones go, even when this run
@@ -180,6 +182,7 @@ class RunDir:
         if sdir.exists():
             shutil.rmtree(sdir)
         os.replace(tmp, sdir)
+        moved(tmp, sdir)
 
     @staticmethod
     def write_parquet(df: pl.DataFrame, path: Path) -> None:

@@ -11,10 +11,9 @@ those (``select``), and the rest ``collect`` the table. Memory: one shard (the r
 
 from __future__ import annotations
 
+import json
 import os
-from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +21,17 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from curate.pipeline.memo import recall, remember
+
 # Stage files are checkpoints, read back only to resume: zstd level 1 writes the 124k-document
 # rule-filter table in 0.17 s instead of 0.29 s at polars' default level and reads it back 1.4x
 # faster, for files ~30% larger (36 vs 27 MB). The run's output keeps its own settings.
 CHECKPOINT: dict = {"compression": "zstd", "compression_level": 1}
+
+
+THIN = "rows"  # a thin stage's shard files (``pipeline.thin``): positions and changed columns
+ROW = "__row"  # their position column (UInt32, in the base stage's shard of the same number)
+BASE_KEY, COLUMNS_KEY = "curate.base", "curate.columns"  # their Parquet key-value metadata
 
 
 def shard_name(n: int, prefix: str = "kept") -> str:
@@ -34,79 +40,16 @@ def shard_name(n: int, prefix: str = "kept") -> str:
 
 def write_shard(df: pl.DataFrame, path: Path) -> None:
     """``df`` to ``path`` through a temp file and a rename: a killed run never leaves half a shard.
-    Inside ``memo()`` the frame is also kept in memory, so the next stage need not read it back."""
+    Inside ``pipeline.memo.memo()`` the frame is also kept in memory: the next stage reads it there."""
     tmp = path.with_name(path.name + ".part")
     df.write_parquet(tmp, **CHECKPOINT)
     os.replace(tmp, path)
-    if _MEMO is not None:
-        _MEMO.put(path, df)
-
-
-class _Memo:
-    """Frames this process wrote as shards, by path, while their files are unchanged (path, size
-    and mtime checked on every hit), newest kept first up to ``budget`` bytes (polars' estimate).
-
-    A stage checkpoint is written for resume and read back by the next stage, the output writer
-    and the ledger: on the 136k-document bench corpus every read-back of the table cost ~0.15-0.3 s
-    CPU, and a run read each stage's shards two or three times. Memory: at most ``budget`` more."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget, self.bytes = budget, 0
-        self.frames: OrderedDict[str, tuple[tuple[int, int], pl.DataFrame, int]] = OrderedDict()
-
-    def put(self, path: Path, df: pl.DataFrame) -> None:
-        key = str(Path(path).resolve())
-        self.drop(key)
-        size = df.estimated_size()
-        if size > self.budget:
-            return
-        st = os.stat(key)
-        self.frames[key] = ((st.st_size, st.st_mtime_ns), df, size)
-        self.bytes += size
-        while self.bytes > self.budget:
-            _, (_, _, s) = self.frames.popitem(last=False)
-            self.bytes -= s
-
-    def get(self, path: Path) -> pl.DataFrame | None:
-        key = str(Path(path).resolve())
-        hit = self.frames.get(key)
-        if hit is None:
-            return None
-        try:
-            st = os.stat(key)
-        except FileNotFoundError:
-            self.drop(key)
-            return None
-        if (st.st_size, st.st_mtime_ns) != hit[0]:
-            self.drop(key)
-            return None
-        return hit[1]
-
-    def drop(self, key: str) -> None:
-        old = self.frames.pop(key, None)
-        if old is not None:
-            self.bytes -= old[2]
-
-
-_MEMO: _Memo | None = None
-MEMO_BYTES = 256 << 20  # one SHARD_BYTES shard's worth: the bench corpus (75 MB) fits whole
-
-
-@contextmanager
-def memo(budget: int | None = None) -> Iterator[None]:
-    """Keep the shards this process writes in memory (``_Memo``) for the duration: a run's scope."""
-    global _MEMO
-    outer = _MEMO
-    _MEMO = _Memo(MEMO_BYTES if budget is None else budget)
-    try:
-        yield
-    finally:
-        _MEMO = outer
+    remember(path, df)
 
 
 def read_shard(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
-    """The shard at ``path`` (only ``columns``): from ``memo()`` when this process wrote it."""
-    df = _MEMO.get(path) if _MEMO is not None else None
+    """The shard at ``path`` (only ``columns``): from ``pipeline.memo`` when this process wrote it."""
+    df = recall(path)
     if df is None:
         return pl.read_parquet(path, columns=columns)
     return df if columns is None else df.select(columns)
@@ -161,16 +104,40 @@ class ShardWriter:
 
 @dataclass(frozen=True)
 class Shards:
-    """The kept shards of one stage directory, in row order, with their row counts."""
+    """The kept shards of one stage directory, in row order, with their row counts.
+
+    A shard of a *thin* stage (``pipeline.thin``) is ``rows-NNNNN.parquet`` instead: the positions
+    of its kept rows in shard NNNNN of a full earlier stage (``bases[n]``, that shard's file) and
+    only the columns that differ from it; ``columns[n]`` is its column order. ``read`` rebuilds it."""
 
     paths: tuple[Path, ...]
     rows: tuple[int, ...]
+    bases: tuple[Path | None, ...] = ()
+    columns: tuple[tuple[str, ...] | None, ...] = ()
 
     @classmethod
     def of(cls, sdir: Path, prefix: str = "kept") -> Shards:
-        """The ``prefix-NNNNN.parquet`` files of ``sdir`` (row counts from the Parquet footers)."""
-        paths = tuple(sorted(Path(sdir).glob(f"{prefix}-[0-9][0-9][0-9][0-9][0-9].parquet")))
-        return cls(paths, tuple(_num_rows(p) for p in paths))
+        """The ``prefix-NNNNN.parquet`` files of ``sdir`` (row counts from the Parquet footers); for
+        ``kept``, a thin stage's ``rows-NNNNN.parquet`` files take their shard's place."""
+        sdir = Path(sdir)
+        pat = "-[0-9][0-9][0-9][0-9][0-9].parquet"
+        found = {p.name[-13:]: p for p in sdir.glob(f"{prefix}{pat}")}
+        if prefix != "kept":
+            paths = tuple(found[k] for k in sorted(found))
+            return cls(paths, tuple(_num_rows(p) for p in paths))
+        thin = {p.name[-13:]: p for p in sdir.glob(f"{THIN}{pat}")}
+        paths, bases, columns = [], [], []
+        for k in sorted(found.keys() | thin.keys()):
+            if k in found:
+                paths.append(found[k])
+                bases.append(None)
+                columns.append(None)
+            else:
+                meta = pl.read_parquet_metadata(thin[k])
+                paths.append(thin[k])
+                bases.append(sdir.parent / meta[BASE_KEY] / f"kept-{k}")
+                columns.append(tuple(json.loads(meta[COLUMNS_KEY])))
+        return cls(tuple(paths), tuple(_num_rows(p) for p in paths), tuple(bases), tuple(columns))
 
     @property
     def height(self) -> int:
@@ -179,21 +146,35 @@ class Shards:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def base(self, n: int) -> Path | None:
+        """The full shard file shard ``n`` is thin over (None: it is full itself)."""
+        return self.bases[n] if self.bases else None
+
     def nbytes(self) -> int:
         """The table's size in memory: polars' estimate for the shards in ``memo()``, else the
-        Parquet footers' uncompressed size (close to it)."""
+        Parquet footers' uncompressed size (close to it); a thin shard's, pro rata of its base's."""
         total = 0
-        for p in self.paths:
-            df = _MEMO.get(p) if _MEMO is not None else None
-            if df is not None:
-                total += df.estimated_size()
+        for n, p in enumerate(self.paths):
+            b = self.base(n)
+            if b is None:
+                total += _nbytes(p)
             else:
-                md = pq.ParquetFile(p).metadata
-                total += sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+                total += int(_nbytes(b) * self.rows[n] / max(_num_rows(b), 1))
         return total
 
     def read(self, n: int, columns: list[str] | None = None) -> pl.DataFrame:
-        return read_shard(self.paths[n], columns)
+        b = self.base(n)
+        if b is None:
+            return read_shard(self.paths[n], columns)
+        order = self.columns[n] or ()
+        want = list(order) if columns is None else [c for c in columns if c in order]
+        thin = read_shard(self.paths[n])
+        own = [c for c in want if c in thin.columns]
+        rest = [c for c in want if c not in thin.columns]
+        out = thin.select(own)
+        if rest:
+            out = read_shard(b, rest)[thin.get_column(ROW)].with_columns(out.get_columns())
+        return out.select(want)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         for n in range(len(self.paths)):
@@ -208,14 +189,36 @@ class Shards:
 
     @property
     def schema(self) -> pl.Schema:
-        return pl.read_parquet_schema(self.paths[0]) if self.paths else pl.Schema()
+        if not self.paths:
+            return pl.Schema()
+        own, b = pl.read_parquet_schema(self.paths[0]), self.base(0)
+        if b is None:
+            return own
+        base = pl.read_parquet_schema(b)
+        return pl.Schema({c: own[c] if c in own else base[c] for c in self.columns[0] or ()})
 
     def select(self, *exprs: pl.Expr | str) -> pl.DataFrame:
         """``exprs`` evaluated shard by shard, concatenated: narrow columns of the whole table."""
         names = self.schema.names()
         need = sorted({c for e in exprs for c in _roots(e, names)})
-        parts = [read_shard(p, need or None).select(*exprs) for p in self.paths]
+        parts = [self.read(n, need or None).select(*exprs) for n in range(len(self.paths))]
         return pl.concat(parts, how="vertical") if parts else pl.DataFrame()
+
+    def scan(self) -> pl.LazyFrame:
+        """The table, lazily (for readers that filter or project: trace, ``Run.kept``)."""
+        if not self.bases or all(b is None for b in self.bases):
+            return pl.scan_parquet(list(self.paths))
+        parts = []
+        for n, p in enumerate(self.paths):
+            b, order = self.base(n), list(self.columns[n] or ())
+            if b is None:
+                parts.append(pl.scan_parquet(p))
+                continue
+            own = pl.read_parquet_schema(p).names()
+            base = pl.scan_parquet(b).with_row_index(ROW).select(ROW, *[c for c in order if c not in own])
+            joined = pl.scan_parquet(p).join(base, on=ROW, how="left", maintain_order="left")
+            parts.append(joined.select(order))
+        return pl.concat(parts, how="diagonal_relaxed")
 
     def gather(self, rows: np.ndarray, columns: list[str] | None = None) -> pl.DataFrame:
         """Rows at sorted positions ``rows`` of the whole table (only ``columns``), in that order;
@@ -237,11 +240,19 @@ class Shards:
         """The whole table in memory (what a stage without a sharded form needs)."""
         if not self.paths:
             return pl.DataFrame()
-        return pl.concat([read_shard(p) for p in self.paths], how="vertical")
+        return pl.concat([self.read(n) for n in range(len(self.paths))], how="vertical")
+
+
+def _nbytes(path: Path) -> int:
+    df = recall(path)
+    if df is not None:
+        return df.estimated_size()
+    md = pq.ParquetFile(path).metadata
+    return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
 
 
 def _num_rows(path: Path) -> int:
-    df = _MEMO.get(path) if _MEMO is not None else None
+    df = recall(path)
     return df.height if df is not None else pq.ParquetFile(path).metadata.num_rows
 
 
