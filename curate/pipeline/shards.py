@@ -173,7 +173,7 @@ class Shards:
         rest = [c for c in want if c not in thin.columns]
         out = thin.select(own)
         if rest:
-            out = read_shard(b, rest)[thin.get_column(ROW)].with_columns(out.get_columns())
+            out = take(read_shard(b, rest), thin.get_column(ROW).to_numpy()).with_columns(out.get_columns())
         return out.select(want)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
@@ -241,6 +241,17 @@ class Shards:
         if not self.paths:
             return pl.DataFrame()
         return pl.concat([self.read(n) for n in range(len(self.paths))], how="vertical")
+
+
+def take(df: pl.DataFrame, rows: np.ndarray) -> pl.DataFrame:
+    """``df``'s rows at ``rows``: a boolean filter when they are increasing (a filter's positions;
+    on the bench corpus ~20x cheaper than ``gather``, which copies every string), else a gather."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0 or (rows[0] >= 0 and rows[-1] < df.height and bool(np.all(rows[1:] > rows[:-1]))):
+        mask = np.zeros(df.height, dtype=bool)
+        mask[rows] = True
+        return df.filter(pl.Series(mask))
+    return df[pl.Series(rows, dtype=pl.UInt32)]
 
 
 def _nbytes(path: Path) -> int:

@@ -25,7 +25,9 @@ import polars as pl
 
 from curate.pipeline import shards
 from curate.pipeline.memo import remember
-from curate.pipeline.shards import BASE_KEY, CHECKPOINT, COLUMNS_KEY, ROW, Shards
+from curate.pipeline.shards import BASE_KEY, CHECKPOINT, COLUMNS_KEY, ROW, Shards, take
+
+ENABLED = True  # off: every streamed stage writes its kept rows whole (the tests compare both)
 
 
 @dataclass(frozen=True)
@@ -53,16 +55,16 @@ def thin_of(
 ) -> tuple[pl.DataFrame, Lineage] | None:
     """``kept`` (= ``src`` at ``rows``, some columns changed or added) as a thin shard over ``at``'s
     base, and the kept rows' lineage; None when ``rows`` does not describe ``kept``."""
-    if rows is None or ROW in kept.columns:
+    if not ENABLED or rows is None or ROW in kept.columns:
         return None
     rows = np.asarray(rows, dtype=np.int64)
     if rows.shape != (kept.height,) or (rows.size and (rows.min() < 0 or rows.max() >= src.height)):
         return None
-    idx = pl.Series(rows, dtype=pl.UInt32)
+    picked = take(src, rows)
     own = []
     for c, t in kept.schema.items():
         same = c not in at.own and c in src.columns and src.schema[c] == t
-        if not same or not src.get_column(c).gather(idx).equals(kept.get_column(c), check_dtypes=True):
+        if not same or not picked.get_column(c).equals(kept.get_column(c), check_dtypes=True):
             own.append(c)
     pos = rows if at.pos is None else at.pos[rows]
     frame = pl.DataFrame({ROW: pl.Series(pos, dtype=pl.UInt32)}).with_columns(kept.select(own).get_columns())
