@@ -115,11 +115,13 @@ class Run:
             df = df.filter(pl.col("reason") == reason)
         return df
 
-    def scores(self, stage: str | int) -> pl.DataFrame:
-        """The stage's own ``score_*`` columns for every row it saw, with ``removed`` and ``reason``."""
+    def scores(self, stage: str | int, *, ids: bool = True) -> pl.DataFrame:
+        """The stage's own ``score_*`` columns for every row it saw, with ``removed`` and ``reason``
+        (and ``id`` and ``origin``, unless ``ids=False``: the report's histograms need only scores)."""
         s = self.stage(stage)
-        cols = ["id", "origin", *s.score_columns]
-        kept = self.kept(s.index).select(cols).collect()
+        cols = [*(["id", "origin"] if ids else []), *s.score_columns]
+        # narrow columns shard by shard; a thin stage's from its own file (``pipeline.thin``)
+        kept = Shards.of(s.dir).select(*cols) if cols else pl.DataFrame()
         kept = kept.with_columns(removed=pl.lit(False), reason=pl.lit(None, pl.String))
         if not s.removed_path.exists():
             return kept
