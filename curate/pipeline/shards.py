@@ -206,7 +206,11 @@ class Shards:
         return pl.concat(parts, how="vertical") if parts else pl.DataFrame()
 
     def scan(self) -> pl.LazyFrame:
-        """The table, lazily (for readers that filter or project: trace, ``Run.kept``)."""
+        """The table, lazily (for readers that filter or project: trace, ``Run.kept``); from
+        memory when this process wrote every shard of it (``pipeline.memo``: the run's report)."""
+        files = [*self.paths, *(b for b in self.bases if b is not None)]
+        if files and all(recall(p) is not None for p in files):
+            return pl.concat([self.read(n).lazy() for n in range(len(self.paths))], how="vertical")
         if not self.bases or all(b is None for b in self.bases):
             return pl.scan_parquet(list(self.paths))
         parts = []
