@@ -3,6 +3,7 @@
     runs/<name>/manifest.json
     runs/<name>/rejects.parquet
     runs/<name>/stages/NN-<stage>/kept-00000.parquet ...  removed.parquet  side-<name>.parquet  _done.json
+                                  (or rows-00000.parquet ...: a thin stage, ``pipeline.thin``)
     runs/<name>/output/  eval/
     runs/<name>/.lock                   held by the running process (``pipeline.lock``)
     runs/<name>/.partial/               output/ and eval/ being written, renamed into place when whole
