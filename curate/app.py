@@ -25,6 +25,7 @@ from curate.pipeline.executors import get_executor
 from curate.pipeline.fingerprint import files_fingerprint, fingerprint, source_files
 from curate.pipeline.lock import RunLock
 from curate.pipeline.manifest import versions, write_manifest
+from curate.pipeline.memo import memo
 from curate.pipeline.progress import mode as progress_mode
 from curate.pipeline.progress import run_log, status
 from curate.pipeline.rundir import RunDir
@@ -312,7 +313,7 @@ def run(
 
 def _run(recipe: Recipe, *, out: Path | None, force: bool, progress: bool | None, train: bool) -> RunResult:
     runner = Runner(recipe, out=out, force=force, progress=progress)
-    with RunLock(runner.rd.root):
+    with RunLock(runner.rd.root), memo():  # shards written by this run are read back from memory
         runner.rd.begin()
         return _locked_run(runner, recipe, train=train)
 

@@ -16,7 +16,22 @@ import orjson
 import polars as pl
 
 from curate.errors import SchemaError
-from curate.formats.write import _LIST_FIELDS, WRITE_ROWS, _check, _write_parquet, to_records, write
+from curate.formats.write import (
+    _LIST_FIELDS,
+    WRITE_ROWS,
+    _check,
+    _plain,
+    _write_parquet,
+    to_frame,
+    to_records,
+    write,
+)
+
+# The run's canonical table (``train.canonical.parquet``: every column, for notebooks, the report,
+# rescore and ``curate train``), as the checkpoints (``pipeline.shards.CHECKPOINT``): LZ4 writes the
+# 136k-document bench table in ~0.27 s CPU and reads it in ~0.07 s, where polars' default zstd
+# took ~0.8 s and 0.19 s, for a file ~75% larger (47 vs 27 MB; the JSONL beside it is 60 MB).
+OUTPUT_PARQUET: dict = {"compression": "lz4"}
 
 
 def write_chunks(
@@ -58,6 +73,10 @@ def write_chunks(
             df = _prepared(df, fmt)
             if lead is not None and k == lead[0]:
                 df = pl.concat([df.slice(0, lead[1]), df.slice(lead[1] + 1)])
+            framed = to_frame(df, fmt) if file_format == "jsonl" else None
+            if framed is not None and all(_plain(t) for t in framed.schema.values()):
+                framed.write_ndjson(f)  # the bytes orjson gives (``write._plain``), ~3x faster
+                continue
             for start in range(0, df.height, WRITE_ROWS):
                 records = to_records(df.slice(start, WRITE_ROWS), fmt)
                 if file_format == "jsonl":
@@ -108,7 +127,7 @@ def _parquet_chunks(chunks: Callable[[], Iterator[pl.DataFrame]], path: Path, fm
     for n, df in enumerate(chunks()):
         p = parts / f"{n:05d}.parquet"
         if fmt is None:
-            df.write_parquet(p)
+            df.write_parquet(p, **OUTPUT_PARQUET)
         else:
             _write_parquet(df, p, fmt)
         files.append(p)
@@ -118,7 +137,7 @@ def _parquet_chunks(chunks: Callable[[], Iterator[pl.DataFrame]], path: Path, fm
         for p in files:
             table = pl.concat([empty, pl.read_parquet(p)], how="diagonal_relaxed").to_arrow()
             if writer is None:
-                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+                writer = pq.ParquetWriter(path, table.schema, compression="lz4")
             writer.write_table(table)
             p.unlink()
     finally:
@@ -135,7 +154,7 @@ def write_table_chunks(chunks: Callable[[], Iterator[pl.DataFrame]], path: str |
     it = chunks()
     first = next(it, None)
     if next(it, None) is None:
-        (first if first is not None else pl.DataFrame()).write_parquet(path)
+        (first if first is not None else pl.DataFrame()).write_parquet(path, **OUTPUT_PARQUET)
         return path
     del it, first
     return _parquet_chunks(chunks, path, None)

@@ -3,6 +3,7 @@
     runs/<name>/manifest.json
     runs/<name>/rejects.parquet
     runs/<name>/stages/NN-<stage>/kept-00000.parquet ...  removed.parquet  side-<name>.parquet  _done.json
+                                  (or rows-00000.parquet ...: a thin stage, ``pipeline.thin``)
     runs/<name>/output/  eval/
     runs/<name>/.lock                   held by the running process (``pipeline.lock``)
     runs/<name>/.partial/               output/ and eval/ being written, renamed into place when whole
@@ -30,7 +31,8 @@ from typing import Any
 import polars as pl
 
 from curate.errors import InputError
-from curate.pipeline.shards import CHECKPOINT, SHARD_ROWS, shard_name, write_shard
+from curate.pipeline.memo import moved
+from curate.pipeline.shards import CHECKPOINT, SHARD_ROWS, Shards, shard_name, write_shard
 
 
 class RunDir:
@@ -91,6 +93,7 @@ class RunDir:
         if sdir.exists():
             shutil.rmtree(sdir)
         os.replace(tmp, sdir)
+        moved(tmp, sdir)
 
     def publish(self) -> None:
         """Move ``.partial/output`` and ``.partial/eval`` into place (old ones go, even when this run
@@ -180,6 +183,7 @@ class RunDir:
         if sdir.exists():
             shutil.rmtree(sdir)
         os.replace(tmp, sdir)
+        moved(tmp, sdir)
 
     @staticmethod
     def write_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -190,7 +194,7 @@ class RunDir:
 
     @staticmethod
     def read_kept(sdir: Path) -> pl.DataFrame:
-        return pl.concat([pl.read_parquet(p) for p in sorted(sdir.glob("kept-*.parquet"))], how="vertical")
+        return Shards.of(sdir).collect()
 
     @staticmethod
     def read_side(sdir: Path) -> dict[str, pl.DataFrame]:

@@ -97,6 +97,10 @@ class StageResult:
     added: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Optional: the input positions of the ``kept`` rows (``split_by_rules`` sets it). The streaming
+    # executor then checkpoints only positions and the columns that differ from the input
+    # (``pipeline.thin``); it checks every column it leaves out, so a wrong hint costs only speed.
+    kept_rows: np.ndarray | None = None
 
     @property
     def n_removed(self) -> int:
@@ -279,14 +283,17 @@ def _chain(rules: list[Rule], pick: str, dtype: pl.DataType) -> pl.Expr:
 def split_by_rules(df: pl.DataFrame, rules: list[Rule], *, stage: str) -> StageResult:
     """Split ``df`` by ``rules`` in one pass; removed rows carry stage, reason, value, threshold."""
     if not rules or df.height == 0:
-        return StageResult(kept=df, removed=mark_removed(df.clear(), stage=stage, reason=""))
+        return StageResult(
+            kept=df, removed=mark_removed(df.clear(), stage=stage, reason=""), kept_rows=np.arange(df.height)
+        )
     tagged = df.with_columns(
         _chain(rules, "reason", pl.Utf8()).alias("__reason"),
         _chain(rules, "value", pl.Float64()).alias("__value"),
         _chain(rules, "threshold", pl.Utf8()).alias("__threshold"),
     )
     hit = pl.col("__reason").is_not_null()
-    kept = tagged.filter(~hit).drop("__reason", "__value", "__threshold")
+    keep = tagged.get_column("__reason").is_null()
+    kept = tagged.filter(keep).drop("__reason", "__value", "__threshold")
     removed = (
         tagged.filter(hit)
         .with_columns(
@@ -298,7 +305,7 @@ def split_by_rules(df: pl.DataFrame, rules: list[Rule], *, stage: str) -> StageR
         )
         .drop("__reason", "__value", "__threshold")
     )
-    return StageResult(kept=kept, removed=removed)
+    return StageResult(kept=kept, removed=removed, kept_rows=keep.arg_true().to_numpy())
 
 
 def mark_removed(

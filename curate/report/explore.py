@@ -17,6 +17,7 @@ import polars as pl
 
 from curate.fields import field_text
 from curate.pipeline.rundir import RunDir
+from curate.pipeline.shards import Shards
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -83,7 +84,7 @@ class Run:
         out, prev = [], set()
         for rec in self.manifest["stages"]:
             sdir = self.rd.stage_dir(rec["index"], rec["name"])
-            cols = _columns(sorted(sdir.glob("kept-*.parquet"))) or _columns(
+            cols = Shards.of(sdir).schema.names() or _columns(
                 [p for p in [sdir / "removed.parquet"] if p.exists()]
             )
             new = tuple(c for c in cols if c.startswith("score_") and c not in prev)
@@ -101,7 +102,7 @@ class Run:
     # tables -------------------------------------------------------------------------------------------
     def kept(self, stage: str | int) -> pl.LazyFrame:
         """What ``stage`` kept, lazily (select the columns you need before ``collect``)."""
-        return pl.scan_parquet(sorted(self.stage(stage).dir.glob("kept-*.parquet")))
+        return Shards.of(self.stage(stage).dir).scan()  # a thin stage's rows rebuilt (pipeline.thin)
 
     def removed(self, stage: str | int | None = None, reason: str | None = None) -> pl.DataFrame:
         """Removed rows (all stages, or one): ``stage``, ``reason``, ``value``, ``threshold``, ``dup_of``."""
@@ -114,11 +115,13 @@ class Run:
             df = df.filter(pl.col("reason") == reason)
         return df
 
-    def scores(self, stage: str | int) -> pl.DataFrame:
-        """The stage's own ``score_*`` columns for every row it saw, with ``removed`` and ``reason``."""
+    def scores(self, stage: str | int, *, ids: bool = True) -> pl.DataFrame:
+        """The stage's own ``score_*`` columns for every row it saw, with ``removed`` and ``reason``
+        (and ``id`` and ``origin``, unless ``ids=False``: the report's histograms need only scores)."""
         s = self.stage(stage)
-        cols = ["id", "origin", *s.score_columns]
-        kept = self.kept(s.index).select(cols).collect()
+        cols = [*(["id", "origin"] if ids else []), *s.score_columns]
+        # narrow columns shard by shard; a thin stage's from its own file (``pipeline.thin``)
+        kept = Shards.of(s.dir).select(*cols) if cols else pl.DataFrame()
         kept = kept.with_columns(removed=pl.lit(False), reason=pl.lit(None, pl.String))
         if not s.removed_path.exists():
             return kept

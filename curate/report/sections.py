@@ -111,7 +111,7 @@ def scores(run: Run) -> str:
         has_removed = s.removed_path.exists() and not s.name.startswith("dedup.")  # dedup: see Duplicates
         if not s.score_columns and not has_removed:
             continue
-        sc, rem = run.scores(s.index), run.removed(s.index)
+        sc, rem = run.scores(s.index, ids=False), run.removed(s.index)
         charts, flat = [], []
         for col in s.score_columns:
             v = sc[col].cast(pl.Float64, strict=False).drop_nulls()

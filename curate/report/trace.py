@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from curate.fields import field_text
+from curate.pipeline.shards import Shards
 from curate.report.explore import Run, StageInfo, preview
 from curate.report.trace_train import Example, examples_of
 
@@ -113,11 +114,13 @@ def raw_record(run: Run, origin: str) -> str | None:
     )
 
 
-def _scan(paths: list[Path], origin: str) -> pl.DataFrame:
-    paths = [p for p in paths if p.exists()]
-    if not paths:
-        return pl.DataFrame()
-    return pl.scan_parquet(paths).filter(pl.col("origin") == origin).collect()
+def _scan(paths: list[Path] | pl.LazyFrame, origin: str) -> pl.DataFrame:
+    if isinstance(paths, list):
+        paths = [p for p in paths if p.exists()]
+        if not paths:
+            return pl.DataFrame()
+        paths = pl.scan_parquet(paths)
+    return paths.filter(pl.col("origin") == origin).collect()
 
 
 def _content(df: pl.DataFrame) -> Any:
@@ -125,7 +128,8 @@ def _content(df: pl.DataFrame) -> Any:
 
 
 def _step(run: Run, s: StageInfo, origin: str, before: pl.DataFrame) -> tuple[Step, pl.DataFrame]:
-    kept = _scan(sorted(s.dir.glob("kept-*.parquet")), origin)
+    shards = Shards.of(s.dir)  # a thin stage's rows rebuilt from its base (pipeline.thin)
+    kept = _scan(shards.scan(), origin) if shards.paths else pl.DataFrame()
     rem = _scan([s.removed_path], origin)
     scores_of = kept if kept.height else rem
     scores = (

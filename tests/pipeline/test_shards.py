@@ -76,6 +76,7 @@ def _small(monkeypatch: pytest.MonkeyPatch, rows: int = 256, out_rows: int = 300
     monkeypatch.setattr(shards, "SHARD_ROWS", rows)
     monkeypatch.setattr(rundir, "SHARD_ROWS", rows)
     monkeypatch.setattr(order, "OUT_ROWS", out_rows)
+    monkeypatch.setattr(order, "MEMORY_BYTES", 0)  # the out-of-core shuffle, not the in-memory one
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -102,7 +103,7 @@ def test_small_shards_give_byte_identical_output(tmp_path: Path, monkeypatch, wh
     res = curate.run(_recipe(tmp_path), out=tmp_path / "run", train=False)
     read = Shards.of(tmp_path / "run" / "stages" / "00-read")
     assert len(read) == 10 and read.height == whole[1]["stages"][0]["kept"]
-    assert (tmp_path / "run" / "stages" / "02-filter.refusal" / "kept-00009.parquet").exists()  # streamed
+    assert (tmp_path / "run" / "stages" / "02-filter.refusal" / "rows-00009.parquet").exists()  # thin
     assert _ledger(res.manifest) == _ledger(whole[1])
     assert [s["stats"] for s in res.manifest["stages"][3:5]] == [s["stats"] for s in whole[1]["stages"][3:5]]
     got, want = _files(tmp_path / "run"), _files(whole[0])

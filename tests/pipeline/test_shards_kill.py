@@ -28,6 +28,7 @@ import logging, sys
 from curate.pipeline import order, rundir, shards
 shards.SHARD_ROWS = rundir.SHARD_ROWS = 200
 order.OUT_ROWS = 250
+order.MEMORY_BYTES = 0  # the out-of-core output path, killed too
 logging.basicConfig(level=logging.INFO)
 import curate
 curate.run(sys.argv[1], out=sys.argv[2], train=False)

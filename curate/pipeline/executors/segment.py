@@ -29,7 +29,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from curate.errors import StageError
-from curate.pipeline.shards import CHECKPOINT, Shards, shard_name, write_shard
+from curate.pipeline.shards import CHECKPOINT, THIN, Shards, shard_name, write_shard
 from curate.pipeline.stage import (
     Removal,
     ScoreOnly,
@@ -41,6 +41,7 @@ from curate.pipeline.stage import (
     with_scores,
 )
 from curate.pipeline.stats import merge_stats, plain
+from curate.pipeline.thin import Lineage, lineage, thin_of, write_thin
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,18 @@ def _reasons(removed: pl.DataFrame | None) -> dict[str, int]:
     return {str(r): int(n) for r, n in vc.iter_rows()}
 
 
-def _write_part(tmp: Path, n: int, res: StageResult, rows_in: int) -> None:
-    """Shard ``n`` of one stage: kept, removed, side files, then the marker that says it is whole."""
-    write_shard(res.kept, tmp / shard_name(n))
+def _write_part(
+    tmp: Path, n: int, res: StageResult, rows_in: int, src: pl.DataFrame | None = None,
+    at: Lineage | None = None,
+) -> Lineage | None:
+    """Shard ``n`` of one stage: kept (thin over ``at``'s base when ``res.kept_rows`` allows it,
+    ``pipeline.thin``), removed, side files, then the marker that says it is whole. Returns the
+    kept rows' lineage (None: they were written whole, and this stage is the next base)."""
+    thin = None if src is None or at is None else thin_of(res.kept, src, res.kept_rows, at)
+    if thin is None:
+        write_shard(res.kept, tmp / shard_name(n))
+    else:
+        write_thin(thin[0], res.kept.columns, at.base, tmp / shard_name(n, THIN))
     if res.removed is not None and res.removed.height:
         write_shard(res.removed, tmp / shard_name(n, "removed"))
     for k, v in res.side.items():
@@ -97,6 +107,7 @@ def _write_part(tmp: Path, n: int, res: StageResult, rows_in: int) -> None:
     mark = tmp / f"part-{n:05d}.pkl"
     (tmp / f"part-{n:05d}.pkl.part").write_bytes(pickle.dumps(part))
     (tmp / f"part-{n:05d}.pkl.part").replace(mark)
+    return None if thin is None else thin[1]
 
 
 def _done(tmp: Path, n: int) -> bool:
@@ -141,6 +152,7 @@ def run_segment(
         if n in done:
             continue  # finished by an earlier, killed run of the same recipe
         df = shards.read(n)
+        at: Lineage | None = lineage(shards, n)
         for s in steps:
             t0 = time.perf_counter()
             rows_in = df.height
@@ -154,7 +166,7 @@ def run_segment(
                     stage=s.stage.name,
                     hint="re-run with --debug for the traceback",
                 ) from e
-            _write_part(s.tmp, n, res, rows_in)
+            at = _write_part(s.tmp, n, res, rows_in, df, at) or Lineage(s.sdir.name)
             s.seconds += time.perf_counter() - t0
             df = res.kept
         if tick is not None:
@@ -239,8 +251,9 @@ def apply_removal(
             removed=removed,
             stats=rm.stats if n == 0 else {},
             warnings=rm.warnings if n == 0 else [],
+            kept_rows=np.flatnonzero(~mask),
         )
-        _write_part(step.tmp, n, res, df.height)
+        _write_part(step.tmp, n, res, df.height, df, lineage(shards, n))
         if tick is not None:
             tick(n)
     return _close(step, len(shards))
