@@ -58,8 +58,8 @@ def test_stage_auto_is_bf16_only_on_native_cpus(tiny_lm, tmp_path, monkeypatch, 
     law = law_frame().head(4)
     ctx = StageContext(models=ModelHub(preloaded={"tiny": tiny_lm}), cache_dir=tmp_path)
     caps = {"model": "tiny", "max_answer_tokens": 32, "max_tokens": 128}
-    auto = Perplexity({**caps, "quantize": "auto"}, ctx=ctx).apply(law)
-    fp32 = Perplexity(caps, ctx=ctx).apply(law)  # the default: fp32
+    auto = Perplexity(caps, ctx=ctx).apply(law)  # the default: auto
+    fp32 = Perplexity({**caps, "quantize": None}, ctx=ctx).apply(law)
     same_key = auto.stats["model_fingerprint"] == fp32.stats["model_fingerprint"]
     assert same_key is not native  # bf16 scores are cached apart from fp32's
     a, b = auto.kept["score_ppl"].to_numpy(), fp32.kept["score_ppl"].to_numpy()
