@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from curate.errors import TrainError
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -63,22 +65,35 @@ def run_training(
         shutil.rmtree(tmp)  # a killed run's leftovers; --resume continues from them instead
     elif resume and not tmp.exists() and out_dir.exists():
         shutil.copytree(out_dir, tmp)  # resume a finished run's checkpoints without touching it
-    summary = train(
-        train_df,
-        eval_df,
-        cfg,
-        tmp,
-        model=model,
-        tokenizer=tokenizer,
-        manifest=manifest,
-        resume=resume,
-        progress=progress,
-    )
+    try:
+        summary = train(
+            train_df,
+            eval_df,
+            cfg,
+            tmp,
+            model=model,
+            tokenizer=tokenizer,
+            manifest=manifest,
+            resume=resume,
+            progress=progress,
+        )
+    except TrainError:  # a refusal or the spike guard: the user needs the why where they look
+        _keep_diagnostics(tmp, out_dir)
+        raise
     summary = _moved(summary, str(tmp), str(out_dir))
     _repoint(tmp, out_dir)
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     publish(tmp, out_dir)
     return summary
+
+
+def _keep_diagnostics(tmp: Path, out_dir: Path) -> None:
+    """Copy a failed training's logs (metrics, dropped rows) into ``out_dir``: no adapter or summary
+    is published, so readers still see no finished training there."""
+    for name in ("metrics.jsonl", "dropped.jsonl"):
+        if (tmp / name).exists():
+            out_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(tmp / name, out_dir / name)
 
 
 def partial_dir(out_dir: Path) -> Path:

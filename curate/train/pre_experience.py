@@ -63,11 +63,10 @@ class PreExperience:
             summary = json.loads(summary_p.read_text(encoding="utf-8"))
             log.info("pre-experience: reusing the adapter in %s", out)
         else:
-            out.mkdir(parents=True, exist_ok=True)
-            cols = [c for c in ("id", "cluster", "task") if c in sample.columns]
-            sample.select(cols).write_parquet(out / "sample.parquet")
             log.info("pre-experience: training %d steps on %d rows -> %s", opts["steps"], sample.height, out)
             summary = run_training(sample, None, cfg, out, model=fresh(model), tokenizer=tok, progress=False)
+            cols = [c for c in ("id", "cluster", "task") if c in sample.columns]  # after: training
+            sample.select(cols).write_parquet(out / "sample.parquet")  # publishes ``out`` by rename
             summary_p.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
         from peft import PeftModel
 

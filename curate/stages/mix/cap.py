@@ -142,7 +142,8 @@ class CapPerTask(GlobalStage):
 
     def plan(self, narrow: pl.DataFrame) -> Plan:
         """The cap decided from ``narrow`` columns (a few per row): the same on every executor."""
-        by, _ = self.by_column(narrow.schema)
+        first = f"__{self.cfg.by}_first"  # ``narrow`` already holds a tag list's first tag
+        by = first if first in narrow.columns else self.by_column(narrow.schema)[0]
         copies, groups = cap_plan(
             narrow.select(allocation_columns(by=by, unit_col=None, order_by=self.cfg.score)),
             max_rows=self.cfg.max_rows,
