@@ -104,12 +104,6 @@ class LMScorer:
         return self.cost.seconds(lengths, scored, cuda=self.cuda, precision=self.info.get("quantize"))
 
 
-def quantize_int8(model: Any) -> Any:
-    """Dynamic int8 quantization of every ``nn.Linear`` (CPU only): weights int8, activations
-    quantized per batch. See bench/README.md for its speed and rank agreement with fp32."""
-    return apply_variant(model, "int8")
-
-
 def make_scorer(
     name: str, model: Any, tokenizer: Any, *, quantize: str | None = None, device: str = "auto"
 ) -> LMScorer:
