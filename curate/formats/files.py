@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,24 +28,6 @@ _WRAPPERS = frozenset({"data", "rows", "records", "examples", "instances", "item
 BOM = b"\xef\xbb\xbf"  # Windows tools start UTF-8 files with it; it is not part of the data
 Item = tuple[int, Any, "str | None", "bytes | str | None"]
 log = logging.getLogger(__name__)
-
-
-class Block:
-    """Consecutive JSONL lines parsed natively (``jsonl_blocks``): line ``first + i`` held the
-    document ``text[i]`` (null when absent); ``data`` is the lines' bytes, for rejects' raw text."""
-
-    __slots__ = ("data", "first", "text")
-
-    def __init__(self, first: int, text: pl.Series, data: bytes) -> None:
-        self.first, self.text, self.data = first, text, data
-
-    def lines(self, rows: list[int]) -> list[bytes]:
-        """The bytes of the block's lines ``rows`` (0-based), newline included."""
-        import numpy as np
-
-        ends = np.flatnonzero(np.frombuffer(self.data, np.uint8) == 0x0A) + 1
-        bounds = [0, *ends.tolist(), len(self.data)]
-        return [self.data[bounds[i]:bounds[i + 1]] for i in rows]
 
 
 class _ZstdStream(io.RawIOBase):
@@ -107,7 +89,7 @@ def open_binary(path: Path) -> BinaryIO:
     return open(path, "rb")
 
 
-def damage_errors() -> tuple[type[BaseException], ...]:
+def _damage_errors() -> tuple[type[BaseException], ...]:
     """What a damaged or mislabelled file raises while it is read (never a bug in curate)."""
     errs: list[type[BaseException]] = [OSError, EOFError, zlib.error, csv.Error, UnicodeDecodeError,
                                         pl.exceptions.PolarsError, pa.ArrowException]
@@ -132,10 +114,9 @@ def guarded(items: Iterator[Item], rel: str, *, start: int = 1) -> Iterator[Item
     n, pos = 0, start
     try:
         for item in items:
-            rec = item[1]
-            n, pos = n + (len(rec.text) if rec.__class__ is Block else 1), item[0] + 1
+            n, pos = n + 1, item[0] + 1
             yield item
-    except damage_errors() as e:
+    except _damage_errors() as e:
         why = str(e).strip() or type(e).__name__
         log.warning("%s: damaged file (%s); recovered %d record(s) before the damage, the rest is one "
                     "reject", rel, why, n)
@@ -159,23 +140,18 @@ def json_error(data: bytes | str) -> str:
     return "bad_utf8: lone surrogate escape"  # valid to `json`, invalid Unicode (orjson refuses it)
 
 
-def jsonl_items(f: Iterable[bytes], first: int = 1) -> Iterator[Item]:
-    """One item per non-blank line of ``f``, whose first line is line ``first``."""
-    loads = orjson.loads
-    for lineno, line in enumerate(f, first):
-        if lineno == 1 and line.startswith(BOM):
-            line = line[len(BOM):]
-        if not line or line.isspace():  # not ``strip()``: that copies every line
-            continue
-        try:
-            yield lineno, loads(line), None, line
-        except orjson.JSONDecodeError:
-            yield lineno, None, json_error(line), line
-
-
 def read_jsonl(path: Path) -> Iterator[Item]:
+    loads = orjson.loads
     with open_binary(path) as f:
-        yield from jsonl_items(f)
+        for lineno, line in enumerate(f, 1):
+            if lineno == 1 and line.startswith(BOM):
+                line = line[len(BOM):]
+            if not line or line.isspace():  # not ``strip()``: that copies every line
+                continue
+            try:
+                yield lineno, loads(line), None, line
+            except orjson.JSONDecodeError:
+                yield lineno, None, json_error(line), line
 
 
 def _unwrap(doc: Any) -> list[Any]:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
@@ -28,7 +27,6 @@ from curate.errors import InputError
 from curate.formats import files
 from curate.formats.detect import SAMPLE, detect_format
 from curate.formats.ids import frame_ids
-from curate.formats.jsonl_blocks import Native, arrow_series, read_jsonl_blocks
 from curate.formats.openai_messages import OpenAIReader
 from curate.formats.pairs import PairsReader
 from curate.formats.plain import CanonicalReader, TextReader
@@ -42,7 +40,6 @@ log = logging.getLogger(__name__)
 RAW_CHARS = 2000
 CHUNK_ROWS = 50_000
 CHUNK_CHARS = 32_000_000  # a part is cut at this many characters of text too: long documents stay bounded
-_BLANK = r"^[\s\x1c-\x1f]*$"  # what str.isspace() calls blank: Unicode White_Space and \x1c-\x1f
 Converter = Callable[[Any], tuple]
 Sink = Callable[[pl.DataFrame], None]  # takes each canonical part as it is read (stage 00's shards)
 
@@ -84,6 +81,17 @@ def _raw_text(raw: Any, rec: Any) -> str:
     return text.rstrip("\r\n")[:RAW_CHARS]
 
 
+class _ArrowCapsule:
+    """An Arrow array seen only through the C data interface (as ``text.normalize_keys`` does):
+    polars then builds its Series without importing ``pyarrow.compute``."""
+
+    def __init__(self, arr: pa.Array) -> None:
+        self.arr = arr
+
+    def __arrow_c_array__(self, requested_schema: object = None) -> object:
+        return self.arr.__arrow_c_array__(requested_schema)
+
+
 class _Collector:
     """Column lists for good rows and rejects; the frames are built once, at the end.
 
@@ -103,8 +111,6 @@ class _Collector:
         self.seen = 0
         self.parts: list[pl.DataFrame] = []
         self.tasks: list[str | None] = []  # per good row, only with task_from
-        self.pieces: list[pl.DataFrame] = []  # the current part's rows built before the lists' rows
-        self.room = CHUNK_ROWS  # rows the lists may take before the part is full
 
     def run(self, items: Iterable[files.Item], conv: Converter, rel: str, sep: str) -> None:
         c = self.cols
@@ -117,9 +123,6 @@ class _Collector:
         for pos, rec, err, raw in items:
             if limit is not None and self.seen >= limit:
                 break
-            if rec.__class__ is files.Block:
-                self.add_block(rec, conv.field, rel, sep, stem)  # type: ignore[attr-defined]
-                continue
             self.seen += 1
             origin = f"{rel}{sep}{pos}"
             if err is None and rec.__class__ is not dict and not (takes_str and isinstance(rec, str)):
@@ -144,7 +147,7 @@ class _Collector:
                     if stem is not None:
                         tasks.append(stem)
                     self.chars += n
-                    if len(origins) >= self.room or self.chars >= CHUNK_CHARS:
+                    if len(origins) >= CHUNK_ROWS or self.chars >= CHUNK_CHARS:
                         self.flush()
                     continue
             if self.on_error == "fail":
@@ -166,102 +169,18 @@ class _Collector:
                              schema={"role": pl.Utf8, "content": pl.Utf8}).to_struct("m").to_arrow()
         offsets = pl.Series(self.offsets, dtype=pl.Int64).to_arrow()
         lists = pa.LargeListArray.from_arrays(offsets, turns)
-        return arrow_series(lists, "messages").cast(pl.List(MESSAGE))
+        # through the C data interface: ``pl.from_arrow`` would import pyarrow.compute (~0.1 s CPU)
+        return pl.Series("messages", _ArrowCapsule(lists)).alias("messages").cast(pl.List(MESSAGE))
 
-    def _lists_piece(self) -> pl.DataFrame:
-        """The good rows in the lists -> one canonical frame without ids; the lists are emptied."""
+    def flush(self) -> None:
+        """The good rows so far -> one canonical part (with ids); the lists are emptied in place."""
         spec = self.spec
-        piece = pl.DataFrame(self.cols, schema={k: SCHEMA[k] for k in self.cols}).with_columns(
+        part = pl.DataFrame(self.cols, schema={k: SCHEMA[k] for k in self.cols}).with_columns(
             self._messages(),
             source=pl.lit(spec.name, pl.Utf8),
             domain=pl.lit(spec.domain, pl.Utf8),
             task=pl.Series(self.tasks, dtype=pl.Utf8) if spec.task_from else pl.lit(spec.task, pl.Utf8),
         )
-        for col in self.cols.values():
-            col.clear()
-        self.roles.clear()
-        self.contents.clear()
-        self.tasks.clear()
-        self.offsets[:] = [0]
-        return piece
-
-    def _block_piece(self, text: pl.Series, lines: pl.Series, rel: str, sep: str, stem: str | None
-                     ) -> pl.DataFrame:
-        """Documents and their lines -> the frame ``_lists_piece`` builds for the same rows."""
-        spec, n = self.spec, len(text)
-        offsets = pl.Series(np.zeros(n + 1, np.int64)).to_arrow()
-        turns = pl.DataFrame(schema={"role": pl.Utf8, "content": pl.Utf8}).to_struct("m").to_arrow()
-        messages = arrow_series(pa.LargeListArray.from_arrays(offsets, turns))
-        return pl.DataFrame({"origin": lines, "text": text}).select(
-            pl.concat_str(pl.lit(f"{rel}{sep}"), pl.col("origin").cast(pl.Utf8)).alias("origin"),
-            kind=pl.lit("text", pl.Utf8),
-            system=pl.lit(None, pl.Utf8),
-            tools=pl.lit(None, pl.Utf8),
-            text=pl.col("text"),
-            messages=pl.lit(messages.cast(pl.List(MESSAGE))),
-            source=pl.lit(spec.name, pl.Utf8),
-            domain=pl.lit(spec.domain, pl.Utf8),
-            task=pl.lit(stem if spec.task_from else spec.task, pl.Utf8),
-        )
-
-    def add_block(self, block: files.Block, field: str, rel: str, sep: str, stem: str | None) -> None:
-        """A natively parsed block of documents, cut into parts exactly where ``run`` would cut.
-
-        ``run`` closes a part after the row that brings it to ``CHUNK_ROWS`` rows or
-        ``CHUNK_CHARS`` characters; the same rows are found here with a cumulative sum. A missing
-        or blank document is the reject ``TextReader`` gives, with its line and raw text.
-        """
-        text = block.text
-        self.seen += len(text)
-        lines = pl.int_range(block.first, block.first + len(text), eager=True)
-        bad = text.is_null() | text.str.contains(_BLANK)
-        if bad.any():
-            self._block_rejects(block, bad, field, rel, sep)
-            text, lines = text.filter(~bad), lines.filter(~bad)
-        n = len(text)
-        if self.cols["origin"]:
-            self.room = CHUNK_ROWS - self._pending() - len(self.cols["origin"])
-            self.pieces.append(self._lists_piece())
-        cum = text.str.len_chars().cast(pl.Int64).cum_sum().to_numpy()
-        i = 0
-        while i < n:
-            base = int(cum[i - 1]) if i else 0
-            last = min(i + self.room - 1, int(np.searchsorted(cum, CHUNK_CHARS - self.chars + base)))
-            end = min(last + 1, n)
-            self.pieces.append(self._block_piece(text.slice(i, end - i), lines.slice(i, end - i), rel, sep,
-                                                 stem))
-            self.chars += int(cum[end - 1]) - base
-            self.room -= end - i
-            if last < n:
-                self.flush()
-            i = end
-
-    def _block_rejects(self, block: files.Block, bad: pl.Series, field: str, rel: str, sep: str) -> None:
-        """The rejects of a block's missing or blank documents (rare: 18 of the bench's 136k)."""
-        rows = bad.arg_true().to_list()
-        nulls = block.text.gather(rows).is_null().to_list()
-        for row, raw, null in zip(rows, block.lines(rows), nulls, strict=True):
-            pos = block.first + row
-            err = f"missing_field: {field}" if null else "empty_text: document is blank"
-            if self.on_error == "fail":
-                raise InputError(f"{rel}{sep}{pos}: {err}",
-                                 hint="fix the record, or set on_error: skip to send bad records to rejects")
-            r = self.rejects
-            r["file"].append(rel)
-            r["line"].append(pos)
-            r["origin"].append(f"{rel}{sep}{pos}")
-            r["error"].append(err)
-            r["raw"].append(_raw_text(raw, None))
-
-    def _pending(self) -> int:
-        return sum(p.height for p in self.pieces)
-
-    def flush(self) -> None:
-        """The good rows so far -> one canonical part (with ids), to the sink or ``parts``."""
-        if self.cols["origin"] or not self.pieces:
-            self.pieces.append(self._lists_piece())
-        pieces, self.pieces = self.pieces, []
-        part = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="vertical", rechunk=True)
         part = part.with_columns(frame_ids(part)).select(list(SCHEMA))
         self.rows += part.height
         if self.sink is not None:
@@ -269,11 +188,16 @@ class _Collector:
         else:
             self.parts.append(part)
         self.chars = 0
-        self.room = CHUNK_ROWS
+        for col in self.cols.values():
+            col.clear()
+        self.roles.clear()
+        self.contents.clear()
+        self.tasks.clear()
+        self.offsets[:] = [0]
 
     def result(self, fmt: str, names: list[str]) -> ReadResult:
         spec = self.spec
-        if self.cols["origin"] or self.pieces or (not self.parts and not self.rows):
+        if self.cols["origin"] or (not self.parts and not self.rows):
             self.flush()
         parts, self.parts = self.parts, []
         if self.sink is not None:
@@ -328,32 +252,29 @@ class _Undetected:
 
 
 def _file_items(path: Path, ftype: str, spec: SourceSpec, rel: str
-                ) -> Iterator[tuple[str, Iterator[files.Item], Native | None]]:
-    """``(suffix, items, native)`` per part of one file (HF dataset dicts have one part per split).
+                ) -> Iterator[tuple[str, Iterator[files.Item]]]:
+    """``(suffix, items)`` per part of one file (HF dataset dicts have one part per split).
 
     Every part is ``files.guarded``: a damaged file keeps what was read and rejects the rest.
-    ``native`` is a JSONL file's switch to Arrow-parsed blocks (``jsonl_blocks``), else None.
     """
     start = 0 if ftype in ROW_BASED else 1
     if ftype == "jsonl":
-        native = Native()
-        yield "", files.guarded(read_jsonl_blocks(path, native), rel, start=start), native
+        yield "", files.guarded(files.read_jsonl(path), rel, start=start)
     elif ftype == "json":
-        yield "", files.guarded(files.read_json(path), rel, start=start), None
+        yield "", files.guarded(files.read_json(path), rel, start=start)
     elif ftype == "parquet":
-        yield "", files.guarded(files.read_parquet(path), rel, start=start), None
+        yield "", files.guarded(files.read_parquet(path), rel, start=start)
     elif ftype in ("csv", "tsv"):
         yield "", files.guarded(files.read_csv(path, delimiter="," if ftype == "csv" else "\t"), rel,
-                                start=start), None
+                                start=start)
     elif ftype in ("text", "markdown"):
         yield "", files.guarded(files.read_text(path, split=spec.text_split, markdown=ftype == "markdown"),
-                                rel, start=start), None
+                                rel, start=start)
     elif ftype == "sqlite":
-        yield "", files.guarded(files.read_sqlite(path, table=spec.table, query=spec.query), rel,
-                                start=start), None
+        yield "", files.guarded(files.read_sqlite(path, table=spec.table, query=spec.query), rel, start=start)
     elif ftype == "hf":
         for split, items in files.read_hf(path):
-            yield f"/{split}" if split else "", items, None
+            yield f"/{split}" if split else "", items
     else:
         raise InputError(f"unknown file_type {ftype!r} for {path}")
 
@@ -373,12 +294,9 @@ def reject_hint(rejects: pl.DataFrame, spec: SourceSpec) -> str | None:
     return None
 
 
-Part = tuple[str, str, str, Iterator[files.Item], "Native | None"]  # rel, sep, file type, items, native
-
-
-def _read(spec: SourceSpec, parts: Iterable[Part], on_error: str,
+def _read(spec: SourceSpec, parts: Iterable[tuple[str, str, str, Iterator[files.Item]]], on_error: str,
           names: list[str], sink: Sink | None = None) -> ReadResult:
-    """Convert ``(rel, sep, ftype, items, native)`` parts into one ReadResult.
+    """Convert ``(rel, sep, ftype, items)`` parts into one ReadResult.
 
     With ``format: auto`` each file is detected on its own, so a folder may mix formats and one
     undetectable file (binary, or keys no format has) becomes rejects instead of stopping the read.
@@ -388,7 +306,7 @@ def _read(spec: SourceSpec, parts: Iterable[Part], on_error: str,
     convs: dict[str, Converter] = {}
     used: list[str] = []
     undetected: InputError | None = None
-    for rel, sep, ftype, items, native in parts:
+    for rel, sep, ftype, items in parts:
         if col.full():
             break
         fmt: str | None = None if spec.format == "auto" else spec.format
@@ -411,8 +329,6 @@ def _read(spec: SourceSpec, parts: Iterable[Part], on_error: str,
             conv: Any = _Undetected(f"unknown_format: {why.message}")
         else:
             conv = convs[fmt] if fmt else _unparsed
-        if native is not None and isinstance(conv, TextReader) and spec.limit is None:
-            native.field = conv.field  # documents: the file's next blocks are parsed by Arrow
         col.run(items, conv, rel, sep)
     if undetected is not None and not used:
         raise InputError(f"source {spec.name}: {undetected.message}", hint=undetected.hint)
@@ -438,11 +354,11 @@ def read_source(spec: SourceSpec, *, base_dir: Path, on_error: Literal["skip", "
     paths = expand(spec.path, base_dir, spec.file_type, root=root)
     names = [relative(p, Path(base_dir)) for p, _ in paths]
 
-    def parts() -> Iterator[Part]:
+    def parts() -> Iterator[tuple[str, str, str, Iterator[files.Item]]]:
         for (path, ftype), rel in zip(paths, names, strict=True):
             sep = "#" if ftype in ROW_BASED else ":"
-            for suffix, items, native in _file_items(path, ftype, spec, rel):
-                yield rel + suffix, sep, ftype, items, native
+            for suffix, items in _file_items(path, ftype, spec, rel):
+                yield rel + suffix, sep, ftype, items
 
     return _read(spec, parts(), on_error, names, sink)
 
@@ -452,7 +368,7 @@ def from_records(records: Iterable[Any], *, format: str = "auto", name: str = "i
     """Convert in-memory records (e.g. a list of Alpaca dicts); origins are ``<name>#<index>``."""
     spec = SourceSpec(name=name, path=name, format=format, **source_options)
     items = ((i, rec, None, None) for i, rec in enumerate(records))
-    return _read(spec, [(name, "#", "records", items, None)], on_error, [])
+    return _read(spec, [(name, "#", "records", items)], on_error, [])
 
 
 def _spec(path: str | Path, format: str, options: dict[str, Any]) -> SourceSpec:
