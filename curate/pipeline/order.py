@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from curate.formats.write import shuffled
 from curate.pipeline.shards import SHARD_BYTES, Shards
@@ -62,6 +61,8 @@ def _bucket(table: Shards, *, seed: int, scratch: Path) -> list[Path]:
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
     paths = [scratch / f"bucket-{b:05d}.parquet" for b in range(count)]
+    import pyarrow.parquet as pq  # only for out-of-core output: it pulls pyarrow.fs and ssl (~0.2 s)
+
     writers: dict[int, pq.ParquetWriter] = {}
     offs = table.offsets()
     try:

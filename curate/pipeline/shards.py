@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from curate.pipeline.memo import recall, remember
 
@@ -263,13 +262,19 @@ def _nbytes(path: Path) -> int:
     df = recall(path)
     if df is not None:
         return df.estimated_size()
+    import pyarrow.parquet as pq  # not at import: it pulls pyarrow.fs and ssl (~0.2 s per process)
+
     md = pq.ParquetFile(path).metadata
     return sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
 
 
 def _num_rows(path: Path) -> int:
     df = recall(path)
-    return df.height if df is not None else pq.ParquetFile(path).metadata.num_rows
+    if df is not None:
+        return df.height
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 def _roots(e: pl.Expr | str, names: list[str]) -> list[str]:

@@ -178,12 +178,14 @@ def _turn_columns(messages: pl.Series) -> tuple[pl.Series, pl.Series, np.ndarray
     arr = messages.fill_null([]).rechunk().to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    flat = arr.flatten()  # the turns of these rows only, also when ``arr`` is a slice
-    fields = dict(zip([f.name for f in flat.type], flat.flatten(), strict=True))
     # the offsets from the buffer: ``np.asarray(arr.offsets)`` would import pandas (~0.5 s)
     width = np.int64 if pa.types.is_large_list(arr.type) else np.int32
     offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
     offsets = offsets.astype(np.int64)
+    # the turns of these rows only (also when ``arr`` is a slice): ``arr.flatten()`` without the
+    # ``pyarrow.compute`` import it makes (~0.1 s; nulls were filled above, so the two agree)
+    flat = arr.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    fields = dict(zip([f.name for f in flat.type], flat.flatten(), strict=True))
     return arrow_series(fields["role"]), arrow_series(fields["content"]), offsets - offsets[0]
 
 
