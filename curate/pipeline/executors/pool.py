@@ -142,7 +142,11 @@ class _Worker:
 
 
 def _drive(
-    procs: list[_Worker], queue: deque[int], steps: list[Step], shards: Shards, names: str,
+    procs: list[_Worker],
+    queue: deque[int],
+    steps: list[Step],
+    shards: Shards,
+    names: str,
     tick: Callable[[int], None] | None,
 ) -> None:
     """Hand out shards one at a time until none is left and every worker has answered."""

@@ -81,7 +81,11 @@ def _reasons(removed: pl.DataFrame | None) -> dict[str, int]:
 
 
 def _write_part(
-    tmp: Path, n: int, res: StageResult, rows_in: int, src: pl.DataFrame | None = None,
+    tmp: Path,
+    n: int,
+    res: StageResult,
+    rows_in: int,
+    src: pl.DataFrame | None = None,
     at: Lineage | None = None,
 ) -> Lineage | None:
     """Shard ``n`` of one stage: kept (thin over ``at``'s base when ``res.kept_rows`` allows it,
@@ -287,5 +291,12 @@ def apply_removal(
 
 
 __all__ = [
-    "CHECKPOINT", "Removal", "Step", "Totals", "apply_removal", "concat_parts", "run_segment", "run_shard",
+    "CHECKPOINT",
+    "Removal",
+    "Step",
+    "Totals",
+    "apply_removal",
+    "concat_parts",
+    "run_segment",
+    "run_shard",
 ]
