@@ -52,7 +52,7 @@ from typing import Any
 import polars as pl
 
 from curate.errors import StageError
-from curate.pipeline import thin
+from curate.pipeline import registry, thin
 from curate.pipeline.executors.segment import Step, run_shard
 from curate.pipeline.shards import Shards
 from curate.pipeline.stage import Stage, StageContext, StageResult
@@ -75,7 +75,7 @@ class Job:
     """What every worker needs, pickled once per worker: the stages as (class, config) to build,
     where each writes, the input shards and how to apply a stage."""
 
-    stages: list[tuple[type[Stage], Any, Path, Path, Path | None]]  # class, config, sdir, tmp, scores
+    stages: list[tuple[str, type[Stage], Any, Path, Path, Path | None]]  # name, class, config, dirs
     ctx: StageContext
     src: Shards
     apply: Callable[[Stage, pl.DataFrame], StageResult]
@@ -108,7 +108,7 @@ def run_pool(
     n_proc = max(1, min(workers, len(todo)))
     threads = max(1, ctx.workers // n_proc)
     job = Job(
-        stages=[(type(s.stage), s.stage.cfg, s.sdir, s.tmp, s.scores) for s in steps],
+        stages=[(s.stage.name, type(s.stage), s.stage.cfg, s.sdir, s.tmp, s.scores) for s in steps],
         ctx=replace(ctx, workers=threads),
         src=shards,
         apply=apply,
@@ -236,7 +236,7 @@ def _bare_main(job: Job) -> Iterator[None]:
     script in every child, which re-runs a script without an ``if __name__ == "__main__":`` guard
     (its ``curate.run`` would start again, inside the worker). Only a stage class defined in that
     script needs it; then the script is imported, and must be guarded, as ``multiprocessing`` says."""
-    if any(cls.__module__ == "__main__" for cls, *_ in job.stages):
+    if any(cls.__module__ == "__main__" for _, cls, *_ in job.stages):
         yield
         return
     main = sys.modules["__main__"]
@@ -274,12 +274,16 @@ def _work(job: Job, conn: Connection) -> None:
 
 
 def _build(job: Job) -> list[Step]:
+    """The segment's stages, built once per worker. A stage registered at run time in the driver
+    (not by its module's decorator, which the import ran) is registered here under the same name."""
     steps = []
-    for cls, cfg, sdir, tmp, scores in job.stages:
+    for name, cls, cfg, sdir, tmp, scores in job.stages:
+        if getattr(cls, "name", None) != name:
+            registry.register(name)(cls)
         try:
             steps.append(Step(cls(cfg, ctx=job.ctx), sdir, tmp, scores))
         except Exception as e:
-            raise StageError(f"{type(e).__name__}: {e}", stage=getattr(cls, "name", cls.__name__)) from e
+            raise StageError(f"{type(e).__name__}: {e}", stage=name) from e
     return steps
 
 
@@ -288,7 +292,7 @@ def _describe(e: BaseException, job: Job, n: int) -> dict[str, Any]:
         where = f" at {e.origin}" if e.origin else ""
         message = e.message.removeprefix(f"stage {e.stage}{where}: ")
         return {"stage": e.stage, "origin": e.origin, "message": message, "hint": e.hint}
-    names = " + ".join(getattr(c, "name", c.__name__) for c, *_ in job.stages)
+    names = " + ".join(name for name, *_ in job.stages)
     return {
         "stage": names,
         "origin": f"shard {n} ({job.src.paths[n].name})",
