@@ -244,3 +244,23 @@ def test_ctrl_c_or_kill_9_of_the_driver_stops_every_worker(tmp_path: Path, sig: 
     before = sorted(p.name for p in tmp.iterdir())
     time.sleep(1.0)  # nothing left behind writes into the run directory
     assert sorted(p.name for p in tmp.iterdir()) == before
+
+
+def test_cli_workers_overrides_the_recipe(tmp_path: Path, monkeypatch, caplog):
+    """``curate run --workers 1`` on a recipe with ``workers: 2``: every shard in this process."""
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+
+    _small(monkeypatch)
+    body = {"name": "w", "seed": 3, "workers": 2, "sources": SOURCES[:2], "stages": ["filter.refusal"]}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
+    args = ["run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run"), "--workers", "1"]
+    with caplog.at_level(logging.INFO, logger="curate.pipeline.executors.pool"):
+        r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert not [x for x in caplog.records if "worker processes" in x.getMessage()]
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["recipe"]["workers"] == 1 and len(list((tmp_path / "run" / "stages" / "00-read").iterdir())) > 3
+    bad = CliRunner().invoke(cli, [*args[:-1], "0"])
+    assert bad.exit_code == 2 and "--workers" in bad.output
