@@ -129,7 +129,7 @@ def run_pool(
                 p.start()
                 theirs.close()
                 procs.append(_Worker(p, mine))
-        _drive(procs, deque(todo), steps, shards, names, tick)
+        _drive(procs, deque(todo), steps, shards, names, tick, main=_from_main(job))
     finally:
         _stop(procs)
 
@@ -148,6 +148,8 @@ def _drive(
     shards: Shards,
     names: str,
     tick: Callable[[int], None] | None,
+    *,
+    main: bool = False,
 ) -> None:
     """Hand out shards one at a time until none is left and every worker has answered."""
     for w in procs:
@@ -164,7 +166,7 @@ def _drive(
                 msg = None
             if msg is None:
                 w.proc.join(timeout=5)
-                raise _died(w, names, len(shards))
+                raise _died(w, names, len(shards), main=main)
             if msg[0] == "error":
                 raise _rebuilt(msg[1], msg[2])
             _, n, seconds, compile_s = msg
@@ -181,15 +183,20 @@ def _feed(w: _Worker, queue: deque[int]) -> None:
     w.conn.send(w.shard)
 
 
-def _died(w: _Worker, names: str, count: int) -> StageError:
+def _died(w: _Worker, names: str, count: int, *, main: bool) -> StageError:
     code = w.proc.exitcode
     how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
     oom = " (SIGKILL: the system may have run out of memory)" if code == -signal.SIGKILL else ""
+    hint = (
+        "re-run to resume at the unfinished shards; `workers: 1` in the recipe (or --workers 1) "
+        "runs them in this process"
+    )
+    if main:
+        hint += "; a stage defined in your script needs its run under `if __name__ == '__main__':`"
     return StageError(
         f"a worker process (pid {w.proc.pid}) {how}{oom} while running shard {w.shard} of {count}",
         stage=names,
-        hint="re-run to resume at the unfinished shards; `workers: 1` in the recipe (or --workers 1) "
-        "runs them in this process",
+        hint=hint,
     )
 
 
@@ -230,13 +237,17 @@ def _thread_env(threads: int) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _from_main(job: Job) -> bool:
+    return any(cls.__module__ == "__main__" for _, cls, *_ in job.stages)
+
+
 @contextmanager
 def _bare_main(job: Job) -> Iterator[None]:
     """Start workers without re-running the driver's ``__main__``: ``spawn`` imports the main
     script in every child, which re-runs a script without an ``if __name__ == "__main__":`` guard
     (its ``curate.run`` would start again, inside the worker). Only a stage class defined in that
     script needs it; then the script is imported, and must be guarded, as ``multiprocessing`` says."""
-    if any(cls.__module__ == "__main__" for _, cls, *_ in job.stages):
+    if _from_main(job):
         yield
         return
     main = sys.modules["__main__"]
