@@ -3,9 +3,10 @@
     python bench/pool_bench.py [--rows 100000] [--shard-rows 10000] [--runs 1]
 
 The segment is ``clean.normalize`` (ftfy, NFKC, selectolax HTML stripping: per-row Python) +
-``filter.repetition`` + ``filter.length`` over the first ``--rows`` documents of the bench corpus
-(``bench/.data/corpus.jsonl``, built by ``bench/corpus.py``: Chinese law, reviews, news, LawBench,
-chit-chat, Python docs). The source is read once (its stage is reused); each timed run deletes
+``filter.repetition`` + ``filter.length`` (with ``--language``, ``filter.language`` too: fastText
+language id through ``map_rows``, ~16 s CPU per 100k rows here) over the first ``--rows``
+documents of the bench corpus (``bench/.data/corpus.jsonl``, built by ``bench/corpus.py``: Chinese
+law, reviews, news, LawBench, chit-chat, Python docs). The source is read once (its stage is reused); each timed run deletes
 the segment's stage dirs and runs the recipe again in a fresh process, configured three ways:
 
 * ``serial, 1 thread``: ``--workers 1`` (everything in the driver, kernels on 1 thread);
@@ -37,6 +38,7 @@ STAGES = [
     {"filter.repetition": {}},
     {"filter.length": {"min_chars": 10}},
 ]
+LANGUAGE = {"filter.language": {}}  # fastText per row through map_rows: ~16 s CPU per 100k rows here
 DRIVER = r"""
 import json, resource, sys, time
 from curate.pipeline import rundir, runner, shards
@@ -45,10 +47,12 @@ shards.SHARD_ROWS = rundir.SHARD_ROWS = int(sys.argv[3])
 pool.ENABLED = sys.argv[4] == "pool"
 seg = {}
 inner = runner._segment
+def usage():
+    return resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 def timed(*a, **k):
-    r0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    (r0, c0), t0 = usage(), time.perf_counter()
     out = inner(*a, **k)
-    r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    r1, c1 = usage()
     seg["wall"] = time.perf_counter() - t0
     seg["cpu"] = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime for a, b in ((r0, r1), (c0, c1)))
     return out
@@ -63,7 +67,7 @@ print(json.dumps(seg))
 """
 
 
-def _recipe(tmp: Path, corpus: Path, rows: int) -> Path:
+def _recipe(tmp: Path, corpus: Path, rows: int, stages: list) -> Path:
     data = tmp / f"corpus-{rows}.jsonl"
     if not data.exists():
         with corpus.open(encoding="utf-8") as f, data.open("w", encoding="utf-8") as out:
@@ -75,7 +79,7 @@ def _recipe(tmp: Path, corpus: Path, rows: int) -> Path:
         "name": "pool",
         "seed": 0,
         "sources": [{"name": "docs", "path": str(data), "format": "text", "license": "mixed"}],
-        "stages": STAGES,
+        "stages": stages,
         "output": {"format": "text", "file_format": "jsonl"},
     }
     path = tmp / "pool.yaml"
@@ -109,17 +113,20 @@ def main() -> None:
     ap.add_argument("--shard-rows", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--language", action="store_true", help="add filter.language (per-row fastText)")
     ap.add_argument("--tmp", type=Path, default=ROOT / "bench" / ".data" / "pool")
     a = ap.parse_args()
     a.tmp.mkdir(parents=True, exist_ok=True)
-    recipe = _recipe(a.tmp, a.corpus, a.rows)
+    stages = [STAGES[0], LANGUAGE, *STAGES[1:]] if a.language else STAGES
+    recipe = _recipe(a.tmp, a.corpus, a.rows, stages)
     out = a.tmp / "run"
     _run(recipe, out, a.shard_rows, "serial", 1)  # reads the source once; its stage is reused below
     n = a.workers
     configs = [("serial, 1 thread", "serial", 1), (f"serial, {n} threads", "serial", n)]
     configs.append((f"pool, {n} x 1 thread", "pool", n))
     ref = None
-    print(f"{a.rows:,} rows, shards of {a.shard_rows:,}; load before: {os.getloadavg()[0]:.1f}")
+    names = " + ".join(next(iter(s)) for s in stages)
+    print(f"{names}; {a.rows:,} rows, shards of {a.shard_rows:,}; load before: {os.getloadavg()[0]:.1f}")
     print("| configuration | segment wall | segment CPU | run wall | load (1 min) | output |")
     print("|---|---|---|---|---|---|")
     for _ in range(a.runs):
