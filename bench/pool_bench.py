@@ -6,8 +6,9 @@ The segment is ``clean.normalize`` (ftfy, NFKC, selectolax HTML stripping: per-r
 ``filter.repetition`` + ``filter.length`` (with ``--language``, ``filter.language`` too: fastText
 language id through ``map_rows``, ~16 s CPU per 100k rows here) over the first ``--rows``
 documents of the bench corpus (``bench/.data/corpus.jsonl``, built by ``bench/corpus.py``: Chinese
-law, reviews, news, LawBench, chit-chat, Python docs). The source is read once (its stage is reused); each timed run deletes
-the segment's stage dirs and runs the recipe again in a fresh process, configured three ways:
+law, reviews, news, LawBench, chit-chat, Python docs). The source is read once (its stage is
+reused); each timed run deletes the segment's stage dirs and runs the recipe again in a fresh
+process, configured three ways:
 
 * ``serial, 1 thread``: ``--workers 1`` (everything in the driver, kernels on 1 thread);
 * ``serial, N threads``: the pool switched off, ``workers: N`` (the path before the pool existed);
