@@ -119,7 +119,13 @@ class Recipe(StrictModel):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     allowed_licenses: list[str] | None = None
     commercial: bool = False
-    workers: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Processes for consecutive row stages (a fused segment's shards run in a process pool, "
+        "each process with workers // processes threads) and threads for the other stages; 1 runs "
+        "everything in this process. Default: every CPU this process may use.",
+    )
     sources_root: str | None = Field(
         default=None,
         description="Refuse source paths that resolve (symlinks followed) outside this folder, relative "

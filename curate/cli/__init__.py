@@ -114,6 +114,14 @@ def _load_recipe(recipe: Path, sandbox: bool) -> Any:
     help="Override the recipe's executor: (ray needs the `ray` extra; docs/scaling.md).",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override the recipe's workers: processes for consecutive row stages (a fused segment's "
+    "shards run in a process pool) and threads for the rest; 1 runs every stage in this process "
+    "(default: every CPU this process may use).",
+)
+@click.option(
     "--address",
     default=None,
     help="Ray cluster to join (what `ray start --head` prints, e.g. 10.0.0.1:6379); sets RAY_ADDRESS.",
@@ -125,6 +133,7 @@ def run(
     no_train: bool,
     sandbox: bool,
     executor: str | None,
+    workers: int | None,
     address: str | None,
 ) -> None:
     """Run RECIPE: read sources, run stages, write output (and train when the recipe says so).
@@ -138,6 +147,8 @@ def run(
     r = _load_recipe(recipe, sandbox)
     if executor:
         r.executor = executor
+    if workers:
+        r.workers = workers
     if address:  # Ray's own variable: ray.init() joins that cluster (RayExecutor reads it too)
         os.environ["RAY_ADDRESS"] = address
     res = curate.run(r, out=out, force=force, train=not no_train, progress=None)

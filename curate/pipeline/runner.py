@@ -248,7 +248,8 @@ def _segment(
     force: bool,
     how: Mode,
 ) -> Path:
-    """Consecutive row stages streamed over ``src``'s shards (``executors.segment``); their last dir."""
+    """Consecutive row stages streamed over ``src``'s shards (``executors.segment``; in a pool of
+    ``ctx.workers`` processes when more than one shard is left, ``executors.pool``); their last dir."""
     steps = []
     for index, spec, fp_in, fp in seg:
         stage = registry.get(spec.name)(spec.config, ctx=ctx)
@@ -261,10 +262,11 @@ def _segment(
         steps.append(Step(stage, sdir, RunDir.open_stage(sdir, fp, fresh=force), scores))
     names = " + ".join(s.stage.name for s in steps)
     with status(f"{names} on {src.height:,} rows ({len(src)} shards)", how) as clock:
-        totals = run_segment(steps, src, executor.apply_raw, force=force)
+        totals = run_segment(steps, src, executor.apply_raw, force=force, workers=ctx.workers, ctx=ctx)
     for k, (step, t) in enumerate(zip(steps, totals, strict=True)):
         index, spec, _, fp = seg[k]
-        rec = _record(index, spec.name, fp, t, step.seconds, clock.seconds if k == 0 else 0.0)
+        compile_s = clock.seconds + step.compile_s if k == 0 else 0.0
+        rec = _record(index, spec.name, fp, t, step.seconds, compile_s)
         RunDir.close_stage(step.sdir, rec.__dict__)
         records.append(rec)
         side.update(RunDir.read_side(step.sdir))

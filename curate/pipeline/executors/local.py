@@ -1,9 +1,11 @@
-"""``LocalExecutor``: in-process execution. Row stages run in batches, global stages whole.
+"""``LocalExecutor``: one machine. Row stages run in batches, global stages whole.
 
 Batches bound a row stage's peak memory (its scratch columns exist for one batch at a time);
-within a batch polars and the compiled kernels use every core, so one process is enough here.
-The runner streams a run's shards through consecutive row stages (``executors.segment``) with this
-executor (``streams = True``): each shard is one or more batches, so memory is one shard's worth.
+within a batch polars and the compiled kernels use threads. The runner streams a run's shards
+through consecutive row stages (``executors.segment``) with this executor (``streams = True``):
+each shard is one or more batches, so memory is one shard's worth; with ``workers > 1`` the shards
+go to a pool of worker processes (``executors.pool``), each calling ``apply_raw`` on its shards, so
+per-row Python that holds the GIL runs on every core too (memory: one shard per worker).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from curate.pipeline.stage import (
     Removal,
     ScoreOnly,
     Stage,
+    StageContext,
     StageResult,
     caches_scores,
     mark_removed,
@@ -54,7 +55,8 @@ class Step:
     sdir: Path
     tmp: Path
     scores: Path | None = None  # scored shards of a threshold stage (``RunDir.scores_dir``)
-    seconds: float = 0.0
+    seconds: float = 0.0  # summed over shards (over the pool's workers: CPU-side, not wall)
+    compile_s: float = 0.0  # numba compiles inside the pool's workers (the serial loop's: the runner's clock)
 
 
 @dataclass
@@ -79,7 +81,11 @@ def _reasons(removed: pl.DataFrame | None) -> dict[str, int]:
 
 
 def _write_part(
-    tmp: Path, n: int, res: StageResult, rows_in: int, src: pl.DataFrame | None = None,
+    tmp: Path,
+    n: int,
+    res: StageResult,
+    rows_in: int,
+    src: pl.DataFrame | None = None,
     at: Lineage | None = None,
 ) -> Lineage | None:
     """Shard ``n`` of one stage: kept (thin over ``at``'s base when ``res.kept_rows`` allows it,
@@ -131,6 +137,38 @@ def _apply_one(
     return stage.split(scored)  # type: ignore[attr-defined]
 
 
+def run_shard(
+    steps: list[Step],
+    shards: Shards,
+    n: int,
+    apply: Callable[[Stage, pl.DataFrame], StageResult],
+    force: bool,
+) -> list[float]:
+    """Shard ``n`` of ``shards`` through every step, each step's files written as it finishes;
+    the seconds each step took. The serial loop and every pool worker (``executors.pool``) run this."""
+    df = shards.read(n)
+    at: Lineage | None = lineage(shards, n)
+    seconds = []
+    for s in steps:
+        t0 = time.perf_counter()
+        rows_in = df.height
+        try:
+            res = _apply_one(s, df, n, apply, force)
+        except StageError:
+            raise
+        except Exception as e:  # a bug or bad data inside a stage: name the stage and the shard
+            raise StageError(
+                f"{type(e).__name__}: {e}",
+                stage=s.stage.name,
+                origin=f"shard {n} ({shards.paths[n].name})",
+                hint="re-run with --debug for the traceback",
+            ) from e
+        at = _write_part(s.tmp, n, res, rows_in, df, at) or Lineage(s.sdir.name)
+        seconds.append(time.perf_counter() - t0)
+        df = res.kept
+    return seconds
+
+
 def run_segment(
     steps: list[Step],
     shards: Shards,
@@ -138,37 +176,30 @@ def run_segment(
     *,
     force: bool = False,
     tick: Callable[[int], None] | None = None,
+    workers: int = 1,
+    ctx: StageContext | None = None,
 ) -> list[Totals]:
-    """Stream ``shards`` through ``steps`` (see the module docstring); the stages' ledgers."""
-    done = [n for n in range(len(shards)) if all(_done(s.tmp, n) for s in steps)]
-    if done:
+    """Stream ``shards`` through ``steps`` (see the module docstring); the stages' ledgers.
+
+    With ``workers > 1`` and more than one shard to run, the shards go to a pool of worker
+    processes (``executors.pool``: each builds the stages from ``ctx`` once and writes its shards'
+    files itself); the files, and so every ledger, are the ones the serial loop writes."""
+    todo = [n for n in range(len(shards)) if not all(_done(s.tmp, n) for s in steps)]
+    if len(todo) < len(shards):
         log.info(
             "%s: %d of %d shards finished by an earlier run; resuming",
             " + ".join(s.stage.name for s in steps),
-            len(done),
+            len(shards) - len(todo),
             len(shards),
         )
-    for n in range(len(shards)):
-        if n in done:
-            continue  # finished by an earlier, killed run of the same recipe
-        df = shards.read(n)
-        at: Lineage | None = lineage(shards, n)
-        for s in steps:
-            t0 = time.perf_counter()
-            rows_in = df.height
-            try:
-                res = _apply_one(s, df, n, apply, force)
-            except StageError:
-                raise
-            except Exception as e:  # a bug or bad data inside a stage: name the stage
-                raise StageError(
-                    f"{type(e).__name__}: {e}",
-                    stage=s.stage.name,
-                    hint="re-run with --debug for the traceback",
-                ) from e
-            at = _write_part(s.tmp, n, res, rows_in, df, at) or Lineage(s.sdir.name)
-            s.seconds += time.perf_counter() - t0
-            df = res.kept
+    from curate.pipeline.executors import pool
+
+    pooled = pool.ENABLED and workers > 1 and len(todo) > 1
+    if pooled and pool.run_pool(steps, shards, todo, apply, workers=workers, ctx=ctx, force=force, tick=tick):
+        return [_close(s, len(shards)) for s in steps]
+    for n in todo:
+        for s, sec in zip(steps, run_shard(steps, shards, n, apply, force), strict=True):
+            s.seconds += sec
         if tick is not None:
             tick(n)
     return [_close(s, len(shards)) for s in steps]
@@ -259,4 +290,13 @@ def apply_removal(
     return _close(step, len(shards))
 
 
-__all__ = ["CHECKPOINT", "Removal", "Step", "Totals", "apply_removal", "concat_parts", "run_segment"]
+__all__ = [
+    "CHECKPOINT",
+    "Removal",
+    "Step",
+    "Totals",
+    "apply_removal",
+    "concat_parts",
+    "run_segment",
+    "run_shard",
+]
