@@ -88,8 +88,7 @@ def apply_variant(model: Any, variant: str) -> Any:
             if buf.dtype == torch.bfloat16 and fp32_buffers[name].dtype == torch.float32:
                 mod, _, attr = name.rpartition(".")
                 setattr(model.get_submodule(mod), attr, fp32_buffers[name].clone())
-        if head is not None and head.weight.dtype != torch.float32:
-            # tied to the (now bf16) embedding: give the head its own fp32 copy
-            head.weight = torch.nn.Parameter(head.weight.detach().float(), requires_grad=False)
+        if head is not None:  # tied to the embedding in SmolLM2: already bf16 then
+            head.to(torch.bfloat16)
         return model
     raise ValueError(f"unknown quantize {variant!r} (valid: {', '.join(VARIANTS)})")
