@@ -22,7 +22,7 @@ from typing import Any
 
 from curate.lm.cache import ScoreCache, cached_answer_nll, model_fingerprint
 from curate.lm.likelihood import AnswerNLL, Row, cpu_threads
-from curate.lm.quant import apply_variant, resolve
+from curate.lm.quant import CACHE_TAG, apply_variant, resolve
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ def make_scorer(
     if cuda:
         model = model.to("cuda", dtype=torch.bfloat16)
     variant = resolve(quantize, cuda=cuda)
-    fp = model_fingerprint(model, extra=f"{variant or ''}|{'cuda-bf16' if cuda else 'cpu'}")
+    tag = CACHE_TAG.get(variant or "", variant or "")
+    fp = model_fingerprint(model, extra=f"{tag}|{'cuda-bf16' if cuda else 'cpu'}")
     if variant:
         model = apply_variant(model, variant)
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
