@@ -48,7 +48,8 @@ def test_bf16_head_scores_the_target_logit_in_fp32(tiny_lm):
             h = m.model(input_ids=torch.tensor([[*c, *a]])).last_hidden_state[0, len(c) - 1 : -1]
             logits = h.to(torch.bfloat16).float() @ head.weight.float().T  # exact on bf16 operands
             assert logits.abs().max() > 16  # where bf16 rounding is >= 0.06
-            want = float((torch.logsumexp(logits, -1) - logits.gather(1, torch.tensor(a)[:, None])[:, 0]).sum())
+            target = logits.gather(1, torch.tensor(a)[:, None])[:, 0]
+            want = float((torch.logsumexp(logits, -1) - target).sum())
             assert got.nll[i] == pytest.approx(want, abs=2e-3 * len(a))
 
 
