@@ -137,6 +137,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--variants", default="bf16", help="precision variants beside fp32 (curate.lm.quant)")
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--skip-fp32", action="store_true", help="time only the --variants, not fp32 curate")
     ap.add_argument("--batch-tokens", type=int, default=4096)
     ap.add_argument("--write-rows", help="write the (pre-truncated) rows as JSONL for the Data-Juicer side")
     ap.add_argument("--dj", help="Data-Juicer's output (bench/peers/dj_score_run.py) to compare with")
@@ -236,7 +237,7 @@ def main() -> None:
         mean = nll / np.maximum(cnt, 1)
         return mean[:n] / mean[n:], np.exp(mean[:n])
 
-    models = {"fp32": model}
+    models = {} if args.skip_fp32 else {"fp32": model}
     for v in [v for v in args.variants.split(",") if v]:
         models[v] = apply_variant(load_causal_lm("smollm2-135m").eval(), v)
     got = {}
@@ -279,7 +280,7 @@ def main() -> None:
             print(json.dumps({f"rest_{v}": out[f"rest_curate_{v}_cpu_seconds"]}), file=sys.stderr, flush=True)
             full[v] = tuple(np.concatenate([a, b]) for a, b in zip(got[v], r, strict=True))
         for v in models:
-            if v != "fp32":
+            if v != "fp32" and "fp32" in full:
                 out[f"{v}_vs_fp32_all_rows"] = {
                     "rows": df.height,
                     "ifd_spearman": spearman(full[v][0], full["fp32"][0]),
