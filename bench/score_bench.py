@@ -137,10 +137,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--variants", default="bf16", help="precision variants beside fp32 (curate.lm.quant)")
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--skip-fp32", action="store_true", help="time only the --variants, not fp32 curate")
     ap.add_argument("--batch-tokens", type=int, default=4096)
     ap.add_argument("--write-rows", help="write the (pre-truncated) rows as JSONL for the Data-Juicer side")
     ap.add_argument("--dj", help="Data-Juicer's output (bench/peers/dj_score_run.py) to compare with")
     ap.add_argument("--out", help="also write the JSON result here")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print torch.profiler's top ops (self CPU) for each curate variant on the timed rows",
+    )
     args = ap.parse_args()
     import torch
 
@@ -215,11 +221,23 @@ def main() -> None:
         r = answer_nll(m, rs, threads=args.threads, batch_tokens=args.batch_tokens)
         return r.nll, r.tokens
 
+    def profile(label: str, m, rs) -> None:
+        """Where the CPU goes: one untimed pass under torch.profiler, top ops by self CPU time."""
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as prof
+
+        with prof(activities=[ProfilerActivity.CPU]) as p:
+            ours(m, rs)
+        ev = sorted(p.key_averages(), key=lambda e: -e.self_cpu_time_total)
+        total = sum(e.self_cpu_time_total for e in ev) or 1
+        out[f"profile_{label}"] = {e.key: round(e.self_cpu_time_total / total, 4) for e in ev[:12]}
+        print(json.dumps({f"profile_{label}": out[f"profile_{label}"]}), file=sys.stderr, flush=True)
+
     def scores(nll, cnt, n):  # IFD and perplexity (answer given the prompt) per row
         mean = nll / np.maximum(cnt, 1)
         return mean[:n] / mean[n:], np.exp(mean[:n])
 
-    models = {"fp32": model}
+    models = {} if args.skip_fp32 else {"fp32": model}
     for v in [v for v in args.variants.split(",") if v]:
         models[v] = apply_variant(load_causal_lm("smollm2-135m").eval(), v)
     got = {}
@@ -227,6 +245,8 @@ def main() -> None:
         ref = scores(*timed_call("reference", lambda: reference(model, timed), flops["reference"]), n_t)
     for v, m in models.items():
         got[v] = scores(*timed_call(f"curate_{v}", lambda m=m: ours(m, timed), flops["curate"]), n_t)
+        if args.profile:
+            profile(v, m, timed)
     if not args.no_reference:
         for v in models:
             out[f"curate_{v}_vs_reference"] = {
@@ -260,7 +280,7 @@ def main() -> None:
             print(json.dumps({f"rest_{v}": out[f"rest_curate_{v}_cpu_seconds"]}), file=sys.stderr, flush=True)
             full[v] = tuple(np.concatenate([a, b]) for a, b in zip(got[v], r, strict=True))
         for v in models:
-            if v != "fp32":
+            if v != "fp32" and "fp32" in full:
                 out[f"{v}_vs_fp32_all_rows"] = {
                     "rows": df.height,
                     "ifd_spearman": spearman(full[v][0], full["fp32"][0]),
