@@ -24,6 +24,7 @@ from __future__ import annotations
 import polars as pl
 
 from curate.pipeline.executors.local import LocalExecutor
+from curate.pipeline.executors.ray.clusters import apply_clusters
 from curate.pipeline.executors.ray.dedup_exact import apply_exact
 from curate.pipeline.executors.ray.dedup_minhash import apply_minhash
 from curate.pipeline.executors.ray.planned import apply_planned, plans
@@ -34,7 +35,12 @@ from curate.pipeline.stage import Stage, StageResult
 from curate.pipeline.stats import plain
 
 BLOCK_ROWS = 20_000  # rows per block: small enough that every CPU gets work, large enough per task
-DISTRIBUTED = {"dedup.exact": apply_exact, "dedup.minhash": apply_minhash, "dedup.semantic": apply_semantic}
+DISTRIBUTED = {
+    "dedup.exact": apply_exact,
+    "dedup.minhash": apply_minhash,
+    "dedup.semantic": apply_semantic,
+    "tag.clusters": apply_clusters,
+}
 
 
 class RayExecutor:
