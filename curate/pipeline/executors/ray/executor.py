@@ -27,6 +27,7 @@ from curate.pipeline.executors.local import LocalExecutor
 from curate.pipeline.executors.ray.clusters import apply_clusters
 from curate.pipeline.executors.ray.dedup_exact import apply_exact
 from curate.pipeline.executors.ray.dedup_minhash import apply_minhash
+from curate.pipeline.executors.ray.diverse import apply_diverse
 from curate.pipeline.executors.ray.planned import apply_planned, plans
 from curate.pipeline.executors.ray.rows import apply_rows, for_worker
 from curate.pipeline.executors.ray.semantic import apply_semantic
@@ -40,6 +41,7 @@ DISTRIBUTED = {
     "dedup.minhash": apply_minhash,
     "dedup.semantic": apply_semantic,
     "tag.clusters": apply_clusters,
+    "select.diverse": apply_diverse,
 }
 
 
