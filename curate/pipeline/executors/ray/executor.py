@@ -32,6 +32,7 @@ from curate.pipeline.executors.ray.planned import apply_planned, plans
 from curate.pipeline.executors.ray.rows import apply_rows, for_worker
 from curate.pipeline.executors.ray.semantic import apply_semantic
 from curate.pipeline.executors.ray.session import cluster_cpus, configure, connect
+from curate.pipeline.executors.ray.split import apply_split
 from curate.pipeline.stage import Stage, StageResult
 from curate.pipeline.stats import plain
 
@@ -42,6 +43,7 @@ DISTRIBUTED = {
     "dedup.semantic": apply_semantic,
     "tag.clusters": apply_clusters,
     "select.diverse": apply_diverse,
+    "split": apply_split,
 }
 
 
