@@ -135,9 +135,9 @@ class Split(GlobalStage):
                 leak, threshold=self.cfg.near_threshold, seed=self.seed, workers=self.ctx.threads
             )[0]
             leak = leak.hash()
-        return self.decide(narrow.select("id", "__stratum", __leak=leak), near)
+        return self.plan_with(narrow.select("id", "__stratum", __leak=leak), near)
 
-    def decide(self, narrow: pl.DataFrame, near: np.ndarray | None) -> Plan:
+    def plan_with(self, narrow: pl.DataFrame, near: np.ndarray | None) -> Plan:
         """The split from ``narrow`` (id, text hash ``__leak``, ``__stratum``) and the near groups:
         the Ray executor computes ``near`` distributed and brings only these columns."""
         cfg = self.cfg

@@ -7,7 +7,7 @@
    propagation. No pair list and no text comes to the driver: only the (row, smallest row) pair
    of each row that has a near copy.
 2. The planned split (``planned``): per row the id, a hash of the normalized text, the stratum
-   come to the driver; ``Split.decide`` picks the eval groups there, and each block is split.
+   come to the driver; ``Split.plan_with`` picks the eval groups there, and each block is split.
 
 Memory on the driver: ~40 bytes a row (id, text hash, stratum, near group) and the plan.
 """
@@ -54,7 +54,7 @@ class _LeakCheck:
 
 
 class _Decided:
-    """``split`` with its near groups known: narrow columns without the text, ``decide`` to plan."""
+    """``split`` with its near groups known: narrow columns without the text, ``plan_with`` to plan."""
 
     def __init__(self, stage: Any, near: np.ndarray) -> None:
         self.stage, self.near = stage, near
@@ -69,7 +69,7 @@ class _Decided:
         return [pl.col("id"), s.leak_text().hash().alias("__leak"), s.stratum().alias("__stratum")]
 
     def plan(self, narrow: pl.DataFrame) -> Any:
-        return self.stage.decide(narrow, self.near)
+        return self.stage.plan_with(narrow, self.near)
 
 
 def near_groups(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> np.ndarray:
