@@ -10,7 +10,11 @@ most diffuse cluster, which each such row makes more diffuse still. On 200k mixe
 k = 200) MiniBatchKMeans put 72,549 rows in one cluster of short unrelated ShareGPT turns (centroid
 norm ~0.1; bench/semantic_clusters.py), and dedup.semantic's walk is quadratic in a cluster's size.
 By cosine to the *normalized* centroid, a big diffuse cluster attracts nobody, and rows without
-neighbours spread out. Rows with no direction at all (zero vectors: no known token) go round-robin.
+neighbours spread out. Rows with no direction at all (zero vectors: no known token) go round-robin
+in the fit; ``nearest``, which labels rows after a fit on a sample (``fit_rows``), puts them in 0.
+
+c-TF-IDF labels come in three steps (``word_counts`` -> ``ctfidf_top`` -> ``top_words``) so that the
+Ray executor counts per block and scores per word partition with the same code.
 """
 
 from __future__ import annotations
@@ -87,25 +91,6 @@ def spherical_lloyd(
     return labels, c.astype(np.float32)
 
 
-def ctfidf_labels(texts: list[str], labels: np.ndarray, *, top: int = 3) -> dict[int, list[str]]:
-    """Most distinctive words per cluster by c-TF-IDF (BERTopic's class TF-IDF).
-
-    A cluster's documents are one document; weight = tf(t, c) x log(1 + A / f(t)) with A the mean
-    word count per cluster and f(t) the word's frequency over all clusters. Words are segmented
-    (rjieba) and single CJK characters, digits and punctuation are left out, so labels read like
-    ``合同 / 违约 / 赔偿``, not ``的 / 了``. The three steps (``word_counts``, ``ctfidf_top``,
-    ``top_words``) are separate so the Ray executor runs the counting per block and the scoring
-    per word partition; the result is the same.
-    """
-    counts = word_counts(texts, labels)
-    clusters = np.unique(labels)
-    sizes, avg = cluster_sizes(counts, clusters)
-    return top_words(ctfidf_top(counts, sizes, avg, top=top), clusters, top=top)
-
-
-COUNTS = {"cluster": pl.Int64, "word": pl.Utf8, "n": pl.Int64}
-
-
 def word_counts(texts: list[str], labels: np.ndarray) -> pl.DataFrame:
     """``(cluster, word, n)``: how often each label word occurs in each cluster's texts (sorted).
     Per row Python (rjieba segmentation, ~40k short Chinese texts/s on one core)."""
@@ -129,9 +114,14 @@ def cluster_sizes(counts: pl.DataFrame, clusters: np.ndarray) -> tuple[dict[int,
 
 
 def ctfidf_top(counts: pl.DataFrame, sizes: dict[int, int], avg: float, *, top: int) -> pl.DataFrame:
-    """The ``top`` best ``(cluster, word, score)`` per cluster among ``counts``, which must hold
-    every cluster's count of each word it holds (all words, or one partition of the words): a
-    word's score needs only its own counts, its cluster's size and ``avg``."""
+    """The ``top`` most distinctive ``(cluster, word, score)`` per cluster by c-TF-IDF (BERTopic's
+    class TF-IDF): a cluster's documents are one document; score = tf(t, c) x log(1 + A / f(t))
+    with tf the word's share of its cluster's words (``sizes``), A the mean word count per cluster
+    (``avg``) and f(t) the word's count over all clusters. Words come from ``word_counts``
+    (rjieba-segmented, no single CJK characters, digits or punctuation), so labels read like
+    ``合同 / 违约 / 赔偿``, not ``的 / 了``. ``counts`` must hold every cluster's count of each word
+    it holds (all words, or one partition of the words: the Ray executor scores per partition);
+    ``top_words`` turns the rows into labels."""
     if counts.height == 0:
         return pl.DataFrame(schema={"cluster": pl.Int64, "word": pl.Utf8, "score": pl.Float64})
     n_c = pl.DataFrame({"cluster": list(sizes), "nc": [max(v, 1) for v in sizes.values()]},
