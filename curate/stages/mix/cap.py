@@ -14,11 +14,10 @@ import polars as pl
 from pydantic import Field
 
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
 from curate.stages.mix.allocate import (
     NULL_GROUP,
     Plan,
-    allocate,
     allocation_columns,
     group_units,
     plan_copies,
@@ -185,29 +184,43 @@ class CapTotal(GlobalStage):
 
     cfg: Config
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
-        _check_score(self, df, self.cfg.score)
-        sizes = group_units(df, by=self.cfg.by, unit_col=None)
-        n = min(self.cfg.max_rows, df.height)
-        quotas = largest_remainder(sizes, n)
-        alloc = allocate(
-            df,
-            by=self.cfg.by,
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row: the group, the score and the measures the report shows."""
+        _check_score(self, schema, self.cfg.score)
+        by, score = self.cfg.by, self.cfg.score
+        if by not in schema:
+            from curate.errors import StageError
+
+            raise StageError(f"group column {by!r} not in the table", stage=self.name, hint="by: domain")
+        rest = [pl.col(c) for c in MEASURES if c in schema and c not in (by, score)]
+        return [pl.col(by), *([pl.col(score)] if score and score != by else []), *rest]
+
+    def plan(self, narrow: pl.DataFrame) -> Plan:
+        """Quotas from the group sizes, then which rows, decided from ``narrow`` columns."""
+        by, n_in = self.cfg.by, narrow.height
+        sizes = group_units(narrow, by=by, unit_col=None)
+        quotas = largest_remainder(sizes, min(self.cfg.max_rows, n_in))
+        copies, groups = plan_copies(
+            narrow.select(allocation_columns(by=by, unit_col=None, order_by=self.cfg.score)),
             targets=quotas,
-            unit_col=None,
             max_copies=1,
             seed=self.seed,
             order_by=self.cfg.score,
             descending=self.cfg.score_order == "desc",
         )
-        removed = mark_removed(
-            alloc.dropped, stage=self.name, reason="total_cap", threshold=self.cfg.max_rows
-        )
-        shares = {g: v / df.height for g, v in sizes.items()} if df.height else {}
-        stats = {
+        plan = Plan.of(n_in, stage=self.name, reasons=["total_cap"])
+        plan.mark(np.flatnonzero(copies == 0), reason="total_cap", threshold=self.cfg.max_rows)
+        kept = narrow.filter(pl.Series(copies > 0))
+        shares = {g: v / n_in for g, v in sizes.items()} if n_in else {}
+        plan.stats = {
             "max_rows": self.cfg.max_rows,
-            "rows_in": df.height,
-            "rows_out": alloc.kept.height,
-            "groups": merge_groups(alloc.groups, alloc.kept, by=self.cfg.by, target_shares=shares),
+            "rows_in": n_in,
+            "rows_out": kept.height,
+            "groups": merge_groups(groups, kept, by=by, target_shares=shares),
         }
-        return StageResult(kept=alloc.kept, removed=removed, stats=stats)
+        return plan
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus a few narrow columns; on Ray the driver holds only those columns
+        (group, score, measures: tens of bytes a row) and the rows are split per block."""
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
+from curate.stages.mix.allocate import Plan
 
 
 @register("sample.random")
@@ -32,9 +34,19 @@ class RandomSample(GlobalStage):
 
     cfg: Config
 
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row: the group column (one byte a row without ``by``)."""
+        return [pl.col(self.cfg.by)] if self.cfg.by else [pl.col("id").is_null().alias("__row")]
+
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus the group column; on Ray the driver holds only that column and
+        the rows are split per block."""
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)
+
+    def plan(self, narrow: pl.DataFrame) -> Plan:
+        """The sample drawn from the row count of each group: the same on every executor."""
         seed = self.seed
-        idx = df.with_row_index("__i")
+        idx = narrow.with_row_index("__i")
         parts = idx.partition_by(self.cfg.by, maintain_order=True) if self.cfg.by else [idx]
         picked = []
         for part in parts:
@@ -42,7 +54,8 @@ class RandomSample(GlobalStage):
             k = min(k, part.height)
             picked.append(part.sample(n=k, seed=seed, shuffle=False).select("__i"))
         keep = pl.concat(picked)["__i"] if picked else pl.Series("__i", [], dtype=pl.UInt32)
-        mask = idx["__i"].is_in(keep.implode())
-        kept = idx.filter(mask).drop("__i")
-        removed = mark_removed(idx.filter(~mask).drop("__i"), stage=self.name, reason="not_sampled")
-        return StageResult(kept=kept, removed=removed, stats={"kept": kept.height, "of": df.height})
+        mask = idx["__i"].is_in(keep.implode()).to_numpy()
+        plan = Plan.of(narrow.height, stage=self.name, reasons=["not_sampled"])
+        plan.mark(np.flatnonzero(~mask), reason="not_sampled")
+        plan.stats = {"kept": int(mask.sum()), "of": narrow.height}
+        return plan

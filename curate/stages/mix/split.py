@@ -21,6 +21,11 @@ from curate.text.minhash import near_duplicate_groups
 log = logging.getLogger(__name__)
 
 
+def normalized(field: str) -> pl.Expr:
+    """The compared text of each row: ``field``, lowercased, whitespace runs as one space, stripped."""
+    return field_text(field).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
 def leak_groups(
     df: pl.DataFrame, *, field: str, check: str, threshold: float, seed: int, workers: int = 1
 ) -> tuple[np.ndarray, dict[str, int]]:
@@ -30,27 +35,31 @@ def leak_groups(
     normalized ``field`` text. With ``check="near"`` also rows whose ``field`` shingles reach
     ``threshold`` MinHash Jaccard.
     """
-    texts = df.select(field_text(field)).to_series()
-    return leak_groups_of(df["id"], texts, check=check, threshold=threshold, seed=seed, workers=workers)
+    norm = df.select(normalized(field)).to_series()
+    near = (
+        near_duplicate_groups(norm, threshold=threshold, seed=seed, workers=workers)[0]
+        if check == "near"
+        else None
+    )
+    return leak_groups_of(df["id"], norm.hash(), near)
 
 
 def leak_groups_of(
-    ids: pl.Series, texts: pl.Series, *, check: str, threshold: float, seed: int, workers: int = 1
+    ids: pl.Series, keys: pl.Series, near: np.ndarray | None
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """``leak_groups`` from the two columns it reads: content ids and the compared text."""
-    norm = texts.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
-    keys = pl.DataFrame({"id": ids, "t": norm}).with_row_index("i")
-    first_by_id = keys.select(pl.col("i").min().over("id")).to_series().to_numpy()
-    first_by_text = keys.select(pl.col("i").min().over("t")).to_series().to_numpy()
+    """``leak_groups`` from what it reads: content ids, a hash of each normalized text (a rare
+    collision only joins two rows on one side) and the near-duplicate group of each row (the
+    smallest row of its MinHash component; None without the near check)."""
+    frame = pl.DataFrame({"id": ids, "t": keys}).with_row_index("i")
+    first_by_id = frame.select(pl.col("i").min().over("id")).to_series().to_numpy()
+    first_by_text = frame.select(pl.col("i").min().over("t")).to_series().to_numpy()
     n = ids.len()
     exact_i = np.concatenate([np.arange(n), np.arange(n)])
     exact_j = np.concatenate([first_by_id, first_by_text]).astype(np.int64)
     exact = by_components(n, exact_i, exact_j, np.arange(n))
     info = {"exact_merges": int(n - np.unique(exact).size), "near_merges": 0}
-    if check == "near":
-        near, info["near_merges"] = near_duplicate_groups(
-            norm, threshold=threshold, seed=seed, workers=workers
-        )
+    if near is not None:
+        info["near_merges"] = int(n - np.unique(near).size)
     else:
         near = np.arange(n)
     edges_i, edges_j = np.concatenate([exact_i, np.arange(n)]), np.concatenate([exact_j, near])
@@ -89,28 +98,51 @@ class Split(GlobalStage):
     cfg: Config
 
     def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
-        """What ``plan`` reads per row: the content id, the compared text and the stratum."""
-        stratum = group_expr(self.cfg.by) if self.cfg.by else pl.lit("all")
-        return [pl.col("id"), field_text(self.cfg.leak_field).alias("__leak"), stratum.alias("__stratum")]
+        """What ``plan`` reads per row: the content id, the compared text (normalized) and the
+        stratum. The near check needs the text; without it a hash of the text is enough."""
+        text = self.leak_text() if self.cfg.leak_check == "near" else self.leak_text().hash()
+        return [pl.col("id"), text.alias("__leak"), self.stratum().alias("__stratum")]
+
+    def leak_text(self) -> pl.Expr:
+        """The compared text of each row (``normalized`` ``leak_field``)."""
+        return normalized(self.cfg.leak_field)
+
+    def stratum(self) -> pl.Expr:
+        """Each row's stratum label (``by``; one stratum ``all`` without it)."""
+        return group_expr(self.cfg.by) if self.cfg.by else pl.lit("all")
+
+    def near_check(self) -> dict[str, Any]:
+        """The leak check as a ``dedup.minhash`` config (``near_duplicate_groups``' settings; the
+        texts are ``leak_text``): what the Ray executor runs distributed, its components named
+        by their smallest row as ``near_duplicate_groups`` names them."""
+        return {
+            "field": "text", "shingle": "char", "shingle_chars": 5, "threshold": self.cfg.near_threshold,
+            "fp_weight": 0.1, "fn_weight": 0.9, "num_perm": 128, "keep": "first", "seed": self.seed,
+        }  # fmt: skip
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: the table plus the narrow columns (id, compared text, stratum) and the MinHash
-        leak check's signatures; on Ray the driver holds only the narrow columns and the rows are
-        split per block."""
+        leak check's signatures (n x 128 uint32). On Ray the leak check runs as dedup.minhash does
+        (signatures, bands and components on the workers) and the driver holds the id, a hash of
+        the text, the stratum and the near group (~40 bytes a row); the rows are split per block."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
     def plan(self, narrow: pl.DataFrame) -> Plan:
         """Which rows go to eval, decided from ``narrow`` columns: one decision for every executor."""
+        leak, near = narrow["__leak"], None
+        if self.cfg.leak_check == "near":
+            near = near_duplicate_groups(
+                leak, threshold=self.cfg.near_threshold, seed=self.seed, workers=self.ctx.threads
+            )[0]
+            leak = leak.hash()
+        return self.plan_with(narrow.select("id", "__stratum", __leak=leak), near)
+
+    def plan_with(self, narrow: pl.DataFrame, near: np.ndarray | None) -> Plan:
+        """The split from ``narrow`` (id, text hash ``__leak``, ``__stratum``) and the near groups:
+        the Ray executor computes ``near`` distributed and brings only these columns."""
         cfg = self.cfg
         seed = self.seed
-        groups, info = leak_groups_of(
-            narrow["id"],
-            narrow["__leak"],
-            check=cfg.leak_check,
-            threshold=cfg.near_threshold,
-            seed=seed,
-            workers=self.ctx.threads,
-        )
+        groups, info = leak_groups_of(narrow["id"], narrow["__leak"], near)
         strata = narrow["__stratum"].to_list()
         # a group's home stratum: the stratum of its first row
         home = pl.DataFrame({"g": groups, "s": strata}).with_row_index("i")

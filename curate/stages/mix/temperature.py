@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import polars as pl
 from pydantic import Field
 
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
-from curate.stages.mix.allocate import allocate, group_units
+from curate.pipeline.stage import GlobalStage, StageResult
+from curate.stages.mix.allocate import Plan, allocation_columns, group_units, plan_copies, take_copies
 from curate.stages.mix.ratio import MixConfig, measured, repeat_warning
-from curate.stages.mix.report import merge_groups
+from curate.stages.mix.report import MEASURES, merge_groups
 from curate.stages.mix.tokens import UNIT_COLUMN
 
 log = logging.getLogger(__name__)
@@ -54,41 +55,58 @@ class MixTemperature(GlobalStage):
 
     cfg: Config
 
+    def prepare(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The row-local part: measure columns (token counts: the costly part, per block on Ray)."""
+        return measured(self, df)
+
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row of the ``prepare``d table: the group, the unit and measures."""
+        names = [self.cfg.by, *[c for c in (UNIT_COLUMN[self.cfg.unit], *MEASURES) if c and c in schema]]
+        return [pl.col(c) for c in dict.fromkeys(names)]
+
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table with its measure columns; on Ray the driver plans from the narrow
+        columns only (group, units, measures: tens of bytes a row) and the rows are split per block."""
+        df = self.prepare(df)
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)
+
+    def plan(self, narrow: pl.DataFrame) -> Plan:
+        """Temperature shares -> targets -> rows and copies (``plan_copies``), from ``narrow``."""
         cfg = self.cfg
-        df = measured(self, df)
         unit_col = UNIT_COLUMN[cfg.unit]
-        sizes = group_units(df, by=cfg.by, unit_col=unit_col)
+        sizes = group_units(narrow, by=cfg.by, unit_col=unit_col)
         shares = temperature_shares(sizes, cfg.temperature)
         total = cfg.total_units or sum(sizes.values())
         targets = {g: q * total for g, q in shares.items()}
-        alloc = allocate(
-            df,
-            by=cfg.by,
+        copies, planned = plan_copies(
+            narrow.select(allocation_columns(by=cfg.by, unit_col=unit_col)),
             targets=targets,
-            unit_col=unit_col,
             max_copies=cfg.max_copies_per_row,
             seed=self.seed,
         )
-        groups = merge_groups(alloc.groups, alloc.kept, by=cfg.by, target_shares=shares)
+        tag = cfg.max_copies_per_row > 1
+        plan = Plan.of(narrow.height, stage=self.name, reasons=["mix_downsampled"], tag_copies=tag)
+        plan.mark(np.flatnonzero(copies == 0), reason="mix_downsampled")
+        plan.rows = plan.rows.with_columns(copies=pl.Series(copies, dtype=pl.Int64))
+        kept, _, added = take_copies(narrow, copies, tag=tag)
+        groups = merge_groups(planned, kept, by=cfg.by, target_shares=shares)
         warnings = [
             f"{g['group']}: target share {g['target_share']:.3f} needs more than "
             f"max_copies_per_row={cfg.max_copies_per_row} repeats"
             for g in groups
             if not g["met"]
         ]
-        if alloc.added:
-            warnings.append(repeat_warning(alloc.added, alloc.kept.height, cfg.max_copies_per_row))
+        if added:
+            warnings.append(repeat_warning(added, kept.height, cfg.max_copies_per_row))
         for w in warnings:
             log.warning("mix.temperature: %s", w)
-        stats = {
+        plan.stats = {
             "unit": cfg.unit,
             "by": cfg.by,
             "temperature": cfg.temperature,
             "total_units_target": round(total, 2),
             "groups": groups,
-            "repeats": alloc.added,
+            "repeats": added,
             "warnings": warnings,
         }
-        removed = mark_removed(alloc.dropped, stage=self.name, reason="mix_downsampled")
-        return StageResult(kept=alloc.kept, removed=removed, added=alloc.added, stats=stats)
+        return plan

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import polars as pl
@@ -35,20 +34,23 @@ class BudgetConfig(StageConfig):
         return None
 
 
-def groups(df: pl.DataFrame, by: str | None, *, stage: str) -> Iterator[np.ndarray]:
-    """Row indices of each group (one group when ``by`` is None), in first-appearance order."""
+def groups_of(gid: np.ndarray) -> list[np.ndarray]:
+    """Row positions of each group code (``group_codes``), in code order, rows in input order."""
+    order = np.argsort(gid, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(gid[order])) + 1)
+
+
+def group_codes(df: pl.DataFrame, by: str | None, *, stage: str) -> np.ndarray:
+    """The group of each row as 0, 1, ... in first-appearance order (all 0 when ``by`` is None)."""
     if by is None:
-        yield np.arange(df.height)
-        return
+        return np.zeros(df.height, dtype=np.int64)
     if by not in df.columns:
         raise StageError(f"group column {by!r} is not in the table", stage=stage, hint="set by: null")
     codes = df[by].cast(pl.Utf8).fill_null("\0null").to_numpy()
     _, first, inv = np.unique(codes, return_index=True, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    bounds = np.flatnonzero(np.diff(inv[order])) + 1
-    parts = np.split(order, bounds)
-    for gi in np.argsort(first):
-        yield parts[gi]
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inv.ravel()]
 
 
 def priority(

@@ -9,10 +9,10 @@ import polars as pl
 from pydantic import Field
 
 from curate.embed.greedy import facility_location, greedy_keep, k_center
-from curate.embed.service import EmbedConfig, embed_for
+from curate.embed.service import EmbedConfig, embed_for, embedder_for
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
-from curate.stages.select.budget import BudgetConfig, groups, priority
+from curate.stages.select.budget import BudgetConfig, group_codes, groups_of, priority
 
 
 @register("select.diverse")
@@ -38,45 +38,90 @@ class DiverseSelect(GlobalStage):
 
     cfg: Config
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
-        cfg = self.cfg
-        if cfg.method != "repr" and cfg.n is None and cfg.fraction is None:
+    def check(self) -> None:
+        """A k-center or facility selection without a budget is an error before any work."""
+        if self.cfg.method != "repr" and self.cfg.n is None and self.cfg.fraction is None:
             from curate.errors import StageError
 
-            raise StageError(f"method {cfg.method} needs a budget", stage=self.name, hint="set n or fraction")
-        emb = embed_for(self, df)
-        x = emb.vectors
+            raise StageError(
+                f"method {self.cfg.method} needs a budget", stage=self.name, hint="set n or fraction"
+            )
+
+    def make_embedder(self) -> Any:
+        """The configured embedder (fresh: a corpus-fitted one is fit by ``embed_texts``)."""
+        return embedder_for(self)
+
+    def order(self, df: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's group (``group_codes``) and its place in the walk order (0 = best)."""
+        cfg = self.cfg
         prio = priority(df, cfg.score, descending=cfg.score_order == "desc", seed=None, stage=self.name)
         pos = np.empty(df.height, dtype=np.int64)
         pos[prio] = np.arange(df.height)
+        return group_codes(df, cfg.by, stage=self.name), pos
+
+    def walk(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One group's rows (vectors ``xs``, best first): ``(kept, reason code, cosine, dup_of)``,
+        positions within the group; reason codes index ``REASONS``."""
+        cfg, m = self.cfg, xs.shape[0]
+        budget = cfg.budget(m)
+        kept = np.zeros(m, dtype=bool)
+        reason = np.zeros(m, dtype=np.int64)  # not_selected
+        sim = np.full(m, np.nan)
+        dup = np.full(m, -1, dtype=np.int64)
+        if cfg.method == "repr":
+            g = greedy_keep(xs, np.arange(m), threshold=cfg.tau, limit=budget)
+            kept[:] = g.kept
+            over = g.decided & ~g.kept
+            reason[over] = 1
+            reason[~g.decided] = 2
+            sim[over] = g.sim[over]
+            dup[over] = g.dup_of[over]
+        else:
+            pick = (
+                k_center(xs, budget or 0) if cfg.method == "kcenter" else facility_location(xs, budget or 0)
+            )
+            kept[pick] = True
+        return kept, reason, sim, dup
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the n x dim float32 vectors beside the table (1 KB a row at 256 dims); ``repr``
+        walks in chunks (no n x n matrix), ``facility`` builds a group's full similarity matrix.
+        On Ray the vectors are made per block and each group walks in one task after a shuffle
+        by group (one group, ``by`` unset, is one task holding all vectors: the walk is
+        sequential); the driver holds a few numbers a row."""
+        self.check()
+        emb = embed_for(self, df)
+        x = emb.vectors
+        gid, pos = self.order(df)
         kept = np.zeros(df.height, dtype=bool)
-        reason = np.full(df.height, "not_selected", dtype=object)
+        reason = np.zeros(df.height, dtype=np.int64)
         sim = np.full(df.height, np.nan)
         dup = np.full(df.height, -1, dtype=np.int64)
-        for rows in groups(df, cfg.by, stage=self.name):
+        for rows in groups_of(gid):
             rows = rows[np.argsort(pos[rows], kind="stable")]  # best first
-            budget = cfg.budget(len(rows))
-            xs = x[rows]
-            if cfg.method == "repr":
-                g = greedy_keep(xs, np.arange(len(rows)), threshold=cfg.tau, limit=budget)
-                kept[rows] = g.kept
-                over = g.decided & ~g.kept
-                reason[rows[over]] = "too_similar"
-                reason[rows[~g.decided]] = "over_budget"
-                sim[rows[over]] = g.sim[over]
-                dup[rows[over]] = rows[g.dup_of[over]]
-            else:
-                pick = (
-                    k_center(xs, budget or 0)
-                    if cfg.method == "kcenter"
-                    else facility_location(xs, budget or 0)
-                )
-                kept[rows[pick]] = True
+            k, r, s, d = self.walk(x[rows])
+            kept[rows], reason[rows], sim[rows] = k, r, s
+            dup[rows] = np.where(d >= 0, rows[np.maximum(d, 0)], -1)
+        return self.result(df, kept, reason, sim, dup, emb.stats)
+
+    def result(
+        self,
+        df: pl.DataFrame,
+        kept: np.ndarray,
+        reason: np.ndarray,
+        sim: np.ndarray,
+        dup: np.ndarray,
+        emb_stats: dict[str, Any],
+    ) -> StageResult:
+        """The split from the walk's per-row decision (``dup``: row positions or -1): shared by the
+        local and the Ray executor."""
+        cfg = self.cfg
         ids = df["id"].to_numpy()
         gone = np.flatnonzero(~kept)
+        why = np.asarray(REASONS, dtype=object)[reason[gone]]
         removed = mark_removed(
             df[gone].with_columns(
-                __r=pl.Series(reason[gone].astype(str), dtype=pl.Utf8),
+                __r=pl.Series(why.astype(str), dtype=pl.Utf8),
                 __v=pl.Series(sim[gone]),
                 __d=pl.Series([ids[d] if d >= 0 else None for d in dup[gone]], dtype=pl.Utf8),
             ),
@@ -87,10 +132,13 @@ class DiverseSelect(GlobalStage):
             dup_of=pl.col("__d"),
         ).drop("__r", "__v", "__d")
         stats: dict[str, Any] = {
-            "embedding": emb.stats,
+            "embedding": emb_stats,
             "method": cfg.method,
             "rows_in": df.height,
             "rows_out": int(kept.sum()),
-            "reasons": {r: int((reason[gone] == r).sum()) for r in sorted(set(reason[gone]))},
+            "reasons": {r: int((why == r).sum()) for r in sorted(set(why))},
         }
         return StageResult(kept=df[np.flatnonzero(kept)], removed=removed, stats=stats)
+
+
+REASONS = ("not_selected", "too_similar", "over_budget")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -10,7 +10,8 @@ from pydantic import Field, model_validator
 
 from curate.errors import StageError
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
+from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
+from curate.stages.mix.allocate import Plan
 
 
 def proportional(sizes: np.ndarray, total: int, cap: int | None) -> np.ndarray:
@@ -67,10 +68,23 @@ class PerClusterSelect(GlobalStage):
 
     cfg: Config
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row: the cluster and the score."""
         cfg = self.cfg
-        if cfg.by not in df.columns:
-            raise StageError(f"column {cfg.by!r} is missing", stage=self.name, hint="run tag.clusters first")
+        for col in (cfg.by, cfg.score):
+            if col and col not in schema:
+                hint = "run tag.clusters first" if col == cfg.by else "name a score_* column"
+                raise StageError(f"column {col!r} is missing", stage=self.name, hint=hint)
+        return [pl.col(c) for c in dict.fromkeys([cfg.by, *([cfg.score] if cfg.score else [])])]
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus the cluster and score columns; on Ray the driver holds only those
+        (~16 bytes a row) and the rows are split per block."""
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)
+
+    def plan(self, df: pl.DataFrame) -> Plan:
+        """Quotas per cluster, then the best (or random) rows of each, from the narrow columns."""
+        cfg = self.cfg
         seed = self.seed
         sizes_df = df.group_by(cfg.by).len().sort(cfg.by, nulls_last=True)
         sizes = sizes_df["len"].to_numpy()
@@ -95,14 +109,14 @@ class PerClusterSelect(GlobalStage):
             .sort("__i")
         )
         keep = (ranked["__r"] < ranked["__q"]).to_numpy()
-        kept = df.filter(pl.Series(keep))
-        removed = mark_removed(df.filter(pl.Series(~keep)), stage=self.name, reason="cluster_quota")
-        stats: dict[str, Any] = {
+        plan = Plan.of(df.height, stage=self.name, reasons=["cluster_quota"])
+        plan.mark(np.flatnonzero(~keep), reason="cluster_quota")
+        plan.stats = {
             "rows_in": df.height,
-            "rows_out": kept.height,
+            "rows_out": int(keep.sum()),
             "quotas": [
                 {"cluster": c, "rows": int(s), "kept": int(q)}
                 for c, s, q in zip(sizes_df[cfg.by].to_list(), sizes, quota, strict=True)
             ],
         }
-        return StageResult(kept=kept, removed=removed, stats=stats)
+        return plan

@@ -1,6 +1,8 @@
 """Keep rows by a score column: a range, then the top n or top fraction, globally or per group.
 
-Shared by ``select.top`` and ``select.ifd``. Pure polars: a rank over the score (``over`` the group)
+Shared by ``select.top`` and ``select.ifd``. The decision reads only the score and group columns
+(``select_plan`` -> ``mix.allocate.Plan``), so on Ray it is made from those and carried out per
+block. Pure polars: a rank over the score (``over`` the group)
 and two comparisons, so it costs milliseconds on a million rows. Ties are broken by table order,
 which the runner keeps stable, so a re-run keeps the same rows.
 """
@@ -13,7 +15,8 @@ from typing import Literal
 import polars as pl
 from pydantic import Field, model_validator
 
-from curate.pipeline.stage import StageConfig, StageResult, mark_removed
+from curate.pipeline.stage import StageConfig, StageResult
+from curate.stages.mix.allocate import Plan
 
 
 class Keep(StageConfig):
@@ -36,16 +39,28 @@ class Keep(StageConfig):
         return self
 
 
+def keep_columns(score: str, keep: Keep) -> list[str]:
+    """The narrow columns ``select_plan`` reads: the score and the group column."""
+    return list(dict.fromkeys([score, *([keep.by] if keep.by else [])]))
+
+
 def select_rows(df: pl.DataFrame, score: str, keep: Keep, *, stage: str) -> StageResult:
     """Split ``df`` by ``keep`` on column ``score``; removed rows carry the score and the threshold.
 
     Reasons: ``no_score`` (null or NaN), ``below_min``, ``above_max``, ``not_top`` (threshold: the
-    lowest score kept in the row's group, i.e. the cut a re-run would need).
+    lowest score kept in the row's group, i.e. the cut a re-run would need). The decision reads
+    only the score and group columns (``select_plan``), so the Ray executor makes it from those.
     """
+    return select_plan(df.select(keep_columns(score, keep)), score, keep, stage=stage).apply(df)
+
+
+def select_plan(narrow: pl.DataFrame, score: str, keep: Keep, *, stage: str) -> Plan:
+    """``select_rows``' decision from its narrow columns (``keep_columns``), one row per input row.
+    Memory: the score and group columns and a few helper columns (~40 bytes a row)."""
     s = pl.col(score)
     missing = s.is_null() | s.is_nan()
     group = pl.col(keep.by) if keep.by else pl.lit(0)
-    t = df.with_row_index("__i").with_columns(__g=group, __n=pl.len().over(group))
+    t = narrow.with_row_index("__i").with_columns(__g=group, __n=pl.len().over(group))
     reason = (
         pl.when(missing & (not keep.keep_unscored))
         .then(pl.lit("no_score"))
@@ -86,17 +101,16 @@ def select_rows(df: pl.DataFrame, score: str, keep: Keep, *, stage: str) -> Stag
         {k: str(v) for k, v in bounds.items() if v is not None}, default=None, return_dtype=pl.Utf8
     )
     thr = pl.when(pl.col("__r") == "not_top").then(pl.col("__cut").cast(pl.Utf8)).otherwise(thr)
-    t = t.with_columns(__thr=thr)
-    helper = [c for c in t.columns if c.startswith("__")]
-    removed = (
-        mark_removed(
-            t.filter(pl.col("__r").is_not_null()), stage=stage, reason=pl.col("__r"), value=pl.col(score)
-        )
-        .with_columns(threshold=pl.col("__thr"))
-        .drop(helper)
+    plan = Plan.of(narrow.height, stage=stage, reasons=[])  # the ledger stays in input order
+    plan.rows = t.select(
+        copies=pl.col("__r").is_null().cast(pl.Int64),
+        reason=pl.col("__r"),
+        value=s.cast(pl.Float64),
+        threshold=thr,
+        side=pl.lit(None, dtype=pl.Utf8),
     )
-    kept = t.filter(pl.col("__r").is_null()).drop(helper)
-    return StageResult(kept=kept, removed=removed, stats=_stats(t, keep))
+    plan.stats = _stats(t, keep)
+    return plan
 
 
 def _stats(t: pl.DataFrame, keep: Keep) -> dict[str, object]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import polars as pl
 from pydantic import Field
 
 from curate.errors import StageError
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
+from curate.pipeline.stage import GlobalStage, StageResult
+from curate.stages.mix.allocate import Plan
 from curate.stages.select.budget import BudgetConfig
 
 
@@ -33,12 +32,22 @@ class TagCoverageSelect(GlobalStage):
 
     cfg: Config
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
-        cfg = self.cfg
-        if cfg.column not in df.columns:
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row: the tag column."""
+        if self.cfg.column not in schema:
             raise StageError(
-                f"tag column {cfg.column!r} is missing", stage=self.name, hint="run tag.intent first"
+                f"tag column {self.cfg.column!r} is missing", stage=self.name, hint="run tag.intent first"
             )
+        return [pl.col(self.cfg.column)]
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus the tag column; on Ray the driver holds only that column (tens
+        of bytes a row) and the rows are split per block."""
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)
+
+    def plan(self, df: pl.DataFrame) -> Plan:
+        """The rows to keep, decided from the tag column: the same on every executor."""
+        cfg = self.cfg
         seed = self.seed
         budget = cfg.budget(df.height)
         budget = df.height if budget is None else budget
@@ -73,17 +82,15 @@ class TagCoverageSelect(GlobalStage):
         picked.extend(rest["i"].head(budget - len(picked)).to_list())
         keep = np.zeros(df.height, dtype=bool)
         keep[picked] = True
-        kept = df.filter(pl.Series(keep))
-        removed = mark_removed(
-            df.filter(pl.Series(~keep)), stage=self.name, reason="over_budget", threshold=budget
-        )
+        plan = Plan.of(df.height, stage=self.name, reasons=["over_budget"])
+        plan.mark(np.flatnonzero(~keep), reason="over_budget", threshold=budget)
         vocab = set(tags.explode().drop_nulls().to_list())
         kept_tags = tags.filter(pl.Series(keep)).explode().drop_nulls()
-        stats: dict[str, Any] = {
+        plan.stats = {
             "rows_in": df.height,
-            "rows_out": kept.height,
+            "rows_out": int(keep.sum()),
             "tags_in": len(vocab),
             "tags_kept": int(kept_tags.n_unique()),
             "tag_sets_in": int(t["key"].n_unique()),
         }
-        return StageResult(kept=kept, removed=removed, stats=stats)
+        return plan

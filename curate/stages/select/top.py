@@ -8,7 +8,8 @@ from pydantic import Field
 from curate.errors import StageError
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult
-from curate.stages.select.rank import Keep, select_rows
+from curate.stages.mix.allocate import Plan
+from curate.stages.select.rank import Keep, keep_columns, select_plan
 
 
 @register("select.top")
@@ -27,12 +28,22 @@ class SelectTop(GlobalStage):
 
     cfg: Config
 
-    def apply(self, df: pl.DataFrame) -> StageResult:
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """What ``plan`` reads per row: the score and the group column."""
         for col in (self.cfg.score, self.cfg.by):
-            if col and col not in df.columns:
+            if col and col not in schema:
                 raise StageError(
                     f"column {col!r} not in the table",
                     stage=self.name,
-                    hint="score columns: " + ", ".join(c for c in df.columns if c.startswith("score_")),
+                    hint="score columns: " + ", ".join(c for c in schema if c.startswith("score_")),
                 )
-        return select_rows(df, self.cfg.score, self.cfg, stage=self.name)
+        return [pl.col(c) for c in keep_columns(self.cfg.score, self.cfg)]
+
+    def plan(self, narrow: pl.DataFrame) -> Plan:
+        """The selection decided from the ``narrow`` columns: the same on every executor."""
+        return select_plan(narrow, self.cfg.score, self.cfg, stage=self.name)
+
+    def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus the score and group columns; on Ray the driver holds only those
+        (~16 bytes a row) and the rows are split per block."""
+        return self.plan(df.select(self.narrow(df.schema))).apply(df)

@@ -7,13 +7,19 @@ What runs where (docs/scaling.md has the table and how to point it at a cluster)
 * ``dedup.exact``: keys per block, one global hash partition by key (``dedup_exact``);
 * ``dedup.minhash``: signatures, band buckets, verification and connected components on Ray
   (``dedup_minhash``); ``clustering: greedy`` runs locally;
-* ``dedup.semantic``: embeddings per block (a fitted TF-IDF embedder broadcast, or an actor pool for
-  model embedders), k-means fit on a sample and assigned per block, one shuffle by cluster for the
-  walk (``semantic``);
-* global stages that ``plan`` from narrow columns (``mix.ratio``, ``cap.per_task``, ``split``):
-  ``prepare`` per block, ``plan`` on the driver, the split per block (``planned``);
-* every other global stage (mix.temperature, cap.total, select.*, tag.*, ...) has no distributed
-  form yet: it runs the local implementation on the driver, which holds the table.
+* ``dedup.semantic``, ``tag.clusters``, ``select.diverse``: embeddings per block (a fitted TF-IDF
+  embedder broadcast, or an actor pool for model embedders; ``embed``), then ``semantic``: k-means
+  fit on a sample and assigned per block, one shuffle by cluster for the walk; ``clusters``: the
+  same fit and assignment, label words counted per block and scored per word partition;
+  ``diverse``: one shuffle by group, each group walked in one task;
+* ``split``: its near-duplicate leak check as ``dedup_minhash`` (``split``), then planned;
+* global stages that ``plan`` from narrow columns (``mix.ratio``, ``mix.temperature``,
+  ``cap.per_task``, ``cap.total``, ``sample.random``, ``select.top``, ``select.per_cluster``,
+  ``select.tag_coverage``, ``split``): ``prepare`` per block, ``plan`` on the driver, the split per
+  block (``planned``);
+* every other global stage (``select.ifd``'s scoring, ``tag.intent``, ``mix.into_pretraining``,
+  ``convert``, global ``score.*``) has no distributed form yet: it runs the local implementation
+  on the driver, which holds the table.
 
 The runner still hands every stage one in-memory table, so the driver holds the data; what Ray
 spreads is the work. Output is identical to the local executor (tests/pipeline/test_ray.py).
@@ -24,21 +30,32 @@ from __future__ import annotations
 import polars as pl
 
 from curate.pipeline.executors.local import LocalExecutor
+from curate.pipeline.executors.ray.clusters import apply_clusters
 from curate.pipeline.executors.ray.dedup_exact import apply_exact
 from curate.pipeline.executors.ray.dedup_minhash import apply_minhash
+from curate.pipeline.executors.ray.diverse import apply_diverse
 from curate.pipeline.executors.ray.planned import apply_planned, plans
 from curate.pipeline.executors.ray.rows import apply_rows, for_worker
 from curate.pipeline.executors.ray.semantic import apply_semantic
 from curate.pipeline.executors.ray.session import cluster_cpus, configure, connect
+from curate.pipeline.executors.ray.split import apply_split
 from curate.pipeline.stage import Stage, StageResult
 from curate.pipeline.stats import plain
 
 BLOCK_ROWS = 20_000  # rows per block: small enough that every CPU gets work, large enough per task
-DISTRIBUTED = {"dedup.exact": apply_exact, "dedup.minhash": apply_minhash, "dedup.semantic": apply_semantic}
+DISTRIBUTED = {
+    "dedup.exact": apply_exact,
+    "dedup.minhash": apply_minhash,
+    "dedup.semantic": apply_semantic,
+    "tag.clusters": apply_clusters,
+    "select.diverse": apply_diverse,
+    "split": apply_split,
+}
 
 
 class RayExecutor:
-    """Runs row stages, dedup, mixing, caps and splits on Ray; other global stages locally (module doc).
+    """Runs row stages, dedup, clustering, selection, mixing, caps and splits on Ray; other global
+    stages locally (module doc).
 
     ``address``: a running cluster (``ray start --head`` prints it); None uses ``RAY_ADDRESS`` or
     starts a local instance. A ``ray.init`` made before the first stage (tests, notebooks) is kept.

