@@ -19,7 +19,8 @@ import sys
 from curate.formats import load_with_rejects
 import curate.pipeline.shards, curate.pipeline.order
 res = load_with_rejects(sys.argv[1])
-print(res.table.height, res.rejects.height, "pyarrow.compute" in sys.modules, "pyarrow.parquet" in sys.modules)
+mods = sys.modules
+print(res.table.height, res.rejects.height, "pyarrow.compute" in mods, "pyarrow.parquet" in mods)
 """
 
 
