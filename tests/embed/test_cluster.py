@@ -63,3 +63,24 @@ def test_no_cluster_swallows_mixed_language_rows() -> None:
     print(f"{len(texts)} rows, k=100: largest cluster {sizes.max()}, median {np.median(sizes)}")
     assert sizes.max() < 15 * len(texts) / 100
     assert np.median(sizes) > 0.4 * len(texts) / 100
+
+
+def test_ctfidf_scored_per_word_partition_gives_the_whole_tables_labels(law680: pl.DataFrame) -> None:
+    """The Ray executor counts label words per block and scores them per word partition; merging
+    the partitions' tops must give the labels of one scoring over everything (LawBench, 17 tasks)."""
+    from curate.embed.cluster import add_counts, cluster_sizes, ctfidf_top, top_words, word_counts
+
+    texts = _queries(law680)
+    labels = law680["task"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    clusters = np.unique(labels)
+    whole = word_counts(texts, labels)
+    sizes, avg = cluster_sizes(whole, clusters)
+    want = top_words(ctfidf_top(whole, sizes, avg, top=3), clusters, top=3)
+    blocks = [word_counts(texts[a : a + 97], labels[a : a + 97]) for a in range(0, len(texts), 97)]
+    merged = add_counts(pl.concat(blocks))
+    assert merged.equals(whole)
+    part = merged["word"].hash() % 3
+    tops = pl.concat([ctfidf_top(merged.filter(part == p), sizes, avg, top=3) for p in range(3)])
+    assert top_words(tops, clusters, top=3) == want
+    words = [x for w in want.values() for x in w]
+    assert len(words) == 3 * len(clusters) and all(len(x) > 1 for x in words)  # words, not characters

@@ -77,7 +77,7 @@ class ClusterTags(GlobalStage):
         names = {c: " / ".join(w) if w else f"cluster {c}" for c, w in words.items()}
         out = df.with_columns(
             cluster=pl.Series(labels, dtype=pl.Int64),
-            tag_cluster=pl.Series([names[int(c)] for c in labels], dtype=pl.Utf8),
+            tag_cluster=pl.Series(labels).replace_strict(names, return_dtype=pl.Utf8),
         )
         sizes = np.bincount(labels)
         stats: dict[str, Any] = {

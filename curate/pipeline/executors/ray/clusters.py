@@ -35,7 +35,7 @@ def apply_clusters(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> 
         return stage.apply(df)
     ds = to_dataset(df, blocks)
     vecs, emb_stats = embed(stage, ds, df.height, actors=parts)
-    _, narrow = fit_assign(stage, df, vecs)
+    _, narrow = fit_assign(stage, df, vecs, keep_vectors=False)  # no second copy of the vectors
     labels = narrow[LABEL].to_numpy()
     lab = pl.Series(labels)
     field, top = stage.cfg.field, stage.cfg.top_words

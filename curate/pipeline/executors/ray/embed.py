@@ -124,11 +124,13 @@ def embed(stage: Any, ds: Any, n: int, actors: int) -> tuple[Any, dict[str, Any]
     return vecs, {**stats, "from_cache": 0, "ray": True}
 
 
-def fit_assign(stage: Any, df: pl.DataFrame, vecs: Any, *, cosine: bool = False) -> tuple[Any, pl.DataFrame]:
+def fit_assign(
+    stage: Any, df: pl.DataFrame, vecs: Any, *, cosine: bool = False, keep_vectors: bool = True
+) -> tuple[Any, pl.DataFrame]:
     """k-means centres fitted on the driver from the sample rows' vectors (``stage.k``,
-    ``stage.seed``), then every block labelled. Returns the labelled dataset (``__row``, ``__vec``,
-    ``__label`` and, with ``cosine``, ``__cos``: the cosine to the row's centre) and its narrow
-    columns (all but the vector) on the driver in ``__row`` order."""
+    ``stage.seed``), then every block labelled. Returns the labelled dataset (``__row``, ``__vec``
+    unless ``keep_vectors`` is off, ``__label`` and, with ``cosine``, ``__cos``: the cosine to the
+    row's centre) and its narrow columns (all but the vector) on the driver in ``__row`` order."""
     pick = pl.Series(fit_rows(df["id"]))
     sample = collect(map_frames(vecs, lambda b: b.filter(pl.col(ROW).is_in(pick.implode())))).sort(ROW)
     centers = fit_centers(sample[VEC].to_numpy(), stage.k(df.height), seed=stage.seed)
@@ -141,7 +143,7 @@ def fit_assign(stage: Any, df: pl.DataFrame, vecs: Any, *, cosine: bool = False)
         out = b.with_columns(pl.Series(LABEL, lab))
         if cosine:
             out = out.with_columns(pl.Series("__cos", np.einsum("ij,ij->i", x, unit_c[lab])))
-        return out
+        return out if keep_vectors else out.drop(VEC)
 
     labelled = map_frames(vecs, label).materialize()
-    return labelled, collect(map_frames(labelled, lambda b: b.drop(VEC))).sort(ROW)
+    return labelled, collect(map_frames(labelled, lambda b: b.drop(VEC, strict=False))).sort(ROW)
