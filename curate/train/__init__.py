@@ -43,28 +43,19 @@ def run_training(
     Everything is written under ``partial_dir(out_dir)`` and renamed to ``out_dir`` when training
     is done (``publish``): a killed training never leaves a half adapter, metrics or examples file
     where ``curate score --adapter``, ``export`` or ``eval`` would read it; ``resume`` continues
-    from the killed run's checkpoints there. Under ``torchrun`` (several ranks) it trains in place.
+    from the killed run's checkpoints there. Under ``accelerate launch`` (several ranks) every rank
+    trains in the same partial folder: the main rank prepares it before the others start and
+    publishes it after the trainer's last barrier, so the others never see a half-made folder.
     """
+    from curate.train.dist import Dist
     from curate.train.trainer import train
 
     out_dir = Path(out_dir)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # ranks share out_dir; the main rank writes it
-        return train(
-            train_df,
-            eval_df,
-            cfg,
-            out_dir,
-            model=model,
-            tokenizer=tokenizer,
-            manifest=manifest,
-            resume=resume,
-            progress=progress,
-        )
     tmp = partial_dir(out_dir)
-    if not resume and tmp.exists():
-        shutil.rmtree(tmp)  # a killed run's leftovers; --resume continues from them instead
-    elif resume and not tmp.exists() and out_dir.exists():
-        shutil.copytree(out_dir, tmp)  # resume a finished run's checkpoints without touching it
+    dist = Dist.detect()  # one process unless started by `accelerate launch`
+    with dist.main_first():  # the other ranks wait until the folder is ready
+        if dist.main:
+            _prepare(tmp, out_dir, resume=resume)
     try:
         summary = train(
             train_df,
@@ -76,15 +67,28 @@ def run_training(
             manifest=manifest,
             resume=resume,
             progress=progress,
+            dist=dist,
         )
     except TrainError:  # a refusal or the spike guard: the user needs the why where they look
-        _keep_diagnostics(tmp, out_dir)
+        if dist.main:
+            _keep_diagnostics(tmp, out_dir)
         raise
+    if not dist.main:  # the trainer's last barrier has passed: the main rank publishes
+        return summary
     summary = _moved(summary, str(tmp), str(out_dir))
     _repoint(tmp, out_dir)
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     publish(tmp, out_dir)
     return summary
+
+
+def _prepare(tmp: Path, out_dir: Path, *, resume: bool) -> None:
+    """The partial folder a training writes into: emptied of a killed run's leftovers, or for
+    ``resume`` seeded from a finished run's checkpoints (``out_dir`` itself is left untouched)."""
+    if not resume and tmp.exists():
+        shutil.rmtree(tmp)  # a killed run's leftovers; --resume continues from them instead
+    elif resume and not tmp.exists() and out_dir.exists():
+        shutil.copytree(out_dir, tmp)
 
 
 def _keep_diagnostics(tmp: Path, out_dir: Path) -> None:

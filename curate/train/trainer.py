@@ -49,6 +49,7 @@ def train(
     manifest: dict[str, Any] | None = None,
     resume: bool = False,
     progress: bool | None = None,
+    dist: Dist | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg.method`` on canonical rows; write everything under ``out_dir``; return the summary."""
     from curate.cache import cache_dir
@@ -56,7 +57,7 @@ def train(
 
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    dist = Dist.detect()  # one process unless started by `accelerate launch`
+    dist = dist or Dist.detect()  # one process unless started by `accelerate launch`
     rt = runtime(cfg)
     tokenizer = tokenizer or load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -60,7 +60,14 @@ def _worker(rank: int, world: int, out: str, port: int, cache: str) -> None:
 def test_two_processes_equal_one(tmp_path):
     cache = str(tmp_path / "tok")
     _worker(0, 1, str(tmp_path / "one"), 0, cache)
+    # an earlier run's output: two ranks write aside and publish whole, so nothing of it survives
+    (tmp_path / "two" / "adapter").mkdir(parents=True)
+    (tmp_path / "two" / "adapter" / "stale.bin").write_bytes(b"old run")
     mp.spawn(_worker, args=(2, str(tmp_path / "two"), _free_port(), cache), nprocs=2)
+    assert not (tmp_path / "two" / "adapter" / "stale.bin").exists()
+    assert not list(tmp_path.glob(".two.*"))  # no partial or old folder left behind
+    summary = (tmp_path / "two" / "summary.json").read_text()
+    assert ".partial" not in summary and str(tmp_path / "two" / "adapter") in summary
     a = load_file(str(tmp_path / "one" / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(tmp_path / "two" / "adapter" / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and max(float(a[k].abs().max()) for k in a) > 0
