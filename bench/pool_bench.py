@@ -154,7 +154,8 @@ def main() -> None:
     stages = CHAT_STAGES if a.chat else stages
     recipe = _recipe(a.tmp, a.corpus, a.rows, stages, a.chat)
     out = a.tmp / "run"
-    _run(recipe, out, a.shard_rows, "serial", 1)  # reads the source once; its stage is reused below
+    if not (out / "stages" / "00-read" / "_done.json").exists():
+        _run(recipe, out, a.shard_rows, "serial", 1)  # reads the source once; its stage is reused below
     n = a.workers
     configs = [("serial, 1 thread", "serial", 1), (f"serial, {n} threads", "serial", n)]
     configs.append((f"pool, {n} x 1 thread", "pool", n))
