@@ -26,6 +26,7 @@ import curate
 from curate.errors import StageError
 from curate.pipeline import registry
 from curate.pipeline.executors import pool
+from curate.pipeline.shards import Shards
 from curate.pipeline.stage import RowStage, StageConfig
 from tests.pipeline.test_shards import SOURCES, _recipe, _small
 
@@ -281,3 +282,28 @@ def test_a_stage_that_cannot_travel_runs_in_this_process(tmp_path: Path, monkeyp
     warned = [r.getMessage() for r in caplog.records if "cannot go to workers" in r.getMessage()]
     assert len(warned) == 1 and "test.local + filter.refusal" in warned[0], warned
     assert res.manifest["stages"][1]["rows_in"] == res.manifest["stages"][0]["kept"] > 2000
+
+
+class _Threads(RowStage):
+    """Writes the thread counts it runs with: polars' pool and the kernels' (``ctx.threads``)."""
+
+    class Config(StageConfig):
+        pass
+
+    def apply(self, df: pl.DataFrame):
+        res = super().apply(df)
+        res.kept = res.kept.with_columns(
+            score_polars=pl.lit(pl.thread_pool_size()), score_ctx=self.ctx.threads
+        )
+        return res
+
+
+def test_workers_split_the_threads(tmp_path: Path, monkeypatch):
+    """``workers: 2`` on 2 allowed CPUs: two processes of one thread each (polars' own pool too,
+    which reads its size from the environment the worker is started with)."""
+    registry.register("test.threads")(_Threads)
+    _small(monkeypatch)
+    r = _pool(tmp_path, ["test.threads"])
+    curate.run(r, out=tmp_path / "run", train=False)
+    kept = Shards.of(tmp_path / "run" / "stages" / "01-test.threads").collect()
+    assert kept["score_polars"].unique().to_list() == [1] and kept["score_ctx"].unique().to_list() == [1]

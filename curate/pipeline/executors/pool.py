@@ -38,23 +38,20 @@ import os
 import pickle
 import signal
 import sys
-import threading
-import time
-import traceback
 import types
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from curate.errors import StageError
-from curate.pipeline import registry, thin
-from curate.pipeline.executors.segment import Step, run_shard
+from curate.pipeline import thin
+from curate.pipeline.executors.segment import Step
+from curate.pipeline.executors.worker import Job, work
 from curate.pipeline.shards import Shards
 from curate.pipeline.stage import Stage, StageContext, StageResult
 
@@ -69,21 +66,6 @@ THREAD_VARS = (  # thread-pool sizes read when a library starts in the worker
     "OPENBLAS_NUM_THREADS",
     "RAYON_NUM_THREADS",
 )
-
-
-@dataclass
-class Job:
-    """What every worker needs, pickled once per worker: the stages as (class, config) to build,
-    where each writes, the input shards and how to apply a stage."""
-
-    stages: list[tuple[str, type[Stage], Any, Path, Path, Path | None]]  # name, class, config, dirs
-    ctx: StageContext
-    src: Shards
-    apply: Callable[[Stage, pl.DataFrame], StageResult]
-    force: bool
-    thin: bool
-    threads: int
-    parent: int
 
 
 class RemoteTraceback(Exception):
@@ -118,7 +100,6 @@ def run_pool(
         force=force,
         thin=thin.ENABLED,
         threads=threads,
-        parent=os.getpid(),
     )
     names = " + ".join(s.stage.name for s in steps)
     try:
@@ -135,7 +116,9 @@ def run_pool(
         with _thread_env(threads), _bare_main(job):
             for _ in range(n_proc):
                 mine, theirs = spawn.Pipe()
-                p = spawn.Process(target=_work, args=(payload, theirs), daemon=True, name="curate-pool")
+                p = spawn.Process(
+                    target=work, args=(payload, theirs, os.getpid()), daemon=True, name="curate-pool"
+                )
                 p.start()
                 theirs.close()
                 procs.append(_Worker(p, mine))
@@ -267,80 +250,6 @@ def _bare_main(job: Job) -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
-
-
-# --- in the worker process ----------------------------------------------------------------------
-def _work(payload: bytes, conn: Connection) -> None:
-    """A worker's life: build the stages once, then run each shard it is sent until told to stop."""
-    job: Job = pickle.loads(payload)
-    _die_with(job.parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    thin.ENABLED = job.thin
-    if "torch" in sys.modules:  # imported with a stage's module: cap its intra-op threads too
-        sys.modules["torch"].set_num_threads(job.threads)
-    from curate.pipeline.progress import compile_clock
-
-    steps: list[Step] | None = None
-    while True:
-        n = conn.recv()
-        if n is None:
-            return
-        try:
-            with compile_clock() as clock:
-                if steps is None:
-                    steps = _build(job)
-                seconds = run_shard(steps, job.src, n, job.apply, job.force)
-            conn.send(("done", n, seconds, clock.seconds))
-        except BaseException as e:  # named and sent as plain strings: any exception crosses back
-            conn.send(("error", _describe(e, job, n), traceback.format_exc()))
-            return
-
-
-def _build(job: Job) -> list[Step]:
-    """The segment's stages, built once per worker. A stage registered at run time in the driver
-    (not by its module's decorator, which the import ran) is registered here under the same name."""
-    steps = []
-    for name, cls, cfg, sdir, tmp, scores in job.stages:
-        if getattr(cls, "name", None) != name:
-            registry.register(name)(cls)
-        try:
-            steps.append(Step(cls(cfg, ctx=job.ctx), sdir, tmp, scores))
-        except Exception as e:
-            raise StageError(f"{type(e).__name__}: {e}", stage=name) from e
-    return steps
-
-
-def _describe(e: BaseException, job: Job, n: int) -> dict[str, Any]:
-    if isinstance(e, StageError):
-        where = f" at {e.origin}" if e.origin else ""
-        message = e.message.removeprefix(f"stage {e.stage}{where}: ")
-        return {"stage": e.stage, "origin": e.origin, "message": message, "hint": e.hint}
-    names = " + ".join(name for name, *_ in job.stages)
-    return {
-        "stage": names,
-        "origin": f"shard {n} ({job.src.paths[n].name})",
-        "message": f"{type(e).__name__}: {e}",
-        "hint": "re-run with --debug for the traceback",
-    }
-
-
-def _die_with(parent: int) -> None:
-    """Exit when the driver does: the kernel's parent-death signal on Linux (the driver's main
-    thread started this process), and a watchdog on its pid everywhere."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before the line above
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="curate-pool-watchdog").start()
 
 
 __all__ = ["ENABLED", "RemoteTraceback", "run_pool"]
