@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from curate.errors import StageError
 from curate.pipeline.shards import CHECKPOINT, THIN, Shards, shard_name, write_shard
@@ -245,6 +244,8 @@ def concat_parts(tmp: Path, prefix: str, out: Path) -> None:
         for p in parts.paths:
             df = pl.concat([cast, pl.read_parquet(p)], how="diagonal_relaxed").to_arrow()
             if writer is None:
+                import pyarrow.parquet as pq  # here, not at import: it pulls pyarrow.fs and ssl (~0.2 s)
+
                 writer = pq.ParquetWriter(part, df.schema, compression="zstd", compression_level=1)
             writer.write_table(df)
     finally:
