@@ -123,7 +123,7 @@ def thresholds(removed: pl.DataFrame, col: str) -> list[dict[str, Any]]:
     rows = removed.select(
         "reason", "value", pl.col(col).cast(pl.Float64), pl.col("threshold").cast(pl.String)
     )
-    for (reason,), g in rows.group_by("reason"):
+    for (reason,), g in rows.group_by("reason", maintain_order=True):  # a stable report
         t = g["threshold"].drop_nulls()
         try:
             thr = float(t[0]) if t.len() else None
