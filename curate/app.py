@@ -346,6 +346,8 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
     if training:
         from curate.train import run_training
 
+        runner.output_frame = None  # not held through training (the report reads the file then)
+
         t0 = time.perf_counter()
         cfg = recipe.train_config
         beat = "heartbeat" if runner.mode == "heartbeat" else "off"  # the trainer draws its own bar
