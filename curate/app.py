@@ -83,6 +83,7 @@ class Runner:
         self.sources: list[dict[str, Any]] = []
         self.n_rejects = 0
         self.mcq_sets: dict[str, Any] = {}
+        self.output_frame: pl.DataFrame | None = None  # the train table as written, when in memory
 
     # --- reading ------------------------------------------------------------------------------
     def read(self) -> tuple[Path, str]:
@@ -231,7 +232,7 @@ class Runner:
         from curate.formats import write
         from curate.formats.write import output_order
         from curate.formats.write_stream import write_chunks, write_table_chunks
-        from curate.pipeline.order import ordered
+        from curate.pipeline.order import Whole, ordered
 
         rd = self.rd
         out, ev = rd.partial / "output", rd.partial / "eval"
@@ -239,6 +240,7 @@ class Runner:
         shuffle = self.recipe.output.shuffle
         _, side = output_order(empty(), side, shuffle, seed=self.recipe.seed)
         chunks = ordered(table, shuffle=shuffle, seed=self.recipe.seed, scratch=rd.partial / "order")
+        self.output_frame = chunks.frame if isinstance(chunks, Whole) else None
         ext = self.recipe.output.file_format
         paths = {}
 
@@ -344,6 +346,8 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
     if training:
         from curate.train import run_training
 
+        runner.output_frame = None  # not held through training (the report reads the file then)
+
         t0 = time.perf_counter()
         cfg = recipe.train_config
         beat = "heartbeat" if runner.mode == "heartbeat" else "off"  # the trainer draws its own bar
@@ -360,21 +364,24 @@ def _locked_run(runner: Runner, recipe: Recipe, *, train: bool) -> RunResult:
             manifest["timings"]["eval_s"] = round(time.perf_counter() - t0, 3)
     manifest["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
     write_manifest(runner.rd.manifest, manifest)
-    _write_report(runner.rd)
+    _write_report(runner.rd, output=runner.output_frame)
+    runner.output_frame = None
     res = RunResult(run_dir=runner.rd, manifest=manifest, data=table, side=side)
     if table.height <= SHARD_ROWS:  # small: load it now, as a whole-table run held it anyway
         _ = res.output
     return res
 
 
-def _write_report(rd: RunDir) -> None:
-    """``report.html`` through a temp file and a rename: a killed run never leaves half a report."""
+def _write_report(rd: RunDir, output: pl.DataFrame | None = None) -> None:
+    """``report.html`` through a temp file and a rename: a killed run never leaves half a report.
+    ``output``: the train table as just written, when the run holds it (read from memory, not
+    back from ``train.canonical.parquet``)."""
     import os
 
     from curate.report.html import render
 
     tmp = rd.report.with_name(rd.report.name + ".tmp")
-    tmp.write_text(render(rd.root), encoding="utf-8")
+    tmp.write_text(render(rd.root, output=output), encoding="utf-8")
     os.replace(tmp, rd.report)
 
 

@@ -122,12 +122,18 @@ def shuffled(df: pl.DataFrame, *, seed: int) -> pl.DataFrame:
     A NumPy ``Generator`` permutation (its stream is stable across NumPy versions) takes 1.5 ms for
     100k rows; the gather of the nested ``messages`` column dominates: 0.4-0.7 s for 100k chit-chat
     rows (2 shared cores, 8 agents running), against 5.8-6.5 s to write them as Alpaca or ShareGPT JSONL.
+
+    The frame is made one chunk first: a run's table arrives as several (its shards), and polars
+    gathers a many-chunk string column by copying every string, a one-chunk one by copying only
+    its 16-byte views (the strings stay where they are). On the bench corpus (115,597 documents,
+    68 MB, two shards) the gather fell from 0.20-0.23 s CPU to 0.01 s (the rechunk itself: 0.002 s);
+    writing the JSONL from the scattered strings costs ~0.03 s more; the files are byte-identical.
     """
     import numpy as np
 
     if df.height < 2:
         return df
-    return df[np.random.default_rng(seed).permutation(df.height)]
+    return df.rechunk()[np.random.default_rng(seed).permutation(df.height)]
 
 
 def output_order(table: pl.DataFrame, side: dict[str, pl.DataFrame], shuffle: bool, *,

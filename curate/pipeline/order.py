@@ -30,15 +30,24 @@ MEMORY_BYTES = SHARD_BYTES
 Chunks = Callable[[], Iterator[pl.DataFrame]]
 
 
+class Whole:
+    """Chunks of a table held in memory: ``chunks()`` yields the one frame, ``frame`` is it (the run
+    hands it to its report, which then reads the output from memory, not back from Parquet)."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __call__(self) -> Iterator[pl.DataFrame]:
+        return iter([self.frame])
+
+
 def ordered(table: pl.DataFrame | Shards, *, shuffle: bool, seed: int, scratch: Path) -> Chunks:
     """A factory of the output rows as frames in final order (call it again to re-read them)."""
     if isinstance(table, pl.DataFrame):
-        df = shuffled(table, seed=seed) if shuffle else table
-        return lambda: iter([df])
+        return Whole(shuffled(table, seed=seed) if shuffle else table)
     if table.height <= OUT_ROWS or table.nbytes() <= MEMORY_BYTES:  # the in-memory path itself
         df = table.collect()
-        df = shuffled(df, seed=seed) if shuffle else df
-        return lambda: iter([df])
+        return Whole(shuffled(df, seed=seed) if shuffle else df)
     if not shuffle:
         return lambda: iter(table)
     buckets = _bucket(table, seed=seed, scratch=scratch)

@@ -67,13 +67,16 @@ def _columns(paths: list[Path]) -> list[str]:
 class Run:
     """A run directory: its manifest, stages, removed rows, scores and output."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, *, output: pl.DataFrame | None = None):
         self.rd = RunDir(Path(root).resolve())
         if not self.rd.manifest.exists():
             raise FileNotFoundError(f"{root} has no manifest.json: not a finished curate run")
         self.manifest: dict[str, Any] = json.loads(self.rd.manifest.read_text(encoding="utf-8"))
         self.stages: list[StageInfo] = self._stages()
-        self._outputs: dict[str, pl.DataFrame] = {}
+        # ``output``: the train table as the run wrote it, when the caller holds it (the run's own
+        # report): the sections read it here instead of train.canonical.parquet (on the bench's
+        # 115k documents ~0.05-0.1 s CPU of Parquet decoding saved)
+        self._outputs: dict[str, pl.DataFrame] = {} if output is None else {"train": output}
 
     def __repr__(self) -> str:
         return (
@@ -138,6 +141,9 @@ class Run:
     def scan_output(self, split: str = "train") -> pl.LazyFrame:
         """The final dataset, lazily: select the columns you need, so a large run is never read
         whole (the report's length and mix sections read one or two columns this way)."""
+        held = self._outputs.get(split)
+        if held is not None:
+            return held.lazy()
         return pl.scan_parquet(self.rd.output / f"{split}.canonical.parquet")
 
     def rejects(self) -> pl.DataFrame:

@@ -54,6 +54,17 @@ def _bins(values: list[np.ndarray]) -> tuple[np.ndarray, bool]:
     return np.linspace(lo, hi, BINS + 1), log
 
 
+def _counts(a: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.histogram(a, bins=edges)[0]``. The edges are evenly spaced, so numpy's equal-width path
+    is taken (an index computed per value, then checked against the edges: the same counts); given
+    the edges themselves numpy sorts the values first (~4 ms per 100k; the report of the bench's
+    12 rule-filter scores spent ~0.05 s there)."""
+    n = len(edges) - 1
+    if n > 0 and np.array_equal(np.linspace(edges[0], edges[-1], n + 1), edges):
+        return np.histogram(a, bins=n, range=(float(edges[0]), float(edges[-1])))[0]
+    return np.histogram(a, bins=edges)[0]
+
+
 def _np(s: pl.Series | list[Any]) -> np.ndarray:
     a = pl.Series(s, dtype=pl.Float64) if isinstance(s, list) else s.cast(pl.Float64)
     a = a.drop_nulls().drop_nans()
@@ -80,7 +91,7 @@ def hist(
     centers = (edges[:-1] + edges[1:]) / 2
     for i, (name, a) in enumerate(arrays.items()):
         a = np.log10(np.clip(a, 1, None)) if log else a
-        counts, _ = np.histogram(a, bins=edges)
+        counts = _counts(a, edges)
         lo = 10 ** edges[:-1] if log else edges[:-1]
         hi = 10 ** edges[1:] if log else edges[1:]
         fig.add_bar(
@@ -112,7 +123,7 @@ def thresholds(removed: pl.DataFrame, col: str) -> list[dict[str, Any]]:
     rows = removed.select(
         "reason", "value", pl.col(col).cast(pl.Float64), pl.col("threshold").cast(pl.String)
     )
-    for (reason,), g in rows.group_by("reason"):
+    for (reason,), g in rows.group_by("reason", maintain_order=True):  # a stable report
         t = g["threshold"].drop_nulls()
         try:
             thr = float(t[0]) if t.len() else None
@@ -128,8 +139,8 @@ def thresholds(removed: pl.DataFrame, col: str) -> list[dict[str, Any]]:
 
 def score_hist(scores: pl.DataFrame, col: str, thr: list[dict[str, Any]]) -> Fig:
     """A score's distribution, kept and removed stacked; each threshold drawn, its removed side shaded."""
-    kept = scores.filter(~pl.col("removed"))[col]
-    rem = scores.filter(pl.col("removed"))[col]
+    values, removed = scores[col], scores["removed"]  # one column filtered, not the whole frame
+    kept, rem = values.filter(~removed), values.filter(removed)
     fig, edges, log = hist({"kept": kept, "removed": rem}, col, stacked=True, xlabel=col)
     for t in thr:
         x = math.log10(max(t["threshold"], 1)) if log else t["threshold"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+    import polars as pl
 
     from curate.pipeline.rundir import RunDir
     from curate.report.fig import Fig
@@ -103,12 +104,13 @@ def _drawn(fn: Callable[[Any], str], run: Any, title: str) -> str:
         return f'<div class="warn">This section could not be drawn: {e(type(exc).__name__)}: {e(exc)}</div>'
 
 
-def render(root: Path) -> str:
-    """The report of the run in ``root`` as an HTML string."""
+def render(root: Path, *, output: pl.DataFrame | None = None) -> str:
+    """The report of the run in ``root`` as an HTML string. ``output``: the run's train table, when
+    the caller holds it (``app`` just wrote it): the sections read it instead of the Parquet file."""
     from curate.report import sections, sections_run
     from curate.report.explore import Run
 
-    run = Run(root)
+    run = Run(root, output=output)
     m = run.manifest
     parts = [
         (anchor, title, _drawn(fn, run, title))
