@@ -4,7 +4,10 @@ A stage checkpoint is written for resume and read back by the next stage, the ou
 the ledger: on the 136k-document bench corpus each read-back of the table cost ~0.15-0.3 s CPU, and
 a run read its shards two or three times. ``memo()`` (``app.run`` holds one for a run) keeps what
 ``shards.write_shard`` writes, by path, while the file is unchanged (size and mtime checked on each
-hit), newest first up to ``budget`` bytes (polars' estimate). Memory: at most ``budget`` more.
+hit), up to ``budget`` bytes (polars' estimate). It is for runs whose tables fit: the first frame past
+the budget empties it and turns it off for the run. Keeping the newest frames instead (an LRU) gained
+little, since a streamed stage reads its shards from the first, and it held ~3 GiB more than its
+budget on a 1 GiB corpus (bench/memory_curve.sh: 4.3 GiB peak against 1.2). Memory: at most ``budget``.
 """
 
 from __future__ import annotations
@@ -24,21 +27,23 @@ class _Memo:
     """Frames by path, with the (size, mtime) their file had; oldest dropped past ``budget``."""
 
     def __init__(self, budget: int) -> None:
-        self.budget, self.bytes = budget, 0
+        self.budget, self.bytes, self.full = budget, 0, False
         self.frames: OrderedDict[str, tuple[tuple[int, int], pl.DataFrame, int]] = OrderedDict()
 
     def put(self, path: Path, df: pl.DataFrame) -> None:
         key = str(Path(path).resolve())
         self.drop(key)
+        if self.full:
+            return
         size = df.estimated_size()
-        if size > self.budget:
+        if self.bytes + size > self.budget:  # the run's tables outgrow the memo: it is for small runs
+            self.full = True
+            self.frames.clear()
+            self.bytes = 0
             return
         st = os.stat(key)
         self.frames[key] = ((st.st_size, st.st_mtime_ns), df, size)
         self.bytes += size
-        while self.bytes > self.budget:
-            _, (_, _, s) = self.frames.popitem(last=False)
-            self.bytes -= s
 
     def get(self, path: Path) -> pl.DataFrame | None:
         key = str(Path(path).resolve())

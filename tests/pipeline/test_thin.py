@@ -146,3 +146,20 @@ def test_memo_serves_what_this_process_wrote_until_the_file_changes(tmp_path: Pa
         assert Shards.of(tmp_path).collect()["a"].to_list() == [9, 9, 9, 9]
     write_shard(df, p)
     assert recall(p) is None  # outside a run, nothing is kept
+
+
+def test_memo_lets_go_of_everything_once_a_run_outgrows_it(tmp_path: Path) -> None:
+    """A run larger than the memo reads its shards from disk: keeping the newest ones pinned ~3 GiB
+    more than the budget on a 1 GiB corpus (bench/memory_curve.sh: 4.3 GiB peak, 1.2 without)."""
+    df = pl.DataFrame({"text": ["法律条文" * 50] * 2_000})
+    size = df.estimated_size()
+    paths = [tmp_path / f"kept-{n:05d}.parquet" for n in range(3)]
+    with memo(budget=int(size * 2.5)):
+        write_shard(df, paths[0])
+        write_shard(df.clone(), paths[1])
+        assert recall(paths[0]) is not None and recall(paths[1]) is not None  # a small run: all kept
+        write_shard(df.clone(), paths[2])  # past the budget
+        assert [recall(p) for p in paths] == [None, None, None]
+        write_shard(df.clone(), paths[0])
+        assert recall(paths[0]) is None  # and it stays off for the rest of the run
+    assert Shards.of(tmp_path).collect().height == 3 * df.height
