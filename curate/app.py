@@ -206,6 +206,7 @@ class Runner:
             cache_dir=cache_dir("scores"),
             train_model=model,
             workers=self.recipe.workers or available_cpus(),
+            pool_always=self.recipe.workers is not None,
         )
 
     def run_stages(

@@ -124,7 +124,8 @@ class Recipe(StrictModel):
         ge=1,
         description="Processes for consecutive row stages (a fused segment's shards run in a process pool, "
         "each process with workers // processes threads) and threads for the other stages; 1 runs "
-        "everything in this process. Default: every CPU this process may use.",
+        "everything in this process. Default: every CPU this process may use, with the pool only for "
+        "segments holding per-row Python (clean.normalize, filter.language, truncate.history).",
     )
     sources_root: str | None = Field(
         default=None,

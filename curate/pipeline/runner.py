@@ -249,7 +249,8 @@ def _segment(
     how: Mode,
 ) -> Path:
     """Consecutive row stages streamed over ``src``'s shards (``executors.segment``; in a pool of
-    ``ctx.workers`` processes when more than one shard is left, ``executors.pool``); their last dir."""
+    ``ctx.workers`` processes when more than one shard is left and the recipe set ``workers`` or a
+    stage is ``gil_bound``, ``executors.pool``); their last dir."""
     steps = []
     for index, spec, fp_in, fp in seg:
         stage = registry.get(spec.name)(spec.config, ctx=ctx)
@@ -262,7 +263,9 @@ def _segment(
         steps.append(Step(stage, sdir, RunDir.open_stage(sdir, fp, fresh=force), scores))
     names = " + ".join(s.stage.name for s in steps)
     with status(f"{names} on {src.height:,} rows ({len(src)} shards)", how) as clock:
-        totals = run_segment(steps, src, executor.apply_raw, force=force, workers=ctx.workers, ctx=ctx)
+        pooled = ctx.pool_always or any(getattr(s.stage, "gil_bound", False) for s in steps)
+        workers = ctx.workers if pooled else 1
+        totals = run_segment(steps, src, executor.apply_raw, force=force, workers=workers, ctx=ctx)
     for k, (step, t) in enumerate(zip(steps, totals, strict=True)):
         index, spec, _, fp = seg[k]
         compile_s = clock.seconds + step.compile_s if k == 0 else 0.0

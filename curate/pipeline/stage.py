@@ -71,6 +71,7 @@ class StageContext:
     cache_dir: Path | None = None
     train_model: str | None = None
     workers: int = field(default_factory=lambda: available_cpus())
+    pool_always: bool = False  # workers set by the recipe or CLI: every multi-shard segment pools
 
     @property
     def threads(self) -> int:
@@ -173,6 +174,11 @@ class RowStage(Stage):
     # Config fields read only by ``rules``: changing one re-runs the split, not the scoring (the
     # runner caches the scored table under a fingerprint of every other field and ``score_key``).
     thresholds: ClassVar[frozenset[str]] = frozenset()
+    # Per-row Python that holds the GIL (ftfy, fastText, a tokenizer per turn): with the recipe's
+    # default workers, only a segment holding such a stage runs in the process pool. A segment of
+    # polars and compiled kernels already uses every core, and the pool's interpreter starts cost
+    # +1.5-2.8 s CPU on 100k documents for no wall gain (bench/README.md, process pool).
+    gil_bound: ClassVar[bool] = False
 
     def score_key(self) -> object:
         """What, besides the non-threshold config, decides the score columns (default: nothing)."""

@@ -307,3 +307,21 @@ def test_workers_split_the_threads(tmp_path: Path, monkeypatch):
     curate.run(r, out=tmp_path / "run", train=False)
     kept = Shards.of(tmp_path / "run" / "stages" / "01-test.threads").collect()
     assert kept["score_polars"].unique().to_list() == [1] and kept["score_ctx"].unique().to_list() == [1]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the default workers is the CPU count")
+def test_default_workers_pool_only_segments_with_per_row_python(tmp_path: Path, monkeypatch, caplog):
+    """Without ``workers`` in the recipe, a segment of polars and compiled kernels stays in this
+    process (the pool would only add interpreter starts); one holding ``clean.normalize`` pools."""
+    _small(monkeypatch)
+    pooled = []
+    for name, stages in [("kernels", ["filter.refusal", {"filter.repetition": {}}]),
+                         ("python", [{"clean.normalize": {}}, "filter.refusal"])]:  # fmt: skip
+        (tmp_path / name).mkdir()
+        r = _recipe(tmp_path / name, stages)
+        assert r.workers is None
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="curate.pipeline.executors.pool"):
+            curate.run(r, out=tmp_path / name / "run", train=False)
+        pooled.append(any("worker processes" in x.getMessage() for x in caplog.records))
+    assert pooled == [False, True]

@@ -201,6 +201,8 @@ class NormalizeCleaner(CleanerStage):
     and 1 per text that ftfy, NFKC or trimming changed.
     """
 
+    gil_bound = True  # ftfy and the HTML parser run per row
+
     stat = "normalize"
 
     class Config(CleanerConfig):

@@ -73,6 +73,8 @@ class LanguageFilter(RowStage):
     The text is whitespace-collapsed and cut to ``sample_chars`` in polars before the model sees it.
     """
 
+    gil_bound = True  # fastText per row
+
     class Config(FieldConfig):
         languages: list[str] | None = PydField(
             None, description="keep only these language codes, e.g. [en, zh]"

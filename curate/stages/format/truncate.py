@@ -42,6 +42,8 @@ class TruncateHistory(RowStage):
     answer_cut). Stats are sums, so the stats of batches add up.
     """
 
+    gil_bound = True  # a tokenizer call per turn
+
     class Config(StageConfig):
         max_tokens: int | None = Field(
             None, ge=8, description="fit the chat-template rendering into this many tokens"
