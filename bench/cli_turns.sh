@@ -21,18 +21,18 @@ t() {
 }
 for k in $(seq 1 "${1:-3}"); do
   t exact-curate "$PY" $P/curate_run.py exact --input $C --out "$O/ec" --workers 2
-  t exact-cli "$PY" $P/curate_cli_run.py exact --input $C --out "$O/ecli" --workers 2
+  t exact-cli "$PY" $P/curate_cli_run.py exact --input $C --out "$O/ecli"
   if [ -n "${BASE:-}" ]; then
-    t exact-cli-base "$PY" "$BASE/bench/peers/curate_cli_run.py" exact --input $C --out "$O/eclib" --workers 2
+    t exact-cli-base "$PY" "$BASE/bench/peers/curate_cli_run.py" exact --input $C --out "$O/eclib"
   fi
   t exact-pyset "$PY" $P/pyset_run.py exact --input $C --out "$O/eps"
   t minhash-curate "$PY" $P/curate_run.py minhash --input $C --out "$O/mc" --workers 2
-  t minhash-cli "$PY" $P/curate_cli_run.py minhash --input $C --out "$O/mcli" --workers 2
+  t minhash-cli "$PY" $P/curate_cli_run.py minhash --input $C --out "$O/mcli"
   t minhash-rensa bench/.venvs/minhash/bin/python $P/minhash_run.py rensa minhash --input $C --out "$O/mr"
   t rules-curate "$PY" $P/curate_run.py rules_dj --input $C --out "$O/rc" --workers 2
-  t rules-cli "$PY" $P/curate_cli_run.py rules_dj --input $C --out "$O/rcli" --workers 2
+  t rules-cli "$PY" $P/curate_cli_run.py rules_dj --input $C --out "$O/rcli"
   if [ -n "${BASE:-}" ]; then
-    t rules-cli-base "$PY" "$BASE/bench/peers/curate_cli_run.py" rules_dj --input $C --out "$O/rclib" --workers 2
+    t rules-cli-base "$PY" "$BASE/bench/peers/curate_cli_run.py" rules_dj --input $C --out "$O/rclib"
   fi
   if [ "$k" -ge "${2:-2}" ]; then
     t rules-dj bench/.venvs/dj/bin/python $P/dj_run.py rules_dj --input $C --out "$O/rdj-$k" --workers 2

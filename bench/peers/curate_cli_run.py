@@ -24,7 +24,7 @@ from common import emit  # noqa: E402
 from curate_run import RULES_DJ, RULES_DT  # noqa: E402  (the same stages and options)
 
 
-def recipe(task: str, inp: str, workers: int, threshold: float, clustering: str) -> str:
+def recipe(task: str, inp: str, workers: int | None, threshold: float, clustering: str) -> str:
     if task in ("rules_dj", "rules_dt"):
         stages = [{name: cfg} for name, _, cfg in (RULES_DJ if task == "rules_dj" else RULES_DT)]
     elif task == "exact":
@@ -33,7 +33,7 @@ def recipe(task: str, inp: str, workers: int, threshold: float, clustering: str)
         stages = [{"dedup.minhash": {"threshold": threshold, "clustering": clustering}}]
     return json.dumps({  # JSON is YAML
         "name": f"bench-{task}",
-        "workers": workers,
+        **({"workers": workers} if workers else {}),  # a user's recipe leaves it out: the default
         "sources": [{"name": "bench", "path": str(Path(inp).resolve()), "format": "text",
                      "license": "mixed-open"}],
         "stages": stages,
@@ -46,7 +46,9 @@ def main() -> None:
     ap.add_argument("task", choices=["rules_dj", "rules_dt", "exact", "minhash"])
     ap.add_argument("--input", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="the recipe's workers (default: left out, as a user's recipe does: every CPU "
+                    "as threads, the process pool only for per-row Python)")
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--clustering", default="components", choices=["components", "greedy"])
     a = ap.parse_args()
