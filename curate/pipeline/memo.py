@@ -24,7 +24,8 @@ MEMO_BYTES = 256 << 20  # one ``shards.SHARD_BYTES`` shard's worth: the bench co
 
 
 class _Memo:
-    """Frames by path, with the (size, mtime) their file had; oldest dropped past ``budget``."""
+    """Frames by path, with the (size, mtime) their file had; all dropped, and no more kept, past
+    ``budget``."""
 
     def __init__(self, budget: int) -> None:
         self.budget, self.bytes, self.full = budget, 0, False

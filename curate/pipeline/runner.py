@@ -263,7 +263,7 @@ def _segment(
         steps.append(Step(stage, sdir, RunDir.open_stage(sdir, fp, fresh=force), scores))
     names = " + ".join(s.stage.name for s in steps)
     with status(f"{names} on {src.height:,} rows ({len(src)} shards)", how) as clock:
-        pooled = ctx.pool_always or any(getattr(s.stage, "gil_bound", False) for s in steps)
+        pooled = ctx.pool_always or any(s.stage.gil_bound for s in steps)
         workers = ctx.workers if pooled else 1
         totals = run_segment(steps, src, executor.apply_raw, force=force, workers=workers, ctx=ctx)
     for k, (step, t) in enumerate(zip(steps, totals, strict=True)):
