@@ -9,7 +9,8 @@ import polars as pl
 from pydantic import Field
 
 from curate.lm.options import ScoreOptions, score
-from curate.lm.pairs import encode_pairs, per_row
+from curate.lm.likelihood import AnswerNLL
+from curate.lm.pairs import Pairs, encode_pairs, per_row
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
 from curate.stages.select.rank import Keep, select_rows
@@ -109,23 +110,9 @@ class SelectIFD(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         c = self.cfg
-        name, pre = c.model, None
-        if c.scorer == "pre_experienced":
-            pe = c.pre_experience
-            sample, by = balanced_sample(df, pe.rows, pe.by, self.ctx.seed)
-            opts = pe.model_dump(exclude={"rows", "by"}) | {"by": by}
-            name, pre = self.ctx.models.pre_experienced(c.model, sample, opts, seed=self.ctx.seed)
-            pre |= {"by": by, "groups": sample[by].n_unique() if by else None}
+        name, pre = self.scoring_model(df)
         scorer = self.ctx.models.scorer(name, quantize=c.quantize)
-        pairs = encode_pairs(
-            df,
-            scorer.tokenizer,
-            part="answer",
-            turns=c.turns,
-            render=c.render,
-            max_answer_tokens=c.max_answer_tokens,
-            max_tokens=c.max_tokens,
-        )
+        pairs = self.pairs(df, scorer.tokenizer)
         res, stats = score(
             self.name,
             scorer,
@@ -134,6 +121,42 @@ class SelectIFD(GlobalStage):
             cache_dir=self.ctx.cache_dir,
             batch_tokens=c.batch_tokens,
         )
+        return self.select(df, pairs, res, stats, pre)
+
+    # The three steps ``apply`` runs; the Ray executor runs the first two on the driver (the
+    # pre-experience is one training job; tokenizing costs ~1 ms a row) and the model passes
+    # between them in an actor pool (``pipeline.executors.ray.models``).
+
+    def scoring_model(self, df: pl.DataFrame) -> tuple[str, dict[str, Any] | None]:
+        """The model name to score with and, for ``scorer: pre_experienced``, what was trained
+        (the brief LoRA runs here, once, and is registered in the hub under the returned name)."""
+        c = self.cfg
+        if c.scorer != "pre_experienced":
+            return c.model, None
+        pe = c.pre_experience
+        sample, by = balanced_sample(df, pe.rows, pe.by, self.ctx.seed)
+        opts = pe.model_dump(exclude={"rows", "by"}) | {"by": by}
+        name, pre = self.ctx.models.pre_experienced(c.model, sample, opts, seed=self.ctx.seed)
+        return name, pre | {"by": by, "groups": sample[by].n_unique() if by else None}
+
+    def pairs(self, df: pl.DataFrame, tokenizer: Any) -> Pairs:
+        """The (context, answer) token pairs of every row, conditioned on the instruction."""
+        c = self.cfg
+        return encode_pairs(
+            df,
+            tokenizer,
+            part="answer",
+            turns=c.turns,
+            render=c.render,
+            max_answer_tokens=c.max_answer_tokens,
+            max_tokens=c.max_tokens,
+        )
+
+    def select(
+        self, df: pl.DataFrame, pairs: Pairs, res: AnswerNLL, stats: dict[str, Any], pre: dict[str, Any] | None
+    ) -> StageResult:
+        """The score columns from the pairs' NLLs (conditioned, then alone), then the keep step."""
+        c = self.cfg
         n = len(pairs)
         nll_c, tok_c = per_row(pairs, df.height, res.nll[:n], res.tokens[:n])
         nll_a, tok_a = per_row(pairs, df.height, res.nll[n:], res.tokens[n:])

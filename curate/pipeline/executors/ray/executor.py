@@ -34,6 +34,7 @@ from curate.pipeline.executors.ray.clusters import apply_clusters
 from curate.pipeline.executors.ray.dedup_exact import apply_exact
 from curate.pipeline.executors.ray.dedup_minhash import apply_minhash
 from curate.pipeline.executors.ray.diverse import apply_diverse
+from curate.pipeline.executors.ray.models import apply_ifd
 from curate.pipeline.executors.ray.planned import apply_planned, plans
 from curate.pipeline.executors.ray.rows import apply_rows, for_worker
 from curate.pipeline.executors.ray.semantic import apply_semantic
@@ -50,6 +51,7 @@ DISTRIBUTED = {
     "tag.clusters": apply_clusters,
     "select.diverse": apply_diverse,
     "split": apply_split,
+    "select.ifd": apply_ifd,
 }
 
 
