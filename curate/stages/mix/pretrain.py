@@ -61,27 +61,49 @@ class MixIntoPretraining(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        cfg = self.cfg
         if df.height == 0:
             return StageResult(
                 kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}
             )
-        is_text = pl.col("kind") == "text"
-        corpus, chats = df.filter(is_text), df.filter(~is_text).with_row_index("__ci")
-        if corpus.height == 0:
+        self.check(df)
+        return self.decide(df, self.rowwise(df))
+
+    def check(self, df: pl.DataFrame) -> None:
+        """A corpus to mix into must exist (before any rendering is spent)."""
+        if df.filter(pl.col("kind") == "text").height == 0:
             raise StageError(
                 "no kind=text rows to mix instructions into", stage=self.name, hint="add a text source"
             )
+
+    def rowwise(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The row-local part, one output row per input row in input order: chat rows rendered as
+        documents (``_render``), every row measured, ``__mix_part`` naming its side. The costly
+        part (a template render, a content hash and a tokenizer call a row); on Ray it runs per
+        block. Columns in one order whatever the rows, so blocks concatenate as one table."""
+        cfg = self.cfg
         tok = (
             tokenizer_for(self.ctx, cfg.model)
             if cfg.unit == "tokens" or cfg.template == "chat_template"
             else None
         )
-        docs = self._render(chats, tok)
-        table = measure(
-            pl.concat([corpus.with_columns(pl.lit("corpus").alias(PART)), docs], how="diagonal_relaxed"),
-            tokenizer=tok if cfg.unit == "tokens" else None,
-        )
+        is_text = pl.col("kind") == "text"
+        pos = df.with_row_index("__pos")
+        corpus = pos.filter(is_text).with_columns(pl.lit("corpus").alias(PART))
+        docs = self._render(pos.filter(~is_text), tok)
+        if "tag_chat_id" not in df.columns:
+            corpus = corpus.with_columns(pl.lit(None, dtype=pl.Utf8).alias("tag_chat_id"))
+        table = pl.concat([corpus, docs.select(corpus.columns)], how="vertical_relaxed")
+        table = table.sort("__pos").drop("__pos")
+        return measure(table, tokenizer=tok if cfg.unit == "tokens" else None)
+
+    def decide(self, df: pl.DataFrame, prepared: pl.DataFrame) -> StageResult:
+        """The allocation over ``rowwise``'s rows (corpus first, then the documents, as they enter
+        ``allocate``) and the ledger of the chat rows left out: the same on every executor."""
+        cfg = self.cfg
+        is_doc = pl.col(PART) == "instructions"
+        chats = df.filter(pl.col("kind") != "text").with_row_index("__ci")
+        table = pl.concat([prepared.filter(~is_doc), prepared.filter(is_doc).with_row_index("__ci")],
+                          how="diagonal_relaxed")  # fmt: skip
         unit_col = UNIT_COLUMN[cfg.unit]
         units = table.group_by(PART).agg((pl.col(unit_col).sum() if unit_col else pl.len()).cast(pl.Float64))
         have = dict(zip(units[PART].to_list(), units[units.columns[1]].to_list(), strict=True))

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from curate.lm.options import ScoreOptions, score
 from curate.lm.likelihood import AnswerNLL
+from curate.lm.options import ScoreOptions, score
 from curate.lm.pairs import Pairs, encode_pairs, per_row
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
@@ -153,7 +153,12 @@ class SelectIFD(GlobalStage):
         )
 
     def select(
-        self, df: pl.DataFrame, pairs: Pairs, res: AnswerNLL, stats: dict[str, Any], pre: dict[str, Any] | None
+        self,
+        df: pl.DataFrame,
+        pairs: Pairs,
+        res: AnswerNLL,
+        stats: dict[str, Any],
+        pre: dict[str, Any] | None,
     ) -> StageResult:
         """The score columns from the pairs' NLLs (conditioned, then alone), then the keep step."""
         c = self.cfg

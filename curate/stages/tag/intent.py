@@ -66,6 +66,11 @@ class IntentTags(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
+        return self.decide(df, self.rowwise(df))
+
+    def rowwise(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The row-local part: ``tag_intent`` before the frequency floor (one regex per tag over the
+        column; on Ray it runs per block)."""
         tax = load_taxonomy(self.cfg.taxonomy)
         text = field_text(self.cfg.field)
         if self.cfg.with_system and self.cfg.field != "system":
@@ -78,9 +83,16 @@ class IntentTags(GlobalStage):
                 pl.element().cast(pl.Utf8).str.to_lowercase().replace(alias)
             )
             tags = pl.concat_list(tags, extra).list.unique(maintain_order=True)
-        out = df.with_columns(tag_intent=tags)
-        counts = out.select(pl.col("tag_intent").explode().drop_nulls().value_counts(sort=True)).unnest(
-            "tag_intent"
+        return df.with_columns(tag_intent=tags)
+
+    def decide(self, df: pl.DataFrame, out: pl.DataFrame) -> StageResult:
+        """The global part over ``rowwise``'s table: tag counts over all rows, the frequency floor
+        (a tag is dropped everywhere when fewer than ``min_rows`` rows carry it), the stats."""
+        tax = load_taxonomy(self.cfg.taxonomy)
+        counts = (
+            out.select(pl.col("tag_intent").explode().drop_nulls().value_counts())
+            .unnest("tag_intent")
+            .sort(["count", "tag_intent"], descending=[True, False])  # ties by name: one order every run
         )
         per_tag = dict(zip(counts["tag_intent"].to_list(), counts["count"].to_list(), strict=True))
         rare = [t for t, c in per_tag.items() if c < self.cfg.min_rows]

@@ -37,6 +37,7 @@ from curate.pipeline.executors.ray.diverse import apply_diverse
 from curate.pipeline.executors.ray.models import apply_ifd
 from curate.pipeline.executors.ray.planned import apply_planned, plans
 from curate.pipeline.executors.ray.rows import apply_rows, for_worker
+from curate.pipeline.executors.ray.rowwise import apply_rowwise
 from curate.pipeline.executors.ray.semantic import apply_semantic
 from curate.pipeline.executors.ray.session import cluster_cpus, configure, connect
 from curate.pipeline.executors.ray.split import apply_split
@@ -52,6 +53,8 @@ DISTRIBUTED = {
     "select.diverse": apply_diverse,
     "split": apply_split,
     "select.ifd": apply_ifd,
+    "tag.intent": apply_rowwise,
+    "mix.into_pretraining": apply_rowwise,
 }
 
 

@@ -70,7 +70,10 @@ class ScoreActor:
         """NLLs of ``rows`` (an item's pairs), computing only the cache's misses, in the planned
         batches (minus the hits)."""
         n = len(rows)
-        nll, tok, hit = self.cache.get(keys) if self.cache else (np.zeros(n), np.zeros(n, np.int64), np.zeros(n, bool))
+        if self.cache:
+            nll, tok, hit = self.cache.get(keys)
+        else:
+            nll, tok, hit = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
         todo = [[i for i in b if not hit[i]] for b in batches]
         work: Work = [(p, [b for b in todo if b])]
         fwd = 0
@@ -124,7 +127,8 @@ def score_on_ray(
     log.info("%s: %d passes (%d distinct) in %d work items on %d actors", stage.name, len(rows), len(urows),
              len(items), actors)  # fmt: skip
     pre = [ray.put({name: hub.preloaded[name]})] if hub is not None and name in hub.preloaded else []
-    table = pa.table({"seq": pa.array(range(len(items)), pa.int64()), "item": pa.array(payload, pa.large_binary())})
+    seq = pa.array(range(len(items)), pa.int64())
+    table = pa.table({"seq": seq, "item": pa.array(payload, pa.large_binary())})
     ds = ray.data.from_arrow([table.slice(i, 1) for i in range(table.num_rows)])  # one block an item
     out = ds.map_batches(
         ScoreActor,
@@ -142,7 +146,7 @@ def score_on_ray(
     u_nll = np.zeros(len(urows), dtype=np.float64)
     u_tok = np.zeros(len(urows), dtype=np.int64)
     u_hit = np.zeros(len(urows), dtype=bool)
-    for (s, r), (_, batches) in zip(got, items, strict=True):
+    for (_, r), (_, batches) in zip(got, items, strict=True):
         idx = sorted({i for b in batches for i in b})
         u_nll[idx], u_tok[idx], u_hit[idx] = r["nll"], r["tokens"], r["hit"]
     pos = np.empty(len(rows), dtype=np.int64)  # each pair -> its distinct pair
@@ -163,8 +167,12 @@ def score_on_ray(
         "estimated_seconds": round(sum(r["estimate"] for _, r in got) / max(1, len(pids)), 1),
         "seconds": round(time.perf_counter() - t0, 2),
         "model_fingerprint": got[0][1]["fingerprint"] if got else None,
-        "ray": {"work_items": len(items), "actors": len(pids), "threads_per_actor": got[0][1]["threads"] if got else None,
-                "actor_pids": pids},  # fmt: skip
+        "ray": {
+            "work_items": len(items),
+            "actors": len(pids),
+            "threads_per_actor": got[0][1]["threads"] if got else None,
+            "actor_pids": pids,
+        },
     }
     return res, stats
 
