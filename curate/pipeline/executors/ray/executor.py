@@ -17,9 +17,13 @@ What runs where (docs/scaling.md has the table and how to point it at a cluster)
   ``cap.per_task``, ``cap.total``, ``sample.random``, ``select.top``, ``select.per_cluster``,
   ``select.tag_coverage``, ``split``): ``prepare`` per block, ``plan`` on the driver, the split per
   block (``planned``);
-* every other global stage (``select.ifd``'s scoring, ``tag.intent``, ``mix.into_pretraining``,
-  ``convert``, global ``score.*``) has no distributed form yet: it runs the local implementation
-  on the driver, which holds the table.
+* ``select.ifd``: the pre-experience (one LoRA job) and tokenizing on the driver, the model passes
+  in an actor pool (the model loaded once per actor, the local batch plan, the same score cache),
+  the keep step on the driver (``models``);
+* ``tag.intent``, ``mix.into_pretraining``: their row-local part (regex tagging; rendering and
+  measuring) per block, the decision on the driver with the stage's own code (``rowwise``);
+* every other global stage (``convert``, global ``score.*``) has no distributed form yet: it runs
+  the local implementation on the driver, which holds the table.
 
 The runner still hands every stage one in-memory table, so the driver holds the data; what Ray
 spreads is the work. Output is identical to the local executor (tests/pipeline/test_ray.py).
@@ -59,8 +63,8 @@ DISTRIBUTED = {
 
 
 class RayExecutor:
-    """Runs row stages, dedup, clustering, selection, mixing, caps and splits on Ray; other global
-    stages locally (module doc).
+    """Runs row stages, dedup, clustering, selection (IFD's model passes included), tagging,
+    mixing, caps and splits on Ray; other global stages locally (module doc).
 
     ``address``: a running cluster (``ray start --head`` prints it); None uses ``RAY_ADDRESS`` or
     starts a local instance. A ``ray.init`` made before the first stage (tests, notebooks) is kept.
