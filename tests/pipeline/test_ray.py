@@ -45,6 +45,7 @@ stages:
   - dedup.exact: {{}}
   - dedup.minhash: {{threshold: 0.85, keep: longest}}
   - dedup.semantic: {{cluster_rows: 200, report_eps: [0.1]}}
+  - tag.intent: {{min_rows: 3}}
   - cap.per_task: {{max_rows: 300}}
   - split: {{fraction: 0.05}}
   - mix.ratio: {{domain: law, general_per_domain: 3, unit: examples}}

@@ -65,10 +65,10 @@ class MixIntoPretraining(GlobalStage):
             return StageResult(
                 kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}
             )
-        self.check(df)
-        return self.decide(df, self.rowwise(df))
+        self.check_input(df)
+        return self.combine(df, self.rowwise(df))
 
-    def check(self, df: pl.DataFrame) -> None:
+    def check_input(self, df: pl.DataFrame) -> None:
         """A corpus to mix into must exist (before any rendering is spent)."""
         if df.filter(pl.col("kind") == "text").height == 0:
             raise StageError(
@@ -96,7 +96,7 @@ class MixIntoPretraining(GlobalStage):
         table = table.sort("__pos").drop("__pos")
         return measure(table, tokenizer=tok if cfg.unit == "tokens" else None)
 
-    def decide(self, df: pl.DataFrame, prepared: pl.DataFrame) -> StageResult:
+    def combine(self, df: pl.DataFrame, prepared: pl.DataFrame) -> StageResult:
         """The allocation over ``rowwise``'s rows (corpus first, then the documents, as they enter
         ``allocate``) and the ledger of the chat rows left out: the same on every executor."""
         cfg = self.cfg

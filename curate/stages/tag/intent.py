@@ -66,7 +66,7 @@ class IntentTags(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        return self.decide(df, self.rowwise(df))
+        return self.combine(df, self.rowwise(df))
 
     def rowwise(self, df: pl.DataFrame) -> pl.DataFrame:
         """The row-local part: ``tag_intent`` before the frequency floor (one regex per tag over the
@@ -85,7 +85,7 @@ class IntentTags(GlobalStage):
             tags = pl.concat_list(tags, extra).list.unique(maintain_order=True)
         return df.with_columns(tag_intent=tags)
 
-    def decide(self, df: pl.DataFrame, out: pl.DataFrame) -> StageResult:
+    def combine(self, df: pl.DataFrame, out: pl.DataFrame) -> StageResult:
         """The global part over ``rowwise``'s table: tag counts over all rows, the frequency floor
         (a tag is dropped everywhere when fewer than ``min_rows`` rows carry it), the stats."""
         tax = load_taxonomy(self.cfg.taxonomy)

@@ -76,13 +76,12 @@ class ScoreActor:
             nll, tok, hit = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
         todo = [[i for i in b if not hit[i]] for b in batches]
         work: Work = [(p, [b for b in todo if b])]
-        fwd = 0
+        fwd, miss = 0, np.flatnonzero(~hit)  # rows in no batch (nothing to score) stay 0, 0
         if work[0][1]:
             res = run_work(self.scorer.model, rows, work, threads=self.threads)
-            miss = np.flatnonzero(~hit)
             nll[miss], tok[miss], fwd = res.nll[miss], res.tokens[miss], res.forward_tokens
-            if self.cache:
-                self.cache.put([keys[i] for i in miss], res.nll[miss], res.tokens[miss])
+        if self.cache and len(miss):  # as cached_answer_nll: every miss, scored or not
+            self.cache.put([keys[i] for i in miss], nll[miss], tok[miss])
         return {"nll": nll, "tokens": tok, "hit": hit, "forward_tokens": fwd, "pid": os.getpid(),
                 "fingerprint": self.scorer.fingerprint, "threads": self.threads,
                 "estimate": self.scorer.estimate_seconds(rows)}  # fmt: skip
@@ -117,10 +116,13 @@ def score_on_ray(
     else:  # no cache: answer_nll sees every pair
         uniq = list(range(len(rows)))
     urows = [rows[i] for i in uniq]
-    items = items_of(plan_work(urows, batch_tokens=c.batch_tokens), actors)
+    items = items_of(plan_work(urows, batch_tokens=c.batch_tokens), actors) or [(0, [])]
+    planned = {i for _, batches in items for b in batches for i in b}
+    rest = [i for i in range(len(urows)) if i not in planned]  # no answer token: 0, 0, yet cached
+    idxs = [sorted({i for b in batches for i in b} | (set(rest) if k == 0 else set()))
+            for k, (_, batches) in enumerate(items)]  # fmt: skip
     payload = []
-    for p, batches in items:
-        idx = sorted({i for b in batches for i in b})
+    for (p, batches), idx in zip(items, idxs, strict=True):
         local = {g: j for j, g in enumerate(idx)}
         sub = [[local[i] for i in b] for b in batches]
         payload.append(pickle.dumps((p, sub, [urows[i] for i in idx], [keys[uniq[i]] for i in idx])))
@@ -146,8 +148,7 @@ def score_on_ray(
     u_nll = np.zeros(len(urows), dtype=np.float64)
     u_tok = np.zeros(len(urows), dtype=np.int64)
     u_hit = np.zeros(len(urows), dtype=bool)
-    for (_, r), (_, batches) in zip(got, items, strict=True):
-        idx = sorted({i for b in batches for i in b})
+    for (_, r), idx in zip(got, idxs, strict=True):
         u_nll[idx], u_tok[idx], u_hit[idx] = r["nll"], r["tokens"], r["hit"]
     pos = np.empty(len(rows), dtype=np.int64)  # each pair -> its distinct pair
     where = {keys[u]: j for j, u in enumerate(uniq)} if cache_dir else None
@@ -166,11 +167,11 @@ def score_on_ray(
         "forward_tokens": res.forward_tokens,
         "estimated_seconds": round(sum(r["estimate"] for _, r in got) / max(1, len(pids)), 1),
         "seconds": round(time.perf_counter() - t0, 2),
-        "model_fingerprint": got[0][1]["fingerprint"] if got else None,
+        "model_fingerprint": got[0][1]["fingerprint"],
         "ray": {
             "work_items": len(items),
             "actors": len(pids),
-            "threads_per_actor": got[0][1]["threads"] if got else None,
+            "threads_per_actor": got[0][1]["threads"],
             "actor_pids": pids,
         },
     }
@@ -183,8 +184,5 @@ def apply_ifd(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> Stage
     name, pre = stage.scoring_model(df)
     tok = stage.ctx.models.tokenizer(name)
     pairs = stage.pairs(df, tok)
-    rows = [*pairs.cond, *pairs.alone]
-    if not any(len(a) for _, a in rows):  # nothing to score: the local path (and its stats)
-        return stage.apply(df)
-    res, stats = score_on_ray(stage, name, rows, actors=cluster_cpus())
+    res, stats = score_on_ray(stage, name, [*pairs.cond, *pairs.alone], actors=cluster_cpus())
     return stage.select(df, pairs, res, stats, pre)

@@ -2,18 +2,18 @@
 on the driver with the stage's own code (``tag.intent``, ``mix.into_pretraining``).
 
 Such a stage offers ``rowwise(block) -> block`` (one output row per input row, in order, columns in
-one order whatever the rows) and ``decide(table, rowwise_table) -> StageResult``; its ``apply`` is
-``decide(df, rowwise(df))``, so a Ray run is the local run with the first step spread:
+one order whatever the rows) and ``combine(table, rowwise_table) -> StageResult``; its ``apply`` is
+``combine(df, rowwise(df))``, so a Ray run is the local run with the first step spread:
 
 * ``tag.intent``: ``rowwise`` matches one regex per tag over the block (``tag_intent`` before the
-  frequency floor); ``decide`` counts tags over all rows, drops the rare ones, writes the stats;
+  frequency floor); ``combine`` counts tags over all rows, drops the rare ones, writes the stats;
 * ``mix.into_pretraining``: ``rowwise`` renders each chat row as a document (template render,
-  content hash) and measures every row (tokenizer call): the per-row Python; ``decide`` runs the
+  content hash) and measures every row (tokenizer call): the per-row Python; ``combine`` runs the
   allocation (``mix.allocate``: numpy over the part and unit columns) and the ledger.
 
 The rowwise blocks come back to the driver in ``__row`` order: the runner hands every stage one
 table and takes one back, so the driver holds it anyway; the decision itself reads only narrow
-columns (tags; part and units). Output identical to the local executor (the same ``decide``).
+columns (tags; part and units). Output identical to the local executor (the same ``combine``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from curate.pipeline.stage import StageResult
 
 
 def apply_rowwise(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> StageResult:
-    """``stage.decide(df, stage.rowwise(df))`` with ``rowwise`` per block on Ray."""
+    """``stage.combine(df, stage.rowwise(df))`` with ``rowwise`` per block on Ray."""
     del parts
-    check = getattr(stage, "check", None)
+    check = getattr(stage, "check_input", None)
     if callable(check):
         check(df)  # a StageError here, before any block runs
 
@@ -37,4 +37,4 @@ def apply_rowwise(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> S
         return stage.rowwise(b.drop(ROW)).with_columns(b[ROW])
 
     done = collect(map_frames(to_dataset(df, blocks), rows)).sort(ROW).drop(ROW)
-    return stage.decide(df, done)
+    return stage.combine(df, done)
