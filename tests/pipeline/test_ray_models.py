@@ -54,7 +54,7 @@ def same(local: object, dist: object, drop: tuple[str, ...] = ()) -> None:
     }
 
 
-@pytest.mark.slow  # ~80 s each on 2 shared cores: two actors import torch and get the model
+@pytest.mark.slow  # 20-80 s each on 2 shared cores: two actors import torch and get the model
 @pytest.mark.parametrize("scorer", ["base", "pre_experienced"])
 def test_ifd_scores_in_actors_equal_local_and_share_its_cache(local_ray, tiny_lm, law, tmp_path, monkeypatch,
                                                               scorer) -> None:  # fmt: skip
