@@ -33,11 +33,20 @@ def one(mode: str, recipe: str, out: Path) -> dict[str, float]:
     code = CHILD.format(streams=mode == "stream", recipe=recipe, out=str(out / mode))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     timed = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(out / "time.txt")]
-    subprocess.run([*timed, sys.executable, "-c", code], check=True, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*timed, sys.executable, "-c", code],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wall, user, sys_s, rss_kb = (out / "time.txt").read_text().split()[-4:]
-    return {"wall": float(wall), "cpu": float(user) + float(sys_s), "rss": int(rss_kb) / 2**20,
-            "load": os.getloadavg()[0]}
+    return {
+        "wall": float(wall),
+        "cpu": float(user) + float(sys_s),
+        "rss": int(rss_kb) / 2**20,
+        "load": os.getloadavg()[0],
+    }
 
 
 def rows(out: Path) -> int:
