@@ -126,32 +126,35 @@ class Runner:
         sink = shards.add
 
         rows = 0
-        for spec in self.recipe.sources:
-            res = read_source(spec, base_dir=base, on_error=self.recipe.on_error, root=self.recipe.root,
-                              sink=sink)
-            rows += res.rows
-            rejects.append(res.rejects)
-            self.sources.append(
-                {
-                    "name": spec.name,
-                    "format": res.format,
-                    "files": [str(f) for f in res.files],
-                    "rows": res.rows,
-                    "rejects": res.rejects.height,
-                    "domain": spec.domain,
-                    "task": spec.task,
-                    "license": spec.license,
-                    "terms": spec.terms,
-                }
-            )
-            log.info(
-                "source %s: %d rows as %s, %d rejected",
-                spec.name,
-                res.rows,
-                res.format,
-                res.rejects.height,
-            )
-        shards.close(empty())
+        try:  # a failed read lets the shard writer's thread go too
+            for spec in self.recipe.sources:
+                res = read_source(spec, base_dir=base, on_error=self.recipe.on_error, root=self.recipe.root,
+                                  sink=sink)
+                rows += res.rows
+                rejects.append(res.rejects)
+                self.sources.append(
+                    {
+                        "name": spec.name,
+                        "format": res.format,
+                        "files": [str(f) for f in res.files],
+                        "rows": res.rows,
+                        "rejects": res.rejects.height,
+                        "domain": spec.domain,
+                        "task": spec.task,
+                        "license": spec.license,
+                        "terms": spec.terms,
+                    }
+                )
+                log.info(
+                    "source %s: %d rows as %s, %d rejected",
+                    spec.name,
+                    res.rows,
+                    res.format,
+                    res.rejects.height,
+                )
+            shards.close(empty())
+        finally:
+            shards.shutdown()
         rej = pl.concat(rejects, how="diagonal_relaxed") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
         RunDir.write_parquet(rej, self.rd.rejects)
         self.n_rejects = rej.height
