@@ -111,8 +111,9 @@ def run_stages(
     fused shard by shard, global stages with a ``decide`` read only narrow columns
     (``executors.segment``) and those with a ``plan`` decide from narrow columns and carry it out
     shard by shard (``executors.planned``); the result is then the last stage's ``Shards``. Other
-    global stages (and other executors) get the whole table in memory. A reused stage's kept rows are read only
-    when a later stage must run, so resuming reads one checkpoint, not one per finished stage.
+    global stages (and other executors) get the whole table in memory. A reused stage's kept rows
+    are read only when a later stage must run, so resuming reads one checkpoint, not one per
+    finished stage.
     Appends one record per stage.
     """
     side: dict[str, pl.DataFrame] = {}

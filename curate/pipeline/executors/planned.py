@@ -58,7 +58,8 @@ def run_planned(step: Step, src: Shards) -> Totals:
         df, at = _prepared(src, n, tmp)
         rows = plan.rows.slice(offs[n], src.rows[n])
         res = plan.carry_out(df, rows)
-        res.kept_rows = np.repeat(np.arange(df.height), rows["copies"].to_numpy())  # each row, then its repeats
+        # the kept rows' positions: each row, then its repeats (``take_copies``' order)
+        res.kept_rows = np.repeat(np.arange(df.height), rows["copies"].to_numpy())
         if n == 0:  # the plan's stats and warnings are the stage's, once (as ``Plan.finish`` gives them)
             res.stats, res.warnings = plan.stats, list(plan.warnings)
         _write_part(tmp, n, res, df.height, df, at, order)

@@ -247,7 +247,8 @@ def _close(step: Step, count: int, order: list[str] | None = None) -> Totals:
 def concat_parts(tmp: Path, prefix: str | list[str], out: Path) -> None:
     """The ``prefix-NNNNN.parquet`` files of ``tmp`` (of each prefix in turn) as one file, one
     part in memory at a time (then deleted); no file when there are none."""
-    paths = [p for pre in ([prefix] if isinstance(prefix, str) else prefix) for p in Shards.of(tmp, pre).paths]
+    prefixes = [prefix] if isinstance(prefix, str) else prefix
+    paths = [p for pre in prefixes for p in Shards.of(tmp, pre).paths]
     if not paths:
         return
     schema = pl.concat([pl.read_parquet(p, n_rows=0) for p in paths], how="diagonal_relaxed").schema

@@ -61,6 +61,8 @@ class MixIntoPretraining(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table, its chat rows rendered as documents (their text again) and a weight
+        per row (a token count for ``unit: tokens``); no narrow form yet, so both executors hold it."""
         cfg = self.cfg
         if df.height == 0:
             return StageResult(

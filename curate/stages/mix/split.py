@@ -122,9 +122,12 @@ class Split(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: the table plus the narrow columns (id, compared text, stratum) and the MinHash
-        leak check's signatures (n x 128 uint32). On Ray the leak check runs as dedup.minhash does
-        (signatures, bands and components on the workers) and the driver holds the id, a hash of
-        the text, the stratum and the near group (~40 bytes a row); the rows are split per block."""
+        leak check's signatures (n x 128 uint32). Streamed by the local runner
+        (``executors.planned``): the narrow columns (the normalized user text, or its hash with
+        ``leak_check: exact``), the signatures and the plan, then one shard at a time. On Ray the
+        leak check runs as dedup.minhash does (signatures, bands and components on the workers) and
+        the driver holds the id, a hash of the text, the stratum and the near group (~40 bytes a
+        row); the rows are split per block."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
     def plan(self, narrow: pl.DataFrame) -> Plan:
