@@ -92,3 +92,32 @@ def test_kill9_inside_a_segment_and_at_random_points_then_rerun_is_byte_identica
     assert p.wait(timeout=900) == 0, (tmp_path / "last.log").read_text()[-3000:]
     assert _files(run) == expected
     assert not (run / ".partial").exists() and not list((run / "stages").glob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_kill9_inside_a_planned_stage_then_rerun_is_byte_identical(tmp_path: Path):
+    """SIGKILL once ``sample.random`` has planned (``executors.planned``: its plan is on disk, its
+    shards being carried out): the re-run resumes from the stored plan and writes the same bytes."""
+    recipe = tmp_path / "r.yaml"
+    body = {
+        "name": "k",
+        "seed": 3,
+        "sources": SOURCES,
+        "stages": STAGES,
+        "output": {"format": ["sharegpt", "alpaca"], "file_format": "jsonl"},
+    }
+    recipe.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
+    base = tmp_path / "base"
+    p = _start(recipe, base, tmp_path / "base.log")
+    assert p.wait(timeout=900) == 0, (tmp_path / "base.log").read_text()[-3000:]
+    run = tmp_path / "run"
+    tmp = run / "stages" / "05-sample.random.tmp"
+    proc = _start(recipe, run, tmp_path / "k1.log")
+    assert _kill_when(proc, lambda: (tmp / "plan.pkl").exists())
+    planned = (tmp / "plan.pkl").exists()  # False only if the stage closed between the check and the kill
+    p = _start(recipe, run, tmp_path / "k2.log")
+    assert p.wait(timeout=900) == 0, (tmp_path / "k2.log").read_text()[-3000:]
+    if planned:
+        assert "sample.random: plan and" in (tmp_path / "k2.log").read_text()
+    assert _files(run) == _files(base)
+    assert not list((run / "stages").glob("*.tmp"))

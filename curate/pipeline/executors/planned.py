@@ -27,6 +27,7 @@ threshold, side: ~60 bytes a row, mostly nulls), not the table.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from pathlib import Path
@@ -41,6 +42,8 @@ from curate.pipeline.thin import Lineage, lineage
 
 PLAN = "plan.pkl"
 
+log = logging.getLogger(__name__)
+
 
 def run_planned(step: Step, src: Shards) -> Totals:
     """Carry out ``step.stage``'s plan over ``src`` shard by shard into ``step.tmp`` (see the module
@@ -50,6 +53,9 @@ def run_planned(step: Step, src: Shards) -> Totals:
     if plan is None:
         plan = stage.plan(_narrow(stage, src, tmp))  # type: ignore[attr-defined]
         _save_plan(plan, tmp / PLAN)
+    else:
+        done = sum(_done(tmp, n) for n in range(len(src)))
+        log.info("%s: plan and %d of %d shards from an earlier run; resuming", stage.name, done, len(src))
     order = plan.reasons if len(plan.reasons) > 1 else None
     offs = src.offsets()
     for n in range(len(src)):
