@@ -187,3 +187,21 @@ def test_a_failed_planned_stage_resumes_without_preparing_or_planning_again(
     assert Shards.of(sdir).collect().equals(want.kept)
     assert pl.read_parquet(sdir / "removed.parquet").equals(want.removed)
     assert t.stats == plain(want.stats)
+
+
+@pytest.mark.parametrize(("name", "cfg"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_planned_on_an_empty_table_equals_apply(tmp_path: Path, table: pl.DataFrame, name: str, cfg: dict):
+    """Every row removed upstream leaves one empty shard: each stage gives what ``apply`` gives
+    (``split`` used to fail on it, in both paths)."""
+    stage = registry.get(name)(cfg, ctx=StageContext(seed=11))
+    empty = table.clear()
+    want = stage.apply(empty)
+    (tmp_path / "src").mkdir()
+    write_shard(empty, tmp_path / "src" / shard_name(0))
+    sdir = tmp_path / "out"
+    t = run_planned(Step(stage, sdir, RunDir.open_stage(sdir, "fp")), Shards.of(tmp_path / "src"))
+    RunDir.close_stage(sdir, {})
+    assert Shards.of(sdir).collect().equals(want.kept)
+    assert (t.rows_in, t.kept, t.removed, t.side, t.stats) == (
+        0, 0, 0, {k: 0 for k in want.side}, plain(want.stats)
+    )  # fmt: skip

@@ -50,6 +50,8 @@ def leak_groups_of(
     """``leak_groups`` from what it reads: content ids, a hash of each normalized text (a rare
     collision only joins two rows on one side) and the near-duplicate group of each row (the
     smallest row of its MinHash component; None without the near check)."""
+    if ids.len() == 0:  # an empty table (everything removed upstream): no groups
+        return np.zeros(0, dtype=np.int64), {"exact_merges": 0, "near_merges": 0}
     frame = pl.DataFrame({"id": ids, "t": keys}).with_row_index("i")
     first_by_id = frame.select(pl.col("i").min().over("id")).to_series().to_numpy()
     first_by_text = frame.select(pl.col("i").min().over("t")).to_series().to_numpy()
@@ -133,7 +135,7 @@ class Split(GlobalStage):
     def plan(self, narrow: pl.DataFrame) -> Plan:
         """Which rows go to eval, decided from ``narrow`` columns: one decision for every executor."""
         leak, near = narrow["__leak"], None
-        if self.cfg.leak_check == "near":
+        if self.cfg.leak_check == "near" and narrow.height:
             near = near_duplicate_groups(
                 leak, threshold=self.cfg.near_threshold, seed=self.seed, workers=self.ctx.threads
             )[0]
