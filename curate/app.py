@@ -126,32 +126,35 @@ class Runner:
         sink = shards.add
 
         rows = 0
-        for spec in self.recipe.sources:
-            res = read_source(spec, base_dir=base, on_error=self.recipe.on_error, root=self.recipe.root,
-                              sink=sink)
-            rows += res.rows
-            rejects.append(res.rejects)
-            self.sources.append(
-                {
-                    "name": spec.name,
-                    "format": res.format,
-                    "files": [str(f) for f in res.files],
-                    "rows": res.rows,
-                    "rejects": res.rejects.height,
-                    "domain": spec.domain,
-                    "task": spec.task,
-                    "license": spec.license,
-                    "terms": spec.terms,
-                }
-            )
-            log.info(
-                "source %s: %d rows as %s, %d rejected",
-                spec.name,
-                res.rows,
-                res.format,
-                res.rejects.height,
-            )
-        shards.close(empty())
+        try:  # a failed read lets the shard writer's thread go too
+            for spec in self.recipe.sources:
+                res = read_source(spec, base_dir=base, on_error=self.recipe.on_error, root=self.recipe.root,
+                                  sink=sink)
+                rows += res.rows
+                rejects.append(res.rejects)
+                self.sources.append(
+                    {
+                        "name": spec.name,
+                        "format": res.format,
+                        "files": [str(f) for f in res.files],
+                        "rows": res.rows,
+                        "rejects": res.rejects.height,
+                        "domain": spec.domain,
+                        "task": spec.task,
+                        "license": spec.license,
+                        "terms": spec.terms,
+                    }
+                )
+                log.info(
+                    "source %s: %d rows as %s, %d rejected",
+                    spec.name,
+                    res.rows,
+                    res.format,
+                    res.rejects.height,
+                )
+            shards.close(empty())
+        finally:
+            shards.shutdown()
         rej = pl.concat(rejects, how="diagonal_relaxed") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
         RunDir.write_parquet(rej, self.rd.rejects)
         self.n_rejects = rej.height
@@ -230,6 +233,8 @@ class Runner:
     def write_output(self, table: pl.DataFrame | Shards, side: dict[str, pl.DataFrame]) -> dict[str, str]:
         """Write output/ (and eval/) under ``.partial/``, then rename them into place. A sharded
         table is streamed in output order (``pipeline.order``): one shard or chunk in memory."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from curate.formats import write
         from curate.formats.write import output_order
         from curate.formats.write_stream import write_chunks, write_table_chunks
@@ -248,13 +253,17 @@ class Runner:
         def final(p: Path) -> str:  # where the file will be once published
             return str(rd.root / Path(p).relative_to(rd.partial))
 
-        for fmt in self.recipe.output.formats:
-            p = write_chunks(chunks, out / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
-            paths[fmt] = final(p)
-            for name, df in side.items():
-                sp = write(df, out / f"{name}.{fmt}.{ext}", fmt=fmt, file_format=ext)
-                paths[f"{name}:{fmt}"] = final(sp)
-        write_table_chunks(chunks, out / "train.canonical.parquet")
+        # The canonical Parquet is written by a second thread beside the user's formats (encoding
+        # releases the GIL): ~0.2 s less wall on the bench corpus; memory: one more output chunk.
+        with ThreadPoolExecutor(1, thread_name_prefix="curate-output") as bg:
+            canonical = bg.submit(write_table_chunks, chunks, out / "train.canonical.parquet")
+            for fmt in self.recipe.output.formats:
+                p = write_chunks(chunks, out / f"train.{fmt}.{ext}", fmt=fmt, file_format=ext)
+                paths[fmt] = final(p)
+                for name, df in side.items():
+                    sp = write(df, out / f"{name}.{fmt}.{ext}", fmt=fmt, file_format=ext)
+                    paths[f"{name}:{fmt}"] = final(sp)
+            canonical.result()
         for name, df in side.items():
             df.write_parquet(out / f"{name}.canonical.parquet")
         if side.get("eval") is not None and side["eval"].height:

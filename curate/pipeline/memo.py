@@ -13,6 +13,7 @@ budget on a 1 GiB corpus (bench/memory_curve.sh: 4.3 GiB peak against 1.2). Memo
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,13 +26,18 @@ MEMO_BYTES = 256 << 20  # one ``shards.SHARD_BYTES`` shard's worth: the bench co
 
 class _Memo:
     """Frames by path, with the (size, mtime) their file had; all dropped, and no more kept, past
-    ``budget``."""
+    ``budget``. Thread-safe: the reader's shard writer (``shards.ShardWriter``) puts from its thread."""
 
     def __init__(self, budget: int) -> None:
         self.budget, self.bytes, self.full = budget, 0, False
         self.frames: OrderedDict[str, tuple[tuple[int, int], pl.DataFrame, int]] = OrderedDict()
+        self.lock = threading.RLock()
 
     def put(self, path: Path, df: pl.DataFrame) -> None:
+        with self.lock:
+            self._put(path, df)
+
+    def _put(self, path: Path, df: pl.DataFrame) -> None:
         key = str(Path(path).resolve())
         self.drop(key)
         if self.full:
@@ -47,6 +53,10 @@ class _Memo:
         self.bytes += size
 
     def get(self, path: Path) -> pl.DataFrame | None:
+        with self.lock:
+            return self._get(path)
+
+    def _get(self, path: Path) -> pl.DataFrame | None:
         key = str(Path(path).resolve())
         hit = self.frames.get(key)
         if hit is None:
@@ -64,6 +74,10 @@ class _Memo:
     def moved(self, old: Path, new: Path) -> None:
         """Re-key the frames under directory ``old``, just renamed to ``new``."""
         a, b = str(Path(old).resolve()), str(Path(new).resolve())
+        with self.lock:
+            self._move(a, b)
+
+    def _move(self, a: str, b: str) -> None:
         for key in [k for k in self.frames if k.startswith(a + os.sep)]:
             self.frames[b + key[len(a) :]] = self.frames.pop(key)
 
