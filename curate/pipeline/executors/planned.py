@@ -22,7 +22,7 @@ A global stage with ``narrow``/``plan`` (``pipeline.stage.plans``: ``mix.ratio``
 The stage directory ends exactly as ``stage.apply`` on the whole table would leave it: same kept
 rows, removed ledger, side outputs, stats and warnings (``tests/pipeline/test_planned.py``).
 Memory: one shard (prepared) plus the narrow columns and the plan's rows (copies, reason, value,
-threshold, side: ~60 bytes a row, mostly nulls), not the table.
+threshold, side: ~16-21 bytes a row by polars' estimate, mostly nulls), not the table.
 """
 
 from __future__ import annotations

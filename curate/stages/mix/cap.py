@@ -166,7 +166,7 @@ class CapPerTask(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the group, score
-        and measure columns (tens of bytes a row) and the plan (~60 bytes a row), then one shard or
+        and measure columns (tens of bytes a row) and the plan (~20 bytes a row), then one shard or
         block at a time; called on a frame, the table plus those columns."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
@@ -223,6 +223,6 @@ class CapTotal(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the group, score
-        and measure columns (tens of bytes a row) and the plan (~60 bytes a row), then one shard or
+        and measure columns (tens of bytes a row) and the plan (~20 bytes a row), then one shard or
         block at a time; called on a frame, the table plus those columns."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)

@@ -124,7 +124,7 @@ class MixRatio(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the narrow columns
-        (group, task, units: tens of bytes a row), the plan (~60 bytes a row) and one prepared shard
+        (group, task, units: tens of bytes a row), the plan (~20 bytes a row) and one prepared shard
         or block at a time; its measure columns are kept on disk per shard, not computed twice;
         called on a frame, the table with its measure columns."""
         df = self.prepare(df)

@@ -40,7 +40,7 @@ class RandomSample(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the group column
-        (one byte a row without ``by``) and the plan (~60 bytes a row), then one shard or block at a
+        (one byte a row without ``by``) and the plan (~20 bytes a row), then one shard or block at a
         time; called on a frame, the table plus that column."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 

@@ -66,7 +66,7 @@ class MixTemperature(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the narrow columns
-        (group, units, measures: tens of bytes a row), the plan (~60 bytes a row) and one prepared
+        (group, units, measures: tens of bytes a row), the plan (~20 bytes a row) and one prepared
         shard or block at a time; called on a frame, the table with its measure columns."""
         df = self.prepare(df)
         return self.plan(df.select(self.narrow(df.schema))).apply(df)

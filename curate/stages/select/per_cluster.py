@@ -79,7 +79,7 @@ class PerClusterSelect(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the cluster and
-        score columns (~16 bytes a row) and the plan (~60 bytes a row), then one shard or block at
+        score columns (~16 bytes a row) and the plan (~20 bytes a row), then one shard or block at
         a time; called on a frame, the table plus those columns."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 

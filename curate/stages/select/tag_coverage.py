@@ -42,7 +42,7 @@ class TagCoverageSelect(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the tag column (tens
-        of bytes a row) and the plan (~60 bytes a row), then one shard or block at a time; called
+        of bytes a row) and the plan (~20 bytes a row), then one shard or block at a time; called
         on a frame, the table plus that column."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
