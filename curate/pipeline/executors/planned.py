@@ -10,8 +10,10 @@ A global stage with ``narrow``/``plan`` (``pipeline.stage.plans``: ``mix.ratio``
    (``Shards.select``: a shard at a time, only the columns they name). With ``prepare`` (the mixing
    stages' measure columns: token counts through the chat template) each shard is prepared once;
    the columns it adds or changes go to ``prep-NNNNN.parquet`` and the narrow columns to
-   ``narrow-NNNNN.parquet``. Keeping the prepared columns (a few int64 a row) rather than preparing
-   again while carrying out halves the stage's cost: tokenizing is nearly all of it.
+   ``narrow-NNNNN.parquet``. Keeping the prepared columns rather than preparing again while
+   carrying out halves the stage's cost: on 3,400 LawBench rows ``mix.ratio``'s ``prepare`` (token
+   counts with SmolLM2's chat template) took 2.31 s CPU, storing and reading back its four int64
+   columns 0.006 s (33 KB).
 2. *Plan.* ``stage.plan`` on the narrow columns of every row, in row order; pickled to
    ``plan.pkl`` so a resumed run neither prepares nor plans again.
 3. *Carry out.* Per shard, ``Plan.carry_out`` with the shard's rows of the plan: kept (thin over
