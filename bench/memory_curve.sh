@@ -5,6 +5,7 @@
 # peak RSS of the whole process tree summed (bench/rss_tree.py: the process pool's workers
 # included), RSS / input, wall seconds.
 #   bash bench/memory_curve.sh 0.5 1 2 5
+# RECIPE=bench/memory_planned.yaml bash bench/memory_curve.sh 1   the same with select.top and cap.total
 # DATA=/big/disk bash bench/memory_curve.sh 5   puts corpora and runs elsewhere (5 GiB of JSONL
 # makes ~2 GiB of Parquet per stage). Each size's phases (read, stages, output, report) are
 # timed in $DATA/run-<gb>.log (the run log).
@@ -20,8 +21,8 @@ echo "|---|---|---|---|---|---|"
 for gb in "${@:-0.25 0.5 1}"; do
   data=$DATA/mem-$gb.jsonl
   [ -f "$data" ] || "$PY" bench/memory_corpus.py --gb "$gb" --out "$data" >&2
-  recipe=$DATA/memory-$gb.yaml
-  sed "s#path: INPUT#path: $data#" bench/memory.yaml > "$recipe"
+  recipe=$DATA/$(basename "${RECIPE:-bench/memory.yaml}" .yaml)-$gb.yaml
+  sed "s#path: INPUT#path: $data#" "${RECIPE:-bench/memory.yaml}" > "$recipe"
   out=$DATA/run-$gb
   rm -rf "$out"
   log=$DATA/time-$gb.txt

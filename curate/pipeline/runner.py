@@ -23,6 +23,7 @@ import polars as pl
 from curate.errors import StageError
 from curate.pipeline import registry
 from curate.pipeline.executors.base import Executor
+from curate.pipeline.executors.planned import run_planned
 from curate.pipeline.executors.segment import Step, Totals, apply_removal, run_segment
 from curate.pipeline.fingerprint import fingerprint
 from curate.pipeline.progress import CompileClock, Mode, compile_clock
@@ -34,6 +35,7 @@ from curate.pipeline.stage import (
     StageContext,
     StageResult,
     caches_scores,
+    plans,
     score_part,
     with_scores,
 )
@@ -106,10 +108,12 @@ def run_stages(
     """Run ``specs`` (recipe stage specs) on ``table``: a frame, or the finished stage dir holding it.
 
     With a streaming executor (``LocalExecutor``) and a table on disk, consecutive row stages run
-    fused shard by shard and global stages with a ``decide`` read only narrow columns
-    (``executors.segment``); the result is then the last stage's ``Shards``. Other global stages
-    (and other executors) get the whole table in memory. A reused stage's kept rows are read only
-    when a later stage must run, so resuming reads one checkpoint, not one per finished stage.
+    fused shard by shard, global stages with a ``decide`` read only narrow columns
+    (``executors.segment``) and those with a ``plan`` decide from narrow columns and carry it out
+    shard by shard (``executors.planned``); the result is then the last stage's ``Shards``. Other
+    global stages (and other executors) get the whole table in memory. A reused stage's kept rows
+    are read only when a later stage must run, so resuming reads one checkpoint, not one per
+    finished stage.
     Appends one record per stage.
     """
     side: dict[str, pl.DataFrame] = {}
@@ -159,8 +163,9 @@ def run_stages(
                 i += len(seg)
                 continue
             stage = cls(cfg, ctx=ctx)
-            if callable(getattr(stage, "decide", None)):
-                table = _decided(stage, i, fp, Shards.of(table), rd=rd, records=records, how=how)
+            if callable(getattr(stage, "decide", None)) or plans(stage):
+                src = Shards.of(table)
+                table = _decided(stage, i, fp, src, rd=rd, records=records, side=side, force=force, how=how)
                 i += 1
                 continue
         if isinstance(table, Path):
@@ -278,15 +283,26 @@ def _segment(
 
 
 def _decided(
-    stage: Any, index: int, fp: str, src: Shards, *, rd: RunDir, records: list[StageRecord], how: Mode
+    stage: Any,
+    index: int,
+    fp: str,
+    src: Shards,
+    *,
+    rd: RunDir,
+    records: list[StageRecord],
+    side: dict[str, pl.DataFrame],
+    force: bool,
+    how: Mode,
 ) -> Path:
-    """A global stage that decides from narrow columns (``GlobalStage.decide``), applied per shard."""
+    """A global stage that decides from narrow columns, applied per shard: a removal
+    (``GlobalStage.decide``), or a plan (``executors.planned``: resumes at its first unfinished shard)."""
     sdir = rd.stage_dir(index, stage.name)
     t0 = time.perf_counter()
+    decides = callable(getattr(stage, "decide", None))
     with status(f"{stage.name} on {src.height:,} rows ({len(src)} shards)", how) as clock:
         try:
-            rm = stage.decide(src)
-            t = apply_removal(Step(stage, sdir, RunDir.open_stage(sdir, fp, fresh=True)), src, rm)
+            step = Step(stage, sdir, RunDir.open_stage(sdir, fp, fresh=force or decides))
+            t = apply_removal(step, src, stage.decide(src)) if decides else run_planned(step, src)
         except StageError:
             raise
         except Exception as e:
@@ -296,6 +312,7 @@ def _decided(
     rec = _record(index, stage.name, fp, t, time.perf_counter() - t0, clock.seconds)
     RunDir.close_stage(sdir, rec.__dict__)
     records.append(rec)
+    side.update(RunDir.read_side(sdir))
     log.info("stage %s: kept %d, removed %d (%.2fs)", stage.name, rec.kept, rec.removed, rec.seconds)
     return sdir
 

@@ -229,7 +229,7 @@ class Shards:
     def select(self, *exprs: pl.Expr | str) -> pl.DataFrame:
         """``exprs`` evaluated shard by shard, concatenated: narrow columns of the whole table."""
         names = self.schema.names()
-        need = sorted({c for e in exprs for c in _roots(e, names)})
+        need = sorted({c for e in exprs for c in _roots(e, names)}) or names[:1]  # a literal: the height
         parts = [self.read(n, need or None).select(*exprs) for n in range(len(self.paths))]
         return pl.concat(parts, how="vertical") if parts else pl.DataFrame()
 
@@ -307,8 +307,10 @@ def _num_rows(path: Path) -> int:
 
 
 def _roots(e: pl.Expr | str, names: list[str]) -> list[str]:
-    """The input columns ``e`` reads (all of them for a wildcard)."""
+    """The input columns ``e`` reads (all of them for a wildcard, none for a literal)."""
     if isinstance(e, str):
         return [e]
     roots = e.meta.root_names()
+    if not roots and not e.meta.has_multiple_outputs():  # ``pl.lit("all")``, ``pl.len()``
+        return []
     return roots if roots and all(r in names for r in roots) else names

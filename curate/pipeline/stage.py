@@ -243,6 +243,13 @@ def caches_scores(stage: Stage) -> bool:
     return isinstance(stage, RowStage) and bool(stage.thresholds) and type(stage).apply is RowStage.apply
 
 
+def plans(stage: Stage) -> bool:
+    """True for a global stage that decides from narrow columns (``narrow``/``plan``, optional
+    ``prepare``; ``GlobalStage``): both executors then carry its plan out shard by shard or block
+    by block instead of handing it the whole table."""
+    return stage.scope == "global" and all(callable(getattr(stage, m, None)) for m in ("narrow", "plan"))
+
+
 class GlobalStage(Stage):
     """A stage that must see the whole table at once.
 
@@ -251,6 +258,14 @@ class GlobalStage(Stage):
     narrow columns of every row, ``gather(rows, columns)`` for a few whole rows), so the decision
     needs only the columns it reads in memory, and the streaming executor applies it shard by shard.
     ``apply`` and ``decide`` must agree exactly (``tests/pipeline/test_shards.py`` checks it).
+
+    A global stage that mixes, caps, samples or splits may instead define ``narrow(schema)`` (the
+    per-row columns its decision reads, as expressions), ``plan(narrow) -> Plan``
+    (``stages.mix.allocate.Plan``: copies, reason or side output per row) and, optionally, a
+    row-local ``prepare(frame)`` (columns the kept rows carry, e.g. token counts); its ``apply``
+    is ``plan(narrow of prepare(table)).apply(prepare(table))``. Executors then prepare and carry
+    the plan out per shard (``executors.planned``) or per Ray block; the same test checks that
+    every such stage agrees with its ``apply``.
     """
 
     scope: ClassVar[Literal["row", "global"]] = "global"

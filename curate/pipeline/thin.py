@@ -60,11 +60,10 @@ def thin_of(
     rows = np.asarray(rows, dtype=np.int64)
     if rows.shape != (kept.height,) or (rows.size and (rows.min() < 0 or rows.max() >= src.height)):
         return None
-    picked = take(src, rows)
     own = []
-    for c, t in kept.schema.items():
+    for c, t in kept.schema.items():  # the input's kept rows one column at a time: no copy of the rows
         same = c not in at.own and c in src.columns and src.schema[c] == t
-        if not same or not picked.get_column(c).equals(kept.get_column(c), check_dtypes=True):
+        if not same or not take(src.select(c), rows).to_series().equals(kept[c], check_dtypes=True):
             own.append(c)
     pos = rows if at.pos is None else at.pos[rows]
     frame = pl.DataFrame({ROW: pl.Series(pos, dtype=pl.UInt32)}).with_columns(kept.select(own).get_columns())

@@ -17,10 +17,12 @@ import pytest
 import yaml
 
 import curate
+from curate import app
 from curate.pipeline import order, registry, rundir, shards
 from curate.pipeline.executors import pool
 from curate.pipeline.executors.segment import Step, apply_removal
 from curate.pipeline.rundir import RunDir
+from curate.pipeline.runner import run_stages
 from curate.pipeline.shards import Shards, shard_name, write_shard
 from curate.pipeline.stage import RowStage, StageConfig
 from curate.recipe import parse
@@ -55,7 +57,7 @@ STAGES = [
     "filter.refusal",
     "dedup.exact",
     {"dedup.minhash": {"threshold": 0.85}},
-    {"sample.random": {"fraction": 0.9}},  # a global stage without a sharded form: materializes
+    {"sample.random": {"fraction": 0.9}},  # planned: narrow columns, then shard by shard
     {"filter.length": {"min_chars": 20}},
 ]
 
@@ -177,6 +179,47 @@ def test_decide_on_shards_equals_apply_on_the_table(tmp_path: Path, name: str, c
     assert (t.kept, t.removed, t.stats) == (want.kept.height, want.n_removed, want.stats)
     assert Shards.of(sdir).collect().equals(want.kept)
     assert pl.read_parquet(sdir / "removed.parquet").equals(want.removed)
+
+
+PLANNED = [
+    *STAGES[:3],
+    {"select.top": {"score": "score_chars", "min": 30, "top_fraction": 0.8, "by": "source"}},
+    {"cap.per_task": {"by": "source", "max_rows": 700}},
+    {"mix.temperature": {"by": "source", "unit": "chars", "report_tokens": False, "max_copies_per_row": 2}},
+    {"split": {"fraction": 0.05, "by": "source"}},
+    {"sample.random": {"n": 600, "by": "source"}},
+]
+
+
+def test_planned_stages_never_read_the_whole_table(tmp_path: Path, monkeypatch):
+    """Mixing, caps, selection, the split and sampling decide from narrow columns and carry their
+    plan out per shard (``executors.planned``): no stage materializes the table, and ten shards
+    give the ledger, stats, eval split and output bytes of one."""
+    want = curate.run(_recipe(tmp_path, PLANNED), out=tmp_path / "want", train=False)
+    _small(monkeypatch)
+
+    def stages_only(*a, **k):  # the stages; the eval split's MCQ distractor pool is read whole after
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(RunDir, "read_kept", lambda sdir: pytest.fail(f"read the whole table of {sdir}"))
+            mp.setattr(Shards, "collect", lambda self: pytest.fail("collected the whole table"))
+            return run_stages(*a, **k)
+
+    monkeypatch.setattr(app, "run_stages", stages_only)
+    res = curate.run(_recipe(tmp_path, PLANNED), out=tmp_path / "run", train=False)
+    assert _ledger(res.manifest) == _ledger(want.manifest)
+    assert res.manifest["stages"][6]["added"] > 0 and res.manifest["stages"][7]["side"]["eval"] > 0
+    got, ref = res.manifest["stages"][4:], want.manifest["stages"][4:]
+    assert [(s["stats"], s["added"], s["side"]) for s in got] == [
+        (s["stats"], s["added"], s["side"]) for s in ref
+    ]
+    for sdir in sorted((tmp_path / "want" / "stages").glob("0[4-8]-*")):
+        mine = tmp_path / "run" / "stages" / sdir.name
+        for f in [*sdir.glob("removed.parquet"), *sdir.glob("side-*.parquet")]:
+            assert pl.read_parquet(mine / f.name).equals(pl.read_parquet(f)), f
+    assert res.side["eval"].equals(want.side["eval"])
+    for name, b in _files(tmp_path / "want").items():
+        if not name.endswith(".parquet"):
+            assert _files(tmp_path / "run")[name] == b, name
 
 
 class _Boom(RowStage):

@@ -49,19 +49,25 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2])  # the serial loop; the process pool (executors.pool)
-def test_kill9_inside_a_segment_and_at_random_points_then_rerun_is_byte_identical(tmp_path: Path, workers):
-    recipe = tmp_path / "r.yaml"
+def _recipe(tmp_path: Path, **extra) -> Path:
+    """The shards test's recipe (JSONL outputs, compared byte for byte) as a file."""
     body = {
         "name": "k",
         "seed": 3,
-        "workers": workers,
+        **extra,
         "sources": SOURCES,
         "stages": STAGES,
         "output": {"format": ["sharegpt", "alpaca"], "file_format": "jsonl"},
     }
+    recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
+    return recipe
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])  # the serial loop; the process pool (executors.pool)
+def test_kill9_inside_a_segment_and_at_random_points_then_rerun_is_byte_identical(tmp_path: Path, workers):
+    recipe = _recipe(tmp_path, workers=workers)
     base = tmp_path / "base"
     t0 = time.monotonic()
     p = _start(recipe, base, tmp_path / "base.log")
@@ -92,3 +98,24 @@ def test_kill9_inside_a_segment_and_at_random_points_then_rerun_is_byte_identica
     assert p.wait(timeout=900) == 0, (tmp_path / "last.log").read_text()[-3000:]
     assert _files(run) == expected
     assert not (run / ".partial").exists() and not list((run / "stages").glob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_kill9_inside_a_planned_stage_then_rerun_is_byte_identical(tmp_path: Path):
+    """SIGKILL once ``sample.random`` has planned (``executors.planned``: its plan is on disk, its
+    shards being carried out): the re-run resumes from the stored plan and writes the same bytes."""
+    recipe = _recipe(tmp_path)
+    base = tmp_path / "base"
+    p = _start(recipe, base, tmp_path / "base.log")
+    assert p.wait(timeout=900) == 0, (tmp_path / "base.log").read_text()[-3000:]
+    run = tmp_path / "run"
+    tmp = run / "stages" / "05-sample.random.tmp"
+    proc = _start(recipe, run, tmp_path / "k1.log")
+    assert _kill_when(proc, lambda: (tmp / "plan.pkl").exists())
+    planned = (tmp / "plan.pkl").exists()  # False only if the stage closed between the check and the kill
+    p = _start(recipe, run, tmp_path / "k2.log")
+    assert p.wait(timeout=900) == 0, (tmp_path / "k2.log").read_text()[-3000:]
+    if planned:
+        assert "sample.random: plan and" in (tmp_path / "k2.log").read_text()
+    assert _files(run) == _files(base)
+    assert not list((run / "stages").glob("*.tmp"))

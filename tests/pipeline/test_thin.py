@@ -4,7 +4,7 @@ kept rows' positions over a base stage and the columns it changed, not the rows 
 
 Real data: the quickstart's sources (``test_shards.SOURCES``), row filters, a cleaner that rewrites
 text (its rewritten column must be stored), dedup.exact (a global stage that decides from narrow
-columns) and a materializing global stage after them. Each run is compared with the same run with
+columns) and a planned global stage (sample.random) after them. Each run is compared with the same run with
 thin checkpoints switched off, stage by stage and output file by output file.
 """
 
@@ -28,7 +28,7 @@ STAGES = [
     {"clean.normalize": {"nfkc": True}},  # rewrites text: stored in its thin shard
     "dedup.exact",
     {"filter.length": {"min_chars": 20}},
-    {"sample.random": {"fraction": 0.9}},  # materializes the thin table before it
+    {"sample.random": {"fraction": 0.9}},  # planned (executors.planned): thin too
     {"filter.length": {"min_chars": 30}},
 ]
 
@@ -69,8 +69,10 @@ def test_row_filters_and_decided_dedup_write_no_second_copy(runs: tuple[Path, Pa
     assert list((st / "03-clean.normalize").glob("kept-*.parquet"))
     meta = pl.read_parquet_metadata(next((st / "05-filter.length").glob("rows-*.parquet")))
     assert meta["curate.base"] == "03-clean.normalize"
-    # after a materializing global stage, the next base is a whole checkpoint again
-    assert list((st / "06-sample.random").glob("kept-*.parquet"))
+    # a planned global stage carries its plan out shard by shard: positions over the same base
+    assert not list((st / "06-sample.random").glob("kept-*.parquet"))
+    meta = pl.read_parquet_metadata(next((st / "06-sample.random").glob("rows-*.parquet")))
+    assert meta["curate.base"] == "03-clean.normalize"
     assert not list((want / "stages" / "02-filter.refusal").glob("rows-*.parquet"))
 
 

@@ -8,8 +8,9 @@ form). The result must balance exactly as if the stage had seen the whole table 
 Optional, for executors that stream a run's shards (``LocalExecutor``): ``streams = True`` and
 ``apply_raw(stage, frame)`` (``apply`` with the stats still typed, so the runner can merge them
 across shards). With them the runner passes row stages one shard at a time
-(``executors.segment``) and lets a global stage with ``decide`` read narrow columns; an executor
-without them (Ray) gets every stage's whole input as one frame through ``apply``, as before.
+(``executors.segment``) and lets a global stage with ``decide`` or ``plan`` read narrow columns
+(``executors.planned``); an executor without them (Ray) gets every stage's whole input as one
+frame through ``apply``, as before.
 """
 
 from __future__ import annotations

@@ -86,16 +86,24 @@ def _write_part(
     rows_in: int,
     src: pl.DataFrame | None = None,
     at: Lineage | None = None,
+    order: list[str] | None = None,
 ) -> Lineage | None:
     """Shard ``n`` of one stage: kept (thin over ``at``'s base when ``res.kept_rows`` allows it,
     ``pipeline.thin``), removed, side files, then the marker that says it is whole. Returns the
-    kept rows' lineage (None: they were written whole, and this stage is the next base)."""
+    kept rows' lineage (None: they were written whole, and this stage is the next base).
+    With ``order`` (reasons), removed rows go to one file per reason rank (``removed_files``), so
+    ``_close`` can merge the ledger reason by reason, as ``Plan.finish`` orders it."""
     thin = None if src is None or at is None else thin_of(res.kept, src, res.kept_rows, at)
     if thin is None:
         write_shard(res.kept, tmp / shard_name(n))
     else:
         write_thin(thin[0], res.kept.columns, at.base, tmp / shard_name(n, THIN))
-    if res.removed is not None and res.removed.height:
+    if res.removed is not None and res.removed.height and order:
+        rank = {r: i for i, r in enumerate(order)}
+        key = pl.col("reason").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("__rank")
+        for (k,), part in res.removed.with_columns(key).partition_by("__rank", as_dict=True).items():
+            write_shard(part.drop("__rank"), tmp / shard_name(n, removed_files(order)[int(k)]))
+    elif res.removed is not None and res.removed.height:
         write_shard(res.removed, tmp / shard_name(n, "removed"))
     for k, v in res.side.items():
         write_shard(v, tmp / shard_name(n, f"side_{k}"))
@@ -113,6 +121,11 @@ def _write_part(
     (tmp / f"part-{n:05d}.pkl.part").write_bytes(pickle.dumps(part))
     (tmp / f"part-{n:05d}.pkl.part").replace(mark)
     return None if thin is None else thin[1]
+
+
+def removed_files(order: list[str] | None) -> list[str]:
+    """The prefixes of a stage's per-shard removed files: one, or one per rank of ``order``."""
+    return [f"removed{k:02d}" for k in range(len(order) + 1)] if order else ["removed"]
 
 
 def _done(tmp: Path, n: int) -> bool:
@@ -204,8 +217,9 @@ def run_segment(
     return [_close(s, len(shards)) for s in steps]
 
 
-def _close(step: Step, count: int) -> Totals:
-    """Sum the parts of one stage, merge its removed and side files; the marker comes later."""
+def _close(step: Step, count: int, order: list[str] | None = None) -> Totals:
+    """Sum the parts of one stage, merge its removed (reason by reason, with ``order``) and side
+    files; the marker comes later."""
     t = Totals()
     for n in range(count):
         mark = step.tmp / f"part-{n:05d}.pkl"
@@ -222,7 +236,7 @@ def _close(step: Step, count: int) -> Totals:
         t.warnings += [w for w in p["warnings"] if w not in t.warnings]
     t.stats = plain(t.stats)
     t.reasons = dict(sorted(t.reasons.items(), key=lambda kv: -kv[1]))
-    concat_parts(step.tmp, "removed", step.tmp / "removed.parquet")
+    concat_parts(step.tmp, removed_files(order), step.tmp / "removed.parquet")
     for k in t.side:
         concat_parts(step.tmp, f"side_{k}", step.tmp / f"side-{k}.parquet")
     for n in range(count):
@@ -230,18 +244,19 @@ def _close(step: Step, count: int) -> Totals:
     return t
 
 
-def concat_parts(tmp: Path, prefix: str, out: Path) -> None:
-    """The ``prefix-NNNNN.parquet`` files of ``tmp`` as one file, one part in memory at a time
-    (then deleted); no file when there are none."""
-    parts = Shards.of(tmp, prefix)
-    if not parts.paths:
+def concat_parts(tmp: Path, prefix: str | list[str], out: Path) -> None:
+    """The ``prefix-NNNNN.parquet`` files of ``tmp`` (of each prefix in turn) as one file, one
+    part in memory at a time (then deleted); no file when there are none."""
+    prefixes = [prefix] if isinstance(prefix, str) else prefix
+    paths = [p for pre in prefixes for p in Shards.of(tmp, pre).paths]
+    if not paths:
         return
-    schema = pl.concat([pl.read_parquet(p, n_rows=0) for p in parts.paths], how="diagonal_relaxed").schema
+    schema = pl.concat([pl.read_parquet(p, n_rows=0) for p in paths], how="diagonal_relaxed").schema
     cast = pl.DataFrame(schema=schema)
     part = out.with_name(out.name + ".part")
     writer = None
     try:
-        for p in parts.paths:
+        for p in paths:
             df = pl.concat([cast, pl.read_parquet(p)], how="diagonal_relaxed").to_arrow()
             if writer is None:
                 import pyarrow.parquet as pq  # here, not at import: it pulls pyarrow.fs and ssl (~0.2 s)
@@ -252,7 +267,7 @@ def concat_parts(tmp: Path, prefix: str, out: Path) -> None:
         if writer is not None:
             writer.close()
     part.replace(out)
-    for p in parts.paths:
+    for p in paths:
         p.unlink()
 
 

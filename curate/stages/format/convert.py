@@ -24,6 +24,8 @@ class Convert(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus one reason column (null where the row converts): the decision is
+        per row, but as a global stage it gets the whole table on both executors."""
         from curate.formats.compat import incompatibility
 
         tagged = df.with_columns(incompatibility(self.cfg.to).alias("__why"))

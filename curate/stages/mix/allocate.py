@@ -150,7 +150,10 @@ def take_copies(df: pl.DataFrame, copies: np.ndarray, *, tag: bool) -> tuple[pl.
         .with_columns(pl.int_ranges(1, pl.col("__c"), dtype=pl.Int64).alias("score_copy"))
         .explode("score_copy")
     )
-    kept = pl.concat([originals, repeats]).sort("__i", "score_copy").drop("__i", "__c")
+    if repeats.height:
+        kept = pl.concat([originals, repeats]).sort("__i", "score_copy").drop("__i", "__c")
+    else:  # already in input order: no second copy of the rows for a sort (a down-sample or a cap)
+        kept = originals.drop("__i", "__c")
     if not tag and "score_copy" not in df.columns:
         kept = kept.drop("score_copy")  # a pure down-sample has no copies to tag
     dropped = marked.filter(pl.col("__c") == 0).drop("__i", "__c")

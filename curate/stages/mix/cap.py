@@ -165,8 +165,9 @@ class CapPerTask(GlobalStage):
         return plan
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        """Memory: the table plus a few narrow columns; on Ray the driver holds only those columns
-        (group, score, measures: tens of bytes a row) and the rows are split per block."""
+        """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the group, score
+        and measure columns (tens of bytes a row) and the plan (~20 bytes a row), then one shard or
+        block at a time; called on a frame, the table plus those columns."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
 
@@ -221,6 +222,7 @@ class CapTotal(GlobalStage):
         return plan
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        """Memory: the table plus a few narrow columns; on Ray the driver holds only those columns
-        (group, score, measures: tens of bytes a row) and the rows are split per block."""
+        """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the group, score
+        and measure columns (tens of bytes a row) and the plan (~20 bytes a row), then one shard or
+        block at a time; called on a frame, the table plus those columns."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)

@@ -61,6 +61,9 @@ class MixIntoPretraining(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table, its chat rows rendered as documents (their text again) and a weight
+        per row (a token count for ``unit: tokens``); no narrow form, so the local executor holds
+        it whole (on Ray ``rowwise`` runs per block and the driver holds the combined table)."""
         if df.height == 0:
             return StageResult(
                 kept=df, removed=mark_removed(df, stage=self.name, reason=""), stats={"rows_in": 0}

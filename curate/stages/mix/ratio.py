@@ -123,8 +123,10 @@ class MixRatio(GlobalStage):
         return [pl.col(c) for c in dict.fromkeys(names)]
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        """Memory: the table with its measure columns; on Ray the driver plans from the narrow
-        columns only (group, task, units: tens of bytes a row) and the rows are split per block."""
+        """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the narrow columns
+        (group, task, units: tens of bytes a row), the plan (~20 bytes a row) and one prepared shard
+        or block at a time; its measure columns are kept on disk per shard, not computed twice;
+        called on a frame, the table with its measure columns."""
         df = self.prepare(df)
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 

@@ -39,8 +39,9 @@ class RandomSample(GlobalStage):
         return [pl.col(self.cfg.by)] if self.cfg.by else [pl.col("id").is_null().alias("__row")]
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        """Memory: the table plus the group column; on Ray the driver holds only that column and
-        the rows are split per block."""
+        """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the group column
+        (one byte a row without ``by``) and the plan (~20 bytes a row), then one shard or block at a
+        time; called on a frame, the table plus that column."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
     def plan(self, narrow: pl.DataFrame) -> Plan:

@@ -50,6 +50,8 @@ def leak_groups_of(
     """``leak_groups`` from what it reads: content ids, a hash of each normalized text (a rare
     collision only joins two rows on one side) and the near-duplicate group of each row (the
     smallest row of its MinHash component; None without the near check)."""
+    if ids.len() == 0:  # an empty table (everything removed upstream): no groups
+        return np.zeros(0, dtype=np.int64), {"exact_merges": 0, "near_merges": 0}
     frame = pl.DataFrame({"id": ids, "t": keys}).with_row_index("i")
     first_by_id = frame.select(pl.col("i").min().over("id")).to_series().to_numpy()
     first_by_text = frame.select(pl.col("i").min().over("t")).to_series().to_numpy()
@@ -122,15 +124,18 @@ class Split(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: the table plus the narrow columns (id, compared text, stratum) and the MinHash
-        leak check's signatures (n x 128 uint32). On Ray the leak check runs as dedup.minhash does
-        (signatures, bands and components on the workers) and the driver holds the id, a hash of
-        the text, the stratum and the near group (~40 bytes a row); the rows are split per block."""
+        leak check's signatures (n x 128 uint32). Streamed by the local runner
+        (``executors.planned``): the narrow columns (the normalized user text, or its hash with
+        ``leak_check: exact``), the signatures and the plan, then one shard at a time. On Ray the
+        leak check runs as dedup.minhash does (signatures, bands and components on the workers) and
+        the driver holds the id, a hash of the text, the stratum and the near group (~40 bytes a
+        row); the rows are split per block."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
     def plan(self, narrow: pl.DataFrame) -> Plan:
         """Which rows go to eval, decided from ``narrow`` columns: one decision for every executor."""
         leak, near = narrow["__leak"], None
-        if self.cfg.leak_check == "near":
+        if self.cfg.leak_check == "near" and narrow.height:
             near = near_duplicate_groups(
                 leak, threshold=self.cfg.near_threshold, seed=self.seed, workers=self.ctx.threads
             )[0]

@@ -65,8 +65,9 @@ class MixTemperature(GlobalStage):
         return [pl.col(c) for c in dict.fromkeys(names)]
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        """Memory: the table with its measure columns; on Ray the driver plans from the narrow
-        columns only (group, units, measures: tens of bytes a row) and the rows are split per block."""
+        """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the narrow columns
+        (group, units, measures: tens of bytes a row), the plan (~20 bytes a row) and one prepared
+        shard or block at a time; called on a frame, the table with its measure columns."""
         df = self.prepare(df)
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 

@@ -38,6 +38,8 @@ class JoinScores(GlobalStage):
     cfg: Config
 
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table plus the score file's id and score columns (~60 bytes a row of the
+        file) and the joined columns."""
         p = Path(self.cfg.path)
         if not p.is_file():
             raise StageError(f"no score file {p}", stage=self.name, hint="curate score RUN_DIR writes one")

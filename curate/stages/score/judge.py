@@ -152,6 +152,8 @@ class Judge(GlobalStage):
         return p, {"endpoint": ep.base_url, "model": ep.model, "usage": client.usage.as_dict()}
 
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table, the model (or none, with an endpoint), and every row's rubric prompt
+        as text until scored (about the row's size again); the scores are two columns."""
         p, source = self._remote(df) if self.cfg.endpoint is not None else self._local(df)
         mass = p.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -44,6 +44,8 @@ class Perplexity(GlobalStage):
         return estimate_pairs(df, cfg, passes=1, part=cfg.part, seed=seed)
 
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table, the model, and every row's context and answer as text and token ids
+        (Python lists: 8-36 bytes a token) until scored; the scores are three columns."""
         scorer = self.ctx.models.scorer(self.cfg.model, quantize=self.cfg.quantize)
         c = self.cfg
         pairs = encode_pairs(

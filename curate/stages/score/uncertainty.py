@@ -80,6 +80,8 @@ class PromptUncertainty(GlobalStage):
         return rep.with_columns(pl.Series("messages", out_msgs, dtype=df.schema["messages"]))
 
     def apply(self, df: pl.DataFrame) -> StageResult:
+        """Memory: the table, the model, and ``k + 1`` prompt variants per row as text and token
+        ids (Python lists) until scored; the scores are two columns."""
         c = self.cfg
         scorer = self.ctx.models.scorer(c.model, quantize=c.quantize)
         opts = dict(part="answer", turns="last", render=c.render,

@@ -76,6 +76,7 @@ class SelectIFD(GlobalStage):
     ``steps`` on ``rows`` rows balanced over ``by``, the clusters of ``tag.clusters`` by default)
     through curate's own trainer, then IFD of every row under that adapter. The adapter, its sample
     and metrics are saved in the run directory (``pre_experience/``) and reused by re-runs.
+    Memory: the table, the model, every row's context and answer as text and token ids (two passes).
     """
 
     class Config(ScoreOptions, Keep):

@@ -78,8 +78,9 @@ class PerClusterSelect(GlobalStage):
         return [pl.col(c) for c in dict.fromkeys([cfg.by, *([cfg.score] if cfg.score else [])])]
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        """Memory: the table plus the cluster and score columns; on Ray the driver holds only those
-        (~16 bytes a row) and the rows are split per block."""
+        """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the cluster and
+        score columns (~16 bytes a row) and the plan (~20 bytes a row), then one shard or block at
+        a time; called on a frame, the table plus those columns."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
     def plan(self, df: pl.DataFrame) -> Plan:

@@ -41,8 +41,9 @@ class TagCoverageSelect(GlobalStage):
         return [pl.col(self.cfg.column)]
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        """Memory: the table plus the tag column; on Ray the driver holds only that column (tens
-        of bytes a row) and the rows are split per block."""
+        """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the tag column (tens
+        of bytes a row) and the plan (~20 bytes a row), then one shard or block at a time; called
+        on a frame, the table plus that column."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)
 
     def plan(self, df: pl.DataFrame) -> Plan:

@@ -44,6 +44,7 @@ class SelectTop(GlobalStage):
         return select_plan(narrow, self.cfg.score, self.cfg, stage=self.name)
 
     def apply(self, df: pl.DataFrame) -> StageResult:
-        """Memory: the table plus the score and group columns; on Ray the driver holds only those
-        (~16 bytes a row) and the rows are split per block."""
+        """Memory: streamed (the local runner, ``executors.planned``) or on Ray, the score and group
+        columns (~16 bytes a row) and the plan (~20 bytes a row), then one shard or block at a
+        time; called on a frame, the table plus those columns."""
         return self.plan(df.select(self.narrow(df.schema))).apply(df)

@@ -52,6 +52,7 @@ class IntentTags(GlobalStage):
     ``merge`` folds an existing list column of tags (e.g. LM-made) in, mapped through the aliases.
     Tags that fewer than ``min_rows`` rows carry are dropped (InsTag's frequency floor). Coverage
     (|union of tags| / taxonomy size) and per-tag counts go into the stats.
+    Memory: the table plus one list column of tags (tens of bytes a row); no per-row Python.
     """
 
     class Config(StageConfig):

@@ -23,12 +23,9 @@ import polars as pl
 
 from curate.pipeline.executors.ray.rows import merge_results
 from curate.pipeline.executors.ray.session import ROW, collect, map_frames, to_dataset
-from curate.pipeline.stage import Stage, StageResult
+from curate.pipeline.stage import StageResult, plans
 
-
-def plans(stage: Stage) -> bool:
-    """True for a global stage that decides from narrow columns (``prepare``/``narrow``/``plan``)."""
-    return all(callable(getattr(stage, m, None)) for m in ("narrow", "plan"))
+__all__ = ["apply_planned", "plans"]  # ``plans``: the one test both executors use (pipeline.stage)
 
 
 def apply_planned(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> StageResult:
