@@ -67,8 +67,9 @@ def no_driver_scoring(*a: object, **k: object) -> None:
         ("score.uncertainty", {"k": 3, "p": 0.3}, "score_uncertainty"),
     ],
 )
-def test_scores_in_actors_equal_local_and_share_its_cache(local_ray, tiny_lm, tmp_path, monkeypatch, name, cfg,
-                                                          column) -> None:  # fmt: skip
+def test_scores_in_actors_equal_local_and_share_its_cache(
+    local_ray, tiny_lm, tmp_path, monkeypatch, name, cfg, column
+) -> None:
     """Scores equal to the float (one thread on both sides; ``quantize: auto`` is bf16 here); the
     model passes ran in actors (the driver's hub may not even build a scorer); the score cache is
     the local one, so a second Ray run and a local run on its cache compute nothing."""
@@ -104,7 +105,8 @@ def test_local_judge_in_actors_with_the_packaged_model_equals_local(local_ray, t
     cfg = {"model": "smollm2-135m", "max_tokens": 160, "min_mass": 0.88}
 
     def stage(cache: object) -> object:
-        return get("score.judge")(cfg, ctx=StageContext(models=ModelHub(), cache_dir=cache, seed=7, workers=1))
+        ctx = StageContext(models=ModelHub(), cache_dir=cache, seed=7, workers=1)
+        return get("score.judge")(cfg, ctx=ctx)
 
     with monkeypatch.context() as m:
         m.setattr(ModelHub, "scorer", no_driver_scoring)

@@ -1,5 +1,14 @@
-"""Model passes on Ray: ``select.ifd``'s answer likelihoods in an actor pool, the model loaded once
-per actor, the numbers identical to one process's.
+"""Model passes on Ray: ``select.ifd``'s, ``score.perplexity``'s and ``score.uncertainty``'s answer
+likelihoods and the local ``score.judge``'s next-token log-probabilities in an actor pool, the
+model loaded once per actor, the numbers identical to one process's.
+
+One actor class (``ScoreActor``) and one pool runner (``run_items``) serve two kinds of work item:
+``nll`` (a slice of ``plan_work``'s batches; ``score_on_ray``) and ``choice`` (a slice of
+``plan_choice``'s batches; ``choice_on_ray``). Each stage offers its steps around the model pass:
+``select.ifd`` ``scoring_model``/``pairs``/``select``; the two ``score.*`` NLL stages
+``passes``/``scored`` (``apply_scores``); the judge ``choices``/``judged`` (``apply_judge``; with an
+``endpoint`` the whole stage stays on the driver: its requests are I/O bound and already concurrent).
+The rest of this note is IFD's; the others differ only in what the driver does around the pass.
 
 What runs where (``apply_ifd``):
 
