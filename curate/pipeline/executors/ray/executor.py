@@ -84,6 +84,8 @@ class RayExecutor:
 
     def apply(self, stage: Stage, table: pl.DataFrame) -> StageResult:
         dist = DISTRIBUTED.get(stage.name) if stage.scope == "global" else None
+        if dist is apply_judge and stage.cfg.endpoint is not None:  # type: ignore[attr-defined]
+            dist = None  # HTTP requests: I/O bound, already concurrent; no Ray start for them
         if dist is None and stage.scope == "global" and plans(stage):
             dist = apply_planned
         if (stage.scope == "global" and dist is None) or table.height == 0:
