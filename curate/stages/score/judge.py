@@ -12,7 +12,7 @@ from pydantic import Field
 
 from curate.chat import ChatRenderer
 from curate.errors import StageError
-from curate.lm.choice import next_token_logprobs
+from curate.lm.choice import cached_next_token_logprobs, passes
 from curate.lm.http import Endpoint
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult, mark_removed
@@ -43,7 +43,9 @@ class Judge(GlobalStage):
     deterministic, no parsing, and finer than a sampled integer. ``score_judge_mass`` is the
     probability the model put on the digits at all; below ``min_mass`` its answer is not a rating
     and the row is removed with reason ``judge_unparsable`` (value: the mass), never dropped silently.
-    Cost: one forward pass over the rubric + row per row, the output head at one position.
+    Cost: one forward pass over the rubric + row per row, the output head at one position; the
+    probabilities are cached (``lm.choice``: the score cache, by model and tokens), so a re-run
+    computes nothing.
 
     ``endpoint: {base_url, model, api_key_env, ...}`` asks an OpenAI-compatible server instead
     (``curate serve`` for a local model or a run's adapter; vLLM, llama.cpp, OpenAI): the same
@@ -116,13 +118,23 @@ class Judge(GlobalStage):
 
     def _local(self, df: pl.DataFrame) -> tuple[np.ndarray, dict[str, Any]]:
         """Probabilities of "1".."5" after each row's context, from the local model."""
+        from curate.lm.cache import ScoreCache
+
         scorer = self.ctx.models.scorer(self.cfg.model)
-        tok = scorer.tokenizer
+        contexts, digits = self.choices(df, scorer.tokenizer)
+        cache = ScoreCache(self.ctx.cache_dir, scorer.fingerprint) if self.ctx.cache_dir else None
+        logp, hits = cached_next_token_logprobs(scorer.model, contexts, digits, cache=cache)
+        return np.exp(logp), {"model": self.cfg.model, **passes(len(contexts), hits)}
+
+    # The two steps around the model pass; the Ray executor tokenizes on the driver and runs the
+    # pass in an actor pool (``pipeline.executors.ray.models``), then ``judged`` on the driver.
+
+    def choices(self, df: pl.DataFrame, tok: Any) -> tuple[list[list[int]], list[int]]:
+        """Each row's rubric context (token ids) and the token ids of the digits "1".."5"."""
         digits = [tok(str(d), add_special_tokens=False)["input_ids"] for d in range(1, 6)]
         if any(len(d) != 1 for d in digits):
             raise StageError("the digits 1-5 are not single tokens for this tokenizer", stage=self.name)
-        logp = next_token_logprobs(scorer.model, self._contexts(df, tok), [d[0] for d in digits])
-        return np.exp(logp), {"model": self.cfg.model}
+        return self._contexts(df, tok), [d[0] for d in digits]
 
     def _remote(self, df: pl.DataFrame) -> tuple[np.ndarray, dict[str, Any]]:
         """Probabilities of "1".."5" read from the endpoint's answers (see the class docstring)."""
@@ -155,6 +167,10 @@ class Judge(GlobalStage):
         """Memory: the table, the model (or none, with an endpoint), and every row's rubric prompt
         as text until scored (about the row's size again); the scores are two columns."""
         p, source = self._remote(df) if self.cfg.endpoint is not None else self._local(df)
+        return self.judged(df, p, source)
+
+    def judged(self, df: pl.DataFrame, p: np.ndarray, source: dict[str, Any]) -> StageResult:
+        """The score columns from each row's probabilities of "1".."5", then the unparsable rows out."""
         mass = p.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             expect = (p * np.arange(1, 6)).sum(axis=1) / mass

@@ -8,8 +8,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from curate.lm.likelihood import AnswerNLL, Row
 from curate.lm.options import ScoreOptions, score
-from curate.lm.pairs import Part, encode_pairs, per_row
+from curate.lm.pairs import Pairs, Part, encode_pairs, per_row
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult
 
@@ -46,25 +47,26 @@ class Perplexity(GlobalStage):
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: the table, the model, and every row's context and answer as text and token ids
         (Python lists: 8-36 bytes a token) until scored; the scores are three columns."""
-        scorer = self.ctx.models.scorer(self.cfg.model, quantize=self.cfg.quantize)
         c = self.cfg
-        pairs = encode_pairs(
-            df,
-            scorer.tokenizer,
-            part=c.part,
-            turns=c.turns,
-            render=c.render,
-            max_answer_tokens=c.max_answer_tokens,
-            max_tokens=c.max_tokens,
-        )
-        res, stats = score(
-            self.name,
-            scorer,
-            pairs.cond,
-            n_rows=df.height,
-            cache_dir=self.ctx.cache_dir,
-            batch_tokens=c.batch_tokens,
-        )
+        scorer = self.ctx.models.scorer(c.model, quantize=c.quantize)
+        rows, pairs = self.passes(df, scorer.tokenizer)
+        res, stats = score(self.name, scorer, rows, n_rows=df.height, cache_dir=self.ctx.cache_dir,
+                           batch_tokens=c.batch_tokens)  # fmt: skip
+        return self.scored(df, pairs, res, stats)
+
+    # The steps around the model passes; the Ray executor tokenizes on the driver, runs the passes
+    # in an actor pool (``pipeline.executors.ray.models``) and ``scored`` on the driver.
+
+    def passes(self, df: pl.DataFrame, tokenizer: Any) -> tuple[list[Row], Pairs]:
+        """The (context, answer) token pairs to score, and the pairs that map them back to rows."""
+        c = self.cfg
+        pairs = encode_pairs(df, tokenizer, part=c.part, turns=c.turns, render=c.render,
+                             max_answer_tokens=c.max_answer_tokens, max_tokens=c.max_tokens)  # fmt: skip
+        return pairs.cond, pairs
+
+    def scored(self, df: pl.DataFrame, pairs: Pairs, res: AnswerNLL, stats: dict[str, Any]) -> StageResult:
+        """The score columns from the pairs' NLLs."""
+        c = self.cfg
         nll, tok = per_row(pairs, df.height, res.nll, res.tokens)
         clipped = np.bincount(pairs.row, weights=pairs.clipped, minlength=df.height) > 0
         with np.errstate(invalid="ignore", divide="ignore"):

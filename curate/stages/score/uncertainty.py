@@ -10,8 +10,9 @@ import polars as pl
 import xxhash
 from pydantic import Field
 
+from curate.lm.likelihood import AnswerNLL, Row
 from curate.lm.options import ScoreOptions, score
-from curate.lm.pairs import encode_pairs, per_row
+from curate.lm.pairs import Pairs, encode_pairs, per_row
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult
 
@@ -84,12 +85,28 @@ class PromptUncertainty(GlobalStage):
         ids (Python lists) until scored; the scores are two columns."""
         c = self.cfg
         scorer = self.ctx.models.scorer(c.model, quantize=c.quantize)
+        rows, pairs = self.passes(df, scorer.tokenizer)
+        res, stats = score(self.name, scorer, rows, n_rows=df.height, cache_dir=self.ctx.cache_dir,
+                           batch_tokens=c.batch_tokens)  # fmt: skip
+        return self.scored(df, pairs, res, stats)
+
+    # The steps around the model passes; the Ray executor perturbs and tokenizes on the driver,
+    # runs the passes in an actor pool (``pipeline.executors.ray.models``), ``scored`` on the driver.
+
+    def passes(self, df: pl.DataFrame, tokenizer: Any) -> tuple[list[Row], tuple[Pairs, Pairs]]:
+        """The pairs to score, intact prompts first, then the ``k`` perturbed copies of each row."""
+        c = self.cfg
         opts = dict(part="answer", turns="last", render=c.render,
                     max_answer_tokens=c.max_answer_tokens, max_tokens=c.max_tokens)  # fmt: skip
-        base = encode_pairs(df, scorer.tokenizer, **opts)
-        noisy = encode_pairs(self._perturbed(df), scorer.tokenizer, **opts)
-        res, stats = score(self.name, scorer, [*base.cond, *noisy.cond], n_rows=df.height,
-                           cache_dir=self.ctx.cache_dir, batch_tokens=c.batch_tokens)  # fmt: skip
+        base = encode_pairs(df, tokenizer, **opts)
+        noisy = encode_pairs(self._perturbed(df), tokenizer, **opts)
+        return [*base.cond, *noisy.cond], (base, noisy)
+
+    def scored(self, df: pl.DataFrame, pairs: tuple[Pairs, Pairs], res: AnswerNLL,
+               stats: dict[str, Any]) -> StageResult:  # fmt: skip
+        """The uncertainty column from the intact and perturbed pairs' NLLs, and the per-task means."""
+        c = self.cfg
+        base, noisy = pairs
         nb = len(base)
         nll0, tok0 = per_row(base, df.height, res.nll[:nb], res.tokens[:nb])
         nllk, tokk = per_row(noisy, df.height * c.k, res.nll[nb:], res.tokens[nb:])

@@ -19,10 +19,13 @@ What runs where (docs/scaling.md has the table and how to point it at a cluster)
   block (``planned``);
 * ``select.ifd``: the pre-experience (one LoRA job) and tokenizing on the driver, the model passes
   in an actor pool (the model loaded once per actor, the local batch plan, the same score cache),
-  the keep step on the driver (``models``);
+  the keep step on the driver (``models``); ``score.perplexity`` and ``score.uncertainty`` the
+  same way (tokenizing and perturbing on the driver, the passes in the pool, the columns on the
+  driver); ``score.judge`` with the local model: the rubric contexts on the driver, its one pass per
+  row in the same pool; with an endpoint: all on the driver (I/O bound, ``endpoint.concurrency``);
 * ``tag.intent``, ``mix.into_pretraining``: their row-local part (regex tagging; rendering and
   measuring) per block, the decision on the driver with the stage's own code (``rowwise``);
-* every other global stage (``convert``, global ``score.*``) has no distributed form yet: it runs
+* every other global stage (``convert``, ``score.join``) has no distributed form yet: it runs
   the local implementation on the driver, which holds the table.
 
 The runner still hands every stage one in-memory table, so the driver holds the data; what Ray
@@ -38,7 +41,7 @@ from curate.pipeline.executors.ray.clusters import apply_clusters
 from curate.pipeline.executors.ray.dedup_exact import apply_exact
 from curate.pipeline.executors.ray.dedup_minhash import apply_minhash
 from curate.pipeline.executors.ray.diverse import apply_diverse
-from curate.pipeline.executors.ray.models import apply_ifd
+from curate.pipeline.executors.ray.models import apply_ifd, apply_judge, apply_scores
 from curate.pipeline.executors.ray.planned import apply_planned, plans
 from curate.pipeline.executors.ray.rows import apply_rows, for_worker
 from curate.pipeline.executors.ray.rowwise import apply_rowwise
@@ -57,14 +60,17 @@ DISTRIBUTED = {
     "select.diverse": apply_diverse,
     "split": apply_split,
     "select.ifd": apply_ifd,
+    "score.perplexity": apply_scores,
+    "score.uncertainty": apply_scores,
+    "score.judge": apply_judge,
     "tag.intent": apply_rowwise,
     "mix.into_pretraining": apply_rowwise,
 }
 
 
 class RayExecutor:
-    """Runs row stages, dedup, clustering, selection (IFD's model passes included), tagging,
-    mixing, caps and splits on Ray; other global stages locally (module doc).
+    """Runs row stages, dedup, clustering, selection and model scores (their model passes in an
+    actor pool), tagging, mixing, caps and splits on Ray; other global stages locally (module doc).
 
     ``address``: a running cluster (``ray start --head`` prints it); None uses ``RAY_ADDRESS`` or
     starts a local instance. A ``ray.init`` made before the first stage (tests, notebooks) is kept.
@@ -78,6 +84,8 @@ class RayExecutor:
 
     def apply(self, stage: Stage, table: pl.DataFrame) -> StageResult:
         dist = DISTRIBUTED.get(stage.name) if stage.scope == "global" else None
+        if dist is apply_judge and stage.cfg.endpoint is not None:  # type: ignore[attr-defined]
+            dist = None  # HTTP requests: I/O bound, already concurrent; no Ray start for them
         if dist is None and stage.scope == "global" and plans(stage):
             dist = apply_planned
         if (stage.scope == "global" and dist is None) or table.height == 0:
