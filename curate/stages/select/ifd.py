@@ -13,7 +13,7 @@ from curate.lm.options import ScoreOptions, score
 from curate.lm.pairs import Pairs, encode_pairs, per_row
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageConfig, StageResult
-from curate.stages.select.rank import Keep, select_rows
+from curate.stages.select.rank import Keep, check_where, in_scope, select_rows
 
 
 class PreExperienceOptions(StageConfig):
@@ -71,6 +71,10 @@ class SelectIFD(GlobalStage):
     ``score.perplexity``'s value, shared through the cache), ``score_ifd_nll_alone``,
     ``score_ifd_tokens`` and ``score_ifd_clipped`` (cut to the caps, which the stats record).
     Cost: two forward passes per row, the second over the answer alone (~1.3x one pass).
+    Only chat rows are scored: a document (``kind: text``) has no instruction, so its IFD would be
+    1 by construction and ``max`` would remove it; documents, and rows outside ``where`` (e.g.
+    ``{source: lawbench}``, to spend the model passes on the domain's QA only), pass through
+    unscored and are not counted in the ``top_*`` quotas.
 
     ``scorer: pre_experienced`` is Cherry LLM's full method: first a brief LoRA (``pre_experience``:
     ``steps`` on ``rows`` rows balanced over ``by``, the clusters of ``tag.clusters`` by default)
@@ -98,7 +102,7 @@ class SelectIFD(GlobalStage):
         """Rows, tokens and minutes this stage would take on ``df`` (``curate validate``)."""
         from curate.lm.estimate import estimate_pairs
 
-        est = estimate_pairs(df, cfg, passes=2, seed=seed)
+        est = estimate_pairs(df.filter(cls.scored_rows(cfg, df)), cfg, passes=2, seed=seed)
         if cfg.scorer == "pre_experienced":
             from curate.lm.estimate import training_minutes
 
@@ -128,6 +132,20 @@ class SelectIFD(GlobalStage):
     # pre-experience is one training job; tokenizing costs ~1 ms a row) and the model passes
     # between them in an actor pool (``pipeline.executors.ray.models``).
 
+    @staticmethod
+    def scored_rows(cfg: Config, df: pl.DataFrame) -> pl.Series:
+        """The rows IFD scores and selects among: chat rows inside ``where``."""
+        check_where(cfg, df.schema, "select.ifd")
+        keep = SelectIFD._keep(cfg, df)
+        return df.select(in_scope(keep)).to_series()
+
+    @staticmethod
+    def _keep(cfg: Config, df: pl.DataFrame) -> Keep:
+        """``cfg``'s keep step with documents left out of scope (no instruction: no IFD)."""
+        if "kind" not in df.columns:
+            return cfg
+        return cfg.model_copy(update={"where": {**(cfg.where or {}), "kind": ["chat"]}})
+
     def scoring_model(self, df: pl.DataFrame) -> tuple[str, dict[str, Any] | None]:
         """The model name to score with and, for ``scorer: pre_experienced``, what was trained
         (the brief LoRA runs here, once, and is registered in the hub under the returned name)."""
@@ -141,10 +159,12 @@ class SelectIFD(GlobalStage):
         return name, pre | {"by": by, "groups": sample[by].n_unique() if by else None}
 
     def pairs(self, df: pl.DataFrame, tokenizer: Any) -> Pairs:
-        """The (context, answer) token pairs of every row, conditioned on the instruction."""
+        """The (context, answer) token pairs of every scored row, conditioned on the instruction."""
         c = self.cfg
-        return encode_pairs(
-            df,
+        mask = self.scored_rows(c, df)
+        at = np.flatnonzero(mask.to_numpy())
+        p = encode_pairs(
+            df.filter(mask),
             tokenizer,
             part="answer",
             turns=c.turns,
@@ -152,6 +172,7 @@ class SelectIFD(GlobalStage):
             max_answer_tokens=c.max_answer_tokens,
             max_tokens=c.max_tokens,
         )
+        return Pairs(at[p.row], p.cond, p.alone, p.clipped)
 
     def select(
         self,
@@ -178,7 +199,7 @@ class SelectIFD(GlobalStage):
             pl.Series("score_ifd_tokens", tok_c, dtype=pl.Int64),
             pl.Series("score_ifd_clipped", clipped, dtype=pl.Boolean),
         )
-        out = select_rows(scored, "score_ifd", c, stage=self.name)
+        out = select_rows(scored, "score_ifd", self._keep(c, df), stage=self.name)
         out.stats.update(stats, caps={**c.caps(), "ratio": c.ratio})
         if pre is not None:
             out.stats["pre_experience"] = pre

@@ -10,7 +10,7 @@ which the runner keeps stable, so a re-run keeps the same rows.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import Field, model_validator
@@ -31,6 +31,11 @@ class Keep(StageConfig):
     )
     by: str | None = Field(None, description="column to select within (e.g. task); default: global")
     keep_unscored: bool = Field(False, description="keep rows with no score (default: remove, no_score)")
+    where: dict[str, Any] | None = Field(
+        None,
+        description="select only among rows whose columns have these values (a value or a list), "
+        "e.g. {source: lawbench}; the other rows pass through untouched and uncounted",
+    )
 
     @model_validator(mode="after")
     def _one_top(self) -> Keep:
@@ -40,8 +45,30 @@ class Keep(StageConfig):
 
 
 def keep_columns(score: str, keep: Keep) -> list[str]:
-    """The narrow columns ``select_plan`` reads: the score and the group column."""
-    return list(dict.fromkeys([score, *([keep.by] if keep.by else [])]))
+    """The narrow columns ``select_plan`` reads: the score, the group column and ``where``'s."""
+    return list(dict.fromkeys([score, *([keep.by] if keep.by else []), *(keep.where or {})]))
+
+
+def check_where(keep: Keep, schema: pl.Schema, stage: str) -> None:
+    """A clear error for a ``where`` column the table does not have."""
+    missing = [c for c in keep.where or {} if c not in schema]
+    if missing:
+        from curate.errors import StageError
+
+        raise StageError(
+            f"where: column {missing[0]!r} not in the table",
+            stage=stage,
+            hint="columns: " + ", ".join(schema),
+        )
+
+
+def in_scope(keep: Keep) -> pl.Expr:
+    """True for the rows ``keep.where`` selects among (every row when it is unset)."""
+    out = pl.lit(True)
+    for col, want in (keep.where or {}).items():
+        values = want if isinstance(want, list) else [want]
+        out = out & pl.col(col).is_in(values).fill_null(False)
+    return out
 
 
 def select_rows(df: pl.DataFrame, score: str, keep: Keep, *, stage: str) -> StageResult:
@@ -58,11 +85,15 @@ def select_plan(narrow: pl.DataFrame, score: str, keep: Keep, *, stage: str) -> 
     """``select_rows``' decision from its narrow columns (``keep_columns``), one row per input row.
     Memory: the score and group columns and a few helper columns (~40 bytes a row)."""
     s = pl.col(score)
-    missing = s.is_null() | s.is_nan()
+    inside = pl.col("__in")
+    missing = inside & (s.is_null() | s.is_nan())
     group = pl.col(keep.by) if keep.by else pl.lit(0)
-    t = narrow.with_row_index("__i").with_columns(__g=group, __n=pl.len().over(group))
+    t = narrow.with_row_index("__i").with_columns(__g=group, __in=in_scope(keep))
+    t = t.with_columns(__n=inside.sum().over("__g"))
     reason = (
-        pl.when(missing & (not keep.keep_unscored))
+        pl.when(~inside)
+        .then(pl.lit(None, dtype=pl.Utf8))
+        .when(missing & (not keep.keep_unscored))
         .then(pl.lit("no_score"))
         .when(~missing & (s < keep.min) if keep.min is not None else pl.lit(False))
         .then(pl.lit("below_min"))
@@ -72,7 +103,7 @@ def select_plan(narrow: pl.DataFrame, score: str, keep: Keep, *, stage: str) -> 
     )
     t = t.with_columns(__r=reason)
     if keep.top_n is not None or keep.top_fraction is not None:
-        live = pl.col("__r").is_null() & ~missing
+        live = pl.col("__r").is_null() & inside & ~missing
         key = pl.when(live).then(s if keep.order == "desc" else -s)
         rank = key.rank("ordinal", descending=True).over("__g")
         quota = (
@@ -116,9 +147,12 @@ def select_plan(narrow: pl.DataFrame, score: str, keep: Keep, *, stage: str) -> 
 def _stats(t: pl.DataFrame, keep: Keep) -> dict[str, object]:
     counts = t.group_by("__r").len().rows()
     out: dict[str, object] = {"removed_by_reason": {r: n for r, n in counts if r is not None}}
+    if keep.where:
+        out["passed_outside_where"] = int(t.height - t["__in"].sum())
     if "__cut" in t.columns and keep.by is None and t["__cut"].drop_nulls().len():
         out["cut"] = float(t["__cut"].drop_nulls()[0])
     if keep.top_fraction is not None:
         out["top_fraction"] = keep.top_fraction
-        out["kept_per_group_max"] = math.ceil(t.height * keep.top_fraction) if keep.by is None else None
+        n_in = int(t["__in"].sum())
+        out["kept_per_group_max"] = math.ceil(n_in * keep.top_fraction) if keep.by is None else None
     return out

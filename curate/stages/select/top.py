@@ -9,7 +9,7 @@ from curate.errors import StageError
 from curate.pipeline.registry import register
 from curate.pipeline.stage import GlobalStage, StageResult
 from curate.stages.mix.allocate import Plan
-from curate.stages.select.rank import Keep, keep_columns, select_plan
+from curate.stages.select.rank import Keep, check_where, keep_columns, select_plan
 
 
 @register("select.top")
@@ -37,6 +37,7 @@ class SelectTop(GlobalStage):
                     stage=self.name,
                     hint="score columns: " + ", ".join(c for c in schema if c.startswith("score_")),
                 )
+        check_where(self.cfg, schema, self.name)
         return [pl.col(c) for c in keep_columns(self.cfg.score, self.cfg)]
 
     def plan(self, narrow: pl.DataFrame) -> Plan:

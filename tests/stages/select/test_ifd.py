@@ -94,3 +94,40 @@ def test_rows_without_answer_are_removed_unscored(ctx):
     res = SelectIFD(_cfg(), ctx=ctx).apply(df)
     assert res.removed["reason"].to_list() == ["no_score"]
     assert res.kept["kind"].to_list() == ["text"]
+
+
+def test_documents_pass_through_unscored_and_uncounted(ctx):
+    """A document has no instruction: its IFD would be 1 by construction, and the default ``max: 1``
+    removed every law article of a mixed recipe. Now documents are neither scored nor counted."""
+    from tests.stages.mix.mixing_samples import law_text_frame
+
+    qa = law_frame().group_by("task", maintain_order=True).head(1).head(6)
+    docs = law_text_frame().head(5)
+    df = pl.concat([qa, docs], how="diagonal_relaxed")
+    res = SelectIFD(_cfg(max=1.0, top_fraction=0.5), ctx=ctx).apply(df)
+    assert res.kept.height + res.n_removed == df.height
+    kept_docs = res.kept.filter(pl.col("kind") == "text")
+    assert kept_docs.height == docs.height and kept_docs["score_ifd"].is_null().all()
+    assert res.stats["passes"] == 2 * qa.height  # only the QA rows took model passes
+    assert 0 < res.kept.filter(pl.col("kind") == "chat").height <= 3  # the quota: half of 6 scored rows
+    assert set(res.removed["id"]) <= set(qa["id"])
+
+
+def test_where_scores_and_selects_only_matching_rows(ctx):
+    qa = law_frame().group_by("task", maintain_order=True).head(1).head(4)
+    chat = chitchat_frame().head(3)
+    df = pl.concat([qa, chat], how="diagonal_relaxed")
+    res = SelectIFD(_cfg(top_n=1, where={"source": "lawqa"}), ctx=ctx).apply(df)
+    assert res.stats["passes"] == 2 * qa.height
+    kept_chat = res.kept.filter(pl.col("source") == "chitchat")
+    assert kept_chat.height == 3 and kept_chat["score_ifd"].is_null().all()
+    assert res.kept.filter(pl.col("source") == "lawqa").height == 1
+    assert set(res.removed["reason"]) == {"not_top"} and res.n_removed == 3
+    assert res.stats["passed_outside_where"] == 3
+
+
+def test_where_names_a_missing_column(ctx):
+    from curate.errors import StageError
+
+    with pytest.raises(StageError, match="nope"):
+        SelectIFD(_cfg(where={"nope": 1}), ctx=ctx).apply(law_frame().head(2))

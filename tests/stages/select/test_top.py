@@ -71,3 +71,15 @@ def test_bad_config_and_missing_column(law):
         SelectTop.Config(score="score_chars", top_n=3, top_fraction=0.5)
     with pytest.raises(StageError, match="score_nope"):
         SelectTop({"score": "score_nope"}).apply(law)
+
+
+def test_where_selects_among_matching_rows_only(law):
+    tasks = law["task"].unique(maintain_order=True).to_list()[:2]
+    res = SelectTop({"score": "score_chars", "top_n": 1, "by": "task", "where": {"task": tasks}}).apply(law)
+    _balanced(law, res)
+    inside = law.filter(pl.col("task").is_in(tasks))
+    assert res.n_removed == inside.height - 2  # one kept per selected task, every other row untouched
+    assert res.kept.filter(~pl.col("task").is_in(tasks)).height == law.height - inside.height
+    assert res.stats["passed_outside_where"] == law.height - inside.height
+    with pytest.raises(StageError, match="nope"):
+        SelectTop({"score": "score_chars", "where": {"nope": 1}}).apply(law)
