@@ -27,7 +27,11 @@ from curate.lm.quant import CACHE_TAG, apply_variant, resolve
 log = logging.getLogger(__name__)
 
 CPU_GFLOPS_PER_THREAD = 45.0
-CUDA_GFLOPS = 100_000.0
+# SmolLM2-135M IFD in bf16 on an H200 at 65536 batch tokens: 57k forward tokens/s, ~20 TFLOPS used
+# (a 135M model cannot fill the GPU; bench/score_gpu.py)
+CUDA_GFLOPS = 20_000.0
+CPU_BATCH_TOKENS = 4096  # padded tokens per forward call: past this, CPU throughput stays flat
+CUDA_BATCH_TOKENS = 65536  # H200, IFD: 46 rows/s at 4096, 103 at 16384, 183 at 65536
 # CPU-seconds of fp32 over the variant's, same rows, one thread (bench/README.md, LawBench)
 PRECISION_SPEEDUP = {"bf16": 1.8, "int8": 2.3}  # bf16 (head bf16 too): 1.76 on 204 rows
 
@@ -95,6 +99,8 @@ class LMScorer:
     def answer_nll(self, rows: Sequence[Row], *, cache_dir: Path | None = None, **kw: Any) -> AnswerNLL:
         """Summed answer NLL per row (``curate.lm.answer_nll``), computing only cache misses."""
         cache = ScoreCache(cache_dir, self.fingerprint) if cache_dir else None
+        if kw.get("batch_tokens") is None:
+            kw["batch_tokens"] = CUDA_BATCH_TOKENS if self.cuda else CPU_BATCH_TOKENS
         return cached_answer_nll(self.model, rows, cache=cache, **kw)
 
     def estimate_seconds(self, rows: Sequence[Row]) -> float:

@@ -96,6 +96,7 @@ def test_stage_auto_is_bf16_only_on_native_cpus(tiny_lm, tmp_path, monkeypatch, 
     from tests.stages.mix.mixing_samples import law_frame
 
     monkeypatch.setattr(quant, "native_bf16", lambda: native)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the CPU choice, on a GPU machine too
     law = law_frame().head(4)
     ctx = StageContext(models=ModelHub(preloaded={"tiny": tiny_lm}), cache_dir=tmp_path)
     caps = {"model": "tiny", "max_answer_tokens": 32, "max_tokens": 128}

@@ -47,6 +47,21 @@ def test_gpu_lora_lowers_loss(tmp_path, chitchat_df, tok_cache, precision):
 
 
 @cuda
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_gpu_lora_mechanics_on_a_tiny_model(tmp_path, chitchat_df, tok_cache, tokenizer, precision):
+    """The CUDA paths (autocast, fp16's loss scaling, the device moves) without the real weights."""
+    from tests.train.conftest import tiny_model
+
+    s = run_training(
+        chitchat_df.head(48), None, _cfg(tok_cache, precision=precision, lr=2e-2, max_steps=12),
+        tmp_path / "run", model=tiny_model(tokenizer), tokenizer=tokenizer, progress=False,
+    )  # fmt: skip
+    assert s["device"].startswith("cuda") and s["skipped_steps"] == 0
+    assert s["precision"] == {"bf16": "bfloat16", "fp16": "float16"}[precision]
+    assert math.isfinite(s["final_eval_loss"]) and s["final_eval_loss"] < s["base_eval_loss"]
+
+
+@cuda
 @pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None, reason="pip install bitsandbytes")
 def test_gpu_qlora(tmp_path, chitchat_df, tok_cache):
     s = run_training(

@@ -53,6 +53,7 @@ import pyarrow as pa
 from curate.lm.cache import ScoreCache, pair_key
 from curate.lm.choice import cached_rows, passes, plan_choice, run_choice, store
 from curate.lm.likelihood import AnswerNLL, Row, Work, plan_work, run_work
+from curate.lm.scorer import CPU_BATCH_TOKENS
 from curate.models import ModelHub
 from curate.pipeline.executors.ray.session import cluster_cpus
 from curate.pipeline.stage import StageResult
@@ -182,7 +183,7 @@ def score_on_ray(
     else:  # no cache: answer_nll sees every pair
         uniq = list(range(len(rows)))
     urows = [rows[i] for i in uniq]
-    items = items_of(plan_work(urows, batch_tokens=c.batch_tokens), actors) or [(0, [])]
+    items = items_of(plan_work(urows, batch_tokens=c.batch_tokens or CPU_BATCH_TOKENS), actors) or [(0, [])]
     planned = {i for _, batches in items for b in batches for i in b}
     rest = [i for i in range(len(urows)) if i not in planned]  # no answer token: 0, 0, yet cached
     idxs = [sorted({i for b in batches for i in b} | (set(rest) if k == 0 else set()))
