@@ -9,6 +9,16 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _cpu_unless_a_gpu_test(request, monkeypatch):
+    """Every test runs on the CPU, as in CI, on a GPU machine too (a scorer would otherwise move the
+    session's tiny model to CUDA in bf16 and break the fp32 comparisons); tests marked ``gpu`` see it."""
+    if request.node.get_closest_marker("gpu") is None:
+        import torch
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
 @pytest.fixture(scope="session")
 def tiny_lm():
     import torch

@@ -17,7 +17,12 @@ from curate.stages.select.ifd import SelectIFD
 from tests.lm.ifd_reference import reference_scores
 from tests.stages.mix.mixing_samples import chitchat_frame, law_frame
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+HAS_CUDA = torch.cuda.is_available()  # read at import, before the CPU-only fixture patches it
+
+
+def cuda(fn):
+    """A test that needs the GPU: skipped without one, and sees it (``gpu``) when there is one."""
+    return pytest.mark.gpu(pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")(fn))
 
 
 def _trained_tiny(tiny_lm):

@@ -15,7 +15,12 @@ import torch
 from curate.train import run_training
 from curate.train.config import TrainConfig
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+HAS_CUDA = torch.cuda.is_available()  # read at import, before the CPU-only fixture patches it
+
+
+def cuda(fn):
+    """A test that needs the GPU: skipped without one, and sees it (``gpu``) when there is one."""
+    return pytest.mark.gpu(pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")(fn))
 
 
 def _cfg(tok_cache, **kw) -> TrainConfig:
