@@ -21,6 +21,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=8)
     ap.add_argument("--batch-tokens", type=int, nargs="+", default=[4096, 16384, 65536])
+    ap.add_argument("--reference", action="store_true", help="also time a one-row full-logits loop")
     args = ap.parse_args()
     from transformers import LlamaForCausalLM
 
@@ -55,6 +56,37 @@ def main() -> None:
             "estimated_seconds": res.stats["estimated_seconds"],
         }
         print(json.dumps(out), flush=True)
+    if args.reference:
+        out["one_row_loop"] = one_row_loop(model, tok, base)
+        print(json.dumps(out), flush=True)
+
+
+def one_row_loop(model, tok, rows: pl.DataFrame) -> dict[str, float]:
+    """The straightforward way (Data-Juicer's ops score so, one sample per forward call): the same
+    (context, answer) pairs, one row at a time, full logits, labels masked on the context."""
+    import copy
+
+    from curate.stages.select.ifd import SelectIFD
+
+    pairs = SelectIFD({"max": None}).pairs(rows, tok)
+    todo = [*pairs.cond, *pairs.alone]
+    res = {}
+    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        m = copy.deepcopy(model).to("cuda" if torch.cuda.is_available() else "cpu", dtype=dtype).eval()
+        dev = next(m.parameters()).device
+        with torch.inference_mode():
+            for ctx, ans in todo[:8]:  # warm-up
+                m(input_ids=torch.tensor([[*ctx, *ans]], device=dev))
+            torch.cuda.synchronize() if dev.type == "cuda" else None
+            t0 = time.perf_counter()
+            for ctx, ans in todo:
+                ids = torch.tensor([[*ctx, *ans]], device=dev)
+                labels = ids.clone()
+                labels[0, : len(ctx)] = -100
+                float(m(input_ids=ids, labels=labels).loss)  # .item(): one sync per row, as a loop does
+            sec = time.perf_counter() - t0
+        res[f"{name}_rows_per_s"] = round(rows.height / sec, 1)
+    return res
 
 
 if __name__ == "__main__":
