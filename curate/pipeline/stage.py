@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from curate.pipeline.equal import same_values
 from curate.pipeline.stats import Count, Same  # noqa: F401 (re-exported: stages type their stats)
 from curate.schema import REMOVED_SCHEMA
 
@@ -224,8 +225,8 @@ def score_part(df: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
     same = [c for c in df.columns if c in scored.columns and c not in changed]
     if scored.height != df.height or len(changed) + len(same) != scored.width:
         return scored
-    for c in same:  # cheap when unchanged: polars compares the same buffers
-        if not scored[c].equals(df[c]):
+    for c in same:
+        if not same_values(scored[c], df[c]):
             return scored
     return scored.select(changed)
 
