@@ -180,6 +180,10 @@ class RowStage(Stage):
     # polars and compiled kernels already uses every core, and the pool's interpreter starts cost
     # +1.5-2.8 s CPU on 100k documents for no wall gain (bench/README.md, process pool).
     gil_bound: ClassVar[bool] = False
+    # ``transform`` and ``split`` are polars expressions and compiled kernels that release the GIL,
+    # with no model and no state: the local executor may run row slices of one batch in threads at
+    # once (``executors.local``). Off by default: a model or a tokenizer is not shared that way.
+    thread_safe: ClassVar[bool] = False
 
     def score_key(self) -> object:
         """What, besides the non-threshold config, decides the score columns (default: nothing)."""
@@ -211,6 +215,11 @@ class ScoreOnly(Stage):
         super().__init__(stage.cfg, ctx=stage.ctx)
         self.stage = stage
         self.name = stage.name
+
+    @property
+    def thread_safe(self) -> bool:
+        """The stage's own (``RowStage.thread_safe``): its transform may run on slices in threads."""
+        return self.stage.thread_safe
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         return StageResult(kept=self.stage.transform(df))

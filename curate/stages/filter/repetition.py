@@ -56,6 +56,8 @@ class RepetitionFilter(RowStage):
     a fence.
     """
 
+    thread_safe = True  # polars and compiled kernels only (executors.local)
+
     class Config(FieldConfig):
         char_ngram_chars: int = PydField(10, ge=1, description="characters per n-gram for char_rep_ratio")
         word_ngram_words: int = PydField(10, ge=1, description="words per n-gram for word_rep_ratio")
