@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from curate.pipeline.equal import same_values
 from curate.pipeline.stats import Count, Same  # noqa: F401 (re-exported: stages type their stats)
 from curate.schema import REMOVED_SCHEMA
 
@@ -179,6 +180,10 @@ class RowStage(Stage):
     # polars and compiled kernels already uses every core, and the pool's interpreter starts cost
     # +1.5-2.8 s CPU on 100k documents for no wall gain (bench/README.md, process pool).
     gil_bound: ClassVar[bool] = False
+    # ``transform`` and ``split`` are polars expressions and compiled kernels that release the GIL,
+    # with no model and no state: the local executor may run row slices of one batch in threads at
+    # once (``executors.local``). Off by default: a model or a tokenizer is not shared that way.
+    thread_safe: ClassVar[bool] = False
 
     def score_key(self) -> object:
         """What, besides the non-threshold config, decides the score columns (default: nothing)."""
@@ -211,6 +216,11 @@ class ScoreOnly(Stage):
         self.stage = stage
         self.name = stage.name
 
+    @property
+    def thread_safe(self) -> bool:
+        """The stage's own (``RowStage.thread_safe``): its transform may run on slices in threads."""
+        return self.stage.thread_safe
+
     def apply(self, df: pl.DataFrame) -> StageResult:
         return StageResult(kept=self.stage.transform(df))
 
@@ -224,8 +234,8 @@ def score_part(df: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
     same = [c for c in df.columns if c in scored.columns and c not in changed]
     if scored.height != df.height or len(changed) + len(same) != scored.width:
         return scored
-    for c in same:  # cheap when unchanged: polars compares the same buffers
-        if not scored[c].equals(df[c]):
+    for c in same:
+        if not same_values(scored[c], df[c]):
             return scored
     return scored.select(changed)
 

@@ -9,9 +9,10 @@ thin stage as if it were whole (``Shards.read`` gathers the base's rows and puts
 back), so resume, ``curate trace``, ``stats`` and the report see the same table.
 
 Every column left out is *checked*: it exists in the input with the same type and its values at the
-kept positions equal the kept column (``Series.equals``, nulls equal), so a stage that rewrites a
-value (``filter.c4`` with ``drop_lines``, ``clean.*``) has that column stored; a stage that gives no
-positions (``StageResult.kept_rows`` unset) writes its kept rows whole and becomes the next base.
+kept positions equal the kept column (``equal.same_values``: ``Series.equals``, nulls equal), so a
+stage that rewrites a value (``filter.c4`` with ``drop_lines``, ``clean.*``) has that column stored;
+a stage that gives no positions (``StageResult.kept_rows`` unset) writes its kept rows whole and
+becomes the next base.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from curate.pipeline import shards
+from curate.pipeline.equal import same_values
 from curate.pipeline.memo import remember
 from curate.pipeline.shards import BASE_KEY, CHECKPOINT, COLUMNS_KEY, ROW, Shards, take
 
@@ -63,7 +65,7 @@ def thin_of(
     own = []
     for c, t in kept.schema.items():  # the input's kept rows one column at a time: no copy of the rows
         same = c not in at.own and c in src.columns and src.schema[c] == t
-        if not same or not take(src.select(c), rows).to_series().equals(kept[c], check_dtypes=True):
+        if not same or not same_values(take(src.select(c), rows).to_series(), kept[c]):
             own.append(c)
     pos = rows if at.pos is None else at.pos[rows]
     frame = pl.DataFrame({ROW: pl.Series(pos, dtype=pl.UInt32)}).with_columns(kept.select(own).get_columns())

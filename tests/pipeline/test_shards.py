@@ -19,7 +19,7 @@ import yaml
 import curate
 from curate import app
 from curate.pipeline import order, registry, rundir, shards
-from curate.pipeline.executors import pool
+from curate.pipeline.executors import pool, segment
 from curate.pipeline.executors.segment import Step, apply_removal
 from curate.pipeline.rundir import RunDir
 from curate.pipeline.runner import run_stages
@@ -259,6 +259,38 @@ def test_a_failed_segment_resumes_at_its_first_unfinished_shard(tmp_path: Path, 
     for name, b in _files(want).items():
         if not name.endswith(".parquet"):
             assert _files(run)[name] == b, name
+
+
+def test_a_failed_write_fails_the_run_and_the_rerun_is_byte_identical(tmp_path: Path, monkeypatch, whole):
+    """A segment's files are written by a writer thread while the next step computes
+    (``segment.run_shard``): a write that fails still fails the run, no later step of that shard
+    writes a file or a marker, every marker left names whole files, and the rerun resumes from them."""
+    monkeypatch.setattr(pool, "ENABLED", False)
+    _small(monkeypatch)
+    real, calls = segment.write_thin, []
+
+    def failing(frame, columns, base, path):
+        calls.append(Path(path).name)
+        if len(calls) == 5:  # shard 2 of the first segment's first stage (two stages a shard)
+            raise OSError("disk full")
+        real(frame, columns, base, path)
+
+    monkeypatch.setattr(segment, "write_thin", failing)
+    run = tmp_path / "run"
+    with pytest.raises(Exception, match="disk full"):
+        curate.run(_recipe(tmp_path), out=run, train=False)
+    assert calls == ["rows-00000.parquet"] * 2 + ["rows-00001.parquet"] * 2 + ["rows-00002.parquet"]
+    first, second = run / "stages" / "01-filter.length.tmp", run / "stages" / "02-filter.refusal.tmp"
+    assert sorted(p.name for p in first.glob("part-*.pkl")) == ["part-00000.pkl", "part-00001.pkl"]
+    assert sorted(p.name for p in second.glob("part-*.pkl")) == ["part-00000.pkl", "part-00001.pkl"]
+    assert not (second / "rows-00002.parquet").exists()
+    monkeypatch.setattr(segment, "write_thin", real)
+    res = curate.run(_recipe(tmp_path), out=run, train=False)
+    assert _ledger(res.manifest) == _ledger(whole[1])
+    got = _files(run)
+    for name, b in _files(whole[0]).items():
+        if not name.endswith(".parquet"):
+            assert got[name] == b, name
 
 
 def test_changed_recipe_does_not_resume_a_stale_tmp(tmp_path: Path, monkeypatch):

@@ -15,8 +15,10 @@ frame through ``apply``, as before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import polars as pl
 
 from curate.pipeline.stage import Stage, StageResult
@@ -34,10 +36,12 @@ class Executor(Protocol):
         ...
 
 
-def merge_results(stage: Stage, parts: list[StageResult]) -> StageResult:
+def merge_results(stage: Stage, parts: list[StageResult], starts: Sequence[int] | None = None) -> StageResult:
     """Results of ``stage`` on consecutive slices of its input as one result, in input order: what
     every executor does with its batches or blocks. Stats stay typed (``Count``/``Same``) so a
-    caller may merge again across shards; ``pipeline.stats.plain`` makes them JSON."""
+    caller may merge again across shards; ``pipeline.stats.plain`` makes them JSON. With ``starts``
+    (each slice's first row in the input) the kept rows' positions are merged too, when every part
+    has them (``StageResult.kept_rows``: the thin checkpoint needs them)."""
     kept, removed, stats, warnings, added = [], [], {}, [], 0
     side: dict[str, list[pl.DataFrame]] = {}
     for r in parts:
@@ -49,6 +53,10 @@ def merge_results(stage: Stage, parts: list[StageResult]) -> StageResult:
         added += r.added
         merge_stats(stats, r.stats, stage=stage.name)
         warnings += [w for w in r.all_warnings() if w not in warnings]
+    rows = None
+    if starts is not None and all(r.kept_rows is not None for r in parts):
+        at = zip(parts, starts, strict=True)
+        rows = np.concatenate([np.asarray(r.kept_rows, np.int64) + a for r, a in at])
     return StageResult(
         kept=pl.concat(kept, how="diagonal_relaxed"),
         removed=pl.concat(removed, how="diagonal_relaxed") if removed else None,
@@ -56,4 +64,5 @@ def merge_results(stage: Stage, parts: list[StageResult]) -> StageResult:
         added=added,
         stats=stats,
         warnings=warnings,
+        kept_rows=rows,
     )

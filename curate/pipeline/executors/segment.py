@@ -20,6 +20,7 @@ import logging
 import pickle
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,9 +134,14 @@ def _done(tmp: Path, n: int) -> bool:
 
 
 def _apply_one(
-    step: Step, df: pl.DataFrame, n: int, apply: Callable[[Stage, pl.DataFrame], StageResult], force: bool
+    step: Step,
+    df: pl.DataFrame,
+    n: int,
+    apply: Callable[[Stage, pl.DataFrame], StageResult],
+    force: bool,
+    later: Callable[[Callable[[], object]], object] = lambda write: write(),
 ) -> StageResult:
-    """The stage on one shard; a threshold stage reuses (or writes) its scored shard."""
+    """The stage on one shard; a threshold stage reuses (or writes, through ``later``) its scored shard."""
     stage = step.stage
     if step.scores is None or not caches_scores(stage):
         return apply(stage, df)
@@ -145,7 +151,7 @@ def _apply_one(
         res.stats = {"scores_reused": True}
         return res
     scored = apply(ScoreOnly(stage), df).kept  # type: ignore[arg-type]
-    write_shard(score_part(df, scored), path)
+    later(lambda: write_shard(score_part(df, scored), path))
     return stage.split(scored)  # type: ignore[attr-defined]
 
 
@@ -156,28 +162,59 @@ def run_shard(
     apply: Callable[[Stage, pl.DataFrame], StageResult],
     force: bool,
 ) -> list[float]:
-    """Shard ``n`` of ``shards`` through every step, each step's files written as it finishes;
-    the seconds each step took. The serial loop and every pool worker (``executors.pool``) run this."""
+    """Shard ``n`` of ``shards`` through every step; the seconds each step's stage took. The serial
+    loop and every pool worker (``executors.pool``) run this.
+
+    Each step's files (score cache, kept, removed, the part marker) are written by one writer
+    thread, in the order the steps finish, while the next step computes: the thin check and the
+    Parquet encoding release the GIL, so on two cores they cost no wall time (issue 13). A step's
+    marker still follows its files, so a killed run resumes as before; after a failed write no later
+    step's files are written, and every write has finished (or raised) when this returns."""
     df = shards.read(n)
-    at: Lineage | None = lineage(shards, n)
+    at = [lineage(shards, n)]  # the lineage of the last step written: only the writer thread moves it
+
+    def write(s: Step, res: StageResult, rows_in: int, src: pl.DataFrame) -> None:
+        at[0] = _write_part(s.tmp, n, res, rows_in, src, at[0]) or Lineage(s.sdir.name)
+
     seconds = []
-    for s in steps:
-        t0 = time.perf_counter()
-        rows_in = df.height
-        try:
-            res = _apply_one(s, df, n, apply, force)
-        except StageError:
-            raise
-        except Exception as e:  # a bug or bad data inside a stage: name the stage and the shard
-            raise StageError(
-                f"{type(e).__name__}: {e}",
-                stage=s.stage.name,
-                origin=f"shard {n} ({shards.paths[n].name})",
-                hint="re-run with --debug for the traceback",
-            ) from e
-        at = _write_part(s.tmp, n, res, rows_in, df, at) or Lineage(s.sdir.name)
-        seconds.append(time.perf_counter() - t0)
-        df = res.kept
+    with ThreadPoolExecutor(1, thread_name_prefix="curate-shard-writer") as writer:
+        pending: list[Future[Any]] = []
+
+        failed: list[BaseException] = []
+
+        def guarded(job: Callable[[], object]) -> None:
+            if failed:  # a later step's files must not follow a failed write: its lineage is lost
+                return
+            try:
+                job()
+            except BaseException as e:
+                failed.append(e)
+                raise
+
+        def later(job: Callable[[], object]) -> None:
+            pending.append(writer.submit(guarded, job))
+
+        for s in steps:  # on a raise, leaving the block still waits for the writes queued
+            if failed:
+                break
+            t0 = time.perf_counter()
+            rows_in = df.height
+            try:
+                res = _apply_one(s, df, n, apply, force, later)
+            except StageError:
+                raise
+            except Exception as e:  # a bug or bad data inside a stage: name the stage and the shard
+                raise StageError(
+                    f"{type(e).__name__}: {e}",
+                    stage=s.stage.name,
+                    origin=f"shard {n} ({shards.paths[n].name})",
+                    hint="re-run with --debug for the traceback",
+                ) from e
+            later(lambda s=s, res=res, rows_in=rows_in, src=df: write(s, res, rows_in, src))
+            seconds.append(time.perf_counter() - t0)
+            df = res.kept
+        for f in pending:  # in order: the first failed write raises
+            f.result()
     return seconds
 
 

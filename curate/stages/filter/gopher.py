@@ -70,6 +70,8 @@ class GopherQualityFilter(RowStage):
     stop words.
     """
 
+    thread_safe = True  # polars and compiled kernels only (executors.local)
+
     class Config(_GopherConfig):
         min_words: int | None = PydField(50, ge=0, description="remove below this many words")
         max_words: int | None = PydField(100_000, ge=0, description="remove above this many words")
@@ -162,6 +164,8 @@ class GopherRepetitionFilter(RowStage):
     word characters. Defaults are table A1: 0.3, 0.3, 0.2, 0.2; top 2/3/4-gram 0.20/0.18/0.16;
     duplicate 5..10-gram 0.15 down to 0.10. Characters exclude whitespace between words.
     """
+
+    thread_safe = True  # polars and compiled kernels only (executors.local)
 
     class Config(_GopherConfig):
         max_dup_line_frac: float | None = PydField(

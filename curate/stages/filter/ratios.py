@@ -75,6 +75,8 @@ class RatiosFilter(RowStage):
     its test case: ``"emoji表情测试下😊，😸31231"`` 8/18 = 0.44 there, 3/18 = 0.17 here).
     """
 
+    thread_safe = True  # polars and compiled kernels only (executors.local)
+
     class Config(FieldConfig):
         min_alnum_ratio: float | None = PydField(
             None, ge=0, le=1, description="remove below this alphanumeric share"

@@ -17,11 +17,14 @@ CODE_BLOCK = r"(?ms)^[ \t]*(?:```|~~~)[^\n]*\n?.*?(?:^[ \t]*(?:```|~~~)[^\n]*$|\
 
 
 def without_code_blocks(texts: pl.Series) -> pl.Series:
-    """``texts`` with every fenced code block removed (rows without a fence are left as they are)."""
+    """``texts`` with every fenced code block removed (rows without a fence are left as they are).
+
+    The regex runs on the rows holding a fence only (``when/then`` would run it on every row first):
+    0.13 -> 0.01 s CPU per 100k documents of the bench corpus, where six have one."""
     has = texts.str.contains("```", literal=True) | texts.str.contains("~~~", literal=True)
-    return pl.select(
-        pl.when(has).then(texts.str.replace_all(CODE_BLOCK, "")).otherwise(texts)
-    ).to_series()
+    if not has.any():
+        return texts
+    return texts.clone().scatter(has.arg_true(), texts.filter(has).str.replace_all(CODE_BLOCK, ""))
 
 
 @register("filter.repetition")
@@ -55,6 +58,8 @@ class RepetitionFilter(RowStage):
     (n-grams compared by 64-bit hash); ``skip_code_blocks`` adds one regex pass over rows that hold
     a fence.
     """
+
+    thread_safe = True  # polars and compiled kernels only (executors.local)
 
     class Config(FieldConfig):
         char_ngram_chars: int = PydField(10, ge=1, description="characters per n-gram for char_rep_ratio")

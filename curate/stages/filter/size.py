@@ -25,6 +25,8 @@ class WordsFilter(RowStage):
     Chinese paragraph as one word. Cost: one compiled pass over the text (``textscan``).
     """
 
+    thread_safe = True  # polars and compiled kernels only (executors.local)
+
     class Config(FieldConfig):
         min_words: int | None = PydField(None, ge=0, description="remove below this many words")
         max_words: int | None = PydField(None, ge=0, description="remove above this many words")
@@ -61,6 +63,8 @@ class LinesFilter(RowStage):
     mean (``len(text) / len(lines)``); here they are left out, as in the line count, so a row of two
     10-character lines and a blank line has mean 10, not 7. Its test cases keep the same rows.
     """
+
+    thread_safe = True  # polars and compiled kernels only (executors.local)
 
     class Config(FieldConfig):
         min_lines: int | None = PydField(None, ge=0, description="remove below this many non-blank lines")

@@ -40,6 +40,8 @@ class C4Filter(RowStage):
     the bad-words rule is ``filter.flagged_words`` with ``max_flagged_words: 0``.
     """
 
+    thread_safe = True  # polars and compiled kernels only (executors.local)
+
     class Config(_WebConfig):
         drop_lines: bool = PydField(True, description="rewrite documents to the lines C4 keeps")
         remove_citations: bool = PydField(True, description="cut [1], [edit], [citation needed] from lines")
@@ -149,6 +151,8 @@ class FineWebFilter(RowStage):
     per CJK-aware word (removed when > 0.3, datatrove's "list ratio", not in the paper). Terminal
     punctuation adds CJK 。！？”’」』 to FineWeb's . ' " ! ? so Chinese prose is not mistaken for lists.
     """
+
+    thread_safe = True  # polars and compiled kernels only (executors.local)
 
     class Config(_WebConfig):
         min_line_punct_ratio: float | None = PydField(

