@@ -16,18 +16,22 @@ import numpy as np
 import polars as pl
 import pytest
 
+import curate
+from curate import app
 from curate.embed import service
 from curate.embed.vectors import VectorFile
 from curate.models import ModelHub
-from curate.pipeline import registry
+from curate.pipeline import registry, runner
 from curate.pipeline.executors.embedded import VECTORS, run_embedded
 from curate.pipeline.executors.segment import Step
 from curate.pipeline.rundir import RunDir
+from curate.pipeline.runner import run_stages
 from curate.pipeline.shards import Shards, shard_name, write_shard
 from curate.pipeline.stage import Removal, StageContext, embeds, plans
 from curate.pipeline.stats import plain
 from tests.pipeline.test_planned import _shards
 from tests.pipeline.test_planned import table as table
+from tests.pipeline.test_shards import STAGES, _files, _ledger, _recipe, _small
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +65,12 @@ CASES = [
 ]  # fmt: skip
 
 
-def _timeless(stats: Any) -> Any:
-    """Stats without their timings (``seconds``, at any depth)."""
+def _timeless(stats: Any, drop: tuple[str, ...] = ("seconds",)) -> Any:
+    """Stats without their timings (``seconds``, or the keys ``drop`` names, at any depth)."""
     if isinstance(stats, dict):
-        return {k: _timeless(v) for k, v in stats.items() if k != "seconds"}
+        return {k: _timeless(v, drop) for k, v in stats.items() if k not in drop}
     if isinstance(stats, list):
-        return [_timeless(v) for v in stats]
+        return [_timeless(v, drop) for v in stats]
     return stats
 
 
@@ -220,3 +224,45 @@ def test_vector_file_slices_and_gathers_like_an_array(tmp_path: Path) -> None:
     assert f.shape == (50, 7)
     assert np.array_equal(f[10:20], x[10:20]) and np.array_equal(f[[3, 1, 40]], x[[3, 1, 40]])
     assert VectorFile(tmp_path / "v.npy", 50).shape == (50, 7)  # reopened
+
+
+EMBEDDING = [
+    *STAGES[:3],
+    {"dedup.semantic": {"clusters": 4, "eps": 0.1, "report_eps": [0.2]}},
+    {"tag.clusters": {"k": 5}},
+    {"select.diverse": {"by": "cluster", "tau": 0.7, "fraction": 0.8}},
+]
+
+
+def test_a_run_streams_its_embedding_stages_and_equals_the_whole_table_run(tmp_path: Path, monkeypatch):
+    """The quickstart's sources in ten shards through dedup.semantic, tag.clusters and
+    select.diverse: no stage reads the table whole, and the ledger, stats (but timings), removed
+    files and output bytes equal the run that hands those stages the whole table."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "embeds", lambda stage: False)  # the whole-table path
+        want = curate.run(_recipe(tmp_path, EMBEDDING), out=tmp_path / "want", train=False)
+    _small(monkeypatch)
+
+    def stages_only(*a: Any, **k: Any) -> Any:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(RunDir, "read_kept", lambda sdir: pytest.fail(f"read the whole table of {sdir}"))
+            mp.setattr(Shards, "collect", lambda self: pytest.fail("collected the whole table"))
+            return run_stages(*a, **k)
+
+    monkeypatch.setattr(app, "run_stages", stages_only)
+    res = curate.run(_recipe(tmp_path, EMBEDDING), out=tmp_path / "run", train=False)
+    assert len(Shards.of(tmp_path / "run" / "stages" / "00-read")) == 10
+    assert _ledger(res.manifest) == _ledger(want.manifest)
+    got, ref = res.manifest["stages"][4:], want.manifest["stages"][4:]
+    cached = ("seconds", "embedded_now", "from_cache")  # the second run finds the first's vectors
+    assert [_timeless(s["stats"], cached) for s in got] == [_timeless(s["stats"], cached) for s in ref]
+    assert got[0]["stats"]["embedding"]["from_cache"] == got[0]["rows_in"]
+    assert got[0]["removed"] and got[2]["removed"]
+    for sdir in sorted((tmp_path / "want" / "stages").glob("0[4-6]-*")):
+        mine = tmp_path / "run" / "stages" / sdir.name
+        assert Shards.of(mine).collect().equals(Shards.of(sdir).collect()), sdir.name
+        for f in sdir.glob("removed.parquet"):
+            assert pl.read_parquet(mine / f.name).equals(pl.read_parquet(f)), f
+    for name, b in _files(tmp_path / "want").items():
+        if not name.endswith(".parquet"):
+            assert _files(tmp_path / "run")[name] == b, name
