@@ -50,15 +50,28 @@ class VectorFile:
         if self.dim is None:
             self.dim = int(np.shape(value)[-1])
             made = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32, shape=(self.n, self.dim))
-            made.flush()
             del made
         m = self._map("r+")
         try:
-            m[rows] = value
-            m.flush()
+            m[rows] = value  # the page cache holds it: the next map reads it back
         finally:
             del m
 
-    def chunks(self, rows: int = 65_536) -> range:
-        """Start positions of ``rows``-row chunks: bounded reads for a pass over every row."""
-        return range(0, self.n, rows)
+    def subset(self, rows: np.ndarray) -> Rows:
+        """The rows ``rows`` (in that order) as a matrix that reads only what is indexed:
+        ``select.diverse``'s chunked repr walk over one group never holds the group's vectors."""
+        return Rows(self, np.asarray(rows, dtype=np.int64))
+
+
+class Rows:
+    """Some rows of a ``VectorFile``, lazily: ``r[sel]`` reads the file's rows ``rows[sel]``."""
+
+    def __init__(self, file: VectorFile, rows: np.ndarray) -> None:
+        self.file, self.rows = file, rows
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.rows), self.file.shape[1]
+
+    def __getitem__(self, sel: Any) -> np.ndarray:
+        return self.file[self.rows[sel]]

@@ -25,9 +25,11 @@ The stage directory ends as ``stage.apply`` on the whole table leaves it: same k
 ledger, labels and stats but their timings (``tests/pipeline/test_embedded.py``). For a neural
 embedder the encoder's batches are cut per shard, as per Ray block, which can move a vector by less
 than its float16 rounding (``embed_parts``).
-Memory: one shard, the narrow columns and keys (~30 bytes a row plus the ids), the fit sample's
-vectors (<= ``FIT_ROWS`` x dim float32), the vectors of one cluster (semantic) or group (diverse:
-all rows when ``by`` is unset, its walk being sequential) while it is walked, and the decision.
+Memory: one shard, the narrow columns and keys (~30 bytes a row plus the ids), a lexical
+embedder's fit texts (its ``max_fit_rows``, 100,000 by default, as on the whole-table path), the
+fit sample's vectors (<= ``FIT_ROWS`` x dim float32), the vectors of one cluster (semantic) or group
+(diverse: all rows when ``by`` is unset, its walk being sequential) while it is walked, and the
+decision.
 """
 
 from __future__ import annotations

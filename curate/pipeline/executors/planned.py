@@ -20,6 +20,7 @@ A global stage with ``narrow``/``plan`` (``pipeline.stage.plans``: ``mix.ratio``
    the input when the rows are only dropped or repeated, ``pipeline.thin``), removed (one file per
    reason, so the merged ledger is in ``Plan.finish``'s order), side outputs, then the part marker
    (``executors.segment``); a killed run of the same recipe resumes at the first unfinished shard.
+   The loop (``carry``) also carries out the embedding stages' decisions (``executors.embedded``).
 
 The stage directory ends exactly as ``stage.apply`` on the whole table would leave it: same kept
 rows, removed ledger, side outputs, stats and warnings (``tests/pipeline/test_planned.py``).

@@ -93,8 +93,9 @@ class DiverseSelect(GlobalStage):
         """Memory: the n x dim float32 vectors beside the table (1 KB a row at 256 dims); ``repr``
         walks in chunks (no n x n matrix), ``facility`` builds a group's full similarity matrix.
         The local executor streams it (``executors.embedded``): the vectors in a file in the
-        stage's work dir; in memory the narrow columns, one group's vectors while it is walked
-        (all of them with ``by`` unset: the walk is sequential), then one shard at a time. On Ray
+        stage's work dir; in memory the narrow columns, ``repr``'s current block and kept-row
+        chunk (one group's vectors for ``kcenter``/``facility``: all of them with ``by`` unset),
+        then one shard at a time. On Ray
         the vectors are made per block and each group walks in one task after a shuffle by group
         (one group, ``by`` unset, is one task holding all vectors); the driver holds a few
         numbers a row."""
@@ -103,7 +104,9 @@ class DiverseSelect(GlobalStage):
 
     def choose(self, narrow: pl.DataFrame, x: Any, emb_stats: dict[str, Any], texts: Any = None) -> Removal:
         """The decision from the ``narrow`` columns and the unit vectors ``x`` (an array or a
-        ``VectorFile``): each group walked best first (``walk``); ``texts`` is not read."""
+        ``VectorFile``): each group walked best first (``walk``); ``texts`` is not read. From a
+        file, ``repr``'s chunked walk reads the rows it compares block by block (``subset``)
+        instead of holding the group's vectors."""
         self.check()
         n = narrow.height
         gid, pos = self.order(narrow)
@@ -113,7 +116,8 @@ class DiverseSelect(GlobalStage):
         dup = np.full(n, -1, dtype=np.int64)
         for rows in groups_of(gid):
             rows = rows[np.argsort(pos[rows], kind="stable")]  # best first
-            k, r, s, d = self.walk(x[rows])
+            lazy = self.cfg.method == "repr" and callable(getattr(x, "subset", None))
+            k, r, s, d = self.walk(x.subset(rows) if lazy else x[rows])  # repr reads its blocks
             kept[rows], reason[rows], sim[rows] = k, r, s
             dup[rows] = np.where(d >= 0, rows[np.maximum(d, 0)], -1)
         return self.removal(narrow["id"], kept, reason, sim, dup, emb_stats)
