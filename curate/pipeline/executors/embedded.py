@@ -27,9 +27,10 @@ embedder the encoder's batches are cut per shard, as per Ray block, which can mo
 than its float16 rounding (``embed_parts``).
 Memory: one shard, the narrow columns and keys (~30 bytes a row plus the ids), a lexical
 embedder's fit texts (its ``max_fit_rows``, 100,000 by default, as on the whole-table path), the
-fit sample's vectors (<= ``FIT_ROWS`` x dim float32), the vectors of one cluster (semantic) or group
-(diverse: all rows when ``by`` is unset, its walk being sequential) while it is walked, and the
-decision.
+fit sample's vectors (<= ``FIT_ROWS`` x dim float32), the vectors of one cluster (semantic) while it
+is walked, and the decision. ``select.diverse``'s ``repr`` walk reads its blocks from the file
+(``VectorFile.subset``); ``kcenter`` and ``facility`` hold one group's vectors (all rows when ``by``
+is unset).
 """
 
 from __future__ import annotations
