@@ -53,16 +53,15 @@ VECTORS = "vectors.npy"
 
 
 class _Empty:
-    """The decision for a table without rows: the stage's own ``apply`` on each (empty) shard."""
+    """The decision for a table without rows (pickled: it holds nothing, not even the stage)."""
 
-    def __init__(self, stage: Any) -> None:
-        self.stage = stage
 
-    def split(self, df: pl.DataFrame, *, stage: str, offset: int, first: bool) -> StageResult:
-        res = self.stage.apply(df)
-        if not first:
-            res.stats, res.warnings = {}, []
-        return res
+def _empty(stage: Any, df: pl.DataFrame, first: bool) -> StageResult:
+    """The stage's own ``apply`` on an empty shard (its stats once)."""
+    res = stage.apply(df)
+    if not first:
+        res.stats, res.warnings = {}, []
+    return res
 
 
 def run_embedded(step: Step, src: Shards) -> Totals:
@@ -75,7 +74,7 @@ def run_embedded(step: Step, src: Shards) -> Totals:
         if callable(check := getattr(stage, "check", None)):
             check()  # a bad config fails before any embedding
         if src.height == 0:
-            return _Empty(stage)
+            return _Empty()
         narrow = src.select(*stage.narrow(src.schema))  # type: ignore[attr-defined]
         x, stats = embed_shards(stage, src, tmp / VECTORS)
         texts = _texts(stage, src)
@@ -83,11 +82,16 @@ def run_embedded(step: Step, src: Shards) -> Totals:
         (tmp / VECTORS).unlink(missing_ok=True)
         return dec
 
+    def part(dec: Any, df: pl.DataFrame, n: int) -> StageResult:
+        if isinstance(dec, _Empty):
+            return _empty(stage, df, n == 0)
+        return dec.split(df, stage=stage.name, offset=offs[n], first=n == 0)  # type: ignore[no-any-return]
+
     return carry(
         step,
         src,
         decide,
-        lambda dec, df, n: dec.split(df, stage=stage.name, offset=offs[n], first=n == 0),
+        part,
         read=lambda n: (src.read(n), lineage(src, n)),
         scratch=lambda: [tmp / VECTORS],
     )
