@@ -19,6 +19,8 @@ Ray executor counts per block and scores per word partition with the same code.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 
@@ -189,3 +191,16 @@ def nearest(x: np.ndarray, centers: np.ndarray, *, batch_rows: int = 8192) -> np
 def unit_rows(c: np.ndarray) -> np.ndarray:
     """Rows of ``c`` scaled to unit length (centres -> cosine centroids)."""
     return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+
+
+def center_cosines(
+    x: Any, centers: np.ndarray, labels: np.ndarray, *, batch_rows: int = 65_536
+) -> np.ndarray:
+    """Each row's cosine to its own centre (``labels``), ``batch_rows`` rows at a time: ``x`` may
+    be an array or an ``embed.vectors.VectorFile`` (dedup.semantic's ``keep: centroid``)."""
+    c = unit_rows(centers)
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for lo in range(0, x.shape[0], batch_rows):
+        v = x[lo : lo + batch_rows]
+        out[lo : lo + batch_rows] = np.einsum("ij,ij->i", v, c[labels[lo : lo + batch_rows]])
+    return out

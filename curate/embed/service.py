@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,45 +47,127 @@ def embed_texts(
     texts: list[str], embedder: Any, *, cache_dir: Path | None, batch_rows: int = 2048
 ) -> Embedded:
     """Vectors for ``texts`` from the cache, embedding only texts it lacks (each distinct text once)."""
+    vecs, stats = embed_parts(
+        lambda _: texts,
+        [len(texts)],
+        embedder,
+        cache_dir=cache_dir,
+        alloc=lambda d: np.zeros((len(texts), d), dtype=np.float32),
+        batch_rows=batch_rows,
+    )
+    return Embedded(vectors=vecs, texts=texts, stats=stats)
+
+
+class Gathered:
+    """The few texts an embedder's ``fit`` reads (``fit_sample``), by position."""
+
+    def __init__(self, texts: dict[int, str]) -> None:
+        self.texts = texts
+
+    def __getitem__(self, i: int) -> str:
+        return self.texts[int(i)]
+
+
+def fit_sample(embedder: Any, keys: np.ndarray) -> np.ndarray:
+    """Positions of the texts a corpus-fitted embedder's ``fit`` reads: the first row of each of the
+    ``max_fit_rows`` smallest text hashes (``embed.lexical``'s rule), so a sharded or distributed
+    run can fetch only those and fit exactly as on the whole list."""
+    _, first = np.unique(keys, return_index=True)
+    return np.sort(first[: getattr(embedder, "max_fit_rows", len(first))])
+
+
+def embed_parts(
+    parts: Callable[[int], list[str]],
+    sizes: Sequence[int],
+    embedder: Any,
+    *,
+    cache_dir: Path | None,
+    alloc: Callable[[int], Any],
+    batch_rows: int = 2048,
+) -> tuple[Any, dict[str, Any]]:
+    """``embed_texts`` over a table in parts (``parts(i)``: the texts of part ``i``, ``sizes[i]``
+    of them, read again for each pass): the vectors of every row in ``alloc(dim)`` (an ndarray, or
+    an ``embed.vectors.VectorFile`` for the local executor's shards) and the stats.
+
+    Steps: every text's key; a corpus-fitted embedder's fit on the texts ``fit_sample`` names; the
+    cache lookup of every key (before anything is added, so ``from_cache`` counts what was there);
+    each distinct missing text embedded once, shortest first within its part, ``batch_rows`` at a
+    time, rounded to float16 and added to the cache per batch (a killed run resumes there); rows
+    that repeat a text copied from its first row; every row scaled to unit length. One part is the
+    whole-table path, exactly as before; several batch the encoder per part, which changes nothing
+    for the lexical embedders (each vector is computed per row) and can move a neural vector by
+    less than its float16 rounding (batch padding, as per Ray block)."""
     t0 = time.perf_counter()
-    keys = text_keys(texts)
+    offs = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+    n = int(offs[-1])
+    keys = np.concatenate([text_keys(parts(i)) for i in range(len(sizes))]) if n else np.zeros(0, np.uint64)
     if getattr(embedder, "corpus_fitted", False):
-        embedder.fit(texts, keys)
+        if len(sizes) == 1:
+            embedder.fit(parts(0), keys)
+        else:
+            need = fit_sample(embedder, keys)
+            got: dict[int, str] = {}
+            for i in range(len(sizes)):
+                a, b = np.searchsorted(need, [offs[i], offs[i + 1]])
+                if b > a:
+                    texts = parts(i)
+                    got.update((int(j), texts[int(j - offs[i])]) for j in need[a:b])
+            embedder.fit(Gathered(got), keys)
     fp = embedder.fingerprint()
     store = EmbeddingStore(cache_dir / "embeddings" / fp) if cache_dir is not None else None
-    found, vecs = store.lookup(keys) if store is not None else (np.zeros(len(keys), bool), None)
+    vecs: Any = None
+
+    def put(rows: Any, part: np.ndarray) -> None:
+        nonlocal vecs
+        if vecs is None:  # written in place, batch by batch: one n x d matrix, never two
+            vecs = alloc(part.shape[1])
+        vecs[rows] = part
+
+    found = np.zeros(n, dtype=bool)
+    if store is not None:
+        for i in range(len(sizes)):
+            f, v = store.lookup(keys[offs[i] : offs[i + 1]])
+            found[offs[i] : offs[i + 1]] = f
+            if v is not None:
+                put(slice(offs[i], offs[i + 1]), v)
     miss = np.flatnonzero(~found)
     _, miss_first, miss_inv = np.unique(keys[miss], return_index=True, return_inverse=True)
-    rep = miss[miss_first]  # one row per distinct missing text
-    computed = 0
-    if len(rep):
-        order = rep[np.argsort([len(texts[i]) for i in rep], kind="stable")]
+    first_of = miss[miss_first]  # per distinct missing text (in key order), its first row
+    rep = np.sort(first_of)
+    for i in range(len(sizes)):
+        a, b = np.searchsorted(rep, [offs[i], offs[i + 1]])
+        if b == a:
+            continue
+        texts, local = parts(i), rep[a:b] - offs[i]
+        order = local[np.argsort([len(texts[j]) for j in local], kind="stable")]
         for lo in range(0, len(order), batch_rows):
             idx = order[lo : lo + batch_rows]
-            part = np.asarray(embedder.encode([texts[i] for i in idx]), dtype=np.float16)
+            part = np.asarray(embedder.encode([texts[j] for j in idx]), dtype=np.float16)
             if store is not None:
-                store.add(keys[idx], part)  # one shard per batch: a killed run resumes here
-            if vecs is None:  # written in place, batch by batch: one n x d matrix, never two
-                vecs = np.zeros((len(keys), part.shape[1]), dtype=np.float32)
-            vecs[idx] = part  # float16: the cache's precision, fresh or not
-        computed = len(order)
-        src = rep[miss_inv.ravel()]
-        again = src != miss  # repeated texts share their first row's vector (no n x d temporary)
-        vecs[miss[again]] = vecs[src[again]]
-    if vecs is None:
+                store.add(keys[idx + offs[i]], part)  # one shard per batch: a killed run resumes here
+            put(idx + offs[i], part)  # float16: the cache's precision, fresh or not
+    if len(rep):
+        src = first_of[miss_inv.ravel()]
+        again = np.flatnonzero(src != miss)  # repeated texts share their first row's vector
+        for lo in range(0, len(again), 65_536):
+            rows = again[lo : lo + 65_536]
+            put(miss[rows], vecs[src[rows]])
+    if vecs is None:  # no rows
         vecs = np.zeros((0, 1), dtype=np.float32)
-    vecs /= np.maximum(np.sqrt(np.einsum("ij,ij->i", vecs, vecs)), 1e-12)[:, None]  # in place
+    for lo in range(0, n, 65_536):  # unit length, a chunk at a time
+        v = vecs[lo : lo + 65_536]
+        vecs[lo : lo + 65_536] = v / np.maximum(np.sqrt(np.einsum("ij,ij->i", v, v)), 1e-12)[:, None]
     secs = time.perf_counter() - t0
     stats = {
         **embedder.settings(),
         "fingerprint": fp,
-        "rows": len(texts),
-        "embedded_now": computed,
+        "rows": n,
+        "embedded_now": len(rep),
         "from_cache": int(found.sum()),
         "seconds": round(secs, 3),
     }
-    log.info("embedded %d texts (%d from cache) with %s in %.1fs", len(texts), stats["from_cache"], fp, secs)
-    return Embedded(vectors=vecs, texts=texts, stats=stats)
+    log.info("embedded %d texts (%d from cache) with %s in %.1fs", n, stats["from_cache"], fp, secs)
+    return vecs, stats
 
 
 def embed_rows(
@@ -126,3 +209,12 @@ def embed_for(stage: Any, df: pl.DataFrame) -> Embedded:
     """``embed_rows`` with a stage's ``EmbedConfig`` and context."""
     cfg = stage.cfg
     return embed_rows(df, field=cfg.field, model=cfg.model, ctx=stage.ctx, dim=cfg.dim)
+
+
+def apply_embedded(stage: Any, df: pl.DataFrame) -> Any:
+    """An embedding stage (``GlobalStage``: ``narrow``, ``choose``) on a whole table in memory:
+    embed every row, choose from the vectors and the narrow columns, split the table. The local
+    executor runs the same ``choose`` on vectors in a file (``executors.embedded``)."""
+    emb = embed_for(stage, df)
+    narrow = df.select(stage.narrow(df.schema))
+    return stage.choose(narrow, emb.vectors, emb.stats, lambda: iter([emb.texts])).split(df, stage=stage.name)

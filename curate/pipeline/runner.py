@@ -23,6 +23,7 @@ import polars as pl
 from curate.errors import StageError
 from curate.pipeline import registry
 from curate.pipeline.executors.base import Executor
+from curate.pipeline.executors.embedded import run_embedded
 from curate.pipeline.executors.planned import run_planned
 from curate.pipeline.executors.segment import Step, Totals, apply_removal, run_segment
 from curate.pipeline.fingerprint import fingerprint
@@ -35,6 +36,7 @@ from curate.pipeline.stage import (
     StageContext,
     StageResult,
     caches_scores,
+    embeds,
     plans,
     score_part,
     with_scores,
@@ -109,8 +111,9 @@ def run_stages(
 
     With a streaming executor (``LocalExecutor``) and a table on disk, consecutive row stages run
     fused shard by shard, global stages with a ``decide`` read only narrow columns
-    (``executors.segment``) and those with a ``plan`` decide from narrow columns and carry it out
-    shard by shard (``executors.planned``); the result is then the last stage's ``Shards``. Other
+    (``executors.segment``), those with a ``plan`` decide from narrow columns and carry it out
+    shard by shard (``executors.planned``) and the embedding stages embed shard by shard into a
+    file, then do the same (``executors.embedded``); the result is then the last stage's ``Shards``. Other
     global stages (and other executors) get the whole table in memory. A reused stage's kept rows
     are read only when a later stage must run, so resuming reads one checkpoint, not one per
     finished stage.
@@ -163,7 +166,7 @@ def run_stages(
                 i += len(seg)
                 continue
             stage = cls(cfg, ctx=ctx)
-            if callable(getattr(stage, "decide", None)) or plans(stage):
+            if callable(getattr(stage, "decide", None)) or plans(stage) or embeds(stage):
                 src = Shards.of(table)
                 table = _decided(stage, i, fp, src, rd=rd, records=records, side=side, force=force, how=how)
                 i += 1
@@ -295,14 +298,18 @@ def _decided(
     how: Mode,
 ) -> Path:
     """A global stage that decides from narrow columns, applied per shard: a removal
-    (``GlobalStage.decide``), or a plan (``executors.planned``: resumes at its first unfinished shard)."""
+    (``GlobalStage.decide``), a plan (``executors.planned``) or a decision from embeddings made
+    shard by shard (``executors.embedded``); the last two resume at their first unfinished shard."""
     sdir = rd.stage_dir(index, stage.name)
     t0 = time.perf_counter()
     decides = callable(getattr(stage, "decide", None))
     with status(f"{stage.name} on {src.height:,} rows ({len(src)} shards)", how) as clock:
         try:
             step = Step(stage, sdir, RunDir.open_stage(sdir, fp, fresh=force or decides))
-            t = apply_removal(step, src, stage.decide(src)) if decides else run_planned(step, src)
+            if decides:
+                t = apply_removal(step, src, stage.decide(src))
+            else:
+                t = run_embedded(step, src) if embeds(stage) else run_planned(step, src)
         except StageError:
             raise
         except Exception as e:

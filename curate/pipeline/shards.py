@@ -229,9 +229,15 @@ class Shards:
     def select(self, *exprs: pl.Expr | str) -> pl.DataFrame:
         """``exprs`` evaluated shard by shard, concatenated: narrow columns of the whole table."""
         names = self.schema.names()
-        need = sorted({c for e in exprs for c in _roots(e, names)}) or names[:1]  # a literal: the height
-        parts = [self.read(n, need or None).select(*exprs) for n in range(len(self.paths))]
+        parts = [self.select_one(n, *exprs, names=names) for n in range(len(self.paths))]
         return pl.concat(parts, how="vertical") if parts else pl.DataFrame()
+
+    def select_one(self, n: int, *exprs: pl.Expr | str, names: list[str] | None = None) -> pl.DataFrame:
+        """``exprs`` evaluated on shard ``n``, reading only the columns they name (``names``: the
+        table's columns, when the caller has them)."""
+        names = self.schema.names() if names is None else names
+        need = sorted({c for e in exprs for c in _roots(e, names)}) or names[:1]  # a literal: the height
+        return self.read(n, need or None).select(*exprs)
 
     def scan(self) -> pl.LazyFrame:
         """The table, lazily (for readers that filter or project: trace, ``Run.kept``); from

@@ -276,6 +276,15 @@ class GlobalStage(Stage):
     is ``plan(narrow of prepare(table)).apply(prepare(table))``. Executors then prepare and carry
     the plan out per shard (``executors.planned``) or per Ray block; the same test checks that
     every such stage agrees with its ``apply``.
+
+    An embedding stage (``dedup.semantic``, ``tag.clusters``, ``select.diverse``) defines
+    ``make_embedder()``, ``narrow(schema)`` (the per-row columns besides the vectors: id, survivor
+    key, score, group) and ``choose(narrow, x, emb_stats, texts) -> Removal | Columns`` (``x``:
+    the unit vectors, in memory or on disk, anything that slices and gathers rows like an array;
+    ``texts()``: the embedded field's texts, one list per shard); its ``apply`` embeds the table,
+    chooses and splits. The local executor embeds shard by shard into a file and carries the
+    decision out per shard (``executors.embedded``); ``tests/pipeline/test_embedded.py`` checks
+    that both agree.
     """
 
     scope: ClassVar[Literal["row", "global"]] = "global"
@@ -283,17 +292,75 @@ class GlobalStage(Stage):
 
 @dataclass
 class Removal:
-    """What a global stage decided from narrow columns (``GlobalStage.decide``): remove rows ``rows``
-    (sorted positions in the whole table) with ``reason``, per-row ``value`` and ``dup_of`` ids (or
-    None), ``threshold``, and its stats. The executor then splits the table shard by shard."""
+    """What a global stage decided from narrow columns (``GlobalStage.decide``, or an embedding
+    stage's ``choose``): remove rows ``rows`` (sorted positions in the whole table) with ``reason``
+    (one, or one per removed row), per-row ``value`` and ``dup_of`` ids (or None), ``threshold``,
+    and its stats. The executor then splits the table shard by shard (``split``)."""
 
     rows: np.ndarray
-    reason: str
+    reason: str | np.ndarray
     value: np.ndarray | float
     dup_of: list[str | None] | None = None
     threshold: float | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def split(self, df: pl.DataFrame, *, stage: str, offset: int = 0, first: bool = True) -> StageResult:
+        """The rows ``offset ..`` of the table (``df``: a shard, or the whole table) split by this
+        decision; the stats and warnings go with the ``first`` part (shard 0) only."""
+        rows = np.asarray(self.rows, dtype=np.int64)
+        a, b = np.searchsorted(rows, [offset, offset + df.height])
+        local = rows[a:b] - offset
+        value = np.broadcast_to(np.asarray(self.value, dtype=np.float64), rows.shape)[a:b]
+        reason: Any = self.reason
+        if not isinstance(reason, str):  # one per removed row
+            reason = pl.lit(pl.Series(reason[a:b], dtype=pl.Utf8))
+        dup = None if self.dup_of is None else pl.lit(pl.Series(self.dup_of[a:b], dtype=pl.Utf8))
+        mask = np.zeros(df.height, dtype=bool)
+        mask[local] = True
+        removed = mark_removed(
+            df[local],
+            stage=stage,
+            reason=reason,
+            value=pl.lit(pl.Series(value, dtype=pl.Float64)),
+            threshold=self.threshold,
+            dup_of=dup,
+        )
+        return StageResult(
+            kept=df.filter(pl.Series(~mask)),
+            removed=removed,
+            stats=self.stats if first else {},
+            warnings=self.warnings if first else [],
+            kept_rows=np.flatnonzero(~mask),
+        )
+
+
+@dataclass
+class Columns:
+    """What a stage that only adds columns decided (``tag.clusters``' ``choose``): ``columns``,
+    one row per table row (narrow: a label and its name), and its stats; ``split`` puts a shard's
+    rows of them beside the shard, nothing removed."""
+
+    columns: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def split(self, df: pl.DataFrame, *, stage: str, offset: int = 0, first: bool = True) -> StageResult:
+        """The rows ``offset ..`` of the table with their columns added (stats with the ``first``)."""
+        out = df.with_columns(self.columns.slice(offset, df.height).get_columns())
+        return StageResult(
+            kept=out,
+            stats=self.stats if first else {},
+            warnings=self.warnings if first else [],
+            kept_rows=np.arange(df.height),
+        )
+
+
+def embeds(stage: Stage) -> bool:
+    """True for a global stage that decides from embeddings (``GlobalStage``, embedding stages):
+    the local executor then embeds shard by shard into a file and carries its decision out per
+    shard (``executors.embedded``)."""
+    return stage.scope == "global" and all(callable(getattr(stage, m, None)) for m in ("narrow", "choose"))
 
 
 def _chain(rules: list[Rule], pick: str, dtype: pl.DataType) -> pl.Expr:

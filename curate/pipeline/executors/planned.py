@@ -20,6 +20,7 @@ A global stage with ``narrow``/``plan`` (``pipeline.stage.plans``: ``mix.ratio``
    the input when the rows are only dropped or repeated, ``pipeline.thin``), removed (one file per
    reason, so the merged ledger is in ``Plan.finish``'s order), side outputs, then the part marker
    (``executors.segment``); a killed run of the same recipe resumes at the first unfinished shard.
+   The loop (``carry``) also carries out the embedding stages' decisions (``executors.embedded``).
 
 The stage directory ends exactly as ``stage.apply`` on the whole table would leave it: same kept
 rows, removed ledger, side outputs, stats and warnings (``tests/pipeline/test_planned.py``).
@@ -32,6 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ import polars as pl
 
 from curate.pipeline.executors.segment import Step, Totals, _close, _done, _write_part
 from curate.pipeline.shards import CHECKPOINT, Shards, shard_name
+from curate.pipeline.stage import StageResult
 from curate.pipeline.thin import Lineage, lineage
 
 PLAN = "plan.pkl"
@@ -51,29 +54,61 @@ def run_planned(step: Step, src: Shards) -> Totals:
     """Carry out ``step.stage``'s plan over ``src`` shard by shard into ``step.tmp`` (see the module
     docstring); the stage's ledger. The caller closes the stage dir."""
     stage, tmp = step.stage, step.tmp
-    plan = _load(tmp / PLAN)
-    if plan is None:
-        plan = stage.plan(_narrow(stage, src, tmp))  # type: ignore[attr-defined]
-        _save_plan(plan, tmp / PLAN)
-    else:
-        done = sum(_done(tmp, n) for n in range(len(src)))
-        log.info("%s: plan and %d of %d shards from an earlier run; resuming", stage.name, done, len(src))
-    order = plan.reasons if len(plan.reasons) > 1 else None
     offs = src.offsets()
-    for n in range(len(src)):
-        if _done(tmp, n):
-            continue
-        df, at = _prepared(src, n, tmp)
+
+    def part(plan: Any, df: pl.DataFrame, n: int) -> StageResult:
         rows = plan.rows.slice(offs[n], src.rows[n])
         res = plan.carry_out(df, rows)
         # the kept rows' positions: each row, then its repeats (``take_copies``' order)
         res.kept_rows = np.repeat(np.arange(df.height), rows["copies"].to_numpy())
         if n == 0:  # the plan's stats and warnings are the stage's, once (as ``Plan.finish`` gives them)
             res.stats, res.warnings = plan.stats, list(plan.warnings)
-        _write_part(tmp, n, res, df.height, df, at, order)
-    t = _close(step, len(src), order)
-    for p in [tmp / PLAN, *tmp.glob("narrow-*.parquet"), *tmp.glob("prep-*.parquet")]:
-        p.unlink()
+        return res
+
+    return carry(
+        step,
+        src,
+        lambda: stage.plan(_narrow(stage, src, tmp)),  # type: ignore[attr-defined]
+        part,
+        read=lambda n: _prepared(src, n, tmp),
+        order=lambda plan: plan.reasons if len(plan.reasons) > 1 else None,
+        scratch=lambda: [*tmp.glob("narrow-*.parquet"), *tmp.glob("prep-*.parquet")],
+    )
+
+
+def carry(
+    step: Step,
+    src: Shards,
+    decide: Callable[[], Any],
+    part: Callable[[Any, pl.DataFrame, int], StageResult],
+    *,
+    read: Callable[[int], tuple[pl.DataFrame, Lineage]],
+    order: Callable[[Any], list[str] | None] = lambda _: None,
+    scratch: Callable[[], list[Path]] = list,
+) -> Totals:
+    """A global decision carried out shard by shard (planned stages here, embedding stages in
+    ``executors.embedded``): ``decide()`` once, pickled to ``plan.pkl`` (a resumed run loads it),
+    then per unfinished shard ``part(decision, shard, n)`` (the shard and its lineage from
+    ``read(n)``) written with its marker; the removed files merged in ``order(decision)``; the
+    plan and ``scratch()`` deleted at the end. The caller closes the stage dir."""
+    tmp = step.tmp
+    dec = _load(tmp / PLAN)
+    if dec is None:
+        dec = decide()
+        _save_plan(dec, tmp / PLAN)
+    else:
+        done = sum(_done(tmp, n) for n in range(len(src)))
+        name = step.stage.name
+        log.info("%s: plan and %d of %d shards from an earlier run; resuming", name, done, len(src))
+    reasons = order(dec)
+    for n in range(len(src)):
+        if _done(tmp, n):
+            continue
+        df, at = read(n)
+        _write_part(tmp, n, part(dec, df, n), df.height, df, at, reasons)
+    t = _close(step, len(src), reasons)
+    for p in [tmp / PLAN, *scratch()]:
+        p.unlink(missing_ok=True)
     return t
 
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from curate.errors import StageError
@@ -37,7 +36,6 @@ from curate.pipeline.stage import (
     StageContext,
     StageResult,
     caches_scores,
-    mark_removed,
     score_part,
     with_scores,
 )
@@ -311,32 +309,12 @@ def concat_parts(tmp: Path, prefix: str | list[str], out: Path) -> None:
 def apply_removal(
     step: Step, shards: Shards, rm: Removal, *, tick: Callable[[int], None] | None = None
 ) -> Totals:
-    """Split every shard by ``rm`` into kept and removed files (as ``split_duplicates`` would)."""
+    """Split every shard by ``rm`` into kept and removed files (``Removal.split``, as the whole
+    table would split)."""
     offs = shards.offsets()
-    rows = np.asarray(rm.rows, dtype=np.int64)
-    value = np.broadcast_to(np.asarray(rm.value, dtype=np.float64), rows.shape)
     for n in range(len(shards)):
-        a, b = np.searchsorted(rows, [offs[n], offs[n + 1]])
-        local = rows[a:b] - offs[n]
         df = shards.read(n)
-        mask = np.zeros(df.height, dtype=bool)
-        mask[local] = True
-        dup = None if rm.dup_of is None else pl.Series(rm.dup_of[a:b], dtype=pl.Utf8)
-        removed = mark_removed(
-            df[local],
-            stage=step.stage.name,
-            reason=rm.reason,
-            value=pl.lit(pl.Series(value[a:b], dtype=pl.Float64)),
-            threshold=rm.threshold,
-            dup_of=None if dup is None else pl.lit(dup),
-        )
-        res = StageResult(
-            kept=df.filter(pl.Series(~mask)),
-            removed=removed,
-            stats=rm.stats if n == 0 else {},
-            warnings=rm.warnings if n == 0 else [],
-            kept_rows=np.flatnonzero(~mask),
-        )
+        res = rm.split(df, stage=step.stage.name, offset=offs[n], first=n == 0)
         _write_part(step.tmp, n, res, df.height, df, lineage(shards, n))
         if tick is not None:
             tick(n)

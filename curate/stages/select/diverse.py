@@ -9,9 +9,9 @@ import polars as pl
 from pydantic import Field
 
 from curate.embed.greedy import facility_location, greedy_keep, k_center
-from curate.embed.service import EmbedConfig, embed_for, embedder_for
+from curate.embed.service import EmbedConfig, apply_embedded, embedder_for
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageResult, mark_removed
+from curate.pipeline.stage import GlobalStage, Removal, StageResult
 from curate.stages.select.budget import BudgetConfig, group_codes, groups_of, priority
 
 
@@ -83,62 +83,79 @@ class DiverseSelect(GlobalStage):
             kept[pick] = True
         return kept, reason, sim, dup
 
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """The per-row columns the decision reads besides the vectors: the id (``dup_of``), the
+        ``score`` and the ``by`` group (those present: ``order`` names a missing one)."""
+        want = dict.fromkeys(c for c in ("id", self.cfg.score, self.cfg.by) if c is not None)
+        return [pl.col(c) for c in want if c in schema]
+
     def apply(self, df: pl.DataFrame) -> StageResult:
         """Memory: the n x dim float32 vectors beside the table (1 KB a row at 256 dims); ``repr``
         walks in chunks (no n x n matrix), ``facility`` builds a group's full similarity matrix.
-        On Ray the vectors are made per block and each group walks in one task after a shuffle
-        by group (one group, ``by`` unset, is one task holding all vectors: the walk is
-        sequential); the driver holds a few numbers a row."""
+        The local executor streams it (``executors.embedded``): the vectors in a file in the
+        stage's work dir; in memory the narrow columns, ``repr``'s current block and kept-row
+        chunk (one group's vectors for ``kcenter``/``facility``: all of them with ``by`` unset),
+        then one shard at a time. On Ray
+        the vectors are made per block and each group walks in one task after a shuffle by group
+        (one group, ``by`` unset, is one task holding all vectors); the driver holds a few
+        numbers a row."""
         self.check()
-        emb = embed_for(self, df)
-        x = emb.vectors
-        gid, pos = self.order(df)
-        kept = np.zeros(df.height, dtype=bool)
-        reason = np.zeros(df.height, dtype=np.int64)
-        sim = np.full(df.height, np.nan)
-        dup = np.full(df.height, -1, dtype=np.int64)
+        return apply_embedded(self, df)
+
+    def choose(self, narrow: pl.DataFrame, x: Any, emb_stats: dict[str, Any], texts: Any = None) -> Removal:
+        """The decision from the ``narrow`` columns and the unit vectors ``x`` (an array or a
+        ``VectorFile``): each group walked best first (``walk``); ``texts`` is not read. From a
+        file, ``repr``'s chunked walk reads the rows it compares block by block (``subset``)
+        instead of holding the group's vectors."""
+        self.check()
+        n = narrow.height
+        gid, pos = self.order(narrow)
+        kept = np.zeros(n, dtype=bool)
+        reason = np.zeros(n, dtype=np.int64)
+        sim = np.full(n, np.nan)
+        dup = np.full(n, -1, dtype=np.int64)
         for rows in groups_of(gid):
             rows = rows[np.argsort(pos[rows], kind="stable")]  # best first
-            k, r, s, d = self.walk(x[rows])
+            lazy = self.cfg.method == "repr" and callable(getattr(x, "subset", None))
+            k, r, s, d = self.walk(x.subset(rows) if lazy else x[rows])  # repr reads its blocks
             kept[rows], reason[rows], sim[rows] = k, r, s
             dup[rows] = np.where(d >= 0, rows[np.maximum(d, 0)], -1)
-        return self.result(df, kept, reason, sim, dup, emb.stats)
+        return self.removal(narrow["id"], kept, reason, sim, dup, emb_stats)
 
-    def result(
+    def result(self, df: pl.DataFrame, *decided: Any) -> StageResult:
+        """``removal``'s decision applied to the whole table ``df`` (the Ray executor's end)."""
+        return self.removal(df["id"], *decided).split(df, stage=self.name)
+
+    def removal(
         self,
-        df: pl.DataFrame,
+        ids: pl.Series,
         kept: np.ndarray,
         reason: np.ndarray,
         sim: np.ndarray,
         dup: np.ndarray,
         emb_stats: dict[str, Any],
-    ) -> StageResult:
-        """The split from the walk's per-row decision (``dup``: row positions or -1): shared by the
-        local and the Ray executor."""
+    ) -> Removal:
+        """The decision from the walk's per-row outcome (``dup``: row positions or -1): shared by
+        the local executors and Ray."""
         cfg = self.cfg
-        ids = df["id"].to_numpy()
+        id_of = ids.to_numpy()
         gone = np.flatnonzero(~kept)
-        why = np.asarray(REASONS, dtype=object)[reason[gone]]
-        removed = mark_removed(
-            df[gone].with_columns(
-                __r=pl.Series(why.astype(str), dtype=pl.Utf8),
-                __v=pl.Series(sim[gone]),
-                __d=pl.Series([ids[d] if d >= 0 else None for d in dup[gone]], dtype=pl.Utf8),
-            ),
-            stage=self.name,
-            reason=pl.col("__r"),
-            value=pl.col("__v"),
-            threshold=cfg.tau if cfg.method == "repr" else None,
-            dup_of=pl.col("__d"),
-        ).drop("__r", "__v", "__d")
+        why = np.asarray(REASONS, dtype=object)[reason[gone]].astype(str)
         stats: dict[str, Any] = {
             "embedding": emb_stats,
             "method": cfg.method,
-            "rows_in": df.height,
+            "rows_in": len(kept),
             "rows_out": int(kept.sum()),
             "reasons": {r: int((why == r).sum()) for r in sorted(set(why))},
         }
-        return StageResult(kept=df[np.flatnonzero(kept)], removed=removed, stats=stats)
+        return Removal(
+            rows=gone,
+            reason=why,
+            value=sim[gone],
+            dup_of=[id_of[d] if d >= 0 else None for d in dup[gone]],
+            threshold=cfg.tau if cfg.method == "repr" else None,
+            stats=stats,
+        )
 
 
 REASONS = ("not_selected", "too_similar", "over_budget")

@@ -9,6 +9,7 @@ import polars as pl
 from pydantic import Field
 
 from curate.embed.cluster import (
+    add_counts,
     cluster_sizes,
     ctfidf_top,
     fit_centers,
@@ -17,9 +18,9 @@ from curate.embed.cluster import (
     top_words,
     word_counts,
 )
-from curate.embed.service import EmbedConfig, embed_for, embedder_for
+from curate.embed.service import EmbedConfig, apply_embedded, embedder_for
 from curate.pipeline.registry import register
-from curate.pipeline.stage import GlobalStage, StageResult
+from curate.pipeline.stage import Columns, GlobalStage, StageResult
 
 
 @register("tag.clusters")
@@ -36,9 +37,12 @@ class ClusterTags(GlobalStage):
     the run's stats and manifest.
 
     Memory: the n x dim float32 vectors (1 KB a row at 256 dims) beside the table, and the word
-    counts per (cluster, word). On Ray the vectors stay in the object store; the driver holds the
-    fit sample's vectors, one label a row and the ``top_words`` best words per cluster and word
-    partition (the counting runs per block, the c-TF-IDF scoring per word partition).
+    counts per (cluster, word). The local executor streams it (``executors.embedded``): the
+    vectors in a file in the stage's work dir; in memory the ids, the fit sample's vectors, one
+    label a row, the word counts and one shard at a time. On Ray the vectors stay in the object
+    store; the driver holds the fit sample's vectors, one label a row and the ``top_words`` best
+    words per cluster and word partition (the counting runs per block, the c-TF-IDF scoring per
+    word partition).
     """
 
     class Config(EmbedConfig):
@@ -56,28 +60,46 @@ class ClusterTags(GlobalStage):
         """The configured embedder (fresh: a corpus-fitted one is fit by ``embed_texts``)."""
         return embedder_for(self)
 
+    def narrow(self, schema: pl.Schema) -> list[pl.Expr]:
+        """The per-row column the decision reads besides the vectors and texts: the id (the fit sample)."""
+        return [pl.col("id")]
+
     def apply(self, df: pl.DataFrame) -> StageResult:
         if df.height == 0:
             out = df.with_columns(cluster=pl.lit(None, pl.Int64), tag_cluster=pl.lit(None, pl.Utf8))
             return StageResult(kept=out)
-        emb = embed_for(self, df)
-        x = emb.vectors
-        centers = fit_centers(x[fit_rows(df["id"])], self.k(df.height), seed=self.seed)
+        return apply_embedded(self, df)
+
+    def choose(self, narrow: pl.DataFrame, x: Any, emb_stats: dict[str, Any], texts: Any) -> Columns:
+        """The labels from the unit vectors ``x`` (an array or a ``VectorFile``): k-means on the
+        fit sample, every row to its nearest centre; the label words counted over ``texts()`` (one
+        list per shard, summed: ``add_counts``) and scored by c-TF-IDF."""
+        centers = fit_centers(x[fit_rows(narrow["id"])], self.k(narrow.height), seed=self.seed)
         labels = nearest(x, centers)
-        counts = word_counts(emb.texts, labels)
+        parts, at = [], 0
+        for t in texts():
+            parts.append(word_counts(t, labels[at : at + len(t)]))
+            at += len(t)
+        counts = add_counts(pl.concat(parts))
         sizes, avg = cluster_sizes(counts, np.unique(labels))
-        return self.result(df, labels, ctfidf_top(counts, sizes, avg, top=self.cfg.top_words), emb.stats)
+        return self.tagging(labels, ctfidf_top(counts, sizes, avg, top=self.cfg.top_words), emb_stats)
 
     def result(
         self, df: pl.DataFrame, labels: np.ndarray, best: pl.DataFrame, emb_stats: dict[str, Any]
     ) -> StageResult:
-        """The tagged table from the labels and the best-scored words (``ctfidf_top``, or the tops
-        of several word partitions): shared by the local and the Ray executor."""
+        """``tagging``'s columns beside the whole table ``df`` (the Ray executor's end)."""
+        return self.tagging(labels, best, emb_stats).split(df, stage=self.name)
+
+    def tagging(self, labels: np.ndarray, best: pl.DataFrame, emb_stats: dict[str, Any]) -> Columns:
+        """The columns from the labels and the best-scored words (``ctfidf_top``, or the tops of
+        several word partitions): shared by the local executors and Ray."""
         words = top_words(best, np.unique(labels), top=self.cfg.top_words)
         names = {c: " / ".join(w) if w else f"cluster {c}" for c, w in words.items()}
-        out = df.with_columns(
-            cluster=pl.Series(labels, dtype=pl.Int64),
-            tag_cluster=pl.Series(labels).replace_strict(names, return_dtype=pl.Utf8),
+        columns = pl.DataFrame(
+            {
+                "cluster": pl.Series(labels, dtype=pl.Int64),
+                "tag_cluster": pl.Series(labels).replace_strict(names, return_dtype=pl.Utf8),
+            }
         )
         sizes = np.bincount(labels)
         stats: dict[str, Any] = {
@@ -89,4 +111,4 @@ class ClusterTags(GlobalStage):
                 if sizes[c]
             ],
         }
-        return StageResult(kept=out, stats=stats)
+        return Columns(columns, stats=stats)

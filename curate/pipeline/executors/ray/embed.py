@@ -28,21 +28,11 @@ import numpy as np
 import polars as pl
 
 from curate.embed.cluster import fit_centers, fit_rows, nearest, unit_rows
-from curate.embed.service import embed_texts, text_keys
+from curate.embed.service import Gathered, embed_texts, fit_sample, text_keys
 from curate.fields import field_text
 from curate.pipeline.executors.ray.session import ROW, collect, map_frames
 
 VEC, LABEL = "__vec", "__label"
-
-
-class _Gather:
-    """The few texts an embedder's ``fit`` reads, by position (the rest never leave the workers)."""
-
-    def __init__(self, texts: dict[int, str]) -> None:
-        self.texts = texts
-
-    def __getitem__(self, i: int) -> str:
-        return self.texts[int(i)]
 
 
 class _Fitted:
@@ -96,16 +86,14 @@ def embed(stage: Any, ds: Any, n: int, actors: int) -> tuple[Any, dict[str, Any]
             ROW
         )
         keys = keyed["k"].to_numpy()
-        _, first = np.unique(keys, return_index=True)
-        need = first[: getattr(embedder, "max_fit_rows", len(first))]
-        pick = pl.Series(need)
+        pick = pl.Series(fit_sample(embedder, keys))  # only these texts come to the driver
 
         def sample(b: pl.DataFrame) -> pl.DataFrame:
             s = b.filter(pl.col(ROW).is_in(pick.implode()))
             return pl.DataFrame({ROW: s[ROW], "t": texts(s)}, schema={ROW: pl.Int64, "t": pl.Utf8})
 
         got = collect(map_frames(ds, sample))
-        embedder.fit(_Gather(dict(zip(got[ROW].to_list(), got["t"].to_list(), strict=True))), keys)
+        embedder.fit(Gathered(dict(zip(got[ROW].to_list(), got["t"].to_list(), strict=True))), keys)
         embedder.encode([""])  # fit now, on the driver, once
         fitted = _Fitted(embedder)
         vecs = map_frames(ds, lambda b: _vectors(b[ROW].to_numpy(), texts(b), fitted))

@@ -41,7 +41,7 @@ def apply_semantic(stage: Any, df: pl.DataFrame, *, blocks: int, parts: int) -> 
     labelled, narrow = fit_assign(stage, df, vecs, cosine=stage.cfg.keep == "centroid")
     labels = narrow[LABEL].to_numpy()
     t1 = time.perf_counter()
-    rank = stage.rank(df, lambda: narrow["__cos"].to_numpy())
+    rank = stage.rank(df.select(stage.narrow(df.schema)), lambda: narrow["__cos"].to_numpy())
     rank_s = pl.Series(rank)
     eps = stage.eps()
     report = sorted(stage.cfg.report_eps)
